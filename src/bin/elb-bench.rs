@@ -1,0 +1,2 @@
+//! Benchmarks of parse throughput and solve times (see docs/benchmarks.md).
+fn main() {}

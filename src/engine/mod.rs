@@ -1,0 +1,16 @@
+//! The pure engine: ingest -> loads -> algorithms -> metrics -> export.
+//! No browser types; compiled for native and wasm, tested natively.
+
+pub mod algo;
+pub mod error;
+pub mod export;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod params;
+pub mod sample;
+pub mod table;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use params::*;
