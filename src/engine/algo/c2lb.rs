@@ -14,7 +14,10 @@ fn no_room() -> Error {
 /// The A2 steps on local experts `0..w.len()` (their global ids are
 /// `ids[local]`) over `devices` devices with `r` redundant slots, using
 /// tie rule `ties` for both sorts. Returns device lists of global ids.
-pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties) -> Result<Vec<Vec<usize>>> {
+/// With `balance` each expert of step 4 goes to the accepting device with the
+/// smallest total; without it to the first accepting device (what msit's
+/// dynamic C2LB does: its goldens fill the devices in order).
+pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties, balance: bool) -> Result<Vec<Vec<usize>>> {
     let h = halving(w, r, ties);
     let per = h.per_replica();
     let mut bins = Bins::new(w.len() + r, devices);
@@ -36,7 +39,7 @@ pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties) -
     let mut list = h.list.clone();
     sort_desc(&mut list, ties);
     for (e, v) in list {
-        let d = bins.min_accepting().ok_or_else(no_room)?;
+        let d = if balance { bins.min_accepting() } else { bins.first_accepting() }.ok_or_else(no_room)?;
         bins.put(d, ids[e], v);
     }
     Ok(bins.items)
@@ -45,7 +48,7 @@ pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties) -
 /// C2LB A2 for one layer (msit `-al 0 -dt a2`): requires `r <= devices`.
 pub fn a2_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
     let ids: Vec<usize> = (0..w.len()).collect();
-    a2_core(w, &ids, devices, r, Ties::LaterFirst)
+    a2_core(w, &ids, devices, r, Ties::LaterFirst, true)
 }
 
 /// C2LB A3 for one layer (msit `-al 0 -dt a3`, without the optional

@@ -1,7 +1,10 @@
 //! Dynamic C2LB, msit's `-al 2`: node-local redundancy. Node n owns the
 //! experts `[n*E/N, (n+1)*E/N)` and the devices `[n*D/N, (n+1)*D/N)`; the A2
 //! steps run inside each node with `R/N` redundant slots and the "ties kept"
-//! rule everywhere. The parameter rules (R mod D = 0, R <= D, D mod N = 0,
+//! rule everywhere. One difference from A2, established from msit's golden
+//! tables: after the redundant copies, msit's dynamic C2LB does not look at
+//! device loads — each expert (in the descending order) goes to the FIRST
+//! device of the node that still has room, so devices fill up in order. The parameter rules (R mod D = 0, R <= D, D mod N = 0,
 //! R mod N = 0, (E+R) mod N = 0) are checked by `algo::check`.
 
 use super::c2lb::a2_core;
@@ -24,7 +27,7 @@ pub fn layer(w: &[f64], devices: usize, nodes: usize, r: usize) -> Result<Vec<Ve
     for n in 0..nodes {
         let ids: Vec<usize> = (n * epn..(n + 1) * epn).collect();
         let local = &w[n * epn..(n + 1) * epn];
-        let table = a2_core(local, &ids, dpn, rpn, Ties::Kept)?;
+        let table = a2_core(local, &ids, dpn, rpn, Ties::Kept, false)?;
         for (k, dev) in table.iter().enumerate() {
             let d = n * dpn + k;
             if dev.len() != slots {

@@ -93,6 +93,10 @@ impl Bins {
             self.extra -= 1;
         }
     }
+    /// The first accepting bin.
+    pub fn first_accepting(&self) -> Option<usize> {
+        (0..self.items.len()).find(|&d| self.accepts(d))
+    }
     /// The accepting bin with the smallest total (lowest index among equals).
     pub fn min_accepting(&self) -> Option<usize> {
         let mut best: Option<usize> = None;

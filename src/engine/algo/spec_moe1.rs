@@ -190,9 +190,132 @@ pub fn replica_counts(w: &[f64], n_stage: usize, e_n: usize, devices: usize, r: 
     Ok(count)
 }
 
-/// Per-stage device-load statistics for O(1) candidate evaluation.
-struct StageStats {
-    sum: f64,
+/// numpy's pairwise summation of a contiguous float64 array (the order
+/// `np.sum` / `np.mean` add in), needed to reproduce msit's comparisons bit
+/// for bit: blocks of at most 128 values use 8 interleaved accumulators,
+/// longer arrays split in two halves (a multiple of 8 first).
+pub fn numpy_sum(a: &[f64]) -> f64 {
+    tree_sum(0, a.len(), &mut |s, n| leaf_sum(&a[s..s + n], None))
+}
+
+const PW_BLOCK: usize = 128;
+
+fn tree_sum(start: usize, n: usize, leaf: &mut dyn FnMut(usize, usize) -> f64) -> f64 {
+    if n <= PW_BLOCK {
+        leaf(start, n)
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        let left = tree_sum(start, n2, leaf);
+        left + tree_sum(start + n2, n - n2, leaf)
+    }
+}
+
+#[inline]
+fn combine8(r: &[f64; 8]) -> f64 {
+    ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+}
+
+/// One leaf block (n <= 128), optionally with element `k` replaced by `v`.
+fn leaf_sum(a: &[f64], replace: Option<(usize, f64)>) -> f64 {
+    let get = |i: usize| match replace {
+        Some((k, v)) if k == i => v,
+        _ => a[i],
+    };
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for i in 0..n {
+            res += get(i);
+        }
+        return res;
+    }
+    let mut r = [0.0f64; 8];
+    for (j, x) in r.iter_mut().enumerate() {
+        *x = get(j);
+    }
+    let main = n - n % 8;
+    let mut i = 8;
+    while i < main {
+        for (j, x) in r.iter_mut().enumerate() {
+            *x += get(i + j);
+        }
+        i += 8;
+    }
+    let mut res = combine8(&r);
+    for i in main..n {
+        res += get(i);
+    }
+    res
+}
+
+/// Cached pairwise-sum state of one stage's device loads, so that the sum
+/// with one device's load changed costs O(D/8) instead of O(D).
+struct StageSum {
+    /// Per leaf block (start, len): the 8 accumulators (len >= 8).
+    leaves: Vec<(usize, usize, [f64; 8])>,
+    /// Sum of each leaf.
+    leaf_sums: Vec<f64>,
+}
+
+impl StageSum {
+    fn new(a: &[f64]) -> StageSum {
+        let mut leaves = Vec::new();
+        tree_sum(0, a.len(), &mut |s, n| {
+            let mut r = [0.0f64; 8];
+            if n >= 8 {
+                r.copy_from_slice(&a[s..s + 8]);
+                let main = n - n % 8;
+                let mut i = 8;
+                while i < main {
+                    for j in 0..8 {
+                        r[j] += a[s + i + j];
+                    }
+                    i += 8;
+                }
+            }
+            leaves.push((s, n, r));
+            0.0
+        });
+        let leaf_sums = leaves.iter().map(|&(s, n, _)| leaf_sum(&a[s..s + n], None)).collect();
+        StageSum { leaves, leaf_sums }
+    }
+
+    /// numpy's sum of `a` with `a[d]` replaced by `v`.
+    fn sum_with(&self, a: &[f64], d: usize, v: f64) -> f64 {
+        let mut idx = 0usize;
+        tree_sum(0, a.len(), &mut |s, n| {
+            let k = idx;
+            idx += 1;
+            if d < s || d >= s + n {
+                return self.leaf_sums[k];
+            }
+            let local = d - s;
+            let main = if n >= 8 { n - n % 8 } else { 0 };
+            if local >= main {
+                return leaf_sum(&a[s..s + n], Some((local, v)));
+            }
+            let mut r = self.leaves[k].2;
+            let j = local % 8;
+            let mut acc = if local == j { v } else { a[s + j] };
+            let mut i = j + 8;
+            while i < main {
+                acc += if i == local { v } else { a[s + i] };
+                i += 8;
+            }
+            r[j] = acc;
+            let mut res = combine8(&r);
+            for i in main..n {
+                res += a[s + i];
+            }
+            res
+        })
+    }
+}
+
+/// Max and min of a stage's device loads with the two largest / smallest
+/// kept, so a one-device change is evaluated in O(1).
+struct Extremes {
     max1: f64,
     max1_dev: usize,
     max2: f64,
@@ -201,9 +324,8 @@ struct StageStats {
     min2: f64,
 }
 
-fn stats(loads: &[f64]) -> StageStats {
-    let mut st = StageStats {
-        sum: 0.0,
+fn extremes(loads: &[f64]) -> Extremes {
+    let mut x = Extremes {
         max1: f64::NEG_INFINITY,
         max1_dev: usize::MAX,
         max2: f64::NEG_INFINITY,
@@ -211,24 +333,23 @@ fn stats(loads: &[f64]) -> StageStats {
         min1_dev: usize::MAX,
         min2: f64::INFINITY,
     };
-    for (d, &x) in loads.iter().enumerate() {
-        st.sum += x;
-        if x > st.max1 {
-            st.max2 = st.max1;
-            st.max1 = x;
-            st.max1_dev = d;
-        } else if x > st.max2 {
-            st.max2 = x;
+    for (d, &v) in loads.iter().enumerate() {
+        if v > x.max1 {
+            x.max2 = x.max1;
+            x.max1 = v;
+            x.max1_dev = d;
+        } else if v > x.max2 {
+            x.max2 = v;
         }
-        if x < st.min1 {
-            st.min2 = st.min1;
-            st.min1 = x;
-            st.min1_dev = d;
-        } else if x < st.min2 {
-            st.min2 = x;
+        if v < x.min1 {
+            x.min2 = x.min1;
+            x.min1 = v;
+            x.min1_dev = d;
+        } else if v < x.min2 {
+            x.min2 = v;
         }
     }
-    st
+    x
 }
 
 /// Step 3: place the replicas.
@@ -249,8 +370,11 @@ pub fn place(
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut table: Vec<Vec<usize>> = vec![Vec::with_capacity(slots); devices];
     let mut load = vec![vec![0.0f64; devices]; n_stage];
-    let mut st: Vec<StageStats> = load.iter().map(|l| stats(l)).collect();
+    let mut ext: Vec<Extremes> = load.iter().map(|l| extremes(l)).collect();
+    let mut sums: Vec<StageSum> = load.iter().map(|l| StageSum::new(l)).collect();
     let mut add = vec![0.0f64; n_stage];
+    let mut ra = vec![0.0f64; n_stage];
+    let mut rb = vec![0.0f64; n_stage];
     for &(e, _) in &order {
         for s in 0..n_stage {
             add[s] = per(e, s);
@@ -261,18 +385,16 @@ pub fn place(
                 if table[d].len() >= slots || table[d].contains(&e) {
                     continue;
                 }
-                let (mut a, mut b) = (0.0f64, 0.0f64);
                 for s in 0..n_stage {
-                    let x = &st[s];
+                    let x = &ext[s];
                     let nv = load[s][d] + add[s];
-                    let other_max = if x.max1_dev == d { x.max2 } else { x.max1 };
-                    let mx = nv.max(other_max);
-                    let other_min = if x.min1_dev == d { x.min2 } else { x.min1 };
-                    let mn = nv.min(other_min);
-                    let mean = (x.sum + add[s]) / dn;
-                    a += lambda[s] * mx / (mean + 1e-10);
-                    b += lambda[s] * mx / (mn + 1e-10);
+                    let mx = nv.max(if x.max1_dev == d { x.max2 } else { x.max1 });
+                    let mn = nv.min(if x.min1_dev == d { x.min2 } else { x.min1 });
+                    let mean = sums[s].sum_with(&load[s], d, nv) / dn;
+                    ra[s] = lambda[s] * (mx / (mean + 1e-10));
+                    rb[s] = lambda[s] * (mx / (mn + 1e-10));
                 }
+                let (a, b) = (numpy_sum(&ra), numpy_sum(&rb));
                 if best.is_none_or(|(ba, bb, _)| a < ba || (a == ba && b < bb)) {
                     best = Some((a, b, d));
                 }
@@ -285,7 +407,8 @@ pub fn place(
             table[d].push(e);
             for s in 0..n_stage {
                 load[s][d] += add[s];
-                st[s] = stats(&load[s]);
+                ext[s] = extremes(&load[s]);
+                sums[s] = StageSum::new(&load[s]);
             }
         }
     }
@@ -295,6 +418,22 @@ pub fn place(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numpy_sum_matches_naive_on_exact_values_and_replacement() {
+        for n in [0usize, 1, 7, 8, 9, 64, 127, 128, 129, 300] {
+            let a: Vec<f64> = (0..n).map(|i| (i * 7 % 13) as f64 + 0.1 * i as f64).collect();
+            let st = StageSum::new(&a);
+            for d in [0, n / 3, n.saturating_sub(1)] {
+                if d >= n {
+                    continue;
+                }
+                let mut b = a.clone();
+                b[d] += 3.3;
+                assert_eq!(st.sum_with(&a, d, b[d]).to_bits(), numpy_sum(&b).to_bits(), "n={n} d={d}");
+            }
+        }
+    }
 
     #[test]
     fn stages_split_like_msit() {
