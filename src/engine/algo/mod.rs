@@ -294,16 +294,29 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
                     "layer {l}: {reference} puts {}{more}: this reference-identical table is invalid",
                     what.join(", ")
                 ));
-            } else if repair::repair_layer(&mut table, data.summed.layer(l), &node_groups) {
-                sol.warnings.push(format!(
-                    "layer {l}: {reference} would put {}{more}; repaired (no duplicate, busiest device no heavier)",
-                    what.join(", ")
-                ));
             } else {
-                sol.warnings.push(format!(
-                    "layer {l}: {reference} puts {}{more} and no swap can remove it: the table keeps a duplicate",
-                    what.join(", ")
-                ));
+                let loads = data.summed.layer(l);
+                let before = repair::max_load(&table, loads);
+                if repair::repair_layer(&mut table, loads, &node_groups) {
+                    let after = repair::max_load(&table, loads);
+                    if after <= before {
+                        sol.warnings.push(format!(
+                            "layer {l}: {reference} would put {}{more}; repaired (no duplicate, busiest device no heavier)",
+                            what.join(", ")
+                        ));
+                    } else {
+                        sol.warnings.push(format!(
+                            "layer {l}: {reference} would put {}{more}; repaired, but the busiest device is {:.2}% heavier than in the invalid reference table (its duplicate leaves a slot effectively empty)",
+                            what.join(", "),
+                            (after / before - 1.0) * 100.0
+                        ));
+                    }
+                } else {
+                    sol.warnings.push(format!(
+                        "layer {l}: {reference} puts {}{more} and no swap can remove it: the table keeps a duplicate",
+                        what.join(", ")
+                    ));
+                }
             }
         }
         sol.layers.push(table);
