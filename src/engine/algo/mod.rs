@@ -183,6 +183,12 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
                     format!("dynamic C2LB needs (experts + redundant) to be a multiple of nodes: {e} + {r} = {} is not a multiple of {n}", e + r),
                 ));
             }
+            if slots > e / n {
+                return Err(Error::param(
+                    P_RED,
+                    format!("dynamic C2LB keeps copies inside a node: {slots} slots per NPU but only {} experts per node, so some NPU would hold an expert twice", e / n),
+                ));
+            }
         }
         Algorithm::DeepseekHierarchical => {
             let n = c.nodes;
@@ -203,6 +209,12 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
             }
             if d % n != 0 {
                 return Err(Error::param(P_NODES, format!("routed NPUs ({d}) must be a multiple of nodes ({n})")));
+            }
+            if slots > e / n {
+                return Err(Error::param(
+                    P_RED,
+                    format!("hierarchical EPLB keeps copies inside a node: {slots} slots per NPU but only {} experts per node, so some NPU would hold an expert twice", e / n),
+                ));
             }
         }
         _ => {}
