@@ -111,7 +111,7 @@ fn check_routed_layer(
     }
     let missing: Vec<usize> = (0..limit).filter(|&e| !seen[e]).collect();
     if !missing.is_empty() {
-        let what = if mixed && missing.last() == Some(&experts) { " (the last is the shared expert)" } else { "" };
+        let what = if mixed && missing.last() == Some(&experts) { format!(" (id {experts} is the shared expert)") } else { String::new() };
         out.push(format!("{layer_label}: expert(s) {} not placed on any device{what} (every expert must appear at least once per layer)", id_list(&missing)));
     }
 }
