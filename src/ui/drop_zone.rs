@@ -73,7 +73,10 @@ async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<InputFile>)
                     break;
                 }
                 for v in batch.iter() {
-                    if let Ok(child) = v.dyn_into::<FileSystemEntry>() {
+                    // Chrome has no global `FileSystemEntry` constructor, so
+                    // `instanceof` (dyn_into) fails: check for an object only.
+                    if v.is_object() {
+                        let child: FileSystemEntry = v.unchecked_into();
                         let p = if path.is_empty() { child.name() } else { format!("{path}/{}", child.name()) };
                         children.push((p, child));
                     }

@@ -196,8 +196,20 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             if r.settings.msit_compat { " (kept: msit-compatible output)" } else { "; repaired here" }
         ));
     }
-    for v in &r.score_after.violations {
-        notes.push(format!("Table check: {v}"));
+    let table_violations: &[String] = match &r.table {
+        Ok((_, v)) => v,
+        Err(_) => &[],
+    };
+    if !table_violations.is_empty() {
+        notes.push(format!(
+            "This msit-compatible table breaks {} rule(s) of a valid table: {}",
+            table_violations.len(),
+            table_violations.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ));
+    } else {
+        for v in &r.score_after.violations {
+            notes.push(format!("Table check: {v}"));
+        }
     }
     let notes_view = (!notes.is_empty()).then(|| {
         let items = notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
@@ -206,7 +218,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
 
     let file = phase.table_file_name();
     let (download_view, table_error) = match &r.table {
-        Ok(json) => {
+        Ok((json, _)) => {
             let json = json.clone();
             let file = file.clone();
             (

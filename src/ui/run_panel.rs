@@ -21,7 +21,7 @@ pub fn RunPanel() -> impl IntoView {
     let download_all = move |_| {
         for r in state.results.get_untracked() {
             match &r.table {
-                Ok(json) => {
+                Ok((json, _)) => {
                     if let Err(e) = download(&r.data.phase.table_file_name(), json) {
                         state.fail(e);
                     }

@@ -175,8 +175,9 @@ pub struct PhaseResult {
     pub score_before: Score,
     pub score_after: Score,
     pub solution: Solution,
-    /// The validated table JSON, or why it cannot be offered.
-    pub table: Result<String, Error>,
+    /// The table JSON (with the rules it breaks in msit-compatible mode),
+    /// or why it cannot be offered.
+    pub table: Result<(String, Vec<String>), Error>,
 }
 
 #[derive(Clone, Copy)]

@@ -27,7 +27,7 @@ fn phase_rows(p: &PhaseData) -> Vec<(String, String)> {
             },
         ),
     ];
-    if p.series.is_some() || i.dumps > 0 {
+    if p.series.is_some() {
         rows.push(("Dumps".into(), i.dumps.to_string()));
         rows.push((
             "Intervals".into(),
