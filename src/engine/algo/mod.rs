@@ -7,6 +7,8 @@
 //! from the whole [`PhaseData`] inside each call, so any split gives the same
 //! table.
 
+pub mod level2;
+
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
