@@ -443,6 +443,9 @@ fn bench_knobs() {
             "thr" => k.threshold = v.parse().unwrap(),
             "targeted" => k.targeted = v.parse().unwrap(),
             "group" => k.group = v.parse().unwrap(),
+            "power" => k.count_power = v.parse().unwrap(),
+            "swork" => k.static_work = v.parse().unwrap(),
+            "minmoves" => k.min_moves = v.parse().unwrap(),
             _ => panic!("unknown knob {key}"),
         }
     }

@@ -45,11 +45,19 @@ pub struct Knobs {
     /// Fitted intervals are summed in consecutive groups of this many before
     /// optimising (1 = raw intervals). Larger groups overfit less.
     pub group: usize,
+    /// Summed input: work budget of the count / kick search per layer, in
+    /// units of (D*S)^2 (one descent costs about that).
+    pub static_work: f64,
+    /// Time-series: at least this many moves per layer (small models).
+    pub min_moves: f64,
+    /// Time-series replica counts: water-filling on the power mean (exponent
+    /// `2^count_power`) of the relative load over intervals; 4 or more = peak.
+    pub count_power: u32,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { moves_per_slot: 600.0, max_work: 3.0e7, threshold: 0.02, targeted: 0.7, group: 1 }
+        Knobs { moves_per_slot: 600.0, max_work: 3.0e7, threshold: 0.02, targeted: 0.7, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4 }
     }
 }
 
@@ -285,8 +293,11 @@ pub fn water_fill(key: &[f64], extra: usize, cap: usize) -> Vec<usize> {
     c
 }
 
-/// Replica-count keys: summed load (one interval), else the peak relative load.
-fn count_keys(h: &[f64], ids: usize, t_n: usize) -> Vec<f64> {
+/// Replica-count keys. One interval: the summed load. Several: a power mean
+/// over the intervals of the expert's relative load `H[e][t] / mean_e H[.][t]`
+/// with exponent `2^p` (`p = 0..3`, computed with square roots only), or its
+/// peak (`p >= 4`, the limit).
+fn count_keys(h: &[f64], ids: usize, t_n: usize, p: u32) -> Vec<f64> {
     if t_n == 1 {
         return h.to_vec();
     }
@@ -297,32 +308,51 @@ fn count_keys(h: &[f64], ids: usize, t_n: usize) -> Vec<f64> {
         }
     }
     let mut key = vec![0.0f64; ids];
-    let mut any = false;
+    let mut used = 0usize;
     for k in 0..t_n {
         if mean[k] <= 0.0 {
             continue;
         }
-        any = true;
+        used += 1;
         let inv = ids as f64 / mean[k];
         for e in 0..ids {
             let r = h[e * t_n + k] * inv;
-            if r > key[e] {
-                key[e] = r;
+            if p >= 4 {
+                if r > key[e] {
+                    key[e] = r;
+                }
+            } else {
+                let mut x = r;
+                for _ in 0..p {
+                    x *= x;
+                }
+                key[e] += x;
             }
         }
     }
-    if !any {
+    if used == 0 {
         key.iter_mut().for_each(|x| *x = 1.0);
+    } else if p < 4 {
+        for x in key.iter_mut() {
+            let mut v = *x / used as f64;
+            for _ in 0..p {
+                v = v.sqrt();
+            }
+            *x = v;
+        }
     }
     key
 }
 
 /// The working state of one layer.
+#[derive(Clone)]
 struct State {
     d_n: usize,
     s_n: usize,
     t_n: usize,
     ids: usize,
+    /// Replica count of every id.
+    counts: Vec<usize>,
     /// `slot[d * S + j]` = expert id.
     slot: Vec<usize>,
     /// `on[d * ids + e]`: device d holds expert e.
@@ -381,11 +411,24 @@ impl State {
 }
 
 fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize>> {
-    let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
+    let (d_n, ids) = (plan.devices, plan.ids);
     let t_n = plan.intervals();
-    let key = count_keys(h, ids, t_n);
+    let key = count_keys(h, ids, t_n, plan.knobs.count_power);
     let counts = water_fill(&key, plan.redundant, d_n);
+    let mut rng = Rng::new(seed, layer);
+    if t_n == 1 {
+        let st = search_static(plan, h, counts, &mut rng);
+        st.table()
+    } else {
+        let mut st = build(plan, h, t_n, &counts);
+        anneal_series(&mut st, &plan.knobs, &mut rng);
+        st.table()
+    }
+}
 
+/// A state with replica counts `counts`, placed by LPT.
+fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> State {
+    let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
     let mut hr = vec![0.0; ids * t_n];
     let mut pr = vec![0.0; ids];
     for e in 0..ids {
@@ -403,19 +446,104 @@ fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize
         s_n,
         t_n,
         ids,
+        counts: counts.to_vec(),
         slot: vec![usize::MAX; d_n * s_n],
         on: vec![false; d_n * ids],
         load: vec![0.0; d_n * t_n],
         hr,
     };
-    lpt(&mut st, &counts, &pr);
-    let mut rng = Rng::new(seed, layer);
-    if t_n == 1 {
-        descend_static(&mut st);
-    } else {
-        anneal_series(&mut st, &plan.knobs, &mut rng);
+    lpt(&mut st, counts, &pr);
+    st
+}
+
+/// The busiest device (lowest id among equals) of a one-interval state.
+fn busiest(st: &State) -> usize {
+    let mut dmax = 0;
+    for d in 1..st.d_n {
+        if st.load[d] > st.load[dmax] {
+            dmax = d;
+        }
     }
-    st.table()
+    dmax
+}
+
+/// Summed input: water-filling counts, LPT and steepest descent; then, within
+/// a budget, (a) moving one replica from a light expert to an expert of the
+/// busiest device and (b) random kicks of the placement followed by descent,
+/// keeping whatever lowers the busiest device.
+fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mut Rng) -> State {
+    let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
+    let mut best = build(plan, h, 1, &counts);
+    descend_static(&mut best);
+    if d_n < 2 {
+        return best;
+    }
+    let n = (d_n * s_n) as f64;
+    let evals = (plan.knobs.static_work / (n * n)).clamp(4.0, 3000.0) as usize;
+    let mut used = 0usize;
+    // (a) replica count moves.
+    let mut improved = true;
+    while improved && used < evals / 2 {
+        improved = false;
+        let dmax = busiest(&best);
+        let lmax = best.load[dmax];
+        let mut donors: Vec<usize> = (0..ids).filter(|&b| best.counts[b] > 1).collect();
+        donors.sort_by(|&a, &b| {
+            let va = h[a] / (best.counts[a] - 1) as f64;
+            let vb = h[b] / (best.counts[b] - 1) as f64;
+            va.total_cmp(&vb).then(a.cmp(&b))
+        });
+        donors.truncate(8);
+        'outer: for j in 0..s_n {
+            let a = best.slot[dmax * s_n + j];
+            if best.counts[a] >= d_n {
+                continue;
+            }
+            for &b in &donors {
+                if b == a || used >= evals / 2 {
+                    continue;
+                }
+                used += 1;
+                let mut c = best.counts.clone();
+                c[a] += 1;
+                c[b] -= 1;
+                let mut st = build(plan, h, 1, &c);
+                descend_static(&mut st);
+                if st.load[busiest(&st)] < lmax {
+                    best = st;
+                    improved = true;
+                    break 'outer;
+                }
+            }
+        }
+    }
+    // (b) kicks.
+    while used < evals {
+        used += 1;
+        let mut st = best.clone();
+        let dmax = busiest(&st);
+        let lmax = st.load[dmax];
+        for kick in 0..2 {
+            let d1 = if kick == 0 { dmax } else { rng.below(d_n) };
+            for _ in 0..20 {
+                let mut d2 = rng.below(d_n - 1);
+                if d2 >= d1 {
+                    d2 += 1;
+                }
+                let (a, b) = (rng.below(s_n), rng.below(s_n));
+                if st.swappable(d1, a, d2, b) {
+                    st.swap(d1, a, d2, b);
+                    break;
+                }
+            }
+        }
+        descend_static(&mut st);
+        let m = st.load[busiest(&st)];
+        if m < lmax || (m == lmax && rng.below(2) == 0) {
+            best = st;
+        }
+    }
+    best
 }
 
 /// LPT: replicas heaviest first, each on the least-loaded device (summed over
@@ -577,7 +705,7 @@ fn anneal_series(st: &mut State, knobs: &Knobs, rng: &mut Rng) {
         rescan(st, &mut top, k);
     }
     let slots = (d_n * s_n) as f64;
-    let mut moves = knobs.moves_per_slot * slots;
+    let mut moves = (knobs.moves_per_slot * slots).max(knobs.min_moves);
     if moves * t_n as f64 > knobs.max_work {
         moves = knobs.max_work / t_n as f64;
     }
