@@ -454,6 +454,13 @@ fn omniplacement_errors() {
     ])
     .unwrap_err();
     assert!(e.message.contains("3 positions per line"), "{e}");
+    // A wild rank number is a missing-file error, not a huge allocation.
+    let e = omniplacement::read(&[
+        omni("a/activation_counts_recordstep_1_rank_0.txt", "1\t2\n"),
+        omni("a/activation_counts_recordstep_1_rank_4000000000.txt", "1\t2\n"),
+    ])
+    .unwrap_err();
+    assert!(e.message.contains("record step 1 has no file for rank 1"), "{e}");
     let e = omniplacement::read(&[omni("a/activation_counts_recordstep_1_rank_0.txt", "\n\n")]).unwrap_err();
     assert!(e.message.contains("holds no counts"), "{e}");
     let e = omniplacement::read(&[omni("a/activation_counts_recordstep_1_rank_0.txt", "1\t-2\n")]).unwrap_err();

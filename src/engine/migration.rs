@@ -155,6 +155,16 @@ fn check_inputs(p: &Placement, summed: &LoadMatrix, series: Option<&Series>) -> 
             return Err(Error::msg("the per-interval loads do not match the summed loads' shape"));
         }
     }
+    for (li, layer) in p.layers.iter().enumerate() {
+        for (di, dev) in layer.iter().enumerate() {
+            if let Some(&e) = dev.iter().find(|&&e| e > summed.experts) {
+                return Err(Error::msg(format!(
+                    "layer {li}, device {di}: expert id {e} is out of range (0..{} routed experts, {} for a shared expert)",
+                    summed.experts, summed.experts
+                )));
+            }
+        }
+    }
     if let Some((i, v)) = summed.data.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0) {
         return Err(Error::msg(format!(
             "load of layer {}, expert {} is {v}: loads must be non-negative numbers",

@@ -121,18 +121,22 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         let mut steps: Vec<u64> = grid.keys().map(|k| k.0).collect();
         steps.dedup();
         let ranks = grid.keys().map(|k| k.1).max().map_or(0, |m| m + 1);
+        // Every (step, rank) file must be there (checked before allocating the grid).
+        if grid.len() != steps.len() * ranks {
+            for &st in &steps {
+                for r in 0..ranks {
+                    if !grid.contains_key(&(st, r)) {
+                        return Err(missing(phase, st, r, ranks));
+                    }
+                }
+            }
+        }
         let e = ranks * p_n;
         let t_n = steps.len();
         let mut series = Series::new(l_n, e, t_n);
         for (ti, &st) in steps.iter().enumerate() {
             for r in 0..ranks {
-                let rows = grid.get(&(st, r)).ok_or_else(|| {
-                    Error::msg(format!(
-                        "{} activation counts: record step {st} has no file for rank {r} (expected activation_counts_recordstep_{st}_rank_{r}.txt; ranks 0..{} are present elsewhere)",
-                        phase.name(),
-                        ranks - 1
-                    ))
-                })?;
+                let rows = grid.get(&(st, r)).ok_or_else(|| missing(phase, st, r, ranks))?;
                 for (l, row) in rows.iter().enumerate() {
                     for (j, &v) in row.iter().enumerate() {
                         series.data[(l * e + r * p_n + j) * t_n + ti] = v;
@@ -146,4 +150,12 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         push_phase(&mut out, pd, "OmniPlacement activation counts")?;
     }
     Ok(out)
+}
+
+fn missing(phase: Phase, step: u64, rank: usize, ranks: usize) -> Error {
+    Error::msg(format!(
+        "{} activation counts: record step {step} has no file for rank {rank} (expected activation_counts_recordstep_{step}_rank_{rank}.txt; ranks up to {} are present)",
+        phase.name(),
+        ranks.saturating_sub(1)
+    ))
 }

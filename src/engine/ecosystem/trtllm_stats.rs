@@ -150,6 +150,18 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
             v
         };
         let (l_n, t_n) = (layers.len(), iters.len());
+        // Every (iteration, layer) pair must be there (checked before allocating the grid).
+        if acc.len() != l_n * t_n {
+            for &it in &iters {
+                for &layer in &layers {
+                    if !acc.contains_key(&(it, layer)) {
+                        return Err(Error::msg(format!(
+                            "{where_}: iteration {it} has no counts for layer {layer} in any rank file"
+                        )));
+                    }
+                }
+            }
+        }
         let mut series = Series::new(l_n, e, t_n);
         for (ti, &it) in iters.iter().enumerate() {
             for (li, &layer) in layers.iter().enumerate() {
