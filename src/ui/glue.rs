@@ -1,17 +1,15 @@
-//! The UI's calls into the engine, in one place.
-//!
-//! Some engine entry points were still being written when the UI was: each
-//! function below marked `TEMPORARY SHIM` stands in for the named engine
-//! function and should be replaced by a direct call once that lands. Shims
-//! hold no domain logic beyond what the spec states in one line.
+//! The UI's calls into the engine, in one place (no domain logic here).
 
 use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement, Settings};
 
-/// The built-in sample dataset shown when nothing was dropped: a label and
-/// its files. TEMPORARY SHIM for `engine::sample::generate` (branch level2):
-/// returns `None` until the generator exists.
+/// The built-in sample dataset shown when nothing was dropped: a synthetic
+/// DeepSeek-V3-shaped MindIE time-series dump (58 x 256 on 64 NPUs / 8
+/// nodes, the msit defaults), with its label.
 pub fn sample_files() -> Option<(String, Vec<InputFile>)> {
-    None
+    use crate::engine::sample::{generate, Preset, SampleFormat};
+    let preset = Preset::Dsv3;
+    let label = format!("{} (synthetic time-series dump)", preset.describe());
+    Some((label, generate(preset, SampleFormat::Series, 0)))
 }
 
 /// Ingest dropped files.

@@ -8,7 +8,7 @@
 //! - [`results`] + [`charts`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
 //! - [`worker`]: the solver's web-worker side;
-//! - [`glue`]: the engine calls, with temporary shims where the engine is pending.
+//! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
 pub mod drop_zone;
@@ -32,9 +32,14 @@ fn App() -> impl IntoView {
     provide_context(state);
     // A share link wins; else the built-in sample data, when this build has it.
     if !share::open_from_location(state) {
-        if let Some((label, files)) = glue::sample_files() {
-            drop_zone::load_files(state, state::Origin::Sample(label), files);
-        }
+        // After the first paint: generating and reading the sample takes a moment.
+        leptos::task::spawn_local(async move {
+            if state.dataset.get_untracked().is_none() && state.error.get_untracked().is_none() {
+                if let Some((label, files)) = glue::sample_files() {
+                    drop_zone::load_files(state, state::Origin::Sample(label), files);
+                }
+            }
+        });
     }
     view! {
         <header class="top">
