@@ -42,7 +42,7 @@ fn palette() -> Palette {
             before: RGBColor(0xE6, 0x9F, 0x00),
             after: RGBColor(0x00, 0x72, 0xB2),
             bound: RGBColor(0x00, 0x9E, 0x73),
-            mean: RGBColor(0xD5, 0x5E, 0x00),
+            mean: RGBColor(0x1f, 0x23, 0x28),
         }
     }
 }
@@ -135,8 +135,9 @@ pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) ->
     root.present().map_err(err)
 }
 
-/// Imbalance (max / mean load) per layer: before, after and the lower bound.
-pub fn layer_imbalance(canvas: HtmlCanvasElement, before: &[f64], after: &[f64], bound: &[f64]) -> DrawResult {
+/// Imbalance (max / mean load) per layer or per interval (`x_desc`): before,
+/// after and (when given) the lower bound.
+pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], after: &[f64], bound: &[f64]) -> DrawResult {
     let s = prepare(&canvas);
     let px = |v: f64| (v * s).round() as i32;
     let p = palette();
@@ -158,7 +159,7 @@ pub fn layer_imbalance(canvas: HtmlCanvasElement, before: &[f64], after: &[f64],
         .light_line_style(p.grid)
         .bold_line_style(p.grid)
         .axis_style(p.fg)
-        .x_desc("layer")
+        .x_desc(x_desc)
         .y_desc("max / mean load")
         .x_labels(n.min(20))
         .x_label_formatter(&|x| format!("{}", x.round() as i64))
@@ -170,11 +171,13 @@ pub fn layer_imbalance(canvas: HtmlCanvasElement, before: &[f64], after: &[f64],
     let pts = |v: &[f64]| v.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64, y)).collect::<Vec<_>>();
     let r = px(3.0) as u32;
     let sw = px(2.0) as u32;
-    chart
-        .draw_series(LineSeries::new(pts(bound), p.bound.stroke_width(sw)))
-        .map_err(err)?
-        .label("lower bound")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.bound.stroke_width(2)));
+    if !bound.is_empty() {
+        chart
+            .draw_series(LineSeries::new(pts(bound), p.bound.stroke_width(sw)))
+            .map_err(err)?
+            .label("lower bound")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.bound.stroke_width(2)));
+    }
     chart
         .draw_series(LineSeries::new(pts(before), p.before.stroke_width(sw)).point_size(r))
         .map_err(err)?

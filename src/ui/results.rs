@@ -147,12 +147,39 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                 let b: Vec<f64> = r.score_before.per_layer.iter().map(|l| l.imbalance).collect();
                 let a: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.imbalance).collect();
                 let lb: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.lower_bound).collect();
-                if let Err(e) = charts::layer_imbalance(c, &b, &a, &lb) {
+                if let Err(e) = charts::imbalance_lines(c, "layer", &b, &a, &lb) {
                     state.fail(e);
                 }
             }
         });
     }
+    let over_time = NodeRef::<html::Canvas>::new();
+    {
+        let r = r.clone();
+        Effect::new(move |_| {
+            if let (Some(c), Some((b, a))) = (over_time.get(), r.intervals.as_ref()) {
+                if let Err(e) = charts::imbalance_lines(c, "interval", b, a, &[]) {
+                    state.fail(e);
+                }
+            }
+        });
+    }
+    let time_chart = r.intervals.as_ref().map(|(b, a)| {
+        let label = format!(
+            "Step imbalance per interval over {} kept intervals: worst {} before, {} after",
+            b.len(),
+            fmt_ratio(b.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max)),
+            fmt_ratio(a.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max))
+        );
+        view! {
+            <div class="chart">
+                <div class="chart-head">
+                    <h3>"Step imbalance over time"</h3>
+                </div>
+                <canvas node_ref=over_time role="img" aria-label=label></canvas>
+            </div>
+        }
+    });
 
     let bars_label = {
         let r = r.clone();
@@ -190,7 +217,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
     let mut notes: Vec<String> = r.solution.warnings.clone();
     if !r.solution.reference_invalid_layers.is_empty() {
         let ls: Vec<String> = r.solution.reference_invalid_layers.iter().map(|l| l.to_string()).collect();
-        notes.push(format!(
+        notes.insert(0, format!(
             "The reference tool's table puts an expert twice on one NPU in layer(s) {}{}.",
             ls.join(", "),
             if r.settings.msit_compat { " (kept: msit-compatible output)" } else { "; repaired here" }
@@ -211,9 +238,27 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             notes.push(format!("Table check: {v}"));
         }
     }
+    const SHOWN: usize = 3;
     let notes_view = (!notes.is_empty()).then(|| {
+        let rest: Vec<String> = notes.split_off(notes.len().min(SHOWN));
         let items = notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
-        view! { <ul class="warnings">{items}</ul> }
+        let more = (!rest.is_empty()).then(|| {
+            let n = rest.len();
+            let items = rest.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
+            view! {
+                <details class="more-notes">
+                    <summary>{format!("{n} more note{}", if n == 1 { "" } else { "s" })}</summary>
+                    <ul class="warnings">{items}</ul>
+                </details>
+            }
+        });
+        view! {
+            <div class="notes">
+                <h3>"Notes"</h3>
+                <ul class="warnings">{items}</ul>
+                {more}
+            </div>
+        }
     });
 
     let file = phase.table_file_name();
@@ -278,6 +323,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                         </div>
                         <canvas node_ref=lines role="img" aria-label=lines_label></canvas>
                     </div>
+                    {time_chart}
                 </div>
             </div>
         </section>

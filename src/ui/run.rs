@@ -15,7 +15,7 @@ use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
 use super::worker::{Reply, Request, SolveWorker};
 use crate::engine::algo::Solution;
-use crate::engine::{metrics, Dataset, Error, PhaseData, Placement, Settings};
+use crate::engine::{metrics, Algorithm, Dataset, Error, PhaseData, Placement, Settings};
 
 /// The worker's loader script, relative to the page (Trunk's loader shim).
 const WORKER_LOADER: &str = "./worker_loader.js";
@@ -97,8 +97,11 @@ pub fn start(state: AppState) {
     let max_layers = phases.iter().map(|p| p.layers).max().unwrap_or(1);
     let workers = worker_count(max_layers);
     let mut queue = VecDeque::new();
+    // Level 2 spends long on each layer: hand out single layers, so Cancel
+    // stops the workers within one layer. The others: a few ranges per worker.
+    let slow = matches!(settings.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed);
     for (i, p) in phases.iter().enumerate() {
-        let chunk = p.layers.div_ceil(workers * 3).max(1);
+        let chunk = if slow { 1 } else { p.layers.div_ceil(workers * 3).max(1) };
         let mut s = 0;
         while s < p.layers {
             let e = (s + chunk).min(p.layers);
@@ -311,6 +314,9 @@ fn finish_phase(
     let score_before = metrics::score(&data, &before, &cluster);
     let score_after = metrics::score(&data, &after, &cluster);
     let table = glue::export_table(&data, &after, settings);
+    let intervals = data.series.as_ref().map(|_| {
+        (metrics::interval_step_imbalance(&data, &before), metrics::interval_step_imbalance(&data, &after))
+    });
     Ok(PhaseResult {
         data,
         settings: settings.clone(),
@@ -320,6 +326,7 @@ fn finish_phase(
         score_before,
         score_after,
         solution,
+        intervals,
         table,
     })
 }

@@ -37,7 +37,7 @@ pub fn RunPanel() -> impl IntoView {
             .into_iter()
             .map(|p| {
                 let id = format!("progress-{}", p.phase.name());
-                let label = format!("{} layers", p.phase.name());
+                let label = format!("{}: layers solved", p.phase.name());
                 view! {
                     <div class="progress-row">
                         <label for=id.clone()>{label}</label>

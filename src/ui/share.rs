@@ -29,6 +29,10 @@ struct SharedPhase {
     experts: usize,
     top_k: Option<usize>,
     loads: Loads,
+    /// The loads C2LB uses, when they differ from `loads` (time-series input:
+    /// the last cumulative block).
+    #[serde(default)]
+    c2lb: Option<Loads>,
 }
 
 /// Token counts are integers: keep them short in the link.
@@ -42,21 +46,33 @@ fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
 }
 
+fn pack(d: &[f64]) -> Loads {
+    if d.iter().all(|v| v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15) {
+        Loads::Ints(d.iter().map(|&v| v as i64).collect())
+    } else {
+        Loads::Floats(d.to_vec())
+    }
+}
+
+fn unpack(l: Loads) -> Vec<f64> {
+    match l {
+        Loads::Ints(v) => v.into_iter().map(|x| x as f64).collect(),
+        Loads::Floats(v) => v,
+    }
+}
+
 /// The fragment (with `#run=`) for `settings` and the summed loads of `ds`.
 pub fn encode(settings: &Settings, ds: &Dataset) -> Result<String, Error> {
     let phases = ds
         .phases
         .iter()
-        .map(|p| {
-            let d = &p.summed.data;
-            let ints = d.iter().all(|v| v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15);
-            SharedPhase {
-                phase: p.phase,
-                layers: p.summed.layers,
-                experts: p.summed.experts,
-                top_k: p.top_k,
-                loads: if ints { Loads::Ints(d.iter().map(|&v| v as i64).collect()) } else { Loads::Floats(d.clone()) },
-            }
+        .map(|p| SharedPhase {
+            phase: p.phase,
+            layers: p.summed.layers,
+            experts: p.summed.experts,
+            top_k: p.top_k,
+            loads: pack(&p.summed.data),
+            c2lb: (p.c2lb_loads != p.summed).then(|| pack(&p.c2lb_loads.data)),
         })
         .collect();
     let payload = Payload { v: 1, settings: settings.clone(), phases };
@@ -78,11 +94,11 @@ pub fn decode(fragment: &str) -> Result<(Settings, Dataset), Error> {
     }
     let mut phases = Vec::new();
     for sp in payload.phases {
-        let data: Vec<f64> = match sp.loads {
-            Loads::Ints(v) => v.into_iter().map(|x| x as f64).collect(),
-            Loads::Floats(v) => v,
-        };
-        if sp.layers.checked_mul(sp.experts) != Some(data.len()) {
+        let data = unpack(sp.loads);
+        let c2lb = sp.c2lb.map(unpack);
+        if sp.layers.checked_mul(sp.experts) != Some(data.len())
+            || c2lb.as_ref().is_some_and(|c| c.len() != data.len())
+        {
             return Err(bad(format!(
                 "{}: {} loads for {} layers x {} experts",
                 sp.phase.name(),
@@ -91,12 +107,15 @@ pub fn decode(fragment: &str) -> Result<(Settings, Dataset), Error> {
                 sp.experts
             )));
         }
-        if data.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        if data.iter().chain(c2lb.iter().flatten()).any(|v| !v.is_finite() || *v < 0.0) {
             return Err(bad(format!("{}: a load is negative or not a number", sp.phase.name())));
         }
         let m = LoadMatrix { layers: sp.layers, experts: sp.experts, data };
         let mut p = PhaseData::from_summed(sp.phase, SourceFormat::Matrix, m);
         p.top_k = sp.top_k;
+        if let Some(c) = c2lb {
+            p.c2lb_loads = LoadMatrix { layers: sp.layers, experts: sp.experts, data: c };
+        }
         phases.push(p);
     }
     let ds = Dataset {

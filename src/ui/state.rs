@@ -175,6 +175,8 @@ pub struct PhaseResult {
     pub score_before: Score,
     pub score_after: Score,
     pub solution: Solution,
+    /// Step imbalance per kept interval (time-series data only), before and after.
+    pub intervals: Option<(Vec<f64>, Vec<f64>)>,
     /// The table JSON (with the rules it breaks in msit-compatible mode),
     /// or why it cannot be offered.
     pub table: Result<(String, Vec<String>), Error>,
