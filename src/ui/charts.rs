@@ -32,7 +32,7 @@ fn palette() -> Palette {
             before: RGBColor(0xE6, 0x9F, 0x00),
             after: RGBColor(0x56, 0xB4, 0xE9),
             bound: RGBColor(0x00, 0x9E, 0x73),
-            mean: RGBColor(0xF0, 0xE4, 0x42),
+            mean: RGBColor(0xe6, 0xe8, 0xeb),
         }
     } else {
         Palette {

@@ -151,9 +151,18 @@ pub fn load_files(state: AppState, origin: Origin, files: Vec<InputFile>) {
     }
 }
 
+/// Load the built-in sample and run it with the current settings (when they fit).
 pub fn load_sample(state: AppState) {
     match glue::sample_files() {
-        Some((label, files)) => load_files(state, Origin::Sample(label), files),
+        Some((label, files)) => {
+            load_files(state, Origin::Sample(label), files);
+            let fits = state.dataset.with_untracked(|d| {
+                d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
+            });
+            if fits {
+                super::run::start(state);
+            }
+        }
         None => state.fail("The built-in sample data is not available in this build."),
     }
 }

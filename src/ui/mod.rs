@@ -30,14 +30,16 @@ use state::AppState;
 fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
-    // A share link wins; else the built-in sample data, when this build has it.
+    // A share link wins; else the built-in sample data, run at once so the
+    // page opens on results.
     if !share::open_from_location(state) {
         // After the first paint: generating and reading the sample takes a moment.
         leptos::task::spawn_local(async move {
-            if state.dataset.get_untracked().is_none() && state.error.get_untracked().is_none() {
-                if let Some((label, files)) = glue::sample_files() {
-                    drop_zone::load_files(state, state::Origin::Sample(label), files);
-                }
+            let idle = state.dataset.get_untracked().is_none()
+                && state.error.get_untracked().is_none()
+                && !state.loading.get_untracked();
+            if idle {
+                drop_zone::load_sample(state);
             }
         });
     }
