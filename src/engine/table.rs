@@ -12,6 +12,9 @@ use super::ingest::config::serde_error;
 use super::ingest::csv_text::decode_text;
 use super::model::Placement;
 
+/// Largest expert id a table may hold (fits every platform's `usize`).
+pub const MAX_ID: i64 = (1 << 30) - 1;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentTable {
     pub moe_layer_count: i64,
@@ -58,6 +61,15 @@ impl DeploymentTable {
                             file,
                             format!(
                                 "layer_id {}, device_id {}: expert id {id} is negative; expert ids must be non-negative integers",
+                                layer.layer_id, dev.device_id
+                            ),
+                        ));
+                    }
+                    if id > MAX_ID {
+                        return Err(Error::file(
+                            file,
+                            format!(
+                                "layer_id {}, device_id {}: expert id {id} is too large (at most {MAX_ID})",
                                 layer.layer_id, dev.device_id
                             ),
                         ));

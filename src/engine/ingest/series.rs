@@ -8,6 +8,10 @@ use crate::engine::error::{Error, Result};
 use crate::engine::model::{LoadMatrix, PhaseData, PhaseInfo, Placement, Series, SourceFormat};
 use crate::engine::table::DeploymentTable;
 
+/// Largest `layers x experts x intervals` accepted (guards allocations
+/// driven by a configuration that does not match the data).
+pub const MAX_SERIES_CELLS: u128 = 1 << 27;
+
 /// The current placement named by `eplb_expert_map_file`, already found
 /// among the dropped files.
 pub struct CurrentMap<'t> {
@@ -128,6 +132,15 @@ pub fn read_series(
         m.0.truncate_rows(keep_rows);
     }
     let slots: usize = mats.iter().map(|m| m.0.cols).sum();
+    let cells = (l_count as u128) * (e_count.max(slots) as u128) * (t_count as u128);
+    if cells > MAX_SERIES_CELLS {
+        return Err(Error::file(
+            cfg_path,
+            format!(
+                "num_moe_layers = {l_count} x num_of_experts = {e_count} x {t_count} dumps is too large to hold in memory (more than {MAX_SERIES_CELLS} values): check the configuration"
+            ),
+        ));
+    }
     let (smap, current) = slot_map(cfg, slots, map)?;
     if map.is_none() {
         if slots > e_count {
