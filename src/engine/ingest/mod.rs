@@ -321,7 +321,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                         ignored.push(e.file.path.clone());
                     }
                     Ok(v) => {
-                        if v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
+                        if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
                             tables.push((i, parse_table(&e.file.path, e.file.bytes)?));
                         } else if !has_rank_data && matrix::looks_like_matrix(&v) {
                             matrix_cands.push((i, Some(v)));

@@ -31,7 +31,7 @@ pub enum FileKind {
     Config,
     /// any other `.json`
     Json,
-    /// any other `.csv` / `.txt` / `.tsv`
+    /// any other `.csv` / `.tsv`
     Csv,
     /// anything else
     Other,
@@ -81,7 +81,7 @@ pub fn classify(name: &str) -> FileKind {
     if strip_suffix_ci(name, ".json").is_some() {
         return FileKind::Json;
     }
-    if strip_suffix_ci(name, ".tsv").is_some() || strip_suffix_ci(name, ".txt").is_some() {
+    if strip_suffix_ci(name, ".tsv").is_some() {
         return FileKind::Csv;
     }
     FileKind::Other
