@@ -11,7 +11,8 @@
 //!
 //! One file per concern: [`csv_text`] (decoding and the fast integer
 //! scanner), [`config`], [`ranks`] (rank files, backups, node folders),
-//! [`summed`], [`series`], [`topk`], [`matrix`].
+//! [`summed`], [`series`], [`topk`], [`matrix`], and [`synth`] (a synthetic
+//! dump for the parse benchmark).
 
 pub mod config;
 pub mod csv_text;
@@ -19,6 +20,7 @@ pub mod matrix;
 pub mod ranks;
 pub mod series;
 pub mod summed;
+pub mod synth;
 pub mod topk;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -232,15 +232,22 @@ pub fn read_series(
     let mut series = Series::new(l_count, e_count, tk);
     let mut off = 0;
     for (m, _) in mats.iter() {
+        // expert-major output: for each (layer, slot), the kept intervals
+        // are contiguous in `series.data`, reads stride over the dump blocks.
         let cols = m.cols;
-        for (k, &t) in kept.iter().enumerate() {
-            for l in 0..l_count {
-                let row = m.row(t * l_count + l);
-                let map_l = &smap[l];
-                for (c, &v) in row.iter().enumerate() {
-                    if let Some(Some(e)) = map_l.get(off + c) {
-                        series.data[(l * e_count + *e as usize) * tk + k] += v as f64;
-                    }
+        let block = l_count * cols;
+        for l in 0..l_count {
+            let map_l = &smap[l];
+            for c in 0..cols {
+                let e = match map_l.get(off + c) {
+                    Some(Some(e)) => *e as usize,
+                    _ => continue,
+                };
+                let base = (l * e_count + e) * tk;
+                let dst = &mut series.data[base..base + tk];
+                let src_off = l * cols + c;
+                for (d, &t) in dst.iter_mut().zip(kept.iter()) {
+                    *d += m.data[t * block + src_off] as f64;
                 }
             }
         }
