@@ -123,11 +123,17 @@ fn small_series() {
     eprintln!("static {st} ts {ts}");
     assert!(close(st, sc["metrics"]["static_step_ratio"].as_f64().unwrap()), "static {st}");
     assert!(close(ts, sc["metrics"]["ts_total_step_ratio"].as_f64().unwrap()), "ts {ts}");
+    // the metrics use the kept-interval sum, not the last cumulative block
+    let mut via_c2lb = pd.clone();
+    via_c2lb.summed = pd.c2lb_loads.clone();
+    let st_c2lb = step_ratio(&via_c2lb, &p);
+    assert!(!close(st_c2lb, sc["metrics"]["static_step_ratio"].as_f64().unwrap()), "c2lb {st_c2lb}");
     // c2lb loads = the last cumulative block: at least the kept-interval sum
     let tot_c2lb: f64 = pd.c2lb_loads.data.iter().sum();
     let tot_sum: f64 = pd.summed.data.iter().sum();
     assert!(tot_c2lb >= tot_sum);
-    assert_eq!(pd.info.files.len(), 16);
+    assert_eq!(pd.info.files.len(), 17);
+    assert!(pd.info.files[0].ends_with("model_gen_config.json"));
 }
 
 #[test]

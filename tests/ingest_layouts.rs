@@ -247,3 +247,31 @@ fn topk_restricted_to_kept_intervals() {
     assert!(ds.phases[0].topk_traces.is_none());
     assert!(ds.warnings.iter().any(|w| w.contains("top-k")));
 }
+
+#[test]
+fn stray_config_in_unrelated_subfolder_does_not_make_format_2() {
+    let files = vec![
+        InputFile::new("d/decode_0.csv", csv(&[vec![1, 2]])),
+        InputFile::new("d/other/model_gen_config.json", config(1, 2, 1, "")),
+    ];
+    let ds = read_files(&files).unwrap();
+    assert_eq!(ds.phases[0].format, SourceFormat::Summed);
+    assert!(ds.ignored.contains(&"other/model_gen_config.json".to_string()));
+}
+
+#[test]
+fn config_in_dump_root_serves_phase_folders() {
+    let mut files: Vec<InputFile> = series_folder("root/decode/", "decode");
+    let cfg = files.remove(0);
+    files.push(InputFile::new("root/model_gen_config.json", cfg.bytes));
+    let ds = read_files(&files).unwrap();
+    assert_eq!(ds.phases[0].format, SourceFormat::TimeSeries);
+}
+
+#[test]
+fn huge_rank_gap_is_reported_quickly() {
+    let files = vec![InputFile::new("decode_0.csv", csv(&[vec![1]])), InputFile::new("decode_999999999.csv", csv(&[vec![1]]))];
+    let e = read_files(&files).unwrap_err();
+    assert!(e.message.contains("rank 1, 2, 3"), "{e}");
+    assert!(e.message.contains("and 999999986 more"), "{e}");
+}

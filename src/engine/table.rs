@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{Error, Result};
 use super::ingest::config::serde_error;
 use super::ingest::csv_text::decode_text;
-use super::model::Placement;
+use super::model::{Phase, Placement};
 
 /// Largest expert id a table may hold (fits every platform's `usize`).
 pub const MAX_ID: i64 = (1 << 30) - 1;
@@ -87,4 +87,17 @@ impl DeploymentTable {
 /// Read a deployment table file into a [`Placement`] (all devices kept).
 pub fn read_placement(file: &str, bytes: &[u8]) -> Result<Placement> {
     parse_table(file, bytes)?.to_placement(file, 0)
+}
+
+/// The phase a table file is for, from its name (`decode_global_deployment.json`
+/// -> decode); `None` when the name says neither.
+pub fn phase_of_table_name(name: &str) -> Option<Phase> {
+    let n = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
+    let p = n.contains("prefill");
+    let d = n.contains("decode");
+    match (p, d) {
+        (true, false) => Some(Phase::Prefill),
+        (false, true) => Some(Phase::Decode),
+        _ => None,
+    }
 }

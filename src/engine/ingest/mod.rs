@@ -187,7 +187,12 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
             // subfolders (the first found), else in an enclosing folder.
             let mut cfg = configs.get(unit).copied();
             if cfg.is_none() {
-                cfg = configs.iter().find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str())).map(|(_, &i)| i);
+                // only node folders that hold rank files count
+                let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| entries[i].rel_dir.as_str()).collect();
+                cfg = configs
+                    .iter()
+                    .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
+                    .map(|(_, &i)| i);
             }
             if cfg.is_none() {
                 let mut d = parent(unit);
@@ -370,6 +375,12 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
         let pd = match srcs[0].config {
             None => {
                 let pd = summed::read_summed(&pf, &mut warnings)?;
+                if !pf.topk.is_empty() {
+                    warnings.push(format!(
+                        "{}: top-k trace files are only used with a time-series dump (model_gen_config.json); they were not read",
+                        phase.name()
+                    ));
+                }
                 labels_by_phase.push("summed (format 1)".to_string());
                 pd
             }
@@ -379,7 +390,11 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                     None => return Err(Error::msg("internal: configuration not read")),
                 };
                 let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
-                let pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                let mut pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                pd.info.files.insert(0, entries[ci].file.path.clone());
+                if let Some(m) = &map {
+                    pd.info.files.insert(1, m.path.clone());
+                }
                 let mut label = "time series (format 2)".to_string();
                 if n_nodes > 1 {
                     label.push_str(&format!(", {n_nodes} node folders"));

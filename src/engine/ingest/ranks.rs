@@ -167,15 +167,20 @@ impl<'a> PhaseFiles<'a> {
         if max + 1 == n {
             return Ok(());
         }
+        // walk the sorted ranks and list the gaps (without visiting every missing number)
         let mut missing = Vec::new();
         let mut count = 0u64;
-        for r in 0..=max {
-            if !self.ranks.contains_key(&r) {
-                count += 1;
-                if missing.len() < 12 {
-                    missing.push(r.to_string());
+        let mut expect = 0u64;
+        for &r in self.ranks.keys() {
+            if r > expect {
+                count += r - expect;
+                let mut m = expect;
+                while m < r && missing.len() < 12 {
+                    missing.push(m.to_string());
+                    m += 1;
                 }
             }
+            expect = r + 1;
         }
         let more = if count > missing.len() as u64 { format!(" and {} more", count - missing.len() as u64) } else { String::new() };
         Err(Error::msg(format!(
