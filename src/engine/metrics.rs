@@ -350,9 +350,14 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
         return None;
     }
     let layers = common_layers(data, placement);
+    let e_n = data.experts;
     let mut tokens = 0u64;
     let mut node_sum = 0u64;
-    let mut nodes_seen: Vec<u32> = Vec::new();
+    // Per layer: the replicas' nodes of each expert, flat (device-major slot order).
+    let mut start = vec![0u32; e_n + 1];
+    let mut nodes_flat: Vec<u32> = Vec::new();
+    let mut fill = vec![0u32; e_n];
+    let mut seen: Vec<u32> = Vec::new();
     let mut stamp = 0u32;
     for l in 0..layers {
         let pl = &placement.layers[l];
@@ -362,38 +367,69 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
             return None;
         }
         let n_nodes = total_devices.div_ceil(per_node);
-        if nodes_seen.len() < n_nodes {
-            nodes_seen.resize(n_nodes, 0);
-        }
-        // Replica devices of each expert, device-major slot order.
-        let mut where_: Vec<Vec<usize>> = vec![Vec::new(); data.experts];
-        for (d, dev) in pl.iter().enumerate() {
+        start.iter_mut().for_each(|x| *x = 0);
+        for dev in pl {
             for &e in dev {
-                if e < data.experts {
-                    where_[e].push(d);
+                if e < e_n {
+                    start[e + 1] += 1;
                 }
             }
+        }
+        for e in 0..e_n {
+            start[e + 1] += start[e];
+        }
+        nodes_flat.clear();
+        nodes_flat.resize(start[e_n] as usize, 0);
+        fill.iter_mut().for_each(|x| *x = 0);
+        for (d, dev) in pl.iter().enumerate() {
+            let node = ((d + cluster.shared_devices) / per_node) as u32;
+            for &e in dev {
+                if e < e_n {
+                    nodes_flat[(start[e] + fill[e]) as usize] = node;
+                    fill[e] += 1;
+                }
+            }
+        }
+        if n_nodes > 64 && seen.len() < n_nodes {
+            seen.resize(n_nodes, 0);
         }
         for (r, rank) in traces.ranks.iter().enumerate() {
             let Some(ids) = rank.get(l) else { continue };
             for tok in ids.chunks(k) {
-                stamp = stamp.wrapping_add(1);
-                if stamp == 0 {
-                    nodes_seen.iter_mut().for_each(|x| *x = 0);
-                    stamp = 1;
-                }
                 let mut count = 0u64;
-                for &e in tok {
-                    let Some(reps) = where_.get(e as usize) else { continue };
-                    if reps.is_empty() {
-                        continue;
+                if n_nodes <= 64 {
+                    let mut mask = 0u64;
+                    for &e in tok {
+                        let e = e as usize;
+                        if e >= e_n {
+                            continue;
+                        }
+                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
+                        if b > a {
+                            mask |= 1u64 << nodes_flat[a + r % (b - a)];
+                        }
                     }
-                    let d = reps[r % reps.len()];
-                    let node = (d + cluster.shared_devices) / per_node;
-                    if let Some(slot) = nodes_seen.get_mut(node) {
-                        if *slot != stamp {
-                            *slot = stamp;
-                            count += 1;
+                    count = u64::from(mask.count_ones());
+                } else {
+                    stamp = stamp.wrapping_add(1);
+                    if stamp == 0 {
+                        seen.iter_mut().for_each(|x| *x = 0);
+                        stamp = 1;
+                    }
+                    for &e in tok {
+                        let e = e as usize;
+                        if e >= e_n {
+                            continue;
+                        }
+                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
+                        if b > a {
+                            let node = nodes_flat[a + r % (b - a)] as usize;
+                            if let Some(s) = seen.get_mut(node) {
+                                if *s != stamp {
+                                    *s = stamp;
+                                    count += 1;
+                                }
+                            }
                         }
                     }
                 }
