@@ -5,6 +5,7 @@
 //! Tests that need the ingest or the algorithms skip (with a note on stderr)
 //! while those report "not implemented yet"; see `needs`.
 
+#[path = "score_common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //! `before-default`, the current placement for `before-current`) and must
 //! agree to 1e-9 relative, violations included.
 
+#[path = "score_common/mod.rs"]
 mod common;
 
 use std::path::Path;

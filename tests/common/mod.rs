@@ -1,176 +1,250 @@
-//! Test helpers: fixture paths and a tiny private loader of the fixtures'
-//! inputs (summed and time-series formats), independent of the engine's
-//! ingest, so the metrics can be checked against the reference scores on
-//! their own. Only handles the well-formed fixture files.
+//! Private fixture loader for the algorithm tests (formats 1 and 2), written
+//! from shared/spec/formats.md until the real ingest lands; then port to it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use elb::engine::table::DeploymentTable;
-use elb::engine::{LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat, TopK};
+use elb::engine::algo::Solution;
+use elb::engine::{LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat};
 
-pub fn fixtures() -> PathBuf {
-    // The shared fixtures live beside the repository on the project's machines.
-    for cand in ["/work/shared/fixtures", "../shared/fixtures", "../../shared/fixtures"] {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(cand);
-        if p.join("README.md").exists() {
-            return p;
-        }
-    }
+pub fn fixtures_dir() -> PathBuf {
     PathBuf::from("/work/shared/fixtures")
 }
 
-pub fn read_json(path: &Path) -> serde_json::Value {
-    let s = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+/// Fixture directories (sorted) that hold an `expected/` folder.
+pub fn fixture_dirs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(fixtures_dir())
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("expected").is_dir()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
-fn read_csv(path: &Path) -> Vec<Vec<f64>> {
-    let s = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    s.lines()
+pub struct Params {
+    pub nre: usize,
+    pub nsed: usize,
+    pub nd: usize,
+    pub nn: usize,
+}
+
+pub fn params(dir: &Path) -> Params {
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("params.json")).unwrap()).unwrap();
+    let g = |k: &str| v[k].as_u64().unwrap() as usize;
+    Params { nre: g("nre"), nsed: g("nsed"), nd: g("nd"), nn: g("nn") }
+}
+
+fn read_csv(p: &Path) -> Vec<Vec<f64>> {
+    fs::read_to_string(p)
+        .unwrap()
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split(',').map(|x| x.trim().parse::<f64>().unwrap()).collect())
         .collect()
 }
 
-/// Rank files `<phase>_<n>.csv` (or `<phase>_topk_<n>.csv`) under `dir` and
-/// its immediate subfolders, as (rank, path), sorted by rank.
-fn rank_files(dir: &Path, prefix: &str) -> Vec<(usize, PathBuf)> {
-    let mut dirs = vec![dir.to_path_buf()];
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            dirs.push(p);
+/// `decode_<rank>.csv` files of a folder: rank -> path.
+fn rank_files(dir: &Path) -> BTreeMap<usize, PathBuf> {
+    let mut m = BTreeMap::new();
+    for e in fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(r) = name.strip_prefix("decode_").and_then(|s| s.strip_suffix(".csv")) {
+            if let Ok(r) = r.parse::<usize>() {
+                m.insert(r, e.path());
+            }
         }
     }
-    let mut out = Vec::new();
-    for d in dirs {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            if let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_suffix(".csv")) {
-                if let Ok(n) = rest.parse::<usize>() {
-                    out.push((n, p));
+    m
+}
+
+/// Concatenate rank matrices' columns in rank order, rows cut to the shortest.
+fn concat(mats: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
+    let rows = mats.iter().map(|m| m.len()).min().unwrap_or(0);
+    (0..rows).map(|r| mats.iter().flat_map(|m| m[r].iter().copied()).collect()).collect()
+}
+
+pub fn read_table(p: &Path) -> Placement {
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap();
+    let layers = v["layer_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["device_list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["device_expert"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect())
+                .collect()
+        })
+        .collect();
+    Placement { layers }
+}
+
+/// Load the decode phase of a fixture's `input/`.
+pub fn load(dir: &Path) -> PhaseData {
+    let input = dir.join("input");
+    let mut cfg_dirs: Vec<PathBuf> = vec![];
+    if input.join("model_gen_config.json").is_file() {
+        cfg_dirs.push(input.clone());
+    } else {
+        let mut subs: Vec<PathBuf> = fs::read_dir(&input)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("model_gen_config.json").is_file())
+            .collect();
+        subs.sort();
+        cfg_dirs = subs;
+    }
+    if cfg_dirs.is_empty() {
+        // Format 1.
+        let files = rank_files(&input);
+        let m = concat(files.values().map(|p| read_csv(p)).collect());
+        let layers = m.len();
+        let experts = m.first().map_or(0, |r| r.len());
+        let data: Vec<f64> = m.into_iter().flatten().collect();
+        return PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, LoadMatrix { layers, experts, data });
+    }
+    // Format 2.
+    let cfg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(cfg_dirs[0].join("model_gen_config.json")).unwrap()).unwrap();
+    let l_n = cfg["num_moe_layers"].as_u64().unwrap_or(1) as usize;
+    let e_n = cfg["num_of_experts"].as_u64().unwrap_or(1) as usize;
+    let interval = cfg["collection_Interval"].as_f64().unwrap_or(8.0);
+    let topk = cfg["num_of_selected_experts"][0].as_u64().unwrap() as usize;
+    let dangling = cfg["num_dangling_shared_experts"].as_u64().unwrap_or(0) as usize;
+    let map_name = cfg["eplb_expert_map_file"].as_str().map(|s| s.rsplit('/').next().unwrap().to_string());
+    // Pool ranks over subfolders, summing duplicates.
+    let mut pooled: BTreeMap<usize, Vec<Vec<f64>>> = BTreeMap::new();
+    for d in &cfg_dirs {
+        for (r, p) in rank_files(d) {
+            let m = read_csv(&p);
+            match pooled.get_mut(&r) {
+                None => {
+                    pooled.insert(r, m);
+                }
+                Some(prev) => {
+                    let n = prev.len().min(m.len());
+                    prev.truncate(n);
+                    for (a, b) in prev.iter_mut().zip(m.iter()) {
+                        for (x, y) in a.iter_mut().zip(b.iter()) {
+                            *x += y;
+                        }
+                    }
                 }
             }
+        }
+    }
+    let kept: Vec<Vec<Vec<f64>>> = pooled.into_values().skip(dangling).collect();
+    let ranks = kept.len();
+    let m = concat(kept);
+    let t_all = m.len() / l_n;
+    let slots = m.first().map_or(0, |r| r.len());
+    // Slot -> logical expert per layer.
+    let mapping: Vec<Vec<usize>> = match &map_name {
+        Some(name) => {
+            let mut found = None;
+            for e in walk(&input) {
+                if e.file_name().map(|f| f.to_string_lossy() == name.as_str()).unwrap_or(false) {
+                    found = Some(e);
+                }
+            }
+            let table = read_table(&found.expect("map file"));
+            table.layers.iter().map(|l| l.iter().skip(dangling).flatten().copied().collect()).collect()
+        }
+        None => vec![(0..slots).collect(); l_n],
+    };
+    let map_layer = |l: usize, row: &[f64]| -> Vec<f64> {
+        let mut out = vec![0.0; e_n];
+        for (j, v) in row.iter().enumerate() {
+            let e = mapping[l][j];
+            if e < e_n {
+                out[e] += v;
+            }
+        }
+        out
+    };
+    // Last cumulative block.
+    let mut c2lb = LoadMatrix::new(l_n, e_n);
+    for l in 0..l_n {
+        let row = map_layer(l, &m[(t_all - 1) * l_n + l]);
+        c2lb.data[l * e_n..(l + 1) * e_n].copy_from_slice(&row);
+    }
+    // Differences and idle filter.
+    let threshold = 2.0 * ranks as f64 * topk as f64 * interval * l_n as f64;
+    let mut kept_blocks: Vec<Vec<Vec<f64>>> = vec![]; // [t][l][slot]
+    let mut dropped = 0;
+    for t in 0..t_all {
+        let block: Vec<Vec<f64>> = (0..l_n)
+            .map(|l| {
+                let cur = &m[t * l_n + l];
+                if t == 0 {
+                    cur.clone()
+                } else {
+                    let prev = &m[(t - 1) * l_n + l];
+                    cur.iter().zip(prev.iter()).map(|(a, b)| a - b).collect()
+                }
+            })
+            .collect();
+        let total: f64 = block.iter().flatten().sum();
+        if total > threshold {
+            kept_blocks.push(block);
+        } else {
+            dropped += 1;
+        }
+    }
+    let t_n = kept_blocks.len();
+    let mut series = Series::new(l_n, e_n, t_n);
+    for (t, block) in kept_blocks.iter().enumerate() {
+        for l in 0..l_n {
+            let row = map_layer(l, &block[l]);
+            for e in 0..e_n {
+                series.data[(l * e_n + e) * t_n + t] = row[e];
+            }
+        }
+    }
+    let mut pd = PhaseData::from_summed(Phase::Decode, SourceFormat::TimeSeries, series.summed());
+    pd.c2lb_loads = c2lb;
+    pd.series = Some(series);
+    pd.top_k = Some(topk);
+    pd.info.intervals_kept = t_n;
+    pd.info.intervals_dropped = dropped;
+    pd.info.ranks = ranks;
+    pd
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(dir).unwrap().filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
         }
     }
     out.sort();
     out
 }
 
-fn find_config(dir: &Path) -> Option<PathBuf> {
-    if dir.join("model_gen_config.json").exists() {
-        return Some(dir.join("model_gen_config.json"));
-    }
-    let mut subs: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-    subs.sort();
-    subs.into_iter().map(|p| p.join("model_gen_config.json")).find(|p| p.exists())
-}
-
-pub fn read_table(path: &Path) -> DeploymentTable {
-    let s = fs::read_to_string(path).unwrap();
-    serde_json::from_str(&s).unwrap()
-}
-
-/// Load a fixture's `input/` for the decode phase.
-pub fn load_input(dir: &Path) -> PhaseData {
-    let files = rank_files(dir, "decode_");
-    let mats: Vec<Vec<Vec<f64>>> = files.iter().map(|(_, p)| read_csv(p)).collect();
-    let rows = mats.iter().map(|m| m.len()).min().unwrap();
-    let concat: Vec<Vec<f64>> = (0..rows).map(|r| mats.iter().flat_map(|m| m[r].iter().copied()).collect()).collect();
-    let Some(cfg_path) = find_config(dir) else {
-        let e = concat[0].len();
-        let mut m = LoadMatrix::new(rows, e);
-        for l in 0..rows {
-            m.data[l * e..(l + 1) * e].copy_from_slice(&concat[l]);
-        }
-        return PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, m);
-    };
-    let cfg = read_json(&cfg_path);
-    let l_n = cfg["num_moe_layers"].as_u64().unwrap_or(1) as usize;
-    let e_n = cfg["num_of_experts"].as_u64().unwrap_or(1) as usize;
-    let interval = cfg["collection_Interval"].as_u64().unwrap_or(8) as f64;
-    let k = cfg["num_of_selected_experts"][0].as_u64().unwrap() as usize;
-    let dangling = cfg["num_dangling_shared_experts"].as_u64().unwrap_or(0) as usize;
-    assert_eq!(dangling, 0, "test loader: dangling ranks not supported");
-    let ranks = files.len();
-    let slots = concat[0].len();
-    let iters = rows / l_n;
-    // Per-interval slot loads [t][l][slot].
-    let mut blocks: Vec<Vec<Vec<f64>>> = (0..iters).map(|t| (0..l_n).map(|l| concat[t * l_n + l].clone()).collect()).collect();
-    for t in (1..iters).rev() {
-        for l in 0..l_n {
-            for j in 0..slots {
-                blocks[t][l][j] -= blocks[t - 1][l][j];
+/// Per-layer max device load of a layer table (metrics.md load model, summed loads).
+pub fn max_device_load(loads: &[f64], table: &[Vec<usize>]) -> f64 {
+    let mut cnt = vec![0usize; loads.len() + 1];
+    for d in table {
+        for &e in d {
+            if e < cnt.len() {
+                cnt[e] += 1;
             }
         }
     }
-    let thresh = 2.0 * ranks as f64 * k as f64 * interval * l_n as f64;
-    let mask: Vec<bool> = blocks.iter().map(|b| b.iter().flatten().sum::<f64>() > thresh).collect();
-    let kept: Vec<usize> = (0..iters).filter(|&t| mask[t]).collect();
-    // Slot -> expert map.
-    let map: Option<Vec<Vec<usize>>> = cfg.get("eplb_expert_map_file").and_then(|v| v.as_str()).map(|name| {
-        let base = name.rsplit('/').next().unwrap();
-        let p = if dir.join(base).exists() { dir.join(base) } else { panic!("map {base} not found") };
-        let t = read_table(&p);
-        let mut layers: Vec<_> = t.layer_list.iter().collect();
-        layers.sort_by_key(|l| l.layer_id);
-        layers.iter().map(|l| l.device_list.iter().flat_map(|d| d.device_expert.iter().map(|&x| x as usize)).collect()).collect()
-    });
-    let t_n = kept.len();
-    let mut s = Series::new(l_n, e_n, t_n);
-    for (ti, &t) in kept.iter().enumerate() {
-        for l in 0..l_n {
-            for j in 0..slots {
-                let e = match &map {
-                    Some(m) => m[l][j],
-                    None => j,
-                };
-                if e < e_n {
-                    s.data[(l * e_n + e) * t_n + ti] += blocks[t][l][j];
-                }
-            }
-        }
-    }
-    let summed = s.summed();
-    let mut data = PhaseData::from_summed(Phase::Decode, SourceFormat::TimeSeries, summed);
-    data.series = Some(s);
-    data.top_k = Some(k);
-    // Top-k traces.
-    let tk = rank_files(dir, "decode_topk_");
-    if tk.len() == ranks {
-        let tmats: Vec<Vec<Vec<f64>>> = tk.iter().map(|(_, p)| read_csv(p)).collect();
-        let tlen = tmats.iter().map(|m| m.len()).min().unwrap().min(iters * l_n);
-        let titers = tlen / l_n;
-        let ranks_v: Vec<Vec<Vec<u32>>> = tmats
-            .iter()
-            .map(|m| {
-                (0..l_n)
-                    .map(|l| {
-                        (0..titers)
-                            .filter(|&t| mask[t])
-                            .flat_map(|t| m[t * l_n + l].iter().map(|&x| x as u32).collect::<Vec<_>>())
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        data.topk_traces = Some(TopK { k, ranks: ranks_v });
-    }
-    if let Some(m) = map {
-        // The current placement: devices of the map table.
-        let _ = m;
-    }
-    data
+    table
+        .iter()
+        .map(|d| d.iter().map(|&e| if e < loads.len() { loads[e] / cnt[e] as f64 } else { 0.0 }).sum::<f64>())
+        .fold(0.0, f64::max)
 }
 
-/// The current placement named by a fixture's config (nodes-map fixture).
-pub fn current_placement(dir: &Path) -> Option<Placement> {
-    let cfg = read_json(&find_config(dir)?);
-    let name = cfg.get("eplb_expert_map_file")?.as_str()?;
-    let base = name.rsplit('/').next()?;
-    let t = read_table(&dir.join(base));
-    Some(elb::engine::validate::placement_from_table(&t, 0))
+pub fn sol_placement(s: &Solution) -> Placement {
+    Placement { layers: s.layers.clone() }
 }
