@@ -6,7 +6,7 @@ mod common;
 
 use elb::engine::export::{export_checked, export_compat, table_json};
 use elb::engine::metrics::{replicas_added, score, slots_moved};
-use elb::engine::table::{DeploymentTable, TableDevice, TableLayer};
+use elb::engine::table::{DeploymentTable, TableDevice};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_placement, validate_table};
 use elb::engine::{Cluster, LoadMatrix, Phase, PhaseData, Placement, SourceFormat};
 

@@ -83,8 +83,8 @@ pub fn load_input(dir: &Path) -> PhaseData {
     let Some(cfg_path) = find_config(dir) else {
         let e = concat[0].len();
         let mut m = LoadMatrix::new(rows, e);
-        for l in 0..rows {
-            m.data[l * e..(l + 1) * e].copy_from_slice(&concat[l]);
+        for (l, row) in concat.iter().enumerate() {
+            m.data[l * e..(l + 1) * e].copy_from_slice(row);
         }
         return PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, m);
     };
@@ -99,14 +99,15 @@ pub fn load_input(dir: &Path) -> PhaseData {
     let slots = concat[0].len();
     let iters = rows / l_n;
     // Per-interval slot loads [t][l][slot].
-    let mut blocks: Vec<Vec<Vec<f64>>> = (0..iters).map(|t| (0..l_n).map(|l| concat[t * l_n + l].clone()).collect()).collect();
-    for t in (1..iters).rev() {
-        for l in 0..l_n {
-            for j in 0..slots {
-                blocks[t][l][j] -= blocks[t - 1][l][j];
+    let cumulative: Vec<Vec<Vec<f64>>> = (0..iters).map(|t| concat[t * l_n..(t + 1) * l_n].to_vec()).collect();
+    let blocks: Vec<Vec<Vec<f64>>> = (0..iters)
+        .map(|t| {
+            if t == 0 {
+                return cumulative[0].clone();
             }
-        }
-    }
+            cumulative[t].iter().zip(&cumulative[t - 1]).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect()).collect()
+        })
+        .collect();
     let thresh = 2.0 * ranks as f64 * k as f64 * interval * l_n as f64;
     let mask: Vec<bool> = blocks.iter().map(|b| b.iter().flatten().sum::<f64>() > thresh).collect();
     let kept: Vec<usize> = (0..iters).filter(|&t| mask[t]).collect();
