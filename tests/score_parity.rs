@@ -2,7 +2,9 @@
 //! each `expected/<table>.score.json` is recomputed from the fixture's input
 //! and the table (`expected/<algo>.json`, the default layout for
 //! `before-default`, the current placement for `before-current`) and must
-//! agree to 1e-9 relative, violations included.
+//! agree to 1e-9 relative, violations included. The input is read by the
+//! engine's ingest (so this covers ingest -> metrics end to end); the private
+//! test loader is checked to agree on the time-series fixtures.
 
 #[path = "score_common/mod.rs"]
 mod common;
@@ -24,10 +26,9 @@ fn check(name: &str, what: &str, got: f64, want: f64, errs: &mut Vec<String>) {
     }
 }
 
-/// Input data of a fixture: the real ingest when it can read it, else the
-/// private test loader.
+/// Input data of a fixture, read by the engine's ingest.
 fn load(dir: &Path) -> PhaseData {
-    common::load_input(&dir.join("input"))
+    common::ingest_input(&dir.join("input"))
 }
 
 fn cluster_of(dir: &Path) -> Cluster {
@@ -111,7 +112,10 @@ fn run_fixture(fixture: &str) {
         let want = common::read_json(&dir.join("expected").join(n));
         let placement: Placement = match stem {
             "before-default" => Placement::default_layout(data.layers, data.experts, cluster.routed_devices()),
-            "before-current" => common::current_placement(&dir.join("input")).expect("current placement"),
+            "before-current" => {
+                assert_eq!(data.current, common::current_placement(&dir.join("input")), "{fixture}: current placement");
+                data.current.clone().expect("the input names a current placement")
+            }
             _ => placement_from_table(&common::read_table(&dir.join("expected").join(format!("{stem}.json"))), cluster.shared_devices),
         };
         let s = score(&data, &placement, &cluster);
@@ -143,4 +147,17 @@ fn dsv3_summed() {
 #[test]
 fn dsv3_series() {
     run_fixture("dsv3-series");
+}
+
+/// The private loader (independent of ingest) gives the same figures.
+#[test]
+fn private_loader_agrees_with_ingest() {
+    for fixture in ["small-series", "small-series-nodes-map", "small-summed"] {
+        let dir = common::fixtures().join(fixture);
+        let a = common::ingest_input(&dir.join("input"));
+        let b = common::load_input(&dir.join("input"));
+        let cluster = cluster_of(&dir);
+        let p = Placement::default_layout(a.layers, a.experts, cluster.routed_devices());
+        assert_eq!(score(&a, &p, &cluster), score(&b, &p, &cluster), "{fixture}");
+    }
 }

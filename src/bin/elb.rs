@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use elb::engine::export::{export_checked, export_compat, score_json};
 use elb::engine::metrics::{score, Score};
-use elb::engine::table::DeploymentTable;
+use elb::engine::table::{parse_table, DeploymentTable};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
 use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
 
@@ -217,44 +217,36 @@ fn walk(root: &Path, prefix: &str, out: &mut Vec<InputFile>) -> Result<()> {
     rec(root, prefix, 0, out)
 }
 
-/// The files of every comma-separated root. One root: paths relative to it.
-/// Several roots: each root's files under its folder name (as if the folders
-/// had been dropped together), made unique when two names collide.
-fn read_inputs(spec: &str) -> Result<Vec<InputFile>> {
+/// The files of every comma-separated root, each with paths relative to its
+/// root (forward slashes), labelled by the root as given.
+fn read_inputs(spec: &str) -> Result<Vec<(String, Vec<InputFile>)>> {
     let roots: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if roots.is_empty() {
         return Err(Error::param("-icp", "needs at least one input folder"));
     }
-    let mut files = Vec::new();
-    let mut used: Vec<String> = Vec::new();
+    let mut out = Vec::new();
     for root in &roots {
-        let prefix = if roots.len() == 1 {
-            String::new()
-        } else {
-            let base = Path::new(root).file_name().map_or_else(|| "input".to_string(), |n| n.to_string_lossy().into_owned());
-            let mut name = base.clone();
-            let mut n = 2;
-            while used.contains(&name) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
-            used.push(name.clone());
-            name
-        };
-        walk(Path::new(root), &prefix, &mut files)?;
+        let mut files = Vec::new();
+        walk(Path::new(root), "", &mut files)?;
+        if files.is_empty() {
+            return Err(Error::param("-icp", format!("no files found under {root}")));
+        }
+        out.push((root.to_string(), files));
     }
-    if files.is_empty() {
-        return Err(Error::param("-icp", format!("no files found under {spec}")));
-    }
-    Ok(files)
+    Ok(out)
 }
 
 fn load(opts: &Opts) -> Result<Dataset> {
     let Some(spec) = &opts.inputs else {
         return Err(Error::param("-icp", "the input folder is required (elb -icp <folder>; see elb --help)"));
     };
-    let files = read_inputs(spec)?;
-    let ds = ingest::read_files(&files)?;
+    let mut roots = read_inputs(spec)?;
+    let ds = if roots.len() == 1 {
+        let (_, files) = roots.remove(0);
+        ingest::read_files(&files)?
+    } else {
+        ingest::read_roots(&roots)?
+    };
     for w in &ds.warnings {
         eprintln!("elb: warning: {w}");
     }
@@ -331,17 +323,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// Parse a deployment table file, with the JSON error's line and column.
+/// Read and parse a deployment table file (errors name the line and column).
 fn read_table(path: &str) -> Result<DeploymentTable> {
     let bytes = fs::read(path).map_err(|e| Error::file(path, format!("cannot read the table (--table): {e}")))?;
-    serde_json::from_slice::<DeploymentTable>(&bytes).map_err(|e| {
-        let msg = format!("not a deployment table (formats.md §3): {e}");
-        if e.line() > 0 {
-            Error::cell(path, e.line(), e.column().max(1), msg)
-        } else {
-            Error::file(path, msg)
-        }
-    })
+    parse_table(path, &bytes)
 }
 
 /// The phase a table file is for, from its name (`decode_global_deployment.json`).

@@ -21,6 +21,31 @@ pub fn fixtures() -> PathBuf {
     PathBuf::from("/work/shared/fixtures")
 }
 
+/// Every file under `dir` (sorted), paths relative to it with forward slashes.
+pub fn input_files(dir: &Path) -> Vec<elb::engine::InputFile> {
+    fn rec(base: &Path, dir: &Path, out: &mut Vec<elb::engine::InputFile>) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                rec(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                out.push(elb::engine::InputFile::new(rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rec(dir, dir, &mut out);
+    out
+}
+
+/// The decode phase of a fixture's `input/`, read by the engine's ingest.
+pub fn ingest_input(dir: &Path) -> PhaseData {
+    let ds = elb::engine::ingest::read_files(&input_files(dir)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).expect("a decode phase")
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     let s = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
