@@ -4,7 +4,7 @@
 //!
 //! These run the whole pipeline (ingest, algorithms, metrics, export).
 
-#[path = "score_common/mod.rs"]
+#[path = "common_metrics/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
@@ -101,12 +101,15 @@ fn garbage_input_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn sample_hook_says_not_available_yet() {
-    // TODO(lead): replace with a real test once `elb sample` is wired to engine::sample::cli_main.
-    let o = elb(&["sample"]);
-    if o.status.code() == Some(2) {
-        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
-    }
+fn sample_writes_a_dump_that_elb_reads() {
+    let d = scratch("sample");
+    let o = elb(&["sample", "--preset", "small", "--format", "series", "--seed", "3", "-o", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(d.join("model_gen_config.json").exists());
+    let v = score_run(&["score", "-icp", d.to_str().unwrap(), "-nn", "8", "-nd", "2"]);
+    assert!(v["decode"]["time_resolved_step_imbalance"].as_f64().unwrap() >= 1.0);
+    assert_bad(&elb(&["sample", "--preset", "huge", "-o", d.to_str().unwrap()]), "huge");
+    assert_bad(&elb(&["sample", "--preset", "small"]), "-o");
 }
 
 const SCORE_KEYS: [&str; 12] = [

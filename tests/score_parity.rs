@@ -6,7 +6,7 @@
 //! engine's ingest (so this covers ingest -> metrics end to end); the private
 //! test loader is checked to agree on the time-series fixtures.
 
-#[path = "score_common/mod.rs"]
+#[path = "common_metrics/mod.rs"]
 mod common;
 
 use std::path::Path;

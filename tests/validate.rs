@@ -1,7 +1,7 @@
 //! Table validation (formats.md §3), one broken table per rule, and the
 //! table export (byte-identical to msit's `json.dump(indent=4)`).
 
-#[path = "score_common/mod.rs"]
+#[path = "common_metrics/mod.rs"]
 mod common;
 
 use elb::engine::export::{export_checked, export_compat, table_json};

@@ -5,7 +5,7 @@
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
 //!     [--msit-compat] [--holdout]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
-//! elb sample ...
+//! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
 //! ```
 //!
 //! Every problem with the input or the flags is reported as
@@ -31,7 +31,8 @@ USAGE:
     elb -icp <folder>[,<folder2>...] [options]     compute the deployment table of every phase found
     elb score -icp <folder> [--table <json>] [-nn N] [-nd N] [-nsed K]
                                                   print the balance figures as JSON
-    elb sample [options]                          write a built-in sample dataset
+    elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
+                                                  write a built-in synthetic hotspot dump
 
 OPTIONS (msit elb flags and defaults):
     -icp, --info-csv-path <folders>     input folder(s), comma-separated (required)
@@ -381,11 +382,7 @@ fn run_score(opts: &Opts) -> Result<()> {
 }
 
 fn run_sample(args: &[String]) -> Result<()> {
-    // TODO(lead): once the sample helper lands `elb::engine::sample::cli_main(args) -> Result<(), Error>`,
-    // replace this body with `elb::engine::sample::cli_main(args)`.
-    let _ = args;
-    eprintln!("elb: sample: not available yet");
-    std::process::exit(2);
+    elb::engine::sample::cli_main(args)
 }
 
 fn run(args: &[String]) -> Result<()> {
