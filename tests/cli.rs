@@ -26,7 +26,9 @@ fn stdout(o: &Output) -> String {
 
 /// A fresh scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{name}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -320,4 +322,23 @@ fn multiple_roots_are_read_as_one_drop() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let want = common::read_json(&common::fixtures().join("small-series-nodes-map/expected/before-current.score.json"));
     assert!(close(v["decode"]["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+}
+
+#[test]
+fn a_table_alone_is_checked_not_solved() {
+    let d = scratch("table-only");
+    let mut t = std::fs::read_to_string(common::fixtures().join("small-summed/expected/al0-a2.json")).unwrap();
+    std::fs::write(d.join("decode_global_deployment.json"), &t).unwrap();
+    let v = score_run(&["score", "-icp", d.to_str().unwrap()]);
+    let s = &v["decode"];
+    check_keys(s, false);
+    assert!(s["step_imbalance"].is_null());
+    assert_eq!(s["experts"], 16);
+    assert_eq!(s["valid"], Value::Bool(false));
+    assert_eq!(s["violations"][0], "layer 2 device 1: holds expert(s) [3] more than once");
+    assert_bad(&elb(&["-icp", d.to_str().unwrap()]), "the input holds only a deployment table");
+    // A table that is not JSON: the error names the file, line and column.
+    t.truncate(200);
+    std::fs::write(d.join("decode_global_deployment.json"), &t).unwrap();
+    assert_bad(&elb(&["score", "-icp", d.to_str().unwrap()]), "decode_global_deployment.json, row");
 }

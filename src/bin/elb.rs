@@ -21,7 +21,7 @@ use std::time::Instant;
 use elb::engine::export::{export_checked, export_compat, score_json};
 use elb::engine::metrics::{score, Score};
 use elb::engine::table::{parse_table, DeploymentTable};
-use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
+use elb::engine::validate::{is_mixed, placement_from_table, validate_placement_offset, validate_table};
 use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
 
 const USAGE: &str = "\
@@ -254,7 +254,7 @@ fn load(opts: &Opts) -> Result<Dataset> {
     if let Some(m) = &ds.missing_map {
         eprintln!("elb: warning: the config names {m} as the current placement, but it is not among the input files; add it to score the current placement");
     }
-    if ds.phases.is_empty() {
+    if ds.phases.is_empty() && ds.dropped_table.is_none() {
         return Err(Error::msg("no decode_<rank>.csv / prefill_<rank>.csv data found in the input"));
     }
     Ok(ds)
@@ -274,6 +274,13 @@ fn before_of(ds: &Dataset, data: &PhaseData, cluster: &Cluster) -> (Placement, S
 
 fn run_solve(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
+    if ds.phases.is_empty() {
+        let name = ds.dropped_table.as_ref().map_or("", |(n, _)| n.as_str());
+        return Err(Error::file(
+            name,
+            "the input holds only a deployment table; a new table needs hotspot data (decode_<rank>.csv / prefill_<rank>.csv). Use elb score -icp <folder> to check this table",
+        ));
+    }
     let settings = Settings {
         cluster: opts.cluster,
         algorithm: opts.algorithm,
@@ -336,9 +343,43 @@ fn table_phase(path: &str) -> Option<Phase> {
     Phase::ALL.into_iter().find(|p| name.starts_with(p.name()))
 }
 
+/// `elb score` on a folder holding only a deployment table: its shape and
+/// validity (the balance figures need loads, so they are null). The expert
+/// count is taken as the largest id + 1.
+fn score_table_only(name: &str, p: &Placement, cluster: &Cluster) -> String {
+    let experts = p.layers.iter().flatten().flatten().max().map_or(0, |&m| m.saturating_add(1));
+    let violations = validate_placement_offset(p, experts, false, cluster.shared_devices);
+    let phase = table_phase(name).unwrap_or(Phase::Decode);
+    let v = serde_json::json!({
+        "layers": p.num_layers(),
+        "experts": experts,
+        "devices": p.num_devices(),
+        "slots_per_device": p.slots_per_device(),
+        "step_imbalance": null,
+        "mean_layer_imbalance": null,
+        "max_layer_imbalance": null,
+        "time_resolved_step_imbalance": null,
+        "lower_bound": null,
+        "gap": null,
+        "valid": violations.is_empty(),
+        "violations": violations,
+    });
+    let mut m = serde_json::Map::new();
+    m.insert(phase.name().to_string(), v);
+    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default()
+}
+
 fn run_score(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
     let cluster = opts.cluster;
+    if ds.phases.is_empty() && opts.table.is_none() {
+        if let Some((name, p)) = &ds.dropped_table {
+            let skip = cluster.shared_devices;
+            let routed = Placement { layers: p.layers.iter().map(|l| l.iter().skip(skip).cloned().collect()).collect() };
+            println!("{}", score_table_only(name, &routed, &cluster));
+            return Ok(());
+        }
+    }
     let mut scores: Vec<(Phase, Score)> = Vec::new();
     match &opts.table {
         None => {
