@@ -342,3 +342,24 @@ fn a_table_alone_is_checked_not_solved() {
     std::fs::write(d.join("decode_global_deployment.json"), &t).unwrap();
     assert_bad(&elb(&["score", "-icp", d.to_str().unwrap()]), "decode_global_deployment.json, row");
 }
+
+#[test]
+fn a_table_dropped_with_the_data_is_the_before() {
+    let d = scratch("dropped");
+    for r in 0..8 {
+        std::fs::copy(common::fixtures().join(format!("small-summed/input/decode_{r}.csv")), d.join(format!("decode_{r}.csv"))).unwrap();
+    }
+    // Written with one shared-expert device in front, as msit does with -nsed 1.
+    let out = scratch("dropped-out");
+    let o = elb(&["-icp", &fixture("small-summed/input"), "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    std::fs::copy(out.join("decode_global_deployment.json"), d.join("current.json")).unwrap();
+    let v = score_run(&["score", "-icp", d.to_str().unwrap(), "-nn", "9", "-nd", "1", "-nsed", "1"]);
+    let want = common::read_json(&common::fixtures().join("small-summed/expected/al1.score.json"));
+    assert!(close(v["decode"]["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()), "{v}");
+    assert_eq!(v["decode"]["valid"], Value::Bool(true));
+    assert_eq!(v["decode"]["devices"], 8);
+    // The summary line starts from that table too.
+    let o = elb(&["-icp", d.to_str().unwrap(), "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert!(stdout(&o).contains("step imbalance 1.0770 -> 1.0770"), "{}", stdout(&o));
+}

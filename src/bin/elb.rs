@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use elb::engine::export::{export_checked, export_compat, score_json};
-use elb::engine::metrics::{score, Score};
+use elb::engine::metrics::{before_placement, score, Score};
 use elb::engine::table::{parse_table, DeploymentTable};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_placement_offset, validate_table};
 use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
@@ -260,18 +260,6 @@ fn load(opts: &Opts) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// The "before" of metrics.md: the current placement named by the input, or
-/// a table dropped with the data, else the default layout.
-fn before_of(ds: &Dataset, data: &PhaseData, cluster: &Cluster) -> (Placement, String) {
-    if let Some(p) = &data.current {
-        return (p.clone(), data.current_source.clone().unwrap_or_else(|| "current placement".into()));
-    }
-    if let Some((name, p)) = &ds.dropped_table {
-        return (p.clone(), name.clone());
-    }
-    (Placement::default_layout(data.layers, data.experts, cluster.routed_devices()), "default layout".into())
-}
-
 fn run_solve(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
     if ds.phases.is_empty() {
@@ -292,7 +280,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
     let out_dir = Path::new(&opts.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
     for data in &ds.phases {
-        let (before, _) = before_of(&ds, data, &opts.cluster);
+        let (before, _) = before_placement(&ds, data, &opts.cluster);
         let t0 = Instant::now();
         let (placement, sol) = algo::solve_all(data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
@@ -384,7 +372,7 @@ fn run_score(opts: &Opts) -> Result<()> {
     match &opts.table {
         None => {
             for data in &ds.phases {
-                let (before, _) = before_of(&ds, data, &cluster);
+                let (before, _) = before_placement(&ds, data, &cluster);
                 scores.push((data.phase, score(data, &before, &cluster)));
             }
         }
