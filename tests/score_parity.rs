@@ -238,12 +238,12 @@ fn random_tables_respect_the_lower_bound() {
                 order.swap(i, (next() % (i as u64 + 1)) as usize);
             }
             let mut devs: Vec<Vec<usize>> = order.chunks(per).map(|c| c.to_vec()).collect();
-            for d in 0..devices {
-                while devs[d].len() < slots {
+            for dev in devs.iter_mut() {
+                while dev.len() < slots {
                     let e = (next() % experts as u64) as usize;
-                    if !devs[d].contains(&e) {
-                        devs[d].push(e);
-                    } else if devs[d].len() >= experts {
+                    if !dev.contains(&e) {
+                        dev.push(e);
+                    } else if dev.len() >= experts {
                         break;
                     }
                 }
