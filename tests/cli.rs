@@ -81,6 +81,19 @@ fn bad_flags_exit_2_with_a_message() {
 }
 
 #[test]
+fn impossible_clusters_exit_2_quickly() {
+    let input = fixture("small-summed/input");
+    let out = scratch("impossible");
+    let o = out.to_str().unwrap();
+    assert_bad(&elb(&["-icp", &input, "-nn", "1000000000", "-o", o]), "must be a multiple of NPUs");
+    assert_bad(&elb(&["-icp", &input, "-nn", "0", "-o", o]), "parameter NPUs (-nn): must be at least 1");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "100000000"]), "routed NPUs would leave NPUs empty");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "0"]), "parameter NPUs (-nn): must be at least 1");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "4", "-nsed", "4"]), "leaves none for the routed experts");
+    assert!(!out.join("decode_global_deployment.json").exists());
+}
+
+#[test]
 fn missing_or_empty_input_folder() {
     assert_bad(&elb(&["-icp", "/nonexistent/elb/input"]), "/nonexistent/elb/input: cannot open the input folder (-icp)");
     assert_bad(&elb(&["score", "-icp", "/nonexistent/elb/input"]), "cannot open the input folder");

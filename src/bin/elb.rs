@@ -280,10 +280,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
     let out_dir = Path::new(&opts.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
     for data in &ds.phases {
-        let (before, _) = before_placement(&ds, data, &opts.cluster);
         let t0 = Instant::now();
         let (placement, sol) = algo::solve_all(data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
+        let (before, _) = before_placement(&ds, data, &opts.cluster);
         for w in &sol.warnings {
             eprintln!("elb: warning: {}: {w}", data.phase.name());
         }
@@ -357,6 +357,32 @@ fn score_table_only(name: &str, p: &Placement, cluster: &Cluster) -> String {
     serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default()
 }
 
+/// The default layout (experts in id order, `E/D` per NPU) needs a cluster
+/// that fits the data: at least one routed NPU and no more than experts.
+fn check_default_layout(data: &PhaseData, cluster: &Cluster) -> Result<()> {
+    if cluster.devices == 0 {
+        return Err(Error::param("NPUs (-nn)", "must be at least 1"));
+    }
+    if cluster.shared_devices >= cluster.devices {
+        return Err(Error::param(
+            "shared-expert devices (-nsed)",
+            format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", cluster.shared_devices, cluster.devices),
+        ));
+    }
+    let d = cluster.routed_devices();
+    if d > data.experts {
+        return Err(Error::param(
+            "NPUs (-nn)",
+            format!(
+                "the default layout spreads the {} experts of the {} data over the routed NPUs, E/D each: {d} routed NPUs would leave NPUs empty; give the cluster's -nn (and -nsed)",
+                data.experts,
+                data.phase.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn run_score(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
     let cluster = opts.cluster;
@@ -372,6 +398,9 @@ fn run_score(opts: &Opts) -> Result<()> {
     match &opts.table {
         None => {
             for data in &ds.phases {
+                if data.current.is_none() && ds.dropped_table.is_none() {
+                    check_default_layout(data, &cluster)?;
+                }
                 let (before, _) = before_placement(&ds, data, &cluster);
                 scores.push((data.phase, score(data, &before, &cluster)));
             }
