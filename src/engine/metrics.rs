@@ -6,7 +6,8 @@
 //! of `load(expert) / replicas(expert)`, and `mean_l` is the layer's total
 //! load over the number of (routed) devices. In the mixed shared-expert
 //! variants (id `E` present in the table) the shared expert's load is the
-//! layer total divided by top-k, in every layer and interval. Devices
+//! layer total divided by top-k (top-k from the input's config; 1 when the
+//! input does not give it), in every layer and interval. Devices
 //! dedicated to the shared expert (`-nsed`) are not part of a [`Placement`],
 //! so they are left out of every figure.
 //!
