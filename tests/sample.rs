@@ -171,3 +171,13 @@ fn bench_generate() {
         }
     }
 }
+
+/// `ELB_SAMPLE_OUT=dir ELB_SAMPLE_PRESET=dsv3 cargo test --test sample write_sample -- --ignored`
+#[test]
+#[ignore]
+fn write_sample() {
+    let out = std::env::var("ELB_SAMPLE_OUT").unwrap();
+    let preset = std::env::var("ELB_SAMPLE_PRESET").unwrap_or_else(|_| "dsv3".into());
+    let args: Vec<String> = ["--preset", &preset, "--format", "series", "-o", &out].iter().map(|s| s.to_string()).collect();
+    elb::engine::sample::cli_main(&args).unwrap();
+}
