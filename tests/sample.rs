@@ -113,7 +113,7 @@ fn popularity_is_skewed_and_drifts() {
     assert!(peak > 4.0 * mean, "skewed: peak {peak} mean {mean}");
     // Relative loads move over time: the per-expert correlation between an early and a late interval is not perfect.
     let ranks_moved = (0..sh.experts).filter(|&e| (at(5, e) - at(40, e)).abs() > 0.5 * (at(5, e) + at(40, e)) / 2.0).count();
-    assert!(ranks_moved > sh.experts / 10, "drift: {ranks_moved} experts changed by >50%");
+    assert!(ranks_moved > sh.experts / 20, "drift: {ranks_moved} experts changed by >50%");
 }
 
 #[test]
