@@ -2,14 +2,17 @@
 //! No browser types; compiled for native and wasm, tested natively.
 
 pub mod algo;
+pub mod ecosystem;
 pub mod error;
 pub mod export;
 pub mod ingest;
 pub mod metrics;
+pub mod migration;
 pub mod model;
 pub mod params;
 pub mod sample;
 pub mod table;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use model::*;
