@@ -1,2 +1,310 @@
 //! Outputs: the deployment table JSON (byte-compatible with msit's
-//! `json.dump(indent=4)`), and reports.
+//! `json.dump(indent=4)`), and reports of the figures.
+//!
+//! The table is written by hand rather than through serde so that its bytes
+//! match the reference tool's exactly: 4-space indentation, one list element
+//! per line, `": "` between key and value, `[]` for an empty list and no
+//! trailing newline. With `-nsed K` the K shared-expert devices come first in
+//! every layer, each holding `[0]`, and the routed devices follow with
+//! `device_id` shifted by K; `device_count` counts them all (as msit writes).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{Error, Result};
+use super::metrics::Score;
+use super::model::{Phase, Placement};
+use super::params::{Cluster, Settings};
+use super::validate;
+
+fn indent(out: &mut String, level: usize) {
+    for _ in 0..level {
+        out.push_str("    ");
+    }
+}
+
+/// Python's `json.dump(list_of_ints, indent=4)` at nesting `level`.
+fn int_list(out: &mut String, ids: &[usize], level: usize) {
+    if ids.is_empty() {
+        out.push_str("[]");
+        return;
+    }
+    out.push_str("[\n");
+    for (i, id) in ids.iter().enumerate() {
+        indent(out, level + 1);
+        let _ = write!(out, "{id}");
+        if i + 1 < ids.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    indent(out, level);
+    out.push(']');
+}
+
+/// The deployment table of `placement` (routed devices) as msit writes it,
+/// with `cluster.shared_devices` shared-expert devices in front.
+pub fn table_json(placement: &Placement, cluster: &Cluster) -> String {
+    let k = cluster.shared_devices;
+    let shared: [usize; 1] = [0];
+    let mut out = String::with_capacity(placement.layers.len() * 64 * 80);
+    out.push_str("{\n");
+    let _ = writeln!(out, "    \"moe_layer_count\": {},", placement.layers.len());
+    out.push_str("    \"layer_list\": ");
+    if placement.layers.is_empty() {
+        out.push_str("[]\n}");
+        return out;
+    }
+    out.push_str("[\n");
+    for (l, layer) in placement.layers.iter().enumerate() {
+        out.push_str("        {\n");
+        let _ = writeln!(out, "            \"layer_id\": {l},");
+        let _ = writeln!(out, "            \"device_count\": {},", layer.len() + k);
+        out.push_str("            \"device_list\": ");
+        let n = layer.len() + k;
+        if n == 0 {
+            out.push_str("[]");
+        } else {
+            out.push_str("[\n");
+            for d in 0..n {
+                let experts: &[usize] = if d < k { &shared } else { &layer[d - k] };
+                out.push_str("                {\n");
+                let _ = writeln!(out, "                    \"device_id\": {d},");
+                out.push_str("                    \"device_expert\": ");
+                int_list(&mut out, experts, 5);
+                out.push_str("\n                }");
+                if d + 1 < n {
+                    out.push(',');
+                }
+                out.push('\n');
+            }
+            out.push_str("            ]");
+        }
+        out.push_str("\n        }");
+        if l + 1 < placement.layers.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str("    ]\n}");
+    out
+}
+
+/// The table of `placement`, only if it is valid (every rule of formats.md
+/// §3 for `experts` routed experts, the shared expert as id `E` allowed when
+/// the table holds it). Every table offered for download goes through here.
+pub fn export_checked(placement: &Placement, cluster: &Cluster, experts: usize) -> Result<String> {
+    let mixed = validate::is_mixed(placement, experts);
+    let v = validate::validate_placement_offset(placement, experts, mixed, cluster.shared_devices);
+    if !v.is_empty() {
+        return Err(invalid_table_error(&v));
+    }
+    let json = table_json(placement, cluster);
+    // Belt and braces: the bytes written must read back as a valid table.
+    let back: super::table::DeploymentTable =
+        serde_json::from_str(&json).map_err(|e| Error::msg(format!("internal error: the table written does not parse back: {e}")))?;
+    let v = validate::validate_table(&back, experts, cluster.shared_devices, mixed);
+    if !v.is_empty() {
+        return Err(invalid_table_error(&v));
+    }
+    Ok(json)
+}
+
+/// The table of `placement` even when invalid (the reference-identical mode
+/// reproduces msit's invalid tables), with the violations found.
+pub fn export_compat(placement: &Placement, cluster: &Cluster, experts: usize) -> (String, Vec<String>) {
+    let mixed = validate::is_mixed(placement, experts);
+    let v = validate::validate_placement_offset(placement, experts, mixed, cluster.shared_devices);
+    (table_json(placement, cluster), v)
+}
+
+fn invalid_table_error(v: &[String]) -> Error {
+    const SHOWN: usize = 5;
+    let mut msg = format!("the table is invalid ({} violation(s)): {}", v.len(), v[..v.len().min(SHOWN)].join("; "));
+    if v.len() > SHOWN {
+        let _ = write!(msg, "; and {} more", v.len() - SHOWN);
+    }
+    Error::msg(msg)
+}
+
+/// The figures of `elb score` for one table, with exactly the CLI's keys
+/// (`internode_nodes_per_token` only when known).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSummary {
+    pub layers: usize,
+    pub experts: usize,
+    pub devices: usize,
+    pub slots_per_device: usize,
+    pub step_imbalance: f64,
+    pub mean_layer_imbalance: f64,
+    pub max_layer_imbalance: f64,
+    pub time_resolved_step_imbalance: Option<f64>,
+    pub lower_bound: f64,
+    pub gap: f64,
+    pub valid: bool,
+    pub violations: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub internode_nodes_per_token: Option<f64>,
+}
+
+impl From<&Score> for ScoreSummary {
+    fn from(s: &Score) -> Self {
+        ScoreSummary {
+            layers: s.layers,
+            experts: s.experts,
+            devices: s.devices,
+            slots_per_device: s.slots_per_device,
+            step_imbalance: s.step_imbalance,
+            mean_layer_imbalance: s.mean_layer_imbalance,
+            max_layer_imbalance: s.max_layer_imbalance,
+            time_resolved_step_imbalance: s.time_resolved_step_imbalance,
+            lower_bound: s.lower_bound,
+            gap: s.gap,
+            valid: s.valid,
+            violations: s.violations.clone(),
+            internode_nodes_per_token: s.internode_nodes_per_token,
+        }
+    }
+}
+
+/// `{"prefill": {...}, "decode": {...}}`: one [`ScoreSummary`] per phase, in
+/// the order given (pretty-printed JSON). Non-finite figures become `null`.
+pub fn score_json(scores: &[(Phase, &Score)]) -> String {
+    let mut out = String::from("{");
+    for (i, (phase, s)) in scores.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let body = serde_json::to_string_pretty(&ScoreSummary::from(*s)).unwrap_or_else(|_| "null".into());
+        let body = body.replace('\n', "\n  ");
+        let _ = write!(out, "\n  \"{}\": {}", phase.name(), body);
+    }
+    out.push_str(if scores.is_empty() { "}" } else { "\n}" });
+    out
+}
+
+/// One phase of the "Download all" report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseReport {
+    pub phase: Phase,
+    /// Settings of the solve (`None`: only the before placement was scored).
+    pub settings: Option<Settings>,
+    /// Where the "before" came from ("default layout" or a file name).
+    pub before_source: String,
+    pub before: Score,
+    pub after: Option<Score>,
+    /// Slots whose expert changed from before to after.
+    pub slots_moved: Option<usize>,
+    /// Redundant replicas added, summed over layers.
+    pub replicas_added: Option<i64>,
+    /// Solve time in seconds, when measured.
+    pub seconds: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+/// The report as JSON (pretty-printed; `per_layer` figures included).
+pub fn report_json(phases: &[PhaseReport]) -> String {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        tool: &'static str,
+        version: &'static str,
+        phases: &'a [PhaseReport],
+    }
+    serde_json::to_string_pretty(&Report { tool: "ELB Studio", version: env!("CARGO_PKG_VERSION"), phases })
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn fmt_f(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.4}")
+    } else {
+        "-".to_string()
+    }
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), fmt_f)
+}
+
+/// The report as Markdown: per phase, the settings, a before/after table of
+/// the figures, the violations and the per-layer figures.
+pub fn report_markdown(phases: &[PhaseReport]) -> String {
+    let mut out = String::from("# ELB Studio report\n");
+    for p in phases {
+        let _ = write!(out, "\n## {}\n\n", p.phase.name());
+        if let Some(s) = &p.settings {
+            let c = &s.cluster;
+            let _ = writeln!(out, "- algorithm: {}", s.algorithm.label());
+            let _ = writeln!(
+                out,
+                "- cluster: {} NPUs (-nn), {} nodes (-nd), {} redundant experts (-nre), {} shared-expert devices (-nsed), device type {}",
+                c.devices,
+                c.nodes,
+                c.redundant,
+                c.shared_devices,
+                c.device_type.name()
+            );
+            let _ = writeln!(out, "- seed: {}, msit-compatible: {}, hold-out: {}", s.seed, s.msit_compat, s.holdout);
+        }
+        let _ = writeln!(out, "- before: {}", p.before_source);
+        if let Some(t) = p.seconds {
+            let _ = writeln!(out, "- solve time: {t:.2} s");
+        }
+        if let Some(m) = p.slots_moved {
+            let _ = writeln!(out, "- slots moved: {m}");
+        }
+        if let Some(r) = p.replicas_added {
+            let _ = writeln!(out, "- replicas added (all layers): {r}");
+        }
+        out.push('\n');
+        let after = p.after.as_ref();
+        out.push_str("| figure | before | after |\n| --- | ---: | ---: |\n");
+        let rows: [(&str, fn(&Score) -> String); 10] = [
+            ("layers x experts", |s| format!("{} x {}", s.layers, s.experts)),
+            ("devices x slots", |s| format!("{} x {}", s.devices, s.slots_per_device)),
+            ("step imbalance", |s| fmt_f(s.step_imbalance)),
+            ("time-resolved step imbalance", |s| fmt_opt(s.time_resolved_step_imbalance)),
+            ("mean layer imbalance", |s| fmt_f(s.mean_layer_imbalance)),
+            ("max layer imbalance", |s| fmt_f(s.max_layer_imbalance)),
+            ("lower bound", |s| fmt_f(s.lower_bound)),
+            ("gap to the lower bound", |s| fmt_f(s.gap)),
+            ("nodes per token", |s| fmt_opt(s.internode_nodes_per_token)),
+            ("valid", |s| if s.valid { "yes".into() } else { format!("no ({} violations)", s.violations.len()) }),
+        ];
+        for (name, f) in rows {
+            let _ = writeln!(out, "| {name} | {} | {} |", f(&p.before), after.map_or_else(|| "-".to_string(), f));
+        }
+        for (label, s) in [("before", Some(&p.before)), ("after", after)] {
+            let Some(s) = s else { continue };
+            if !s.violations.is_empty() {
+                let _ = write!(out, "\nViolations ({label}):\n\n");
+                for v in &s.violations {
+                    let _ = writeln!(out, "- {v}");
+                }
+            }
+        }
+        if !p.warnings.is_empty() {
+            out.push_str("\nWarnings:\n\n");
+            for w in &p.warnings {
+                let _ = writeln!(out, "- {w}");
+            }
+        }
+        let layers = p.before.per_layer.len().max(after.map_or(0, |a| a.per_layer.len()));
+        if layers > 0 {
+            out.push_str("\n| layer | imbalance before | imbalance after | lower bound |\n| ---: | ---: | ---: | ---: |\n");
+            for l in 0..layers {
+                let b = p.before.per_layer.get(l);
+                let a = after.and_then(|a| a.per_layer.get(l));
+                let _ = writeln!(
+                    out,
+                    "| {l} | {} | {} | {} |",
+                    fmt_opt(b.map(|x| x.imbalance)),
+                    fmt_opt(a.map(|x| x.imbalance)),
+                    fmt_opt(a.or(b).map(|x| x.lower_bound))
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,10 +1,26 @@
 //! The balance figures of shared/spec/metrics.md, one definition used by the
 //! charts, `elb score`, the tests and the benchmarks.
+//!
+//! Load model: the tokens routed to a logical expert split evenly over its
+//! replicas, so the load of device `d` in layer `l` is the sum over its slots
+//! of `load(expert) / replicas(expert)`, and `mean_l` is the layer's total
+//! load over the number of (routed) devices. In the mixed shared-expert
+//! variants (id `E` present in the table) the shared expert's load is the
+//! layer total divided by top-k, in every layer and interval. Devices
+//! dedicated to the shared expert (`-nsed`) are not part of a [`Placement`],
+//! so they are left out of every figure.
+//!
+//! Everything here is cheap (linear in layers x slots, times intervals for
+//! the time-resolved figures) so the UI may call it on the main thread.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
 
 use super::model::{PhaseData, Placement};
 use super::params::Cluster;
+use super::validate;
 
 /// Figures of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,27 +54,479 @@ pub struct Score {
     pub per_layer: Vec<LayerScore>,
 }
 
-/// Score `placement` on `data` (validating it first).
-pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Score {
-    let _ = (data, placement, cluster);
-    unimplemented_score()
+/// `a / b`, with `0 / 0 = 1` (a layer without load is perfectly balanced) and
+/// `x / 0 = 1` for safety (cannot happen: the max is never above the total).
+#[inline]
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 && b.is_finite() {
+        a / b
+    } else {
+        1.0
+    }
 }
 
-fn unimplemented_score() -> Score {
-    Score {
-        layers: 0,
-        experts: 0,
-        devices: 0,
-        slots_per_device: 0,
-        step_imbalance: f64::NAN,
-        mean_layer_imbalance: f64::NAN,
-        max_layer_imbalance: f64::NAN,
-        time_resolved_step_imbalance: None,
-        lower_bound: f64::NAN,
-        gap: f64::NAN,
-        internode_nodes_per_token: None,
-        valid: false,
-        violations: vec!["metrics not implemented yet".into()],
-        per_layer: vec![],
+/// Largest value, NaN-safe (NaNs are ignored; empty -> 0).
+#[inline]
+fn max_of(v: &[f64]) -> f64 {
+    v.iter().copied().filter(|x| !x.is_nan()).fold(0.0_f64, |m, x| if x > m { x } else { m })
+}
+
+/// How the load of each id of a layer is modelled for one placement.
+struct LoadModel {
+    /// `E`: routed experts of the data.
+    experts: usize,
+    /// Ids with a load: `E`, or `E + 1` when the table is mixed.
+    n_ids: usize,
+    /// Divisor of the shared expert's load (top-k, at least 1).
+    top_k: f64,
+}
+
+impl LoadModel {
+    fn new(data: &PhaseData, placement: &Placement) -> LoadModel {
+        let mixed = validate::is_mixed(placement, data.experts);
+        LoadModel {
+            experts: data.experts,
+            n_ids: data.experts + usize::from(mixed),
+            top_k: data.top_k.unwrap_or(1).max(1) as f64,
+        }
     }
+
+    /// Summed loads of the ids of layer `l` (`n_ids` values).
+    fn summed_loads(&self, data: &PhaseData, l: usize) -> Vec<f64> {
+        let m = &data.summed;
+        let mut v = vec![0.0; self.n_ids];
+        if l < m.layers && m.experts == self.experts {
+            let row = m.layer(l);
+            v[..self.experts].copy_from_slice(row);
+        }
+        if self.n_ids > self.experts {
+            let total: f64 = v[..self.experts].iter().sum();
+            v[self.experts] = total / self.top_k;
+        }
+        v
+    }
+}
+
+/// Replica counts of ids `0..n_ids` in one layer (ids out of range ignored).
+fn replicas(layer: &[Vec<usize>], n_ids: usize) -> Vec<usize> {
+    let mut c = vec![0usize; n_ids];
+    for dev in layer {
+        for &e in dev {
+            if e < n_ids {
+                c[e] += 1;
+            }
+        }
+    }
+    c
+}
+
+/// Per-id weight `1 / replicas` (0 for ids not placed).
+fn weights(reps: &[usize]) -> Vec<f64> {
+    reps.iter().map(|&r| if r > 0 { 1.0 / r as f64 } else { 0.0 }).collect()
+}
+
+/// Device loads of one layer from per-id loads.
+fn layer_device_loads(layer: &[Vec<usize>], loads: &[f64], w: &[f64]) -> Vec<f64> {
+    layer
+        .iter()
+        .map(|dev| dev.iter().filter(|&&e| e < loads.len()).map(|&e| loads[e] * w[e]).sum())
+        .collect()
+}
+
+/// Number of layers scored: those both the data and the table have.
+fn common_layers(data: &PhaseData, placement: &Placement) -> usize {
+    data.layers.min(placement.layers.len()).min(data.summed.layers)
+}
+
+/// Device loads (summed over time) of `layer`, one value per routed device.
+/// Empty when the layer is not in both the data and the table.
+pub fn device_loads(data: &PhaseData, placement: &Placement, layer: usize) -> Vec<f64> {
+    if layer >= common_layers(data, placement) {
+        return Vec::new();
+    }
+    let model = LoadModel::new(data, placement);
+    let pl = &placement.layers[layer];
+    let loads = model.summed_loads(data, layer);
+    let w = weights(&replicas(pl, model.n_ids));
+    layer_device_loads(pl, &loads, &w)
+}
+
+/// Device loads summed over time, `[layer][device]`.
+pub fn device_load_matrix(data: &PhaseData, placement: &Placement) -> Vec<Vec<f64>> {
+    let model = LoadModel::new(data, placement);
+    (0..common_layers(data, placement))
+        .map(|l| {
+            let pl = &placement.layers[l];
+            let loads = model.summed_loads(data, l);
+            let w = weights(&replicas(pl, model.n_ids));
+            layer_device_loads(pl, &loads, &w)
+        })
+        .collect()
+}
+
+/// `max_d load / mean_l` of every layer, on loads summed over time.
+pub fn layer_imbalances(data: &PhaseData, placement: &Placement) -> Vec<f64> {
+    let model = LoadModel::new(data, placement);
+    (0..common_layers(data, placement))
+        .map(|l| {
+            let pl = &placement.layers[l];
+            let loads = model.summed_loads(data, l);
+            let w = weights(&replicas(pl, model.n_ids));
+            let dl = layer_device_loads(pl, &loads, &w);
+            let total: f64 = loads.iter().sum();
+            ratio(max_of(&dl), total / pl.len().max(1) as f64)
+        })
+        .collect()
+}
+
+/// Per-interval sums over layers of `max_d load(t)` and `mean_l(t)`, plus
+/// per-layer `mean over t of max/mean`, for time-series data.
+struct TimeResolved {
+    /// `sum_l max_d load(t)` per interval.
+    max_sum: Vec<f64>,
+    /// `sum_l mean_l(t)` per interval.
+    mean_sum: Vec<f64>,
+    /// Per layer: mean over intervals of `max(t) / mean(t)`.
+    per_layer: Vec<f64>,
+}
+
+fn time_resolved(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Option<TimeResolved> {
+    let s = data.series.as_ref()?;
+    let t_n = s.intervals;
+    if t_n == 0 || s.experts != model.experts || s.data.len() != s.layers * s.experts * t_n {
+        return None;
+    }
+    let layers = common_layers(data, placement).min(s.layers);
+    let mut max_sum = vec![0.0; t_n];
+    let mut mean_sum = vec![0.0; t_n];
+    let mut per_layer = Vec::with_capacity(layers);
+    let mut total = vec![0.0; t_n];
+    let mut dev = vec![0.0; t_n];
+    let mut lmax = vec![0.0; t_n];
+    for l in 0..layers {
+        let pl = &placement.layers[l];
+        let n_dev = pl.len().max(1) as f64;
+        let w = weights(&replicas(pl, model.n_ids));
+        let block = s.layer(l);
+        // Layer total per interval (routed experts), and the shared expert's.
+        total.iter_mut().for_each(|x| *x = 0.0);
+        for e in 0..s.experts {
+            let row = &block[e * t_n..(e + 1) * t_n];
+            for (acc, &x) in total.iter_mut().zip(row) {
+                *acc += x;
+            }
+        }
+        let shared_w = if model.n_ids > model.experts { w[model.experts] / model.top_k } else { 0.0 };
+        lmax.iter_mut().for_each(|x| *x = 0.0);
+        for d in pl {
+            dev.iter_mut().for_each(|x| *x = 0.0);
+            for &e in d {
+                if e < model.experts {
+                    let we = w[e];
+                    let row = &block[e * t_n..(e + 1) * t_n];
+                    for (acc, &x) in dev.iter_mut().zip(row) {
+                        *acc += x * we;
+                    }
+                } else if e < model.n_ids {
+                    for (acc, &x) in dev.iter_mut().zip(total.iter()) {
+                        *acc += x * shared_w;
+                    }
+                }
+            }
+            for (m, &x) in lmax.iter_mut().zip(dev.iter()) {
+                if x > *m {
+                    *m = x;
+                }
+            }
+        }
+        let shared_factor = if model.n_ids > model.experts { 1.0 + 1.0 / model.top_k } else { 1.0 };
+        let mut acc = 0.0;
+        let mut counted = 0usize;
+        for t in 0..t_n {
+            let mean = total[t] * shared_factor / n_dev;
+            max_sum[t] += lmax[t];
+            mean_sum[t] += mean;
+            if mean > 0.0 {
+                acc += lmax[t] / mean;
+                counted += 1;
+            }
+        }
+        per_layer.push(if counted > 0 { acc / counted as f64 } else { 1.0 });
+    }
+    Some(TimeResolved { max_sum, mean_sum, per_layer })
+}
+
+/// Per kept interval, `sum_l max_d load(t) / sum_l mean_l(t)`: the step
+/// imbalance the table delivers in each interval. For data without a time
+/// series, one value (the step imbalance on summed loads).
+pub fn interval_step_imbalance(data: &PhaseData, placement: &Placement) -> Vec<f64> {
+    let model = LoadModel::new(data, placement);
+    match time_resolved(data, placement, &model) {
+        Some(tr) => tr.max_sum.iter().zip(&tr.mean_sum).map(|(&a, &b)| ratio(a, b)).collect(),
+        None => {
+            let (mx, mn) = summed_sums(data, placement, &model);
+            vec![ratio(mx, mn)]
+        }
+    }
+}
+
+fn summed_sums(data: &PhaseData, placement: &Placement, model: &LoadModel) -> (f64, f64) {
+    let mut mx = 0.0;
+    let mut mn = 0.0;
+    for l in 0..common_layers(data, placement) {
+        let pl = &placement.layers[l];
+        let loads = model.summed_loads(data, l);
+        let w = weights(&replicas(pl, model.n_ids));
+        mx += max_of(&layer_device_loads(pl, &loads, &w));
+        mn += loads.iter().sum::<f64>() / pl.len().max(1) as f64;
+    }
+    (mx, mn)
+}
+
+/// Entry of the water-filling heap: an id and its per-replica load.
+struct Fill {
+    per_replica: f64,
+    id: usize,
+}
+impl PartialEq for Fill {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Fill {}
+impl PartialOrd for Fill {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Fill {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Largest per-replica load first; ties: lower id first.
+        self.per_replica.total_cmp(&o.per_replica).then_with(|| o.id.cmp(&self.id))
+    }
+}
+
+/// `m*`: the smallest possible largest per-replica load when `slots` slots
+/// are shared out among the ids with `loads` (each at least 1 replica, at
+/// most `max_replicas`), by water-filling: repeatedly give one more replica
+/// to the id with the largest per-replica load that is below the cap. With
+/// fewer slots than ids, every id gets one replica.
+pub fn water_fill_max(loads: &[f64], slots: usize, max_replicas: usize) -> f64 {
+    if loads.is_empty() {
+        return 0.0;
+    }
+    let cap = max_replicas.max(1);
+    let mut reps = vec![1usize; loads.len()];
+    let mut heap: BinaryHeap<Fill> = loads
+        .iter()
+        .enumerate()
+        .filter(|_| cap > 1)
+        .map(|(id, &x)| Fill { per_replica: if x.is_nan() { 0.0 } else { x }, id })
+        .collect();
+    let mut spare = slots.saturating_sub(loads.len());
+    while spare > 0 {
+        let Some(top) = heap.pop() else { break };
+        let id = top.id;
+        reps[id] += 1;
+        spare -= 1;
+        if reps[id] < cap {
+            heap.push(Fill { per_replica: loads[id] / reps[id] as f64, id });
+        }
+    }
+    loads.iter().zip(&reps).map(|(&x, &r)| x / r as f64).filter(|x| !x.is_nan()).fold(0.0, f64::max)
+}
+
+/// Inter-node fan-out of the top-k traces (metrics.md): mean over sampled
+/// tokens and layers of the number of distinct nodes serving a token's top-k
+/// experts, expert `e` of a token from source rank `r` being served by its
+/// replica number `r mod replicas(e)` in device-major slot order. Node of
+/// routed device `d` is `(d + nsed) / devices_per_node` with
+/// `devices_per_node = (routed devices + nsed) / nodes`. `None` without
+/// traces, or when the node shape does not fit the table.
+pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Option<f64> {
+    let traces = data.topk_traces.as_ref()?;
+    let k = traces.k;
+    if k == 0 || cluster.nodes == 0 {
+        return None;
+    }
+    let layers = common_layers(data, placement);
+    let mut tokens = 0u64;
+    let mut node_sum = 0u64;
+    let mut nodes_seen: Vec<u32> = Vec::new();
+    let mut stamp = 0u32;
+    for l in 0..layers {
+        let pl = &placement.layers[l];
+        let total_devices = pl.len() + cluster.shared_devices;
+        let per_node = total_devices / cluster.nodes;
+        if per_node == 0 {
+            return None;
+        }
+        let n_nodes = total_devices.div_ceil(per_node);
+        if nodes_seen.len() < n_nodes {
+            nodes_seen.resize(n_nodes, 0);
+        }
+        // Replica devices of each expert, device-major slot order.
+        let mut where_: Vec<Vec<usize>> = vec![Vec::new(); data.experts];
+        for (d, dev) in pl.iter().enumerate() {
+            for &e in dev {
+                if e < data.experts {
+                    where_[e].push(d);
+                }
+            }
+        }
+        for (r, rank) in traces.ranks.iter().enumerate() {
+            let Some(ids) = rank.get(l) else { continue };
+            for tok in ids.chunks(k) {
+                stamp = stamp.wrapping_add(1);
+                if stamp == 0 {
+                    nodes_seen.iter_mut().for_each(|x| *x = 0);
+                    stamp = 1;
+                }
+                let mut count = 0u64;
+                for &e in tok {
+                    let Some(reps) = where_.get(e as usize) else { continue };
+                    if reps.is_empty() {
+                        continue;
+                    }
+                    let d = reps[r % reps.len()];
+                    let node = (d + cluster.shared_devices) / per_node;
+                    if let Some(slot) = nodes_seen.get_mut(node) {
+                        if *slot != stamp {
+                            *slot = stamp;
+                            count += 1;
+                        }
+                    }
+                }
+                tokens += 1;
+                node_sum += count;
+            }
+        }
+    }
+    if tokens == 0 {
+        None
+    } else {
+        Some(node_sum as f64 / tokens as f64)
+    }
+}
+
+/// Score `placement` on `data` (validating it first). `placement` holds the
+/// routed devices only; `cluster` gives the node count and `-nsed` (used by
+/// the inter-node figure and to number devices in violation messages).
+pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Score {
+    let model = LoadModel::new(data, placement);
+    let mixed = model.n_ids > model.experts;
+    let mut violations = validate::validate_placement_offset(placement, data.experts, mixed, cluster.shared_devices);
+    if placement.layers.len() != data.layers {
+        violations.push(format!(
+            "the table has {} layer(s) but the data has {} (only the first {} are scored)",
+            placement.layers.len(),
+            data.layers,
+            common_layers(data, placement)
+        ));
+    }
+    let layers = common_layers(data, placement);
+    let tr = time_resolved(data, placement, &model);
+
+    let mut per_layer = Vec::with_capacity(layers);
+    let (mut max_sum, mut mean_sum, mut lb_sum) = (0.0, 0.0, 0.0);
+    for l in 0..layers {
+        let pl = &placement.layers[l];
+        let n_dev = pl.len();
+        let loads = model.summed_loads(data, l);
+        let w = weights(&replicas(pl, model.n_ids));
+        let dl = layer_device_loads(pl, &loads, &w);
+        let mx = max_of(&dl);
+        let mean = loads.iter().sum::<f64>() / n_dev.max(1) as f64;
+        let slots: usize = pl.iter().map(|d| d.len()).sum();
+        let m_star = water_fill_max(&loads, slots, n_dev);
+        let b = ratio(mean.max(m_star), mean);
+        max_sum += mx;
+        mean_sum += mean;
+        lb_sum += b * mean;
+        per_layer.push(LayerScore {
+            layer: l,
+            imbalance: ratio(mx, mean),
+            lower_bound: b,
+            time_resolved_imbalance: tr.as_ref().and_then(|t| t.per_layer.get(l).copied()),
+        });
+    }
+    let step = ratio(max_sum, mean_sum);
+    let lower_bound = ratio(lb_sum, mean_sum);
+    let (mean_li, max_li) = if per_layer.is_empty() {
+        (1.0, 1.0)
+    } else {
+        let s: f64 = per_layer.iter().map(|p| p.imbalance).sum();
+        (s / per_layer.len() as f64, per_layer.iter().map(|p| p.imbalance).fold(f64::MIN, f64::max))
+    };
+    let ts = tr.as_ref().map(|t| ratio(t.max_sum.iter().sum(), t.mean_sum.iter().sum()));
+    Score {
+        layers,
+        experts: data.experts,
+        devices: placement.num_devices(),
+        slots_per_device: placement.slots_per_device(),
+        step_imbalance: step,
+        mean_layer_imbalance: mean_li,
+        max_layer_imbalance: max_li,
+        time_resolved_step_imbalance: ts,
+        lower_bound,
+        gap: ratio(step, lower_bound) - 1.0,
+        internode_nodes_per_token: internode_nodes_per_token(data, placement, cluster),
+        valid: violations.is_empty(),
+        violations,
+        per_layer,
+    }
+}
+
+/// Slots whose expert changed between two placements: for each layer and
+/// device (by position), the slots of `after` not matched by a slot of
+/// `before` on the same device (multiset difference, so reordering a
+/// device's slots moves nothing). Devices or layers only in `after` count
+/// all their slots.
+pub fn slots_moved(before: &Placement, after: &Placement) -> usize {
+    let mut moved = 0usize;
+    for (l, layer) in after.layers.iter().enumerate() {
+        for (d, dev) in layer.iter().enumerate() {
+            let old: &[usize] = before.layers.get(l).and_then(|bl| bl.get(d)).map_or(&[], |v| v.as_slice());
+            let mut a = dev.clone();
+            let mut b = old.to_vec();
+            a.sort_unstable();
+            b.sort_unstable();
+            let (mut i, mut j, mut common) = (0, 0, 0);
+            while i < a.len() && j < b.len() {
+                match a[i].cmp(&b[j]) {
+                    Ordering::Equal => {
+                        common += 1;
+                        i += 1;
+                        j += 1;
+                    }
+                    Ordering::Less => i += 1,
+                    Ordering::Greater => j += 1,
+                }
+            }
+            moved += a.len() - common;
+        }
+    }
+    moved
+}
+
+/// Redundant replicas of a placement, summed over layers: in each layer the
+/// slots beyond one per distinct id placed.
+pub fn redundant_replicas(placement: &Placement) -> usize {
+    placement
+        .layers
+        .iter()
+        .map(|layer| {
+            let mut ids: Vec<usize> = layer.iter().flatten().copied().collect();
+            let slots = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            slots - ids.len()
+        })
+        .sum()
+}
+
+/// Replicas `after` adds over `before`, summed over layers (negative when
+/// `after` has fewer redundant slots).
+pub fn replicas_added(before: &Placement, after: &Placement) -> i64 {
+    redundant_replicas(after) as i64 - redundant_replicas(before) as i64
 }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod params;
 pub mod sample;
 pub mod table;
+pub mod validate;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -6,6 +6,11 @@
 //! algorithm needs (level 1's stage weights run over ALL layers) is computed
 //! from the whole [`PhaseData`] inside each call, so any split gives the same
 //! table.
+//!
+//! msit-compatible mode (`Settings::msit_compat`) returns the reference
+//! tool's table exactly, even where it puts an expert twice on one device;
+//! the default output repairs those layers ([`repair`]) and says so in
+//! [`Solution::warnings`] / [`Solution::reference_invalid_layers`].
 
 use std::ops::Range;
 
@@ -13,7 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::model::{PhaseData, Placement};
-use super::params::{Algorithm, Settings};
+use super::params::{Algorithm, DeviceType, Settings};
+
+pub mod c2lb;
+pub mod deepseek;
+pub mod dynamic_c2lb;
+pub mod level2;
+pub mod repair;
+pub mod replicas;
+pub mod spec_moe1;
 
 /// The output of [`solve`] for a range of layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,28 +43,308 @@ pub struct Solution {
 /// the range done so far; returning `false` cancels the solve.
 pub type Progress<'a> = &'a mut dyn FnMut(usize) -> bool;
 
+const P_NPUS: &str = "NPUs (-nn)";
+const P_NODES: &str = "nodes (-nd)";
+const P_RED: &str = "redundant experts (-nre)";
+const P_SHARED: &str = "shared-expert NPUs (-nsed)";
+const P_GROUPS: &str = "expert groups";
+
+/// Whether the mixed shared-expert variant really mixes (time-series input);
+/// on summed input msit writes the plain table.
+fn mixes(data: &PhaseData, settings: &Settings) -> bool {
+    settings.algorithm.is_mixed() && data.series.is_some()
+}
+
+fn check_matrix(name: &str, layers: usize, experts: usize, len: usize, data: &PhaseData) -> Result<()> {
+    if layers != data.layers || experts != data.experts || len != layers * experts {
+        return Err(Error::msg(format!(
+            "internal: {name} is {layers} x {experts} ({len} values) but the phase has {} layers x {} experts",
+            data.layers, data.experts
+        )));
+    }
+    Ok(())
+}
+
 /// Check the parameters against the data before solving: every combination
 /// the reference rejects, and those it accepts that make no sense, give an
 /// [`Error`] naming the parameter and the rule in words.
 pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
-    let _ = (data, settings);
+    let c = &settings.cluster;
+    let alg = settings.algorithm;
+    if c.devices == 0 {
+        return Err(Error::param(P_NPUS, "must be at least 1"));
+    }
+    if c.nodes == 0 {
+        return Err(Error::param(P_NODES, "must be at least 1"));
+    }
+    if c.nodes > c.devices {
+        return Err(Error::param(P_NODES, format!("{} nodes for {} NPUs: every node needs at least one NPU", c.nodes, c.devices)));
+    }
+    if c.devices % c.nodes != 0 {
+        return Err(Error::param(
+            P_NODES,
+            format!("nodes must divide the NPUs evenly: {} NPUs cannot be split over {} nodes", c.devices, c.nodes),
+        ));
+    }
+    if c.shared_devices >= c.devices {
+        return Err(Error::param(
+            P_SHARED,
+            format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", c.shared_devices, c.devices),
+        ));
+    }
+    if data.layers == 0 || data.experts == 0 {
+        return Err(Error::msg(format!("the input has {} layers and {} experts: nothing to place", data.layers, data.experts)));
+    }
+    check_matrix("the summed load matrix", data.summed.layers, data.summed.experts, data.summed.data.len(), data)?;
+    check_matrix("the C2LB load matrix", data.c2lb_loads.layers, data.c2lb_loads.experts, data.c2lb_loads.data.len(), data)?;
+    if let Some(s) = &data.series {
+        if s.layers != data.layers || s.experts != data.experts || s.data.len() != s.layers * s.experts * s.intervals {
+            return Err(Error::msg("internal: the time series does not match the phase's layers x experts"));
+        }
+        if s.intervals == 0 {
+            return Err(Error::msg("the time series has no kept interval"));
+        }
+    }
+    let d = c.routed_devices();
+    let e = data.experts;
+    let r = c.redundant;
+    if alg.is_mixed() && c.shared_devices != 0 {
+        return Err(Error::param(
+            P_SHARED,
+            format!(
+                "{} places the shared expert among the routed experts on every NPU: it needs -nsed 0, got {}",
+                alg.label(),
+                c.shared_devices
+            ),
+        ));
+    }
+    let mixed = mixes(data, settings);
+    if mixed && data.top_k.is_none_or(|k| k == 0) {
+        return Err(Error::msg(format!(
+            "{} needs top-k (num_of_selected_experts in model_gen_config.json) to model the shared expert's load as layer total / top-k",
+            alg.label()
+        )));
+    }
+    let shared = if mixed { d } else { 0 };
+    let total = e + r + shared;
+    if total % d != 0 {
+        return Err(Error::param(
+            P_RED,
+            format!("(experts + redundant + shared) must be a multiple of NPUs: {e} + {r} + {shared} = {total} is not a multiple of {d}"),
+        ));
+    }
+    let slots = total / d;
+    let ids = e + usize::from(mixed);
+    if slots > ids {
+        return Err(Error::param(
+            P_RED,
+            format!(
+                "{r} redundant slots give {slots} slots per NPU but there are only {ids} experts: some NPU would hold an expert twice (at most {} redundant slots on {d} NPUs)",
+                ids * d - e - shared
+            ),
+        ));
+    }
+    match alg {
+        Algorithm::C2lb => match c.device_type {
+            DeviceType::A2 => {
+                if r > d {
+                    return Err(Error::param(
+                        P_RED,
+                        format!("C2LB on A2 puts at most one redundant copy on each NPU: redundant ({r}) must be <= NPUs ({d})"),
+                    ));
+                }
+            }
+            DeviceType::A3 => {
+                if c.shared_devices != 0 {
+                    return Err(Error::param(P_SHARED, "C2LB on A3 does not support shared-expert NPUs (msit rejects -nsed with -dt a3): use -nsed 0"));
+                }
+            }
+        },
+        Algorithm::DynamicC2lb => {
+            let n = c.nodes;
+            if r > d {
+                return Err(Error::param(P_RED, format!("dynamic C2LB needs redundant <= NPUs: {r} > {d}")));
+            }
+            if r % d != 0 {
+                return Err(Error::param(
+                    P_RED,
+                    format!("dynamic C2LB needs redundant to be a multiple of NPUs (so 0 or {d}): {r} mod {d} = {}", r % d),
+                ));
+            }
+            if d % n != 0 {
+                return Err(Error::param(P_NODES, format!("dynamic C2LB needs NPUs to be a multiple of nodes: {d} mod {n} = {}", d % n)));
+            }
+            if r % n != 0 {
+                return Err(Error::param(P_RED, format!("dynamic C2LB needs redundant to be a multiple of nodes: {r} mod {n} = {}", r % n)));
+            }
+            if (e + r) % n != 0 {
+                return Err(Error::param(
+                    P_NODES,
+                    format!("dynamic C2LB needs (experts + redundant) to be a multiple of nodes: {e} + {r} = {} is not a multiple of {n}", e + r),
+                ));
+            }
+            if slots > e / n {
+                return Err(Error::param(
+                    P_RED,
+                    format!("dynamic C2LB keeps copies inside a node: {slots} slots per NPU but only {} experts per node, so some NPU would hold an expert twice", e / n),
+                ));
+            }
+        }
+        Algorithm::DeepseekHierarchical => {
+            let n = c.nodes;
+            let Some(g) = settings.groups else {
+                return Err(Error::param(P_GROUPS, "DeepSeek EPLB hierarchical needs the number of expert groups (DeepSeek-V3: 8); without groups use DeepSeek EPLB global"));
+            };
+            if g == 0 {
+                return Err(Error::param(P_GROUPS, "must be at least 1"));
+            }
+            if e % g != 0 {
+                return Err(Error::param(P_GROUPS, format!("experts must split evenly into groups: {e} mod {g} = {}", e % g)));
+            }
+            if g % n != 0 {
+                return Err(Error::param(
+                    P_GROUPS,
+                    format!("hierarchical EPLB packs whole groups onto nodes: groups ({g}) must be a multiple of nodes ({n}); use DeepSeek EPLB global"),
+                ));
+            }
+            if d % n != 0 {
+                return Err(Error::param(P_NODES, format!("routed NPUs ({d}) must be a multiple of nodes ({n})")));
+            }
+            if slots > e / n {
+                return Err(Error::param(
+                    P_RED,
+                    format!("hierarchical EPLB keeps copies inside a node: {slots} slots per NPU but only {} experts per node, so some NPU would hold an expert twice", e / n),
+                ));
+            }
+        }
+        _ => {}
+    }
     Ok(())
+}
+
+enum Kind {
+    A2,
+    A3,
+    Dynamic,
+    Level1(spec_moe1::Level1, usize),
+    DeepSeek { groups: usize, nodes: usize },
 }
 
 /// Solve the layers `layers` of `data`.
 pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progress: Progress<'_>) -> Result<Solution> {
     check(data, settings)?;
-    let _ = (layers, progress);
-    Err(Error::param("algorithm", format!("{} is not implemented yet", settings.algorithm.label())))
+    if layers.start > layers.end || layers.end > data.layers {
+        return Err(Error::param(
+            "layers",
+            format!("range {}..{} is outside the input's {} layers", layers.start, layers.end, data.layers),
+        ));
+    }
+    if matches!(settings.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed) {
+        return level2::solve_layers(data, settings, layers, progress);
+    }
+    let c = &settings.cluster;
+    let d = c.routed_devices();
+    let r = c.redundant;
+    let mut sol = Solution { layers: Vec::with_capacity(layers.len()), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+    let kind = match settings.algorithm {
+        Algorithm::C2lb => match c.device_type {
+            DeviceType::A2 => Kind::A2,
+            DeviceType::A3 => Kind::A3,
+        },
+        Algorithm::DynamicC2lb => Kind::Dynamic,
+        Algorithm::SpecMoe1 | Algorithm::SpecMoe1Mixed => {
+            if mixes(data, settings) {
+                let top_k = data.top_k.unwrap_or(0);
+                let l1 = spec_moe1::Level1::new(data, Some(spec_moe1::Mixed { top_k }))?;
+                Kind::Level1(l1, r + d - 1)
+            } else {
+                if settings.algorithm.is_mixed() {
+                    sol.warnings.push(
+                        "mixing the shared expert needs time-series input: on summed input this is the plain level-1 table (as msit writes it)"
+                            .to_string(),
+                    );
+                }
+                Kind::Level1(spec_moe1::Level1::new(data, None)?, r)
+            }
+        }
+        Algorithm::DeepseekHierarchical => Kind::DeepSeek { groups: settings.groups.unwrap_or(1), nodes: c.nodes },
+        Algorithm::DeepseekGlobal => Kind::DeepSeek { groups: 1, nodes: 1 },
+        Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed => unreachable_level2()?,
+    };
+    let reference = match settings.algorithm {
+        Algorithm::DeepseekHierarchical | Algorithm::DeepseekGlobal => "DeepSeek EPLB",
+        _ => "msit",
+    };
+    let node_groups: Vec<Range<usize>> = {
+        let n = match kind {
+            Kind::Dynamic => c.nodes,
+            Kind::DeepSeek { nodes, .. } => nodes,
+            _ => 1,
+        }
+        .max(1);
+        let per = d / n;
+        (0..n).map(|k| k * per..(k + 1) * per).collect()
+    };
+    for (i, l) in layers.clone().enumerate() {
+        let mut table = match &kind {
+            Kind::A2 => c2lb::a2_layer(data.c2lb_loads.layer(l), d, r)?,
+            Kind::A3 => c2lb::a3_layer(data.c2lb_loads.layer(l), d, r)?,
+            Kind::Dynamic => dynamic_c2lb::layer(data.c2lb_loads.layer(l), d, c.nodes, r)?,
+            Kind::Level1(l1, rr) => l1.layer(data, l, d, *rr)?,
+            Kind::DeepSeek { groups, nodes } => {
+                let phys = deepseek::layer_hierarchical(data.summed.layer(l), data.experts + r, *groups, *nodes, d);
+                deepseek::to_devices(&phys, d)
+            }
+        };
+        let dups = repair::duplicates(&table);
+        if !dups.is_empty() {
+            sol.reference_invalid_layers.push(l);
+            let what: Vec<String> = dups.iter().take(4).map(|(dev, e)| format!("expert {e} twice on device {dev}")).collect();
+            let more = if dups.len() > 4 { format!(" and {} more", dups.len() - 4) } else { String::new() };
+            if settings.msit_compat {
+                sol.warnings.push(format!(
+                    "layer {l}: {reference} puts {}{more}: this reference-identical table is invalid",
+                    what.join(", ")
+                ));
+            } else {
+                let loads = data.summed.layer(l);
+                let before = repair::max_load(&table, loads);
+                if repair::repair_layer(&mut table, loads, &node_groups) {
+                    let after = repair::max_load(&table, loads);
+                    if after <= before {
+                        sol.warnings.push(format!(
+                            "layer {l}: {reference} would put {}{more}; repaired (no duplicate, busiest device no heavier)",
+                            what.join(", ")
+                        ));
+                    } else {
+                        sol.warnings.push(format!(
+                            "layer {l}: {reference} would put {}{more}; repaired, but the busiest device is {:.2}% heavier than in the invalid reference table (its duplicate leaves a slot effectively empty)",
+                            what.join(", "),
+                            (after / before - 1.0) * 100.0
+                        ));
+                    }
+                } else {
+                    sol.warnings.push(format!(
+                        "layer {l}: {reference} puts {}{more} and no swap can remove it: the table keeps a duplicate",
+                        what.join(", ")
+                    ));
+                }
+            }
+        }
+        sol.layers.push(table);
+        if !progress(i + 1) {
+            return Err(Error::msg("cancelled"));
+        }
+    }
+    Ok(sol)
+}
+
+fn unreachable_level2() -> Result<Kind> {
+    Err(Error::msg("internal: level 2 is dispatched before this point"))
 }
 
 /// Solve every layer, single-threaded (CLI, tests).
 pub fn solve_all(data: &PhaseData, settings: &Settings, progress: Progress<'_>) -> Result<(Placement, Solution)> {
     let sol = solve(data, settings, 0..data.layers, progress)?;
     Ok((Placement { layers: sol.layers.clone() }, sol))
-}
-
-#[allow(dead_code)]
-fn _algorithms_are_listed(a: Algorithm) -> &'static str {
-    a.name()
 }

@@ -1,0 +1,285 @@
+//! The `elb` binary end to end: flags, bad input (exit code 2 and a message,
+//! never a panic), the `score` JSON and the golden table of the reference
+//! tool.
+//!
+//! Tests that need the ingest or the algorithms skip (with a note on stderr)
+//! while those report "not implemented yet"; see `needs`.
+
+#[path = "common_metrics/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn elb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fixture(rel: &str) -> String {
+    common::fixtures().join(rel).to_string_lossy().into_owned()
+}
+
+/// Whether a run failed only because a stage of another branch is missing
+/// (ingest / algorithms not merged yet): then the test is skipped.
+/// TODO(lead): make these strict once ingest and algo are on main.
+fn needs(o: &Output, what: &str) -> bool {
+    let e = stderr(o);
+    if o.status.code() == Some(2) && e.contains("not implemented yet") {
+        eprintln!("SKIPPED ({what} missing): {}", e.trim());
+        return false;
+    }
+    true
+}
+
+/// Bad input: exit code 2, one `elb: error: ...` line naming the problem, no panic.
+fn assert_bad(o: &Output, expect: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {e}");
+    assert!(e.contains("elb: error: "), "stderr: {e}");
+    assert!(e.contains(expect), "stderr should mention '{expect}': {e}");
+    assert!(!e.contains("panicked") && !e.contains("internal error"), "stderr: {e}");
+}
+
+#[test]
+fn help_lists_the_flags() {
+    for h in ["--help", "-h"] {
+        let o = elb(&[h]);
+        assert_eq!(o.status.code(), Some(0));
+        let out = stdout(&o);
+        for flag in [
+            "-icp", "-o", "-nre", "-nsed", "-nd", "-nn", "-al", "-dt", "--algorithm", "--groups", "--seed", "--msit-compat",
+            "--holdout", "score", "--table", "sample", "[default: 64]", "[default: 8]", "[default: a2]",
+        ] {
+            assert!(out.contains(flag), "help lacks {flag}");
+        }
+    }
+    let o = elb(&["score", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn bad_flags_exit_2_with_a_message() {
+    assert_bad(&elb(&[]), "-icp");
+    assert_bad(&elb(&["-nre"]), "parameter -nre: needs a value");
+    assert_bad(&elb(&["-icp", "x", "-nre", "many"]), "parameter -nre: must be a non-negative integer, got 'many'");
+    assert_bad(&elb(&["-icp", "x", "-nn=-3"]), "parameter -nn: must be a non-negative integer, got '-3'");
+    assert_bad(&elb(&["-icp", "x", "-al", "9"]), "parameter algorithm (-al): must be 0..5, got 9");
+    assert_bad(&elb(&["-icp", "x", "-dt", "a9"]), "parameter device type (-dt): must be a2 or a3");
+    assert_bad(&elb(&["-icp", "x", "--algorithm", "best"]), "unknown algorithm 'best'");
+    assert_bad(&elb(&["-icp", "x", "--frobnicate"]), "parameter --frobnicate: unknown flag");
+    assert_bad(&elb(&["-icp", "x", "stray"]), "parameter stray: unexpected argument");
+    assert_bad(&elb(&["-icp", "x", "--table", "t.json"]), "is a flag of elb score");
+    assert_bad(&elb(&["--msit-compat=yes"]), "takes no value");
+    assert_bad(&elb(&["score"]), "-icp");
+}
+
+#[test]
+fn missing_or_empty_input_folder() {
+    assert_bad(&elb(&["-icp", "/nonexistent/elb/input"]), "/nonexistent/elb/input: cannot open the input folder (-icp)");
+    assert_bad(&elb(&["score", "-icp", "/nonexistent/elb/input"]), "cannot open the input folder");
+    let d = scratch("empty");
+    assert_bad(&elb(&["-icp", d.to_str().unwrap()]), "no files found");
+    assert_bad(&elb(&["-icp", ","]), "needs at least one input folder");
+}
+
+#[test]
+fn garbage_input_is_an_error_not_a_panic() {
+    let d = scratch("garbage");
+    std::fs::write(d.join("decode_0.csv"), "1,2\nthree,4\n").unwrap();
+    std::fs::write(d.join("decode_1.csv"), "\u{0}\u{1}\u{2}").unwrap();
+    let out = scratch("garbage-out");
+    let o = elb(&["-icp", d.to_str().unwrap(), "-o", out.to_str().unwrap(), "-nn", "2", "-nd", "1", "-nre", "0"]);
+    assert_bad(&o, "");
+    let o = elb(&["score", "-icp", d.to_str().unwrap(), "-nn", "2", "-nd", "1"]);
+    assert_bad(&o, "");
+    assert!(!out.join("decode_global_deployment.json").exists());
+}
+
+#[test]
+fn sample_hook_says_not_available_yet() {
+    // TODO(lead): replace with a real test once `elb sample` is wired to engine::sample::cli_main.
+    let o = elb(&["sample"]);
+    if o.status.code() == Some(2) {
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+}
+
+const SCORE_KEYS: [&str; 12] = [
+    "layers",
+    "experts",
+    "devices",
+    "slots_per_device",
+    "step_imbalance",
+    "mean_layer_imbalance",
+    "max_layer_imbalance",
+    "time_resolved_step_imbalance",
+    "lower_bound",
+    "gap",
+    "valid",
+    "violations",
+];
+
+fn check_keys(v: &Value, internode: bool) {
+    let obj = v.as_object().unwrap();
+    let mut want: Vec<&str> = SCORE_KEYS.to_vec();
+    if internode {
+        want.push("internode_nodes_per_token");
+    }
+    let mut got: Vec<&str> = obj.keys().map(String::as_str).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn score_run(args: &[&str]) -> Option<Value> {
+    let o = elb(args);
+    if !needs(&o, "ingest") {
+        return None;
+    }
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    Some(serde_json::from_str(&stdout(&o)).expect("one JSON object on stdout"))
+}
+
+#[test]
+fn score_summed_before_default() {
+    let Some(v) = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let obj = v.as_object().unwrap();
+    assert_eq!(obj.keys().collect::<Vec<_>>(), vec!["decode"]);
+    let d = &v["decode"];
+    check_keys(d, false);
+    assert!(d["time_resolved_step_imbalance"].is_null());
+    let want = common::read_json(&common::fixtures().join("small-summed/expected/before-default.score.json"));
+    assert!(close(d["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+    assert!(close(d["lower_bound"].as_f64().unwrap(), want["metrics"]["lb_static_step_ratio"].as_f64().unwrap()));
+    assert_eq!(d["valid"], Value::Bool(true));
+    assert_eq!(d["devices"], 8);
+    assert_eq!(d["slots_per_device"], 2);
+}
+
+#[test]
+fn score_a_table_reports_its_violations() {
+    let table = fixture("small-summed/expected/al0-a2.json");
+    let Some(v) = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2", "--table", &table]) else {
+        return;
+    };
+    let want = common::read_json(&common::fixtures().join("small-summed/expected/al0-a2.score.json"));
+    let d = &v["decode"];
+    check_keys(d, false);
+    assert_eq!(d["valid"], Value::Bool(false));
+    assert_eq!(d["violations"], want["violations"]);
+    assert!(close(d["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+    assert_eq!(d["slots_per_device"], 3);
+}
+
+#[test]
+fn score_series_has_time_resolved_and_internode() {
+    let Some(v) = score_run(&["score", "-icp", &fixture("small-series/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let d = &v["decode"];
+    check_keys(d, true);
+    let want = common::read_json(&common::fixtures().join("small-series/expected/before-default.score.json"));
+    let m = &want["metrics"];
+    assert!(close(d["time_resolved_step_imbalance"].as_f64().unwrap(), m["ts_total_step_ratio"].as_f64().unwrap()));
+    assert!(close(d["internode_nodes_per_token"].as_f64().unwrap(), m["internode_mean_nodes_per_token"].as_f64().unwrap()));
+}
+
+#[test]
+fn score_nodes_map_scores_the_current_placement() {
+    let Some(v) = score_run(&["score", "-icp", &fixture("small-series-nodes-map/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let want = common::read_json(&common::fixtures().join("small-series-nodes-map/expected/before-current.score.json"));
+    let d = &v["decode"];
+    assert!(close(d["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+    assert_eq!(d["slots_per_device"], 3);
+}
+
+#[test]
+fn score_table_errors() {
+    let d = scratch("badtable");
+    let t = d.join("decode_global_deployment.json");
+    std::fs::write(&t, "{\n  \"moe_layer_count\": 1,\n  \"layer_list\": [ {\"layer_id\": 0, \"device_count\": x} ]\n}").unwrap();
+    let o = elb(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2", "--table", t.to_str().unwrap()]);
+    if !needs(&o, "ingest") {
+        return;
+    }
+    assert_bad(&o, "decode_global_deployment.json, row 3, column");
+    let o = elb(&["score", "-icp", &fixture("small-summed/input"), "--table", "/nonexistent/table.json"]);
+    assert_bad(&o, "cannot read the table (--table)");
+    // A prefill table for decode-only data.
+    let p = d.join("prefill_global_deployment.json");
+    std::fs::copy(common::fixtures().join("small-summed/expected/al1.json"), &p).unwrap();
+    let o = elb(&["score", "-icp", &fixture("small-summed/input"), "--table", p.to_str().unwrap()]);
+    assert_bad(&o, "the table is for the prefill phase, but the input has no prefill data");
+}
+
+/// `elb -icp <fixture>/input --msit-compat ...` writes msit's table byte for byte.
+fn golden(fixture_name: &str, algo: &str, extra: &[&str]) {
+    // A nested output folder that does not exist yet: elb creates it.
+    let out = scratch(&format!("golden-{fixture_name}-{algo}")).join("nested/out");
+    let input = fixture(&format!("{fixture_name}/input"));
+    let params = common::read_json(&common::fixtures().join(fixture_name).join("params.json"));
+    let (nre, nd, nn) = (params["nre"].to_string(), params["nd"].to_string(), params["nn"].to_string());
+    let mut args = vec!["-icp", &input, "--msit-compat", "-nre", &nre, "-nd", &nd, "-nn", &nn, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = elb(&args);
+    if !needs(&o, "ingest/algorithms") {
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let line = stdout(&o);
+    assert!(line.starts_with("decode: ") && line.contains("step imbalance") && line.contains("lower bound"), "{line}");
+    let got = std::fs::read_to_string(out.join("decode_global_deployment.json")).unwrap();
+    let want = std::fs::read_to_string(common::fixtures().join(fixture_name).join("expected").join(format!("{algo}.json"))).unwrap();
+    assert!(got == want, "{fixture_name}: table differs from expected/{algo}.json");
+}
+
+#[test]
+fn golden_small_summed_al0_a2() {
+    golden("small-summed", "al0-a2", &[]);
+}
+
+#[test]
+fn golden_small_summed_al0_a3() {
+    golden("small-summed", "al0-a3", &["-dt", "a3"]);
+}
+
+#[test]
+fn golden_small_series_al1() {
+    golden("small-series", "al1", &["-al", "1"]);
+}
+
+#[test]
+fn multiple_roots_are_read_as_one_drop() {
+    let a = fixture("small-series-nodes-map/input/node_0");
+    let b = fixture("small-series-nodes-map/input/node_1");
+    let m = fixture("small-series-nodes-map/input/collected_expert_map.json");
+    let spec = format!("{a},{b},{m}");
+    let o = elb(&["score", "-icp", &spec, "-nn", "8", "-nd", "2"]);
+    if !needs(&o, "ingest") {
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let want = common::read_json(&common::fixtures().join("small-series-nodes-map/expected/before-current.score.json"));
+    assert!(close(v["decode"]["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+}
