@@ -198,3 +198,35 @@ fn roots_pool_like_node_folders() {
     assert_eq!(ds.phases[0].summed, single.phases[0].summed);
     assert_eq!(ds.phases[0].series, single.phases[0].series);
 }
+
+/// The same dump with CRLF line ends, a UTF-8 BOM, UTF-16 files, shuffled
+/// file order and a different top folder reads to the same data.
+#[test]
+fn encodings_and_order_do_not_change_the_data() {
+    let orig = load_dir(&fixtures().join("small-series-nodes-map/input"));
+    let base = read_files(&orig).unwrap();
+    let mut variant: Vec<InputFile> = orig
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let text = String::from_utf8(f.bytes.clone()).unwrap();
+            let bytes = match i % 3 {
+                0 => [&[0xEF, 0xBB, 0xBF][..], text.replace('\n', "\r\n").as_bytes()].concat(),
+                1 => {
+                    let mut b = vec![0xFF, 0xFE];
+                    for u in text.encode_utf16() {
+                        b.extend_from_slice(&u.to_le_bytes());
+                    }
+                    b
+                }
+                _ => text.into_bytes(),
+            };
+            InputFile::new(f.path.replacen("input/", "other name/", 1), bytes)
+        })
+        .collect();
+    variant.reverse();
+    let ds = read_files(&variant).unwrap();
+    // paths are equal once the top folder is stripped; files are listed in path order either way
+    assert_eq!(ds.phases, base.phases);
+    assert_eq!(ds.warnings, base.warnings);
+}

@@ -201,13 +201,13 @@ pub struct LoadedRank {
 /// the main file is missing or cannot be parsed.
 pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<String>) -> Result<LoadedRank> {
     match (e.main, e.bak) {
-        (Some(m), bak) => match parse_counts(&m.path, &m.bytes) {
+        (Some(m), bak) => match parse_counts(&m.path, m.bytes) {
             Ok(x) => {
                 info.files.push(m.path.clone());
                 Ok(LoadedRank { m: x, path: m.path.clone() })
             }
             Err(err) => match bak {
-                Some(b) => match parse_counts(&b.path, &b.bytes) {
+                Some(b) => match parse_counts(&b.path, b.bytes) {
                     Ok(x) => {
                         warnings.push(format!("{} could not be read ({err}); its backup {} was used instead", m.path, b.path));
                         info.files.push(b.path.clone());
@@ -220,7 +220,7 @@ pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<St
             },
         },
         (None, Some(b)) => {
-            let x = parse_counts(&b.path, &b.bytes)?;
+            let x = parse_counts(&b.path, b.bytes)?;
             warnings.push(format!("{} has no main file; its backup {} was used", b.path.replace("_bak.csv", ".csv"), b.path));
             info.files.push(b.path.clone());
             info.backups_used.push(b.path.clone());

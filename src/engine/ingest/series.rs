@@ -19,8 +19,11 @@ pub struct CurrentMap<'t> {
     pub table: &'t DeploymentTable,
 }
 
-/// Slot -> logical expert of every layer (`None`: a shared expert, ignored).
-fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>, warnings: &mut Vec<String>) -> Result<(Vec<Vec<Option<u32>>>, Option<Placement>)> {
+/// `[layer][slot]` -> logical expert (`None`: a shared expert, ignored).
+type SlotMap = Vec<Vec<Option<u32>>>;
+
+/// Slot -> logical expert of every layer, and the current placement if any.
+fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>, warnings: &mut Vec<String>) -> Result<(SlotMap, Option<Placement>)> {
     let l_count = cfg.layers;
     let e_count = cfg.experts;
     match map {
