@@ -63,6 +63,17 @@ fn vllm_map_shapes() {
 }
 
 #[test]
+fn sglang_logical_count_shape() {
+    let m = elb::engine::LoadMatrix { layers: 2, experts: 3, data: vec![1.0, 2.0, 3.5, 0.0, 5.0, 6.0] };
+    let j = physical_map::export_sglang_logical_count(&m, 1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 1);
+    assert_eq!(v["logical_count"], serde_json::json!([[0, 0, 0], [1, 2, 3.5], [0, 5, 6]]));
+    let bad = elb::engine::LoadMatrix { layers: 1, experts: 1, data: vec![f64::NAN] };
+    assert!(physical_map::export_sglang_logical_count(&bad, 0).is_err());
+}
+
+#[test]
 fn physical_map_export_errors() {
     let mut p = sample_placement();
     p.layers[1][0][0] = 7; // shared expert id E

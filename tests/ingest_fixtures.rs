@@ -123,11 +123,17 @@ fn small_series() {
     eprintln!("static {st} ts {ts}");
     assert!(close(st, sc["metrics"]["static_step_ratio"].as_f64().unwrap()), "static {st}");
     assert!(close(ts, sc["metrics"]["ts_total_step_ratio"].as_f64().unwrap()), "ts {ts}");
+    // the metrics use the kept-interval sum, not the last cumulative block
+    let mut via_c2lb = pd.clone();
+    via_c2lb.summed = pd.c2lb_loads.clone();
+    let st_c2lb = step_ratio(&via_c2lb, &p);
+    assert!(!close(st_c2lb, sc["metrics"]["static_step_ratio"].as_f64().unwrap()), "c2lb {st_c2lb}");
     // c2lb loads = the last cumulative block: at least the kept-interval sum
     let tot_c2lb: f64 = pd.c2lb_loads.data.iter().sum();
     let tot_sum: f64 = pd.summed.data.iter().sum();
     assert!(tot_c2lb >= tot_sum);
-    assert_eq!(pd.info.files.len(), 16);
+    assert_eq!(pd.info.files.len(), 17);
+    assert!(pd.info.files[0].ends_with("model_gen_config.json"));
 }
 
 #[test]
@@ -191,4 +197,36 @@ fn roots_pool_like_node_folders() {
     let single = read_files(&all).unwrap();
     assert_eq!(ds.phases[0].summed, single.phases[0].summed);
     assert_eq!(ds.phases[0].series, single.phases[0].series);
+}
+
+/// The same dump with CRLF line ends, a UTF-8 BOM, UTF-16 files, shuffled
+/// file order and a different top folder reads to the same data.
+#[test]
+fn encodings_and_order_do_not_change_the_data() {
+    let orig = load_dir(&fixtures().join("small-series-nodes-map/input"));
+    let base = read_files(&orig).unwrap();
+    let mut variant: Vec<InputFile> = orig
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let text = String::from_utf8(f.bytes.clone()).unwrap();
+            let bytes = match i % 3 {
+                0 => [&[0xEF, 0xBB, 0xBF][..], text.replace('\n', "\r\n").as_bytes()].concat(),
+                1 => {
+                    let mut b = vec![0xFF, 0xFE];
+                    for u in text.encode_utf16() {
+                        b.extend_from_slice(&u.to_le_bytes());
+                    }
+                    b
+                }
+                _ => text.into_bytes(),
+            };
+            InputFile::new(f.path.replacen("input/", "other name/", 1), bytes)
+        })
+        .collect();
+    variant.reverse();
+    let ds = read_files(&variant).unwrap();
+    // paths are equal once the top folder is stripped; files are listed in path order either way
+    assert_eq!(ds.phases, base.phases);
+    assert_eq!(ds.warnings, base.warnings);
 }

@@ -474,16 +474,16 @@ pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Optio
     let mut moves = Vec::new();
     let mut layers_out = Vec::with_capacity(l_n);
     let mut reports = Vec::with_capacity(l_n);
-    for l in 0..l_n {
+    for (l, (&target, layer)) in targets.iter().zip(&current.layers).enumerate() {
         let ll = layer_loads(l, d_n, summed, series);
-        let (slots, before, after, n) = refine_layer(l, current.layers[l].clone(), &ll, targets[l], max_moves, &mut moves);
+        let (slots, before, after, n) = refine_layer(l, layer.clone(), &ll, target, max_moves, &mut moves);
         layers_out.push(slots);
         reports.push(LayerMigration {
             layer: l,
             before,
             after,
-            target: targets[l],
-            reached: after <= targets[l] * (1.0 + 1e-12),
+            target,
+            reached: after <= target * (1.0 + 1e-12),
             moves: n,
             slots_changed: 0,
         });

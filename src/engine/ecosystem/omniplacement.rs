@@ -81,7 +81,9 @@ pub fn parse_file(f: &InputFile) -> Result<Vec<Vec<f64>>> {
 pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     // phase -> (step, rank) -> summed [layer][pos], plus file list.
     type Grid = BTreeMap<(u64, usize), Vec<Vec<f64>>>;
-    let mut phases: BTreeMap<Phase, (Grid, Vec<String>, Option<(usize, usize, String)>)> = BTreeMap::new();
+    /// (layers, positions per line, first file) of a phase.
+    type Shape = Option<(usize, usize, String)>;
+    let mut phases: BTreeMap<Phase, (Grid, Vec<String>, Shape)> = BTreeMap::new();
     let mut sorted: Vec<&InputFile> = files.iter().filter(|f| parse_name(f.file_name()).is_some()).collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for f in sorted {

@@ -22,14 +22,19 @@
 //!   `[L][E][R+1]` (each expert's physical ids ascending, padded with -1;
 //!   `R = D*S - E`), `logical_replica_count` `[L][E]`.
 //!
-//! [`import`] reads either back (it only uses `physical_to_logical_map`;
+//! * [`export_sglang_logical_count`]: `{"logical_count": [[...], ...]}`,
+//!   token counts `[hidden layers][E]` (dense layers all zero): the other
+//!   form `--init-expert-location` accepts, where SGLang runs its own EPLB
+//!   on the counts at start-up.
+//!
+//! [`import`] reads either map back (it only uses `physical_to_logical_map`;
 //! a bare `[[...]]` array is accepted too) and skips leading dense rows.
 
 use serde_json::Value;
 
 use super::placement_shape;
 use crate::engine::error::{Error, Result};
-use crate::engine::model::Placement;
+use crate::engine::model::{LoadMatrix, Placement};
 
 /// `[layer][p]` with `p = device * S + slot`.
 pub fn physical_to_logical(p: &Placement) -> Vec<Vec<usize>> {
@@ -182,4 +187,27 @@ pub fn import(file: &str, text: &str, devices: usize, skip_layers: usize) -> Res
         layers.push(ids.chunks(s).map(<[usize]>::to_vec).collect());
     }
     Ok(Placement { layers })
+}
+
+/// SGLang `--init-expert-location` JSON with token counts instead of a
+/// map: `{"logical_count": [[...], ...]}`, one row per hidden layer
+/// (`first_moe_layer` leading dense rows of zeros), `E` counts per row.
+pub fn export_sglang_logical_count(loads: &LoadMatrix, first_moe_layer: usize) -> Result<String> {
+    if loads.layers == 0 || loads.experts == 0 || loads.data.len() != loads.layers * loads.experts {
+        return Err(Error::msg("the load matrix is empty or does not match its shape"));
+    }
+    if let Some(v) = loads.data.iter().find(|v| !v.is_finite() || **v < 0.0) {
+        return Err(Error::msg(format!("load {v} is not a non-negative number")));
+    }
+    let fmt = |v: f64| if v.fract() == 0.0 && v.abs() < 9.0e15 { format!("{}", v as i64) } else { format!("{v}") };
+    let mut out = String::from("{\n  \"logical_count\": [");
+    let zero = vec![0.0; loads.experts];
+    let rows = (0..first_moe_layer).map(|_| zero.as_slice()).chain((0..loads.layers).map(|l| loads.layer(l)));
+    for (i, r) in rows.enumerate() {
+        out.push_str(if i == 0 { "\n    [" } else { ",\n    [" });
+        out.push_str(&r.iter().map(|&v| fmt(v)).collect::<Vec<_>>().join(", "));
+        out.push(']');
+    }
+    out.push_str("\n  ]\n}\n");
+    Ok(out)
 }

@@ -131,9 +131,9 @@ pub fn parse(file: &str, text: &str) -> Result<LbConfig> {
                     }
                     let v = v.trim();
                     let mut ids = Vec::new();
-                    if v.starts_with('[') {
+                    if let Some(rest) = v.strip_prefix('[') {
                         // Flow list, possibly wrapped.
-                        let mut buf = v[1..].to_string();
+                        let mut buf = rest.to_string();
                         let mut brow = lrow;
                         while !buf.contains(']') {
                             if i >= lines.len() {

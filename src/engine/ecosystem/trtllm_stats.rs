@@ -87,7 +87,8 @@ pub fn parse_key(key: &str) -> Option<(u64, usize)> {
 /// ctx / context gives prefill, anything else decode).
 pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     // Group by folder.
-    let mut dirs: BTreeMap<&str, (Option<&InputFile>, Vec<(usize, &InputFile)>)> = BTreeMap::new();
+    type Folder<'a> = (Option<&'a InputFile>, Vec<(usize, &'a InputFile)>);
+    let mut dirs: BTreeMap<&str, Folder> = BTreeMap::new();
     for f in files {
         if is_meta(f) {
             let e = dirs.entry(dir_of(&f.path)).or_default();

@@ -116,7 +116,7 @@ pub fn read_config(file: &str, bytes: &[u8]) -> Result<GenConfig> {
         Some(Value::Array(a)) => match a.first() {
             None => return Err(Error::file(file, "the field `num_of_selected_experts` is an empty list: its first element must be top-k")),
             Some(x) => match as_count(x) {
-                Some(k) if k >= 1 && k <= MAX_COUNT => k as usize,
+                Some(k) if (1..=MAX_COUNT).contains(&k) => k as usize,
                 _ => {
                     return Err(Error::file(
                         file,

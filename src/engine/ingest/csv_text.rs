@@ -218,6 +218,7 @@ pub fn parse_counts(file: &str, bytes: &[u8]) -> Result<IntMatrix> {
         Some(c) => c,
         None => return Err(Error::file(file, "the file holds no data rows")),
     };
+    data.shrink_to_fit();
     Ok(IntMatrix { rows, cols, data })
 }
 

@@ -11,7 +11,8 @@
 //!
 //! One file per concern: [`csv_text`] (decoding and the fast integer
 //! scanner), [`config`], [`ranks`] (rank files, backups, node folders),
-//! [`summed`], [`series`], [`topk`], [`matrix`].
+//! [`summed`], [`series`], [`topk`], [`matrix`], and [`synth`] (a synthetic
+//! dump for the parse benchmark).
 
 pub mod config;
 pub mod csv_text;
@@ -19,6 +20,7 @@ pub mod matrix;
 pub mod ranks;
 pub mod series;
 pub mod summed;
+pub mod synth;
 pub mod topk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -185,7 +187,12 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
             // subfolders (the first found), else in an enclosing folder.
             let mut cfg = configs.get(unit).copied();
             if cfg.is_none() {
-                cfg = configs.iter().find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str())).map(|(_, &i)| i);
+                // only node folders that hold rank files count
+                let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| entries[i].rel_dir.as_str()).collect();
+                cfg = configs
+                    .iter()
+                    .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
+                    .map(|(_, &i)| i);
             }
             if cfg.is_none() {
                 let mut d = parent(unit);
@@ -321,7 +328,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                         ignored.push(e.file.path.clone());
                     }
                     Ok(v) => {
-                        if v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
+                        if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
                             tables.push((i, parse_table(&e.file.path, e.file.bytes)?));
                         } else if !has_rank_data && matrix::looks_like_matrix(&v) {
                             matrix_cands.push((i, Some(v)));
@@ -368,6 +375,12 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
         let pd = match srcs[0].config {
             None => {
                 let pd = summed::read_summed(&pf, &mut warnings)?;
+                if !pf.topk.is_empty() {
+                    warnings.push(format!(
+                        "{}: top-k trace files are only used with a time-series dump (model_gen_config.json); they were not read",
+                        phase.name()
+                    ));
+                }
                 labels_by_phase.push("summed (format 1)".to_string());
                 pd
             }
@@ -377,7 +390,11 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                     None => return Err(Error::msg("internal: configuration not read")),
                 };
                 let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
-                let pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                let mut pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                pd.info.files.insert(0, entries[ci].file.path.clone());
+                if let Some(m) = &map {
+                    pd.info.files.insert(1, m.path.clone());
+                }
                 let mut label = "time series (format 2)".to_string();
                 if n_nodes > 1 {
                     label.push_str(&format!(", {n_nodes} node folders"));
@@ -428,7 +445,14 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
     for (k, (i, t)) in tables.into_iter().enumerate() {
         let e = &entries[i];
         if k == 0 {
-            dropped_table = Some((e.file.path.clone(), t.to_placement(&e.file.path, 0)?));
+            let bad = t.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large: the table is invalid",
+                    e.file.path
+                ));
+            }
+            dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
         } else {
             warnings.push(format!(
                 "{} is a second deployment table; only {} is used as the dropped table",

@@ -31,7 +31,7 @@ pub enum FileKind {
     Config,
     /// any other `.json`
     Json,
-    /// any other `.csv` / `.txt` / `.tsv`
+    /// any other `.csv` / `.tsv`
     Csv,
     /// anything else
     Other,
@@ -81,7 +81,7 @@ pub fn classify(name: &str) -> FileKind {
     if strip_suffix_ci(name, ".json").is_some() {
         return FileKind::Json;
     }
-    if strip_suffix_ci(name, ".tsv").is_some() || strip_suffix_ci(name, ".txt").is_some() {
+    if strip_suffix_ci(name, ".tsv").is_some() {
         return FileKind::Csv;
     }
     FileKind::Other
@@ -167,15 +167,20 @@ impl<'a> PhaseFiles<'a> {
         if max + 1 == n {
             return Ok(());
         }
+        // walk the sorted ranks and list the gaps (without visiting every missing number)
         let mut missing = Vec::new();
         let mut count = 0u64;
-        for r in 0..=max {
-            if !self.ranks.contains_key(&r) {
-                count += 1;
-                if missing.len() < 12 {
-                    missing.push(r.to_string());
+        let mut expect = 0u64;
+        for &r in self.ranks.keys() {
+            if r > expect {
+                count += r - expect;
+                let mut m = expect;
+                while m < r && missing.len() < 12 {
+                    missing.push(m.to_string());
+                    m += 1;
                 }
             }
+            expect = r + 1;
         }
         let more = if count > missing.len() as u64 { format!(" and {} more", count - missing.len() as u64) } else { String::new() };
         Err(Error::msg(format!(
@@ -196,13 +201,13 @@ pub struct LoadedRank {
 /// the main file is missing or cannot be parsed.
 pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<String>) -> Result<LoadedRank> {
     match (e.main, e.bak) {
-        (Some(m), bak) => match parse_counts(&m.path, &m.bytes) {
+        (Some(m), bak) => match parse_counts(&m.path, m.bytes) {
             Ok(x) => {
                 info.files.push(m.path.clone());
                 Ok(LoadedRank { m: x, path: m.path.clone() })
             }
             Err(err) => match bak {
-                Some(b) => match parse_counts(&b.path, &b.bytes) {
+                Some(b) => match parse_counts(&b.path, b.bytes) {
                     Ok(x) => {
                         warnings.push(format!("{} could not be read ({err}); its backup {} was used instead", m.path, b.path));
                         info.files.push(b.path.clone());
@@ -215,7 +220,7 @@ pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<St
             },
         },
         (None, Some(b)) => {
-            let x = parse_counts(&b.path, &b.bytes)?;
+            let x = parse_counts(&b.path, b.bytes)?;
             warnings.push(format!("{} has no main file; its backup {} was used", b.path.replace("_bak.csv", ".csv"), b.path));
             info.files.push(b.path.clone());
             info.backups_used.push(b.path.clone());

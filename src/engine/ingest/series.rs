@@ -8,6 +8,10 @@ use crate::engine::error::{Error, Result};
 use crate::engine::model::{LoadMatrix, PhaseData, PhaseInfo, Placement, Series, SourceFormat};
 use crate::engine::table::DeploymentTable;
 
+/// Largest `layers x experts x intervals` accepted (guards allocations
+/// driven by a configuration that does not match the data).
+pub const MAX_SERIES_CELLS: u128 = 1 << 27;
+
 /// The current placement named by `eplb_expert_map_file`, already found
 /// among the dropped files.
 pub struct CurrentMap<'t> {
@@ -15,8 +19,11 @@ pub struct CurrentMap<'t> {
     pub table: &'t DeploymentTable,
 }
 
-/// Slot -> logical expert of every layer (`None`: a shared expert, ignored).
-fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>) -> Result<(Vec<Vec<Option<u32>>>, Option<Placement>)> {
+/// `[layer][slot]` -> logical expert (`None`: a shared expert, ignored).
+type SlotMap = Vec<Vec<Option<u32>>>;
+
+/// Slot -> logical expert of every layer, and the current placement if any.
+fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>, warnings: &mut Vec<String>) -> Result<(SlotMap, Option<Placement>)> {
     let l_count = cfg.layers;
     let e_count = cfg.experts;
     match map {
@@ -25,7 +32,14 @@ fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>) -> Resu
             Ok((vec![layer; l_count], None))
         }
         Some(m) => {
-            let placement = m.table.to_placement(&m.path, cfg.dangling)?;
+            let bad = m.table.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large; their slots were ignored (the table is invalid)",
+                    m.path
+                ));
+            }
+            let placement = m.table.to_placement(cfg.dangling);
             if placement.layers.len() < l_count {
                 return Err(Error::file(
                     m.path.clone(),
@@ -128,7 +142,16 @@ pub fn read_series(
         m.0.truncate_rows(keep_rows);
     }
     let slots: usize = mats.iter().map(|m| m.0.cols).sum();
-    let (smap, current) = slot_map(cfg, slots, map)?;
+    let cells = (l_count as u128) * (e_count.max(slots) as u128) * (t_count as u128);
+    if cells > MAX_SERIES_CELLS {
+        return Err(Error::file(
+            cfg_path,
+            format!(
+                "num_moe_layers = {l_count} x num_of_experts = {e_count} x {t_count} dumps is too large to hold in memory (more than {MAX_SERIES_CELLS} values): check the configuration"
+            ),
+        ));
+    }
+    let (smap, current) = slot_map(cfg, slots, map, warnings)?;
     if map.is_none() {
         if slots > e_count {
             warnings.push(format!(
@@ -219,15 +242,22 @@ pub fn read_series(
     let mut series = Series::new(l_count, e_count, tk);
     let mut off = 0;
     for (m, _) in mats.iter() {
+        // expert-major output: for each (layer, slot), the kept intervals
+        // are contiguous in `series.data`, reads stride over the dump blocks.
         let cols = m.cols;
-        for (k, &t) in kept.iter().enumerate() {
-            for l in 0..l_count {
-                let row = m.row(t * l_count + l);
-                let map_l = &smap[l];
-                for (c, &v) in row.iter().enumerate() {
-                    if let Some(Some(e)) = map_l.get(off + c) {
-                        series.data[(l * e_count + *e as usize) * tk + k] += v as f64;
-                    }
+        let block = l_count * cols;
+        for l in 0..l_count {
+            let map_l = &smap[l];
+            for c in 0..cols {
+                let e = match map_l.get(off + c) {
+                    Some(Some(e)) => *e as usize,
+                    _ => continue,
+                };
+                let base = (l * e_count + e) * tk;
+                let dst = &mut series.data[base..base + tk];
+                let src_off = l * cols + c;
+                for (d, &t) in dst.iter_mut().zip(kept.iter()) {
+                    *d += m.data[t * block + src_off] as f64;
                 }
             }
         }

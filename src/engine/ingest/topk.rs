@@ -88,7 +88,7 @@ pub fn read_topk(
             }
         }
         info.files.push(lr.path.clone());
-        info.backups_used.extend(scratch.backups_used.drain(..));
+        info.backups_used.append(&mut scratch.backups_used);
         out.push(per_layer);
     }
     warnings.extend(local_warn);
