@@ -34,6 +34,8 @@ after(async () => {
 function assertNoPanics(errors) {
   const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
   assert.deepEqual(bad, [], 'the page must not panic');
+  const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+  assert.deepEqual(csp, [], 'nothing the page does is blocked by its CSP');
 }
 
 test('a real folder drop, msit settings, Run, and the decode table equals msit al0-a2', async () => {
@@ -151,5 +153,45 @@ test('a share link reproduces the run in a fresh browser context', async () => {
     assertNoPanics(errors);
   } finally {
     await context.close();
+  }
+});
+
+test('decode and prefill in one folder: two result cards, Download all gives both tables', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-two-'));
+  const both = path.join(dir, 'both-phases');
+  fs.mkdirSync(both);
+  for (const f of fs.readdirSync(path.join(small, 'input'))) {
+    const src = path.join(small, 'input', f);
+    fs.copyFileSync(src, path.join(both, f));
+    fs.copyFileSync(src, path.join(both, f.replace('decode_', 'prefill_')));
+  }
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, both);
+    await page.locator('section.summary').getByText('Dropped: both-phases').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, msit: true });
+    await runAndWait(page);
+    await page.getByRole('region', { name: 'Prefill results' }).waitFor();
+    await page.getByRole('region', { name: 'Decode results' }).waitFor();
+    const names = [];
+    const got = new Promise((resolve) => {
+      page.on('download', async (d) => {
+        names.push(d.suggestedFilename());
+        const text = fs.readFileSync(await d.path(), 'utf8');
+        assert.equal(text, expectedAl0.toString('utf8'), `${d.suggestedFilename()} is msit's table`);
+        if (names.length === 2) resolve();
+      });
+    });
+    await page.getByRole('button', { name: 'Download all' }).click();
+    await got;
+    assert.deepEqual(names.sort(), ['decode_global_deployment.json', 'prefill_global_deployment.json']);
+    // Another layer in the selector redraws without errors.
+    const decode = page.getByRole('region', { name: 'Decode results' });
+    await decode.getByLabel('Layer', { exact: true }).selectOption('2');
+    await decode.getByRole('img', { name: /^Load per NPU in layer 2:/ }).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
