@@ -195,3 +195,33 @@ test('decode and prefill in one folder: two result cards, Download all gives bot
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a dump naming a missing placement file says to add it; with the file, it is the "before"', async () => {
+  const nodesMap = path.join(fixtures, 'small-series-nodes-map', 'input');
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, path.join(nodesMap, 'node_0'));
+    await page
+      .locator('section.summary')
+      .getByText(/the dump names collected_expert_map\.json as the current placement; add it/i)
+      .waitFor();
+    await dropFolder(context, page, nodesMap);
+    await page.locator('section.summary').getByText('yes (collected_expert_map.json)').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, algorithm: 'spec-moe-1' });
+    await runAndWait(page);
+    await page.getByRole('region', { name: 'Decode results' }).getByText(/Before: the current placement/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a broken share link is reported in the alert, not a crash', async () => {
+  const { context, page, errors } = await openApp(browser, site.url + '#run=not-a-real-link');
+  try {
+    await page.getByRole('alert').getByText(/share link cannot be read/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
