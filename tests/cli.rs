@@ -2,8 +2,7 @@
 //! never a panic), the `score` JSON and the golden table of the reference
 //! tool.
 //!
-//! Tests that need the ingest or the algorithms skip (with a note on stderr)
-//! while those report "not implemented yet"; see `needs`.
+//! These run the whole pipeline (ingest, algorithms, metrics, export).
 
 #[path = "common_metrics/mod.rs"]
 mod common;
@@ -27,7 +26,9 @@ fn stdout(o: &Output) -> String {
 
 /// A fresh scratch folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{name}", std::process::id()));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{n}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -35,18 +36,6 @@ fn scratch(name: &str) -> PathBuf {
 
 fn fixture(rel: &str) -> String {
     common::fixtures().join(rel).to_string_lossy().into_owned()
-}
-
-/// Whether a run failed only because a stage of another branch is missing
-/// (ingest / algorithms not merged yet): then the test is skipped.
-/// TODO(lead): make these strict once ingest and algo are on main.
-fn needs(o: &Output, what: &str) -> bool {
-    let e = stderr(o);
-    if o.status.code() == Some(2) && e.contains("not implemented yet") {
-        eprintln!("SKIPPED ({what} missing): {}", e.trim());
-        return false;
-    }
-    true
 }
 
 /// Bad input: exit code 2, one `elb: error: ...` line naming the problem, no panic.
@@ -92,6 +81,19 @@ fn bad_flags_exit_2_with_a_message() {
 }
 
 #[test]
+fn impossible_clusters_exit_2_quickly() {
+    let input = fixture("small-summed/input");
+    let out = scratch("impossible");
+    let o = out.to_str().unwrap();
+    assert_bad(&elb(&["-icp", &input, "-nn", "1000000000", "-o", o]), "must be a multiple of NPUs");
+    assert_bad(&elb(&["-icp", &input, "-nn", "0", "-o", o]), "parameter NPUs (-nn): must be at least 1");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "100000000"]), "routed NPUs would leave NPUs empty");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "0"]), "parameter NPUs (-nn): must be at least 1");
+    assert_bad(&elb(&["score", "-icp", &input, "-nn", "4", "-nsed", "4"]), "leaves none for the routed experts");
+    assert!(!out.join("decode_global_deployment.json").exists());
+}
+
+#[test]
 fn missing_or_empty_input_folder() {
     assert_bad(&elb(&["-icp", "/nonexistent/elb/input"]), "/nonexistent/elb/input: cannot open the input folder (-icp)");
     assert_bad(&elb(&["score", "-icp", "/nonexistent/elb/input"]), "cannot open the input folder");
@@ -114,12 +116,15 @@ fn garbage_input_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn sample_hook_says_not_available_yet() {
-    // TODO(lead): replace with a real test once `elb sample` is wired to engine::sample::cli_main.
-    let o = elb(&["sample"]);
-    if o.status.code() == Some(2) {
-        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
-    }
+fn sample_writes_a_dump_that_elb_reads() {
+    let d = scratch("sample");
+    let o = elb(&["sample", "--preset", "small", "--format", "series", "--seed", "3", "-o", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(d.join("model_gen_config.json").exists());
+    let v = score_run(&["score", "-icp", d.to_str().unwrap(), "-nn", "8", "-nd", "2"]);
+    assert!(v["decode"]["time_resolved_step_imbalance"].as_f64().unwrap() >= 1.0);
+    assert_bad(&elb(&["sample", "--preset", "huge", "-o", d.to_str().unwrap()]), "huge");
+    assert_bad(&elb(&["sample", "--preset", "small"]), "-o");
 }
 
 const SCORE_KEYS: [&str; 12] = [
@@ -153,18 +158,15 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
-fn score_run(args: &[&str]) -> Option<Value> {
+fn score_run(args: &[&str]) -> Value {
     let o = elb(args);
-    if !needs(&o, "ingest") {
-        return None;
-    }
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    Some(serde_json::from_str(&stdout(&o)).expect("one JSON object on stdout"))
+    serde_json::from_str(&stdout(&o)).expect("one JSON object on stdout")
 }
 
 #[test]
 fn score_summed_before_default() {
-    let Some(v) = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let v = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2"]);
     let obj = v.as_object().unwrap();
     assert_eq!(obj.keys().collect::<Vec<_>>(), vec!["decode"]);
     let d = &v["decode"];
@@ -181,9 +183,7 @@ fn score_summed_before_default() {
 #[test]
 fn score_a_table_reports_its_violations() {
     let table = fixture("small-summed/expected/al0-a2.json");
-    let Some(v) = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2", "--table", &table]) else {
-        return;
-    };
+    let v = score_run(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2", "--table", &table]);
     let want = common::read_json(&common::fixtures().join("small-summed/expected/al0-a2.score.json"));
     let d = &v["decode"];
     check_keys(d, false);
@@ -195,7 +195,7 @@ fn score_a_table_reports_its_violations() {
 
 #[test]
 fn score_series_has_time_resolved_and_internode() {
-    let Some(v) = score_run(&["score", "-icp", &fixture("small-series/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let v = score_run(&["score", "-icp", &fixture("small-series/input"), "-nn", "8", "-nd", "2"]);
     let d = &v["decode"];
     check_keys(d, true);
     let want = common::read_json(&common::fixtures().join("small-series/expected/before-default.score.json"));
@@ -206,7 +206,7 @@ fn score_series_has_time_resolved_and_internode() {
 
 #[test]
 fn score_nodes_map_scores_the_current_placement() {
-    let Some(v) = score_run(&["score", "-icp", &fixture("small-series-nodes-map/input"), "-nn", "8", "-nd", "2"]) else { return };
+    let v = score_run(&["score", "-icp", &fixture("small-series-nodes-map/input"), "-nn", "8", "-nd", "2"]);
     let want = common::read_json(&common::fixtures().join("small-series-nodes-map/expected/before-current.score.json"));
     let d = &v["decode"];
     assert!(close(d["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
@@ -219,9 +219,6 @@ fn score_table_errors() {
     let t = d.join("decode_global_deployment.json");
     std::fs::write(&t, "{\n  \"moe_layer_count\": 1,\n  \"layer_list\": [ {\"layer_id\": 0, \"device_count\": x} ]\n}").unwrap();
     let o = elb(&["score", "-icp", &fixture("small-summed/input"), "-nn", "8", "-nd", "2", "--table", t.to_str().unwrap()]);
-    if !needs(&o, "ingest") {
-        return;
-    }
     assert_bad(&o, "decode_global_deployment.json, row 3, column");
     let o = elb(&["score", "-icp", &fixture("small-summed/input"), "--table", "/nonexistent/table.json"]);
     assert_bad(&o, "cannot read the table (--table)");
@@ -242,15 +239,35 @@ fn golden(fixture_name: &str, algo: &str, extra: &[&str]) {
     let mut args = vec!["-icp", &input, "--msit-compat", "-nre", &nre, "-nd", &nd, "-nn", &nn, "-o", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = elb(&args);
-    if !needs(&o, "ingest/algorithms") {
-        return;
-    }
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     let line = stdout(&o);
     assert!(line.starts_with("decode: ") && line.contains("step imbalance") && line.contains("lower bound"), "{line}");
     let got = std::fs::read_to_string(out.join("decode_global_deployment.json")).unwrap();
     let want = std::fs::read_to_string(common::fixtures().join(fixture_name).join("expected").join(format!("{algo}.json"))).unwrap();
     assert!(got == want, "{fixture_name}: table differs from expected/{algo}.json");
+    // The summary's "after" is the reference score of that table.
+    let sc = common::read_json(&common::fixtures().join(fixture_name).join("expected").join(format!("{algo}.score.json")));
+    let after = format!("-> {:.4},", sc["metrics"]["static_step_ratio"].as_f64().unwrap());
+    assert!(line.contains(&after), "{line} lacks {after}");
+}
+
+/// Every deterministic reference table (al0 A2/A3, al1, al2, al4) of every
+/// fixture, through the CLI in reference-identical mode.
+#[test]
+fn golden_every_deterministic_reference_table() {
+    for f in ["small-summed", "small-series", "small-series-nodes-map", "dsv3-summed", "dsv3-series"] {
+        for (algo, extra) in [
+            ("al0-a2", &["-al", "0"][..]),
+            ("al0-a3", &["-al", "0", "-dt", "a3"][..]),
+            ("al1", &["-al", "1"][..]),
+            ("al2", &["-al", "2"][..]),
+            ("al4", &["-al", "4"][..]),
+        ] {
+            if common::fixtures().join(f).join("expected").join(format!("{algo}.json")).exists() {
+                golden(f, algo, extra);
+            }
+        }
+    }
 }
 
 #[test]
@@ -258,14 +275,53 @@ fn golden_small_summed_al0_a2() {
     golden("small-summed", "al0-a2", &[]);
 }
 
+
 #[test]
-fn golden_small_summed_al0_a3() {
-    golden("small-summed", "al0-a3", &["-dt", "a3"]);
+fn both_phases_are_written_prefill_first() {
+    let d = scratch("phases");
+    for r in 0..8 {
+        let src = common::fixtures().join(format!("small-summed/input/decode_{r}.csv"));
+        std::fs::copy(&src, d.join(format!("decode_{r}.csv"))).unwrap();
+        std::fs::copy(&src, d.join(format!("prefill_{r}.csv"))).unwrap();
+    }
+    let out = scratch("phases-out");
+    let o = elb(&["-icp", d.to_str().unwrap(), "-nre", "8", "-nd", "2", "-nn", "8", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("prefill: Speculative-MoE level 1 (al 1): step imbalance 1.9671 -> 1.0770, lower bound 1.0000"), "{}", lines[0]);
+    assert!(lines[1].starts_with("decode: "), "{}", lines[1]);
+    let a = std::fs::read_to_string(out.join("prefill_global_deployment.json")).unwrap();
+    let b = std::fs::read_to_string(out.join("decode_global_deployment.json")).unwrap();
+    assert_eq!(a, b);
+    let v = score_run(&["score", "-icp", d.to_str().unwrap(), "-nn", "8", "-nd", "2"]);
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["decode", "prefill"]);
+    let text = stdout(&elb(&["score", "-icp", d.to_str().unwrap(), "-nn", "8"]));
+    assert!(text.find("\"prefill\"") < text.find("\"decode\""), "prefill comes first: {text}");
 }
 
 #[test]
-fn golden_small_series_al1() {
-    golden("small-series", "al1", &["-al", "1"]);
+fn shared_expert_devices_lead_the_table() {
+    let out = scratch("nsed");
+    let input = fixture("small-summed/input");
+    let o = elb(&["-icp", &input, "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let table = out.join("decode_global_deployment.json");
+    let t: Value = serde_json::from_str(&std::fs::read_to_string(&table).unwrap()).unwrap();
+    for layer in t["layer_list"].as_array().unwrap() {
+        assert_eq!(layer["device_count"], 9);
+        assert_eq!(layer["device_list"][0]["device_id"], 0);
+        assert_eq!(layer["device_list"][0]["device_expert"], serde_json::json!([0]));
+        assert_eq!(layer["device_list"][1]["device_id"], 1);
+        assert_eq!(layer["device_list"][1]["device_expert"].as_array().unwrap().len(), 3);
+    }
+    let t = table.to_str().unwrap();
+    let v = score_run(&["score", "-icp", &input, "-nn", "9", "-nd", "1", "-nsed", "1", "--table", t]);
+    assert_eq!(v["decode"]["valid"], Value::Bool(true), "{v}");
+    assert_eq!(v["decode"]["devices"], 8);
+    // Read without -nsed, the shared device breaks the rules.
+    let v = score_run(&["score", "-icp", &input, "-nn", "9", "-nd", "1", "--table", t]);
+    assert_eq!(v["decode"]["valid"], Value::Bool(false));
 }
 
 #[test]
@@ -275,11 +331,48 @@ fn multiple_roots_are_read_as_one_drop() {
     let m = fixture("small-series-nodes-map/input/collected_expert_map.json");
     let spec = format!("{a},{b},{m}");
     let o = elb(&["score", "-icp", &spec, "-nn", "8", "-nd", "2"]);
-    if !needs(&o, "ingest") {
-        return;
-    }
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let want = common::read_json(&common::fixtures().join("small-series-nodes-map/expected/before-current.score.json"));
     assert!(close(v["decode"]["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()));
+}
+
+#[test]
+fn a_table_alone_is_checked_not_solved() {
+    let d = scratch("table-only");
+    let mut t = std::fs::read_to_string(common::fixtures().join("small-summed/expected/al0-a2.json")).unwrap();
+    std::fs::write(d.join("decode_global_deployment.json"), &t).unwrap();
+    let v = score_run(&["score", "-icp", d.to_str().unwrap()]);
+    let s = &v["decode"];
+    check_keys(s, false);
+    assert!(s["step_imbalance"].is_null());
+    assert_eq!(s["experts"], 16);
+    assert_eq!(s["valid"], Value::Bool(false));
+    assert_eq!(s["violations"][0], "layer 2 device 1: holds expert(s) [3] more than once");
+    assert_bad(&elb(&["-icp", d.to_str().unwrap()]), "the input holds only a deployment table");
+    // A table that is not JSON: the error names the file, line and column.
+    t.truncate(200);
+    std::fs::write(d.join("decode_global_deployment.json"), &t).unwrap();
+    assert_bad(&elb(&["score", "-icp", d.to_str().unwrap()]), "decode_global_deployment.json, row");
+}
+
+#[test]
+fn a_table_dropped_with_the_data_is_the_before() {
+    let d = scratch("dropped");
+    for r in 0..8 {
+        std::fs::copy(common::fixtures().join(format!("small-summed/input/decode_{r}.csv")), d.join(format!("decode_{r}.csv"))).unwrap();
+    }
+    // Written with one shared-expert device in front, as msit does with -nsed 1.
+    let out = scratch("dropped-out");
+    let o = elb(&["-icp", &fixture("small-summed/input"), "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    std::fs::copy(out.join("decode_global_deployment.json"), d.join("current.json")).unwrap();
+    let v = score_run(&["score", "-icp", d.to_str().unwrap(), "-nn", "9", "-nd", "1", "-nsed", "1"]);
+    let want = common::read_json(&common::fixtures().join("small-summed/expected/al1.score.json"));
+    assert!(close(v["decode"]["step_imbalance"].as_f64().unwrap(), want["metrics"]["static_step_ratio"].as_f64().unwrap()), "{v}");
+    assert_eq!(v["decode"]["valid"], Value::Bool(true));
+    assert_eq!(v["decode"]["devices"], 8);
+    // The summary line starts from that table too.
+    let o = elb(&["-icp", d.to_str().unwrap(), "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
+    assert!(stdout(&o).contains("step imbalance 1.0770 -> 1.0770"), "{}", stdout(&o));
 }

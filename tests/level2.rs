@@ -248,7 +248,8 @@ fn valid_tables_on_random_inputs() {
         let mixed = case % 4 == 1 && devices >= 1;
         let algo = if mixed { Algorithm::SpecMoe2Mixed } else { Algorithm::SpecMoe2 };
         let s = settings(cluster(devices, 1, redundant), algo, case, case % 5 == 2);
-        let sol = level2::solve_layers(&data, &s, 0..layers, &mut |_| true)
+        let light = Knobs { min_moves: 2000.0, ..Knobs::default() };
+        let sol = level2::solve_layers_with(&data, &s, 0..layers, &mut |_| true, &light)
             .unwrap_or_else(|e| panic!("case {case}: D={devices} E={experts} R={redundant}: {e}"));
         let (ids, r) = if mixed && !summed_input { (experts + 1, redundant + devices - 1) } else { (experts, redundant) };
         assert_valid(&sol.layers, layers, ids, devices, (ids + r) / devices);
@@ -371,10 +372,21 @@ fn mixed_beats_reference_on_small_series() {
 
 // ---------------------------------------------------------------- benchmarks
 
+/// CPU seconds (user + system) of this process so far: robust to a busy machine.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<f64> = after.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the ')'.
+    (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
 fn bench_one(name: &str, data: &PhaseData, s: &Settings, k: &Knobs) {
     let t0 = std::time::Instant::now();
+    let c0 = cpu_secs();
     let t = solve_knobs(data, s, k);
-    let secs = t0.elapsed().as_secs_f64();
+    let secs = cpu_secs() - c0;
+    let wall = t0.elapsed().as_secs_f64();
     let (ids, r) = if s.algorithm == Algorithm::SpecMoe2Mixed && data.series.is_some() {
         (data.experts + 1, s.cluster.redundant + s.cluster.devices - 1)
     } else {
@@ -388,9 +400,9 @@ fn bench_one(name: &str, data: &PhaseData, s: &Settings, k: &Knobs) {
         let odd: Vec<usize> = (1..n).step_by(2).collect();
         let tr = time_resolved(data, &t, &all);
         let ho = if s.holdout { format!(" held-out(odd) {:.4}", time_resolved(data, &t, &odd)) } else { String::new() };
-        println!("{name}: static {stat:.4} time-resolved {tr:.4}{ho}  {secs:.2}s  {k:?}");
+        println!("{name}: static {stat:.4} time-resolved {tr:.4}{ho}  cpu {secs:.2}s (wall {wall:.2}s)  {k:?}");
     } else {
-        println!("{name}: static {stat:.4}  {secs:.2}s");
+        println!("{name}: static {stat:.4}  cpu {secs:.2}s (wall {wall:.2}s)");
     }
 }
 
@@ -429,6 +441,53 @@ fn bench_fixtures() {
     }
 }
 
+/// Write a generated sample to a temporary folder and read it back.
+fn sample_data(preset: elb::engine::sample::Preset, format: elb::engine::sample::SampleFormat) -> PhaseData {
+    let dir = std::env::temp_dir().join(format!("elb-l2-bench-{}-{preset:?}-{format:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in elb::engine::sample::generate(preset, format, 0) {
+        std::fs::write(dir.join(&f.path), &f.bytes).unwrap();
+    }
+    let d = match format {
+        elb::engine::sample::SampleFormat::Summed => read_summed(&dir),
+        elb::engine::sample::SampleFormat::Series => read_series(&dir),
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    d
+}
+
+#[test]
+fn solves_generated_samples() {
+    use elb::engine::sample::{cluster_for, Preset, SampleFormat};
+    for format in [SampleFormat::Summed, SampleFormat::Series] {
+        let d = sample_data(Preset::Small, format);
+        let c = cluster_for(Preset::Small);
+        let t = solve(&d, &settings(c, Algorithm::SpecMoe2, 0, false));
+        assert_valid(&t, 4, 16, 8, 3);
+        assert!(step_imbalance(&d, &t) < 1.2, "{format:?}: {}", step_imbalance(&d, &t));
+    }
+}
+
+#[test]
+#[ignore]
+fn bench_presets() {
+    use elb::engine::sample::{cluster_for, Preset, SampleFormat};
+    let only = std::env::var("ELB_PRESET").unwrap_or_default();
+    for p in [Preset::Qwen3, Preset::Dsv3, Preset::Kimi] {
+        if !only.is_empty() && only != p.name() {
+            continue;
+        }
+        for f in [SampleFormat::Summed, SampleFormat::Series] {
+            let d = sample_data(p, f);
+            let c = cluster_for(p);
+            bench_one(&format!("{} {}", p.name(), f.name()), &d, &settings(c, Algorithm::SpecMoe2, 0, false), &Knobs::default());
+            if f == SampleFormat::Series {
+                bench_one(&format!("{} {} holdout", p.name(), f.name()), &d, &settings(c, Algorithm::SpecMoe2, 0, true), &Knobs::default());
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore]
 fn bench_knobs() {
@@ -443,6 +502,8 @@ fn bench_knobs() {
             "thr" => k.threshold = v.parse().unwrap(),
             "targeted" => k.targeted = v.parse().unwrap(),
             "group" => k.group = v.parse().unwrap(),
+            "runs" => k.max_runs = v.parse().unwrap(),
+            "alt" => k.alt_power = v.parse().unwrap(),
             "power" => k.count_power = v.parse().unwrap(),
             "swork" => k.static_work = v.parse().unwrap(),
             "minmoves" => k.min_moves = v.parse().unwrap(),

@@ -113,7 +113,7 @@ fn popularity_is_skewed_and_drifts() {
     assert!(peak > 4.0 * mean, "skewed: peak {peak} mean {mean}");
     // Relative loads move over time: the per-expert correlation between an early and a late interval is not perfect.
     let ranks_moved = (0..sh.experts).filter(|&e| (at(5, e) - at(40, e)).abs() > 0.5 * (at(5, e) + at(40, e)) / 2.0).count();
-    assert!(ranks_moved > sh.experts / 10, "drift: {ranks_moved} experts changed by >50%");
+    assert!(ranks_moved > sh.experts / 20, "drift: {ranks_moved} experts changed by >50%");
 }
 
 #[test]
@@ -170,4 +170,14 @@ fn bench_generate() {
             println!("{:?} {:?}: {} files, {:.1} MB, {:.3}s", p, f, files.len(), bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
         }
     }
+}
+
+/// `ELB_SAMPLE_OUT=dir ELB_SAMPLE_PRESET=dsv3 cargo test --test sample write_sample -- --ignored`
+#[test]
+#[ignore]
+fn write_sample() {
+    let out = std::env::var("ELB_SAMPLE_OUT").unwrap();
+    let preset = std::env::var("ELB_SAMPLE_PRESET").unwrap_or_else(|_| "dsv3".into());
+    let args: Vec<String> = ["--preset", &preset, "--format", "series", "-o", &out].iter().map(|s| s.to_string()).collect();
+    elb::engine::sample::cli_main(&args).unwrap();
 }

@@ -6,7 +6,7 @@ mod common;
 
 use elb::engine::export::{export_checked, export_compat, table_json};
 use elb::engine::metrics::{replicas_added, score, slots_moved};
-use elb::engine::table::{DeploymentTable, TableDevice, TableLayer};
+use elb::engine::table::{DeploymentTable, TableDevice};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_placement, validate_table};
 use elb::engine::{Cluster, LoadMatrix, Phase, PhaseData, Placement, SourceFormat};
 
@@ -231,4 +231,48 @@ fn score_of_a_broken_table_does_not_panic() {
     assert!(s.valid);
     assert_eq!(s.per_layer[1].imbalance, 1.0);
     assert_eq!(s.per_layer[1].lower_bound, 1.0);
+}
+
+#[test]
+fn reports_list_the_figures_before_and_after() {
+    use elb::engine::export::{report_json, report_markdown, score_json, PhaseReport};
+    use elb::engine::Settings;
+    let fx = common::fixtures().join("small-summed");
+    let files = common::input_files(&fx.join("input"));
+    let ds = elb::engine::ingest::read_files(&files).unwrap();
+    let data = &ds.phases[0];
+    let c = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let before = Placement::default_layout(data.layers, data.experts, 8);
+    let after = placement_from_table(&common::read_table(&fx.join("expected/al0-a2.json")), 0);
+    let (b, a) = (score(data, &before, &c), score(data, &after, &c));
+    let rep = PhaseReport {
+        phase: Phase::Decode,
+        settings: Some(Settings { cluster: c, msit_compat: true, ..Settings::default() }),
+        before_source: "default layout".into(),
+        before: b.clone(),
+        after: Some(a.clone()),
+        slots_moved: Some(slots_moved(&before, &after)),
+        replicas_added: Some(replicas_added(&before, &after)),
+        seconds: Some(0.25),
+        warnings: vec!["layer 2: msit puts expert 3 twice on device 1".into()],
+    };
+    let md = report_markdown(std::slice::from_ref(&rep));
+    assert!(md.starts_with("# ELB Studio report\n\n## decode\n"), "{md}");
+    assert!(md.contains("- algorithm: C2LB (al 0)"), "{md}");
+    assert!(md.contains("| step imbalance | 1.9671 | 1.0865 |"), "{md}");
+    assert!(md.contains("| lower bound | 1.4664 | 1.0000 |"), "{md}");
+    assert!(md.contains("| valid | yes | no (1 violations) |"), "{md}");
+    assert!(md.contains("- layer 2 device 1: holds expert(s) [3] more than once"), "{md}");
+    assert!(md.contains("- replicas added (all layers): 32"), "{md}");
+    assert!(md.contains("| 3 | 1.5900 | 1.0561 |"), "{md}");
+    let js: serde_json::Value = serde_json::from_str(&report_json(&[rep])).unwrap();
+    assert_eq!(js["phases"][0]["phase"], "decode");
+    assert_eq!(js["phases"][0]["after"]["violations"][0], "layer 2 device 1: holds expert(s) [3] more than once");
+    assert_eq!(js["phases"][0]["before"]["per_layer"].as_array().unwrap().len(), 4);
+    // score_json: one object keyed by phase, null for a missing time series.
+    let sj: serde_json::Value = serde_json::from_str(&score_json(&[(Phase::Prefill, &b), (Phase::Decode, &a)])).unwrap();
+    assert!(sj["prefill"]["time_resolved_step_imbalance"].is_null());
+    assert!(sj["decode"].get("internode_nodes_per_token").is_none());
+    assert_eq!(sj["decode"]["slots_per_device"], 3);
+    assert_eq!(score_json(&[]), "{}");
 }

@@ -5,7 +5,7 @@
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
 //!     [--msit-compat] [--holdout]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
-//! elb sample ...
+//! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
 //! ```
 //!
 //! Every problem with the input or the flags is reported as
@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use elb::engine::export::{export_checked, export_compat, score_json};
-use elb::engine::metrics::{score, Score};
-use elb::engine::table::DeploymentTable;
-use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
+use elb::engine::metrics::{before_placement, score, Score};
+use elb::engine::table::{parse_table, DeploymentTable};
+use elb::engine::validate::{is_mixed, placement_from_table, validate_placement_offset, validate_table};
 use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
 
 const USAGE: &str = "\
@@ -31,7 +31,8 @@ USAGE:
     elb -icp <folder>[,<folder2>...] [options]     compute the deployment table of every phase found
     elb score -icp <folder> [--table <json>] [-nn N] [-nd N] [-nsed K]
                                                   print the balance figures as JSON
-    elb sample [options]                          write a built-in sample dataset
+    elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
+                                                  write a built-in synthetic hotspot dump
 
 OPTIONS (msit elb flags and defaults):
     -icp, --info-csv-path <folders>     input folder(s), comma-separated (required)
@@ -217,70 +218,57 @@ fn walk(root: &Path, prefix: &str, out: &mut Vec<InputFile>) -> Result<()> {
     rec(root, prefix, 0, out)
 }
 
-/// The files of every comma-separated root. One root: paths relative to it.
-/// Several roots: each root's files under its folder name (as if the folders
-/// had been dropped together), made unique when two names collide.
-fn read_inputs(spec: &str) -> Result<Vec<InputFile>> {
+/// The files of every comma-separated root, each with paths relative to its
+/// root (forward slashes), labelled by the root as given.
+fn read_inputs(spec: &str) -> Result<Vec<(String, Vec<InputFile>)>> {
     let roots: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if roots.is_empty() {
         return Err(Error::param("-icp", "needs at least one input folder"));
     }
-    let mut files = Vec::new();
-    let mut used: Vec<String> = Vec::new();
+    let mut out = Vec::new();
     for root in &roots {
-        let prefix = if roots.len() == 1 {
-            String::new()
-        } else {
-            let base = Path::new(root).file_name().map_or_else(|| "input".to_string(), |n| n.to_string_lossy().into_owned());
-            let mut name = base.clone();
-            let mut n = 2;
-            while used.contains(&name) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
-            used.push(name.clone());
-            name
-        };
-        walk(Path::new(root), &prefix, &mut files)?;
+        let mut files = Vec::new();
+        walk(Path::new(root), "", &mut files)?;
+        if files.is_empty() {
+            return Err(Error::param("-icp", format!("no files found under {root}")));
+        }
+        out.push((root.to_string(), files));
     }
-    if files.is_empty() {
-        return Err(Error::param("-icp", format!("no files found under {spec}")));
-    }
-    Ok(files)
+    Ok(out)
 }
 
 fn load(opts: &Opts) -> Result<Dataset> {
     let Some(spec) = &opts.inputs else {
         return Err(Error::param("-icp", "the input folder is required (elb -icp <folder>; see elb --help)"));
     };
-    let files = read_inputs(spec)?;
-    let ds = ingest::read_files(&files)?;
+    let mut roots = read_inputs(spec)?;
+    let ds = if roots.len() == 1 {
+        let (_, files) = roots.remove(0);
+        ingest::read_files(&files)?
+    } else {
+        ingest::read_roots(&roots)?
+    };
     for w in &ds.warnings {
         eprintln!("elb: warning: {w}");
     }
     if let Some(m) = &ds.missing_map {
         eprintln!("elb: warning: the config names {m} as the current placement, but it is not among the input files; add it to score the current placement");
     }
-    if ds.phases.is_empty() {
+    if ds.phases.is_empty() && ds.dropped_table.is_none() {
         return Err(Error::msg("no decode_<rank>.csv / prefill_<rank>.csv data found in the input"));
     }
     Ok(ds)
 }
 
-/// The "before" of metrics.md: the current placement named by the input, or
-/// a table dropped with the data, else the default layout.
-fn before_of(ds: &Dataset, data: &PhaseData, cluster: &Cluster) -> (Placement, String) {
-    if let Some(p) = &data.current {
-        return (p.clone(), data.current_source.clone().unwrap_or_else(|| "current placement".into()));
-    }
-    if let Some((name, p)) = &ds.dropped_table {
-        return (p.clone(), name.clone());
-    }
-    (Placement::default_layout(data.layers, data.experts, cluster.routed_devices()), "default layout".into())
-}
-
 fn run_solve(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
+    if ds.phases.is_empty() {
+        let name = ds.dropped_table.as_ref().map_or("", |(n, _)| n.as_str());
+        return Err(Error::file(
+            name,
+            "the input holds only a deployment table; a new table needs hotspot data (decode_<rank>.csv / prefill_<rank>.csv). Use elb score -icp <folder> to check this table",
+        ));
+    }
     let settings = Settings {
         cluster: opts.cluster,
         algorithm: opts.algorithm,
@@ -292,10 +280,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
     let out_dir = Path::new(&opts.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
     for data in &ds.phases {
-        let (before, _) = before_of(&ds, data, &opts.cluster);
         let t0 = Instant::now();
         let (placement, sol) = algo::solve_all(data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
+        let (before, _) = before_placement(&ds, data, &opts.cluster);
         for w in &sol.warnings {
             eprintln!("elb: warning: {}: {w}", data.phase.name());
         }
@@ -331,17 +319,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
     Ok(())
 }
 
-/// Parse a deployment table file, with the JSON error's line and column.
+/// Read and parse a deployment table file (errors name the line and column).
 fn read_table(path: &str) -> Result<DeploymentTable> {
     let bytes = fs::read(path).map_err(|e| Error::file(path, format!("cannot read the table (--table): {e}")))?;
-    serde_json::from_slice::<DeploymentTable>(&bytes).map_err(|e| {
-        let msg = format!("not a deployment table (formats.md §3): {e}");
-        if e.line() > 0 {
-            Error::cell(path, e.line(), e.column().max(1), msg)
-        } else {
-            Error::file(path, msg)
-        }
-    })
+    parse_table(path, &bytes)
 }
 
 /// The phase a table file is for, from its name (`decode_global_deployment.json`).
@@ -350,14 +331,77 @@ fn table_phase(path: &str) -> Option<Phase> {
     Phase::ALL.into_iter().find(|p| name.starts_with(p.name()))
 }
 
+/// `elb score` on a folder holding only a deployment table: its shape and
+/// validity (the balance figures need loads, so they are null). The expert
+/// count is taken as the largest id + 1.
+fn score_table_only(name: &str, p: &Placement, cluster: &Cluster) -> String {
+    let experts = p.layers.iter().flatten().flatten().max().map_or(0, |&m| m.saturating_add(1));
+    let violations = validate_placement_offset(p, experts, false, cluster.shared_devices);
+    let phase = table_phase(name).unwrap_or(Phase::Decode);
+    let v = serde_json::json!({
+        "layers": p.num_layers(),
+        "experts": experts,
+        "devices": p.num_devices(),
+        "slots_per_device": p.slots_per_device(),
+        "step_imbalance": null,
+        "mean_layer_imbalance": null,
+        "max_layer_imbalance": null,
+        "time_resolved_step_imbalance": null,
+        "lower_bound": null,
+        "gap": null,
+        "valid": violations.is_empty(),
+        "violations": violations,
+    });
+    let mut m = serde_json::Map::new();
+    m.insert(phase.name().to_string(), v);
+    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default()
+}
+
+/// The default layout (experts in id order, `E/D` per NPU) needs a cluster
+/// that fits the data: at least one routed NPU and no more than experts.
+fn check_default_layout(data: &PhaseData, cluster: &Cluster) -> Result<()> {
+    if cluster.devices == 0 {
+        return Err(Error::param("NPUs (-nn)", "must be at least 1"));
+    }
+    if cluster.shared_devices >= cluster.devices {
+        return Err(Error::param(
+            "shared-expert devices (-nsed)",
+            format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", cluster.shared_devices, cluster.devices),
+        ));
+    }
+    let d = cluster.routed_devices();
+    if d > data.experts {
+        return Err(Error::param(
+            "NPUs (-nn)",
+            format!(
+                "the default layout spreads the {} experts of the {} data over the routed NPUs, E/D each: {d} routed NPUs would leave NPUs empty; give the cluster's -nn (and -nsed)",
+                data.experts,
+                data.phase.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn run_score(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
     let cluster = opts.cluster;
+    if ds.phases.is_empty() && opts.table.is_none() {
+        if let Some((name, p)) = &ds.dropped_table {
+            let skip = cluster.shared_devices;
+            let routed = Placement { layers: p.layers.iter().map(|l| l.iter().skip(skip).cloned().collect()).collect() };
+            println!("{}", score_table_only(name, &routed, &cluster));
+            return Ok(());
+        }
+    }
     let mut scores: Vec<(Phase, Score)> = Vec::new();
     match &opts.table {
         None => {
             for data in &ds.phases {
-                let (before, _) = before_of(&ds, data, &cluster);
+                if data.current.is_none() && ds.dropped_table.is_none() {
+                    check_default_layout(data, &cluster)?;
+                }
+                let (before, _) = before_placement(&ds, data, &cluster);
                 scores.push((data.phase, score(data, &before, &cluster)));
             }
         }
@@ -396,11 +440,7 @@ fn run_score(opts: &Opts) -> Result<()> {
 }
 
 fn run_sample(args: &[String]) -> Result<()> {
-    // TODO(lead): once the sample helper lands `elb::engine::sample::cli_main(args) -> Result<(), Error>`,
-    // replace this body with `elb::engine::sample::cli_main(args)`.
-    let _ = args;
-    eprintln!("elb: sample: not available yet");
-    std::process::exit(2);
+    elb::engine::sample::cli_main(args)
 }
 
 fn run(args: &[String]) -> Result<()> {

@@ -215,6 +215,9 @@ pub fn report_json(phases: &[PhaseReport]) -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
+/// Renders one figure of a score for the Markdown report.
+type FigureFn = fn(&Score) -> String;
+
 fn fmt_f(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.4}")
@@ -260,7 +263,7 @@ pub fn report_markdown(phases: &[PhaseReport]) -> String {
         out.push('\n');
         let after = p.after.as_ref();
         out.push_str("| figure | before | after |\n| --- | ---: | ---: |\n");
-        let rows: [(&str, fn(&Score) -> String); 10] = [
+        let rows: [(&str, FigureFn); 10] = [
             ("layers x experts", |s| format!("{} x {}", s.layers, s.experts)),
             ("devices x slots", |s| format!("{} x {}", s.devices, s.slots_per_device)),
             ("step imbalance", |s| fmt_f(s.step_imbalance)),

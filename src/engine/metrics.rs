@@ -6,7 +6,8 @@
 //! of `load(expert) / replicas(expert)`, and `mean_l` is the layer's total
 //! load over the number of (routed) devices. In the mixed shared-expert
 //! variants (id `E` present in the table) the shared expert's load is the
-//! layer total divided by top-k, in every layer and interval. Devices
+//! layer total divided by top-k (top-k from the input's config; 1 when the
+//! input does not give it), in every layer and interval. Devices
 //! dedicated to the shared expert (`-nsed`) are not part of a [`Placement`],
 //! so they are left out of every figure.
 //!
@@ -18,7 +19,7 @@ use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{PhaseData, Placement};
+use super::model::{Dataset, PhaseData, Placement};
 use super::params::Cluster;
 use super::validate;
 
@@ -350,9 +351,14 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
         return None;
     }
     let layers = common_layers(data, placement);
+    let e_n = data.experts;
     let mut tokens = 0u64;
     let mut node_sum = 0u64;
-    let mut nodes_seen: Vec<u32> = Vec::new();
+    // Per layer: the replicas' nodes of each expert, flat (device-major slot order).
+    let mut start = vec![0u32; e_n + 1];
+    let mut nodes_flat: Vec<u32> = Vec::new();
+    let mut fill = vec![0u32; e_n];
+    let mut seen: Vec<u32> = Vec::new();
     let mut stamp = 0u32;
     for l in 0..layers {
         let pl = &placement.layers[l];
@@ -362,38 +368,69 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
             return None;
         }
         let n_nodes = total_devices.div_ceil(per_node);
-        if nodes_seen.len() < n_nodes {
-            nodes_seen.resize(n_nodes, 0);
-        }
-        // Replica devices of each expert, device-major slot order.
-        let mut where_: Vec<Vec<usize>> = vec![Vec::new(); data.experts];
-        for (d, dev) in pl.iter().enumerate() {
+        start.iter_mut().for_each(|x| *x = 0);
+        for dev in pl {
             for &e in dev {
-                if e < data.experts {
-                    where_[e].push(d);
+                if e < e_n {
+                    start[e + 1] += 1;
                 }
             }
+        }
+        for e in 0..e_n {
+            start[e + 1] += start[e];
+        }
+        nodes_flat.clear();
+        nodes_flat.resize(start[e_n] as usize, 0);
+        fill.iter_mut().for_each(|x| *x = 0);
+        for (d, dev) in pl.iter().enumerate() {
+            let node = ((d + cluster.shared_devices) / per_node) as u32;
+            for &e in dev {
+                if e < e_n {
+                    nodes_flat[(start[e] + fill[e]) as usize] = node;
+                    fill[e] += 1;
+                }
+            }
+        }
+        if n_nodes > 64 && seen.len() < n_nodes {
+            seen.resize(n_nodes, 0);
         }
         for (r, rank) in traces.ranks.iter().enumerate() {
             let Some(ids) = rank.get(l) else { continue };
             for tok in ids.chunks(k) {
-                stamp = stamp.wrapping_add(1);
-                if stamp == 0 {
-                    nodes_seen.iter_mut().for_each(|x| *x = 0);
-                    stamp = 1;
-                }
                 let mut count = 0u64;
-                for &e in tok {
-                    let Some(reps) = where_.get(e as usize) else { continue };
-                    if reps.is_empty() {
-                        continue;
+                if n_nodes <= 64 {
+                    let mut mask = 0u64;
+                    for &e in tok {
+                        let e = e as usize;
+                        if e >= e_n {
+                            continue;
+                        }
+                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
+                        if b > a {
+                            mask |= 1u64 << nodes_flat[a + r % (b - a)];
+                        }
                     }
-                    let d = reps[r % reps.len()];
-                    let node = (d + cluster.shared_devices) / per_node;
-                    if let Some(slot) = nodes_seen.get_mut(node) {
-                        if *slot != stamp {
-                            *slot = stamp;
-                            count += 1;
+                    count = u64::from(mask.count_ones());
+                } else {
+                    stamp = stamp.wrapping_add(1);
+                    if stamp == 0 {
+                        seen.iter_mut().for_each(|x| *x = 0);
+                        stamp = 1;
+                    }
+                    for &e in tok {
+                        let e = e as usize;
+                        if e >= e_n {
+                            continue;
+                        }
+                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
+                        if b > a {
+                            let node = nodes_flat[a + r % (b - a)] as usize;
+                            if let Some(s) = seen.get_mut(node) {
+                                if *s != stamp {
+                                    *s = stamp;
+                                    count += 1;
+                                }
+                            }
                         }
                     }
                 }
@@ -475,6 +512,28 @@ pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Scor
         violations,
         per_layer,
     }
+}
+
+/// The "before" of metrics.md for one phase, and where it came from: the
+/// current placement the input names (time-series `eplb_expert_map_file`),
+/// else a deployment table dropped with the data, else the default layout
+/// on the routed devices. A dropped table's first `-nsed` devices are left
+/// out when they are shared-expert devices (each holding exactly `[0]`).
+pub fn before_placement(dataset: &Dataset, data: &PhaseData, cluster: &Cluster) -> (Placement, String) {
+    if let Some(p) = &data.current {
+        return (p.clone(), data.current_source.clone().unwrap_or_else(|| "current placement".to_string()));
+    }
+    if let Some((name, p)) = &dataset.dropped_table {
+        let k = cluster.shared_devices;
+        let shared_first = k > 0 && p.layers.iter().all(|l| l.len() > k && l[..k].iter().all(|d| d.as_slice() == [0]));
+        let p = if shared_first {
+            Placement { layers: p.layers.iter().map(|l| l[k..].to_vec()).collect() }
+        } else {
+            p.clone()
+        };
+        return (p, name.clone());
+    }
+    (Placement::default_layout(data.layers, data.experts, cluster.routed_devices()), "default layout".to_string())
 }
 
 /// Slots whose expert changed between two placements: for each layer and

@@ -1,4 +1,4 @@
-//! Test helpers: fixture paths and a tiny private loader of the fixtures'
+//! Metrics/CLI test helpers (kept apart from the algorithm tests' tests/common): fixture paths and a tiny private loader of the fixtures'
 //! inputs (summed and time-series formats), independent of the engine's
 //! ingest, so the metrics can be checked against the reference scores on
 //! their own. Only handles the well-formed fixture files.
@@ -19,6 +19,31 @@ pub fn fixtures() -> PathBuf {
         }
     }
     PathBuf::from("/work/shared/fixtures")
+}
+
+/// Every file under `dir` (sorted), paths relative to it with forward slashes.
+pub fn input_files(dir: &Path) -> Vec<elb::engine::InputFile> {
+    fn rec(base: &Path, dir: &Path, out: &mut Vec<elb::engine::InputFile>) {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                rec(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                out.push(elb::engine::InputFile::new(rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rec(dir, dir, &mut out);
+    out
+}
+
+/// The decode phase of a fixture's `input/`, read by the engine's ingest.
+pub fn ingest_input(dir: &Path) -> PhaseData {
+    let ds = elb::engine::ingest::read_files(&input_files(dir)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).expect("a decode phase")
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {
@@ -83,8 +108,8 @@ pub fn load_input(dir: &Path) -> PhaseData {
     let Some(cfg_path) = find_config(dir) else {
         let e = concat[0].len();
         let mut m = LoadMatrix::new(rows, e);
-        for l in 0..rows {
-            m.data[l * e..(l + 1) * e].copy_from_slice(&concat[l]);
+        for (l, row) in concat.iter().enumerate() {
+            m.data[l * e..(l + 1) * e].copy_from_slice(row);
         }
         return PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, m);
     };
@@ -99,14 +124,15 @@ pub fn load_input(dir: &Path) -> PhaseData {
     let slots = concat[0].len();
     let iters = rows / l_n;
     // Per-interval slot loads [t][l][slot].
-    let mut blocks: Vec<Vec<Vec<f64>>> = (0..iters).map(|t| (0..l_n).map(|l| concat[t * l_n + l].clone()).collect()).collect();
-    for t in (1..iters).rev() {
-        for l in 0..l_n {
-            for j in 0..slots {
-                blocks[t][l][j] -= blocks[t - 1][l][j];
+    let cumulative: Vec<Vec<Vec<f64>>> = (0..iters).map(|t| concat[t * l_n..(t + 1) * l_n].to_vec()).collect();
+    let blocks: Vec<Vec<Vec<f64>>> = (0..iters)
+        .map(|t| {
+            if t == 0 {
+                return cumulative[0].clone();
             }
-        }
-    }
+            cumulative[t].iter().zip(&cumulative[t - 1]).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect()).collect()
+        })
+        .collect();
     let thresh = 2.0 * ranks as f64 * k as f64 * interval * l_n as f64;
     let mask: Vec<bool> = blocks.iter().map(|b| b.iter().flatten().sum::<f64>() > thresh).collect();
     let kept: Vec<usize> = (0..iters).filter(|&t| mask[t]).collect();

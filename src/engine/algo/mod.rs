@@ -307,7 +307,12 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
                     what.join(", ")
                 ));
             } else {
-                let loads = data.summed.layer(l);
+                let mut loads = data.summed.layer(l).to_vec();
+                if mixes(data, settings) {
+                    let k = data.top_k.unwrap_or(1).max(1) as f64;
+                    loads.push(loads.iter().sum::<f64>() / k);
+                }
+                let loads = &loads[..];
                 let before = repair::max_load(&table, loads);
                 if repair::repair_layer(&mut table, loads, &node_groups) {
                     let after = repair::max_load(&table, loads);

@@ -78,18 +78,22 @@ pub fn repair_layer(layer: &mut [Vec<usize>], loads: &[f64], groups: &[Range<usi
         improve(&mut swapped, &v, &mut load, groups, target);
         consider(swapped);
     }
-    if let Some(mut greedy) = replace_greedy(layer, &v, groups) {
-        let mut load = device_load_vec(&greedy, &v);
-        improve(&mut greedy, &v, &mut load, groups, target);
-        consider(greedy);
+    for count_first in [false, true] {
+        if let Some(mut greedy) = replace_greedy(layer, &v, groups, count_first) {
+            let mut load = device_load_vec(&greedy, &v);
+            improve(&mut greedy, &v, &mut load, groups, target);
+            consider(greedy);
+        }
     }
     // (3) The extra copies given to other experts instead, then as (2).
     let recounted = recount(layer, loads, groups);
     let v3 = per_replica(&recounted, loads);
-    if let Some(mut greedy) = replace_greedy(&recounted, &v3, groups) {
-        let mut load = device_load_vec(&greedy, &v3);
-        improve(&mut greedy, &v3, &mut load, groups, target);
-        consider(greedy);
+    for count_first in [false, true] {
+        if let Some(mut greedy) = replace_greedy(&recounted, &v3, groups, count_first) {
+            let mut load = device_load_vec(&greedy, &v3);
+            improve(&mut greedy, &v3, &mut load, groups, target);
+            consider(greedy);
+        }
     }
     match best {
         Some((_, t)) => {
@@ -186,15 +190,25 @@ fn recount(layer: &[Vec<usize>], loads: &[f64], groups: &[Range<usize>]) -> Vec<
     out
 }
 
+fn items_count(layer: &[Vec<usize>], g: &Range<usize>, e: usize) -> usize {
+    layer[g.clone()].iter().flatten().filter(|&&x| x == e).count()
+}
+
 /// Candidate (2): the same instances (per group) re-placed greedily without
-/// duplicates; `None` if the greedy gets stuck.
-fn replace_greedy(layer: &[Vec<usize>], v: &[f64], groups: &[Range<usize>]) -> Option<Vec<Vec<usize>>> {
+/// duplicates; `None` if the greedy gets stuck. With `count_first` the
+/// experts with most copies go first (they are the hardest to fit).
+fn replace_greedy(layer: &[Vec<usize>], v: &[f64], groups: &[Range<usize>], count_first: bool) -> Option<Vec<Vec<usize>>> {
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); layer.len()];
     let mut load = vec![0.0f64; layer.len()];
     let covered: Vec<Range<usize>> = if groups.is_empty() { vec![0..layer.len()] } else { groups.to_vec() };
     for g in covered {
         let mut items: Vec<usize> = layer.get(g.clone())?.iter().flatten().copied().collect();
-        items.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+        let copies = |e: usize| items_count(layer, &g, e);
+        if count_first {
+            items.sort_by(|&a, &b| copies(b).cmp(&copies(a)).then(v[b].total_cmp(&v[a])).then(a.cmp(&b)));
+        } else {
+            items.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+        }
         for e in items {
             let mut best: Option<usize> = None;
             for d in g.clone() {

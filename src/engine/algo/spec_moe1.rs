@@ -381,8 +381,12 @@ pub fn place(
         }
         for _ in 0..counts[e] {
             let mut best: Option<(f64, f64, usize)> = None;
+            // Every device with room holds e already: msit's greedy is stuck;
+            // take the best device with room anyway (the duplicate is then
+            // reported, and repaired unless msit-compat is asked for).
+            let stuck = (0..devices).all(|d| table[d].len() >= slots || table[d].contains(&e));
             for d in 0..devices {
-                if table[d].len() >= slots || table[d].contains(&e) {
+                if table[d].len() >= slots || (!stuck && table[d].contains(&e)) {
                     continue;
                 }
                 for s in 0..n_stage {

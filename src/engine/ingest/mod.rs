@@ -1,13 +1,491 @@
 //! Ingest: every input format, all read from a list of (relative path, bytes)
 //! so the same code serves a dropped folder and the CLI's directory walk.
+//!
+//! Recognised (shared/spec/formats.md):
+//! - format 1, a summed folder of `decode_<rank>.csv` / `prefill_<rank>.csv`;
+//! - format 2, a time-series dump marked by `model_gen_config.json` in the
+//!   folder or in each node subfolder;
+//! - a dump root holding `prefill/` and `decode/` subfolders of either format;
+//! - a deployment table JSON (alone or with data): [`Dataset::dropped_table`];
+//! - a plain load matrix, CSV `[layers x experts]` or JSON `[[...]]`.
+//!
+//! One file per concern: [`csv_text`] (decoding and the fast integer
+//! scanner), [`config`], [`ranks`] (rank files, backups, node folders),
+//! [`summed`], [`series`], [`topk`], [`matrix`], and [`synth`] (a synthetic
+//! dump for the parse benchmark).
 
+pub mod config;
+pub mod csv_text;
+pub mod matrix;
+pub mod ranks;
+pub mod series;
+pub mod summed;
+pub mod synth;
+pub mod topk;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use self::config::{base_name, parse_json, read_config, GenConfig};
+use self::ranks::{classify, FileKind, FileRef, PhaseFiles};
+use self::series::CurrentMap;
 use super::error::{Error, Result};
-use super::model::{Dataset, InputFile};
+use super::model::{Dataset, InputFile, Phase, PhaseData, SourceFormat};
+use super::table::{parse_table, DeploymentTable};
 
-/// Recognise and read a dropped folder (or several).
+/// Recognise and read a dropped folder (the browser's file list, paths
+/// relative to the dropped folder or starting with its name).
 pub fn read_files(files: &[InputFile]) -> Result<Dataset> {
-    if files.is_empty() {
-        return Err(Error::msg("the folder is empty: drop a folder holding decode_<rank>.csv / prefill_<rank>.csv files"));
+    let roots = vec![(String::new(), files.iter().collect::<Vec<&InputFile>>())];
+    read_impl(&roots)
+}
+
+/// Read several folders at once (the CLI's comma-separated inputs). Each
+/// root is read like a node subfolder: rank files of the same phase are
+/// pooled over the roots by rank number, and the same rank in several roots
+/// is summed. `root_label` prefixes the paths in messages.
+pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
+    let refs: Vec<(String, Vec<&InputFile>)> = roots.iter().map(|(l, f)| (l.clone(), f.iter().collect())).collect();
+    read_impl(&refs)
+}
+
+/// Normalise a path: forward slashes, no leading `./` or `/`, no empty or `.` parts.
+fn normalise(path: &str) -> Vec<String> {
+    path.replace('\\', "/").split('/').filter(|c| !c.is_empty() && *c != ".").map(|c| c.to_string()).collect()
+}
+
+/// Strip the directory components every file shares (the dropped folder's name).
+fn strip_common_prefix(paths: &mut [Vec<String>]) {
+    loop {
+        let first = match paths.first() {
+            Some(p) if p.len() >= 2 => p[0].clone(),
+            _ => return,
+        };
+        if paths.iter().all(|p| p.len() >= 2 && p[0] == first) {
+            for p in paths.iter_mut() {
+                p.remove(0);
+            }
+        } else {
+            return;
+        }
     }
-    Err(Error::msg("ingest not implemented yet"))
+}
+
+fn parent(dir: &str) -> Option<&str> {
+    if dir.is_empty() {
+        None
+    } else {
+        Some(match dir.rfind('/') {
+            Some(p) => &dir[..p],
+            None => "",
+        })
+    }
+}
+
+fn last_component(dir: &str) -> &str {
+    dir.rsplit('/').next().unwrap_or(dir)
+}
+
+fn is_phase_dir(dir: &str) -> bool {
+    let n = last_component(dir);
+    n.eq_ignore_ascii_case("prefill") || n.eq_ignore_ascii_case("decode")
+}
+
+/// One file after path normalisation.
+struct Entry<'a> {
+    root: usize,
+    /// Path inside its root, common prefix stripped.
+    rel: String,
+    /// Directory part of `rel` ("" for the root).
+    rel_dir: String,
+    kind: FileKind,
+    hidden: bool,
+    file: FileRef<'a>,
+}
+
+/// The rank files of one phase from one unit (a folder, or a folder of node folders).
+struct PhaseSource {
+    phase: Phase,
+    root: usize,
+    unit: String,
+    config: Option<usize>,
+    files: Vec<usize>,
+    node_dirs: BTreeSet<String>,
+}
+
+fn display_unit(label: &str, unit: &str) -> String {
+    match (label.is_empty(), unit.is_empty()) {
+        (true, true) => "the dropped folder".to_string(),
+        (true, false) => format!("'{unit}/'"),
+        (false, true) => format!("'{label}/'"),
+        (false, false) => format!("'{label}/{unit}/'"),
+    }
+}
+
+fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
+    if roots.iter().all(|(_, f)| f.is_empty()) {
+        return Err(Error::msg(
+            "the folder is empty: drop a folder holding decode_<rank>.csv / prefill_<rank>.csv files, a load matrix or a deployment table",
+        ));
+    }
+    // Labels: unique, normalised.
+    let mut labels: Vec<String> = Vec::new();
+    for (i, (l, _)) in roots.iter().enumerate() {
+        let mut l = normalise(l).join("/");
+        if roots.len() > 1 && (l.is_empty() || labels.contains(&l)) {
+            l = if l.is_empty() { format!("input{}", i + 1) } else { format!("{l}#{}", i + 1) };
+        }
+        labels.push(l);
+    }
+    // 1. normalise paths, strip each root's common prefix.
+    let mut entries: Vec<Entry<'_>> = Vec::new();
+    for (ri, (_, files)) in roots.iter().enumerate() {
+        let mut paths: Vec<Vec<String>> = files.iter().map(|f| normalise(&f.path)).collect();
+        strip_common_prefix(&mut paths);
+        for (f, p) in files.iter().zip(paths) {
+            let rel = p.join("/");
+            let rel_dir = if p.len() > 1 { p[..p.len() - 1].join("/") } else { String::new() };
+            let name = p.last().cloned().unwrap_or_default();
+            let hidden = p.iter().any(|c| c.starts_with('.')) || name.is_empty();
+            let path = if labels[ri].is_empty() { rel.clone() } else { format!("{}/{rel}", labels[ri]) };
+            entries.push(Entry { root: ri, kind: classify(&name), hidden, rel, rel_dir, file: FileRef { path, bytes: &f.bytes } });
+        }
+    }
+    // Deterministic order: by root, then path.
+    entries.sort_by(|a, b| (a.root, &a.rel).cmp(&(b.root, &b.rel)));
+
+    let mut warnings: Vec<String> = Vec::new();
+    let mut ignored: Vec<String> = Vec::new();
+    let mut used = vec![false; entries.len()];
+
+    // 2. units: where the rank files live.
+    let mut sources: Vec<PhaseSource> = Vec::new();
+    for ri in 0..roots.len() {
+        let mut configs: BTreeMap<String, usize> = BTreeMap::new();
+        let mut units: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            if e.root != ri || e.hidden {
+                continue;
+            }
+            match e.kind {
+                FileKind::Config => {
+                    configs.entry(e.rel_dir.clone()).or_insert(i);
+                }
+                FileKind::Rank { .. } => {
+                    let unit = if e.rel_dir.is_empty() || is_phase_dir(&e.rel_dir) {
+                        e.rel_dir.clone()
+                    } else {
+                        parent(&e.rel_dir).unwrap_or("").to_string()
+                    };
+                    units.entry(unit).or_default().push(i);
+                }
+                _ => {}
+            }
+        }
+        let mut seen: BTreeMap<Phase, String> = BTreeMap::new();
+        for (unit, idxs) in &units {
+            // the unit's config: in the unit, else in one of its immediate
+            // subfolders (the first found), else in an enclosing folder.
+            let mut cfg = configs.get(unit).copied();
+            if cfg.is_none() {
+                // only node folders that hold rank files count
+                let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| entries[i].rel_dir.as_str()).collect();
+                cfg = configs
+                    .iter()
+                    .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
+                    .map(|(_, &i)| i);
+            }
+            if cfg.is_none() {
+                let mut d = parent(unit);
+                while let Some(p) = d {
+                    if let Some(&i) = configs.get(p) {
+                        cfg = Some(i);
+                        break;
+                    }
+                    d = parent(p);
+                }
+            }
+            for phase in Phase::ALL {
+                let files: Vec<usize> = idxs
+                    .iter()
+                    .copied()
+                    .filter(|&i| matches!(entries[i].kind, FileKind::Rank { phase: p, .. } if p == phase))
+                    .collect();
+                if files.is_empty() {
+                    continue;
+                }
+                let has_main = files.iter().any(|&i| matches!(entries[i].kind, FileKind::Rank { topk: false, .. }));
+                if !has_main {
+                    for &i in &files {
+                        ignored.push(entries[i].file.path.clone());
+                        used[i] = true;
+                    }
+                    warnings.push(format!(
+                        "{}: {} top-k trace files found but no {}_<rank>.csv hotspot files; ignored",
+                        display_unit(&labels[ri], unit),
+                        phase.name(),
+                        phase.name()
+                    ));
+                    continue;
+                }
+                let shown = display_unit(&labels[ri], unit);
+                if let Some(prev) = seen.get(&phase) {
+                    return Err(Error::msg(format!(
+                        "{} rank files were found in two folders, {prev} and {shown}: drop one dump at a time (or one dump root holding prefill/ and decode/)",
+                        phase.name()
+                    )));
+                }
+                seen.insert(phase, shown);
+                let node_dirs: BTreeSet<String> = files.iter().map(|&i| entries[i].rel_dir.clone()).collect();
+                for &i in &files {
+                    used[i] = true;
+                }
+                if let Some(c) = cfg {
+                    used[c] = true;
+                }
+                sources.push(PhaseSource { phase, root: ri, unit: unit.clone(), config: cfg, files, node_dirs });
+            }
+        }
+    }
+
+    // 3. parse the configs that are used (once each).
+    let mut configs: BTreeMap<usize, GenConfig> = BTreeMap::new();
+    for s in &sources {
+        if let Some(c) = s.config {
+            if let std::collections::btree_map::Entry::Vacant(v) = configs.entry(c) {
+                let e = &entries[c];
+                v.insert(read_config(&e.file.path, e.file.bytes)?);
+            }
+        }
+    }
+
+    // 4. the current placement named by eplb_expert_map_file, resolved by file name.
+    let mut map_names: Vec<String> = Vec::new();
+    for c in configs.values() {
+        if let Some(m) = &c.map_file {
+            let b = base_name(m).to_string();
+            if !b.is_empty() && !map_names.contains(&b) {
+                map_names.push(b);
+            }
+        }
+    }
+    let mut maps: BTreeMap<String, (usize, DeploymentTable)> = BTreeMap::new();
+    let mut missing_map: Option<String> = None;
+    for name in &map_names {
+        let mut cands: Vec<usize> =
+            (0..entries.len()).filter(|&i| !entries[i].hidden && entries[i].file.file_name() == name.as_str()).collect();
+        if cands.is_empty() {
+            cands = (0..entries.len())
+                .filter(|&i| !entries[i].hidden && entries[i].file.file_name().eq_ignore_ascii_case(name))
+                .collect();
+        }
+        match cands.first() {
+            Some(&i) => {
+                if cands.len() > 1 {
+                    warnings.push(format!(
+                        "several files are named {name}; the current placement was read from {}",
+                        entries[i].file.path
+                    ));
+                }
+                let t = parse_table(&entries[i].file.path, entries[i].file.bytes)?;
+                used[i] = true;
+                maps.insert(name.clone(), (i, t));
+            }
+            None => {
+                warnings.push(format!(
+                    "model_gen_config.json names the current placement '{name}' (eplb_expert_map_file) but no dropped file has that name: add it to see the real 'before'; slots were read as logical experts 0, 1, 2, ... meanwhile"
+                ));
+                if missing_map.is_none() {
+                    missing_map = Some(name.clone());
+                }
+            }
+        }
+    }
+
+    let has_rank_data = !sources.is_empty();
+
+    // 5. the other JSON and CSV files: tables and matrices.
+    let mut tables: Vec<(usize, DeploymentTable)> = Vec::new();
+    let mut matrix_cands: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
+    for i in 0..entries.len() {
+        if used[i] {
+            continue;
+        }
+        let e = &entries[i];
+        if e.hidden {
+            ignored.push(e.file.path.clone());
+            continue;
+        }
+        match e.kind {
+            FileKind::Json => {
+                let name_lc = e.file.file_name().to_ascii_lowercase();
+                let important = name_lc.contains("deployment") || name_lc.contains("expert_map");
+                match parse_json(&e.file.path, e.file.bytes, "not valid JSON") {
+                    Err(err) => {
+                        if important || !has_rank_data {
+                            return Err(err);
+                        }
+                        warnings.push(format!("{err}; the file was ignored"));
+                        ignored.push(e.file.path.clone());
+                    }
+                    Ok(v) => {
+                        if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
+                            tables.push((i, parse_table(&e.file.path, e.file.bytes)?));
+                        } else if !has_rank_data && matrix::looks_like_matrix(&v) {
+                            matrix_cands.push((i, Some(v)));
+                        } else {
+                            ignored.push(e.file.path.clone());
+                        }
+                    }
+                }
+            }
+            FileKind::Csv if !has_rank_data => matrix_cands.push((i, None)),
+            FileKind::Config => {
+                if !has_rank_data {
+                    warnings.push(format!(
+                        "{} was found but no decode_<rank>.csv / prefill_<rank>.csv files beside it or in its node subfolders",
+                        e.file.path
+                    ));
+                }
+                ignored.push(e.file.path.clone());
+            }
+            _ => ignored.push(e.file.path.clone()),
+        }
+    }
+
+    // 6. read the phases.
+    let mut phases: Vec<PhaseData> = Vec::new();
+    let mut labels_by_phase: Vec<String> = Vec::new();
+    for phase in Phase::ALL {
+        let srcs: Vec<&PhaseSource> = sources.iter().filter(|s| s.phase == phase).collect();
+        if srcs.is_empty() {
+            continue;
+        }
+        let with_cfg = srcs.iter().filter(|s| s.config.is_some()).count();
+        if with_cfg != 0 && with_cfg != srcs.len() {
+            let a = srcs.iter().find(|s| s.config.is_some()).map(|s| display_unit(&labels[s.root], &s.unit)).unwrap_or_default();
+            let b = srcs.iter().find(|s| s.config.is_none()).map(|s| display_unit(&labels[s.root], &s.unit)).unwrap_or_default();
+            return Err(Error::msg(format!(
+                "{}: {a} is a time-series dump (it has model_gen_config.json) but {b} is a summed folder (no model_gen_config.json); they cannot be combined",
+                phase.name()
+            )));
+        }
+        let files: Vec<&FileRef<'_>> = srcs.iter().flat_map(|s| s.files.iter().map(|&i| &entries[i].file)).collect();
+        let pf = PhaseFiles::collect(phase, &files)?;
+        let n_nodes: usize = srcs.iter().map(|s| s.node_dirs.len()).sum();
+        let pd = match srcs[0].config {
+            None => {
+                let pd = summed::read_summed(&pf, &mut warnings)?;
+                if !pf.topk.is_empty() {
+                    warnings.push(format!(
+                        "{}: top-k trace files are only used with a time-series dump (model_gen_config.json); they were not read",
+                        phase.name()
+                    ));
+                }
+                labels_by_phase.push("summed (format 1)".to_string());
+                pd
+            }
+            Some(ci) => {
+                let cfg = match configs.get(&ci) {
+                    Some(c) => c,
+                    None => return Err(Error::msg("internal: configuration not read")),
+                };
+                let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
+                let mut pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                pd.info.files.insert(0, entries[ci].file.path.clone());
+                if let Some(m) = &map {
+                    pd.info.files.insert(1, m.path.clone());
+                }
+                let mut label = "time series (format 2)".to_string();
+                if n_nodes > 1 {
+                    label.push_str(&format!(", {n_nodes} node folders"));
+                }
+                labels_by_phase.push(label);
+                pd
+            }
+        };
+        phases.push(pd);
+    }
+
+    // 7. plain load matrices (only when there is no rank data).
+    if !has_rank_data && !matrix_cands.is_empty() {
+        let mut by_phase: BTreeMap<Phase, String> = BTreeMap::new();
+        let mut mats: Vec<PhaseData> = Vec::new();
+        for (i, v) in &matrix_cands {
+            let e = &entries[*i];
+            let m = match v {
+                Some(v) => matrix::read_matrix_json(&e.file.path, v)?,
+                None => matrix::read_matrix_csv(&e.file.path, e.file.bytes)?,
+            };
+            let phase = if e.file.file_name().to_ascii_lowercase().contains("prefill") { Phase::Prefill } else { Phase::Decode };
+            if let Some(prev) = by_phase.get(&phase) {
+                return Err(Error::file(
+                    e.file.path.clone(),
+                    format!(
+                        "two load matrices for the {} phase: '{prev}' and this one; drop one (a file whose name contains 'prefill' is read as the prefill phase)",
+                        phase.name()
+                    ),
+                ));
+            }
+            by_phase.insert(phase, e.file.path.clone());
+            let mut pd = PhaseData::from_summed(phase, SourceFormat::Matrix, m);
+            pd.info.files.push(e.file.path.clone());
+            pd.info.dumps = 1;
+            pd.info.intervals_kept = 1;
+            mats.push(pd);
+        }
+        mats.sort_by_key(|p| p.phase);
+        for _ in &mats {
+            labels_by_phase.push("load matrix".to_string());
+        }
+        phases.extend(mats);
+    }
+
+    // 8. the dropped table.
+    let mut dropped_table = None;
+    for (k, (i, t)) in tables.into_iter().enumerate() {
+        let e = &entries[i];
+        if k == 0 {
+            let bad = t.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large: the table is invalid",
+                    e.file.path
+                ));
+            }
+            dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
+        } else {
+            warnings.push(format!(
+                "{} is a second deployment table; only {} is used as the dropped table",
+                e.file.path,
+                dropped_table.as_ref().map(|d: &(String, _)| d.0.clone()).unwrap_or_default()
+            ));
+            ignored.push(e.file.path.clone());
+        }
+    }
+
+    if phases.is_empty() && dropped_table.is_none() {
+        let shown: Vec<String> = ignored.iter().take(8).cloned().collect();
+        return Err(Error::msg(format!(
+            "no hotspot data found: expected decode_<rank>.csv / prefill_<rank>.csv files (with model_gen_config.json for a time-series dump), a load matrix (.csv or .json [[...]]) or a deployment table (.json); found {}{}",
+            if shown.is_empty() { "nothing usable".to_string() } else { shown.join(", ") },
+            if ignored.len() > shown.len() { format!(" and {} more", ignored.len() - shown.len()) } else { String::new() }
+        )));
+    }
+
+    let mut format_label = if phases.is_empty() {
+        "deployment table only".to_string()
+    } else {
+        let first = labels_by_phase.first().cloned().unwrap_or_default();
+        if labels_by_phase.iter().all(|l| *l == first) {
+            first
+        } else {
+            phases.iter().zip(&labels_by_phase).map(|(p, l)| format!("{}: {l}", p.phase.name())).collect::<Vec<_>>().join("; ")
+        }
+    };
+    if !phases.is_empty() && dropped_table.is_some() {
+        format_label.push_str(" + deployment table");
+    }
+    ignored.sort();
+    ignored.dedup();
+    Ok(Dataset { phases, dropped_table, missing_map, ignored, warnings, format_label })
 }

@@ -1,0 +1,281 @@
+//! Format 2: the time-series MindIE dump (formats.md §2).
+
+use super::config::GenConfig;
+use super::csv_text::IntMatrix;
+use super::ranks::{load_rank, PhaseFiles};
+use super::topk::read_topk;
+use crate::engine::error::{Error, Result};
+use crate::engine::model::{LoadMatrix, PhaseData, PhaseInfo, Placement, Series, SourceFormat};
+use crate::engine::table::DeploymentTable;
+
+/// Largest `layers x experts x intervals` accepted (guards allocations
+/// driven by a configuration that does not match the data).
+pub const MAX_SERIES_CELLS: u128 = 1 << 27;
+
+/// The current placement named by `eplb_expert_map_file`, already found
+/// among the dropped files.
+pub struct CurrentMap<'t> {
+    pub path: String,
+    pub table: &'t DeploymentTable,
+}
+
+/// Slot -> logical expert of every layer (`None`: a shared expert, ignored).
+fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>, warnings: &mut Vec<String>) -> Result<(Vec<Vec<Option<u32>>>, Option<Placement>)> {
+    let l_count = cfg.layers;
+    let e_count = cfg.experts;
+    match map {
+        None => {
+            let layer: Vec<Option<u32>> = (0..slots).map(|j| if j < e_count { Some(j as u32) } else { None }).collect();
+            Ok((vec![layer; l_count], None))
+        }
+        Some(m) => {
+            let bad = m.table.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large; their slots were ignored (the table is invalid)",
+                    m.path
+                ));
+            }
+            let placement = m.table.to_placement(cfg.dangling);
+            if placement.layers.len() < l_count {
+                return Err(Error::file(
+                    m.path.clone(),
+                    format!(
+                        "the current placement has {} layers but model_gen_config.json says num_moe_layers = {l_count}",
+                        placement.layers.len()
+                    ),
+                ));
+            }
+            let mut out = Vec::with_capacity(l_count);
+            for (l, layer) in placement.layers.iter().take(l_count).enumerate() {
+                let flat: Vec<Option<u32>> =
+                    layer.iter().flatten().map(|&id| if id < e_count { Some(id as u32) } else { None }).collect();
+                if flat.len() != slots {
+                    return Err(Error::file(
+                        m.path.clone(),
+                        format!(
+                            "layer {l} of the current placement has {} slots (after skipping {} dangling shared-expert devices) but the rank files have {slots} columns in total: the map does not describe this dump",
+                            flat.len(),
+                            cfg.dangling
+                        ),
+                    ));
+                }
+                out.push(flat);
+            }
+            let mut p = placement;
+            p.layers.truncate(l_count);
+            Ok((out, Some(p)))
+        }
+    }
+}
+
+/// Read one phase of a time-series dump.
+pub fn read_series(
+    pf: &PhaseFiles<'_>,
+    cfg: &GenConfig,
+    cfg_path: &str,
+    map: Option<&CurrentMap<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<PhaseData> {
+    pf.check_gaps()?;
+    let phase = pf.phase;
+    let mut info = PhaseInfo::default();
+    let n_ranks = pf.ranks.len();
+    if cfg.dangling >= n_ranks {
+        return Err(Error::file(
+            cfg_path,
+            format!(
+                "num_dangling_shared_experts = {} but only {n_ranks} {} rank file(s) exist: no routed-expert rank is left",
+                cfg.dangling,
+                phase.name()
+            ),
+        ));
+    }
+    // 1. load the kept ranks (dangling shared-expert ranks are skipped unread).
+    let kept_ranks: Vec<u64> = pf.ranks.keys().copied().skip(cfg.dangling).collect();
+    let mut mats: Vec<(IntMatrix, String)> = Vec::with_capacity(kept_ranks.len());
+    for &r in &kept_ranks {
+        let entries = match pf.ranks.get(&r) {
+            Some(e) => e,
+            None => continue,
+        };
+        let lr = load_rank(r, entries, &mut info, warnings)?;
+        mats.push((lr.m, lr.path));
+    }
+    info.ranks = mats.len();
+    info.skipped_ranks = cfg.dangling;
+    let l_count = cfg.layers;
+    let e_count = cfg.experts;
+    // 2. rows: cut to the shortest rank, then to whole blocks of L rows.
+    let min_rows = mats.iter().map(|m| m.0.rows).min().unwrap_or(0);
+    let max_rows = mats.iter().map(|m| m.0.rows).max().unwrap_or(0);
+    if min_rows != max_rows {
+        let shortest = mats.iter().find(|m| m.0.rows == min_rows).map(|m| m.1.clone()).unwrap_or_default();
+        warnings.push(format!(
+            "{}: the rank files have between {min_rows} and {max_rows} rows; all were cut to the shortest ({shortest})",
+            phase.name()
+        ));
+    }
+    let t_count = min_rows / l_count;
+    if min_rows % l_count != 0 {
+        warnings.push(format!(
+            "{}: {min_rows} rows is not a multiple of num_moe_layers = {l_count}; the last {} row(s) (an incomplete dump) were ignored",
+            phase.name(),
+            min_rows % l_count
+        ));
+    }
+    info.dumps = t_count;
+    if t_count < 2 {
+        let shortest = mats.iter().find(|m| m.0.rows == min_rows).map(|m| m.1.clone()).unwrap_or_default();
+        return Err(Error::file(
+            shortest,
+            format!(
+                "only {t_count} complete dump(s) of {l_count} rows (num_moe_layers) found ({min_rows} rows): a time-series dump needs at least 2 dumps to give intervals"
+            ),
+        ));
+    }
+    let keep_rows = t_count * l_count;
+    for m in mats.iter_mut() {
+        m.0.truncate_rows(keep_rows);
+    }
+    let slots: usize = mats.iter().map(|m| m.0.cols).sum();
+    let cells = (l_count as u128) * (e_count.max(slots) as u128) * (t_count as u128);
+    if cells > MAX_SERIES_CELLS {
+        return Err(Error::file(
+            cfg_path,
+            format!(
+                "num_moe_layers = {l_count} x num_of_experts = {e_count} x {t_count} dumps is too large to hold in memory (more than {MAX_SERIES_CELLS} values): check the configuration"
+            ),
+        ));
+    }
+    let (smap, current) = slot_map(cfg, slots, map, warnings)?;
+    if map.is_none() {
+        if slots > e_count {
+            warnings.push(format!(
+                "{}: the rank files have {slots} columns but num_of_experts = {e_count} and no current placement is known: columns {e_count}.. were ignored",
+                phase.name()
+            ));
+        } else if slots < e_count {
+            warnings.push(format!(
+                "{}: the rank files have only {slots} columns for num_of_experts = {e_count}: experts {slots}.. have no load",
+                phase.name()
+            ));
+        }
+    }
+    // 3. C2LB loads: the last cumulative block, mapped to logical experts.
+    let mut c2lb = LoadMatrix::new(l_count, e_count);
+    {
+        let mut off = 0;
+        for (m, _) in &mats {
+            for l in 0..l_count {
+                let row = m.row((t_count - 1) * l_count + l);
+                let map_l = &smap[l];
+                for (c, &v) in row.iter().enumerate() {
+                    if let Some(Some(e)) = map_l.get(off + c) {
+                        c2lb.data[l * e_count + *e as usize] += v as f64;
+                    }
+                }
+            }
+            off += m.cols;
+        }
+    }
+    // 4. differences between consecutive blocks (in place, last block first),
+    //    and the interval totals.
+    let mut totals = vec![0u128; t_count];
+    for (m, path) in mats.iter_mut() {
+        let cols = m.cols;
+        let block = l_count * cols;
+        for t in (1..t_count).rev() {
+            let (prev, cur) = m.data.split_at_mut(t * block);
+            let prev = &prev[(t - 1) * block..];
+            let cur = &mut cur[..block];
+            let mut sum: u128 = 0;
+            for (i, (c, p)) in cur.iter_mut().zip(prev.iter()).enumerate() {
+                match c.checked_sub(*p) {
+                    Some(d) => {
+                        *c = d;
+                        sum += d as u128;
+                    }
+                    None => {
+                        let row = t * l_count + i / cols + 1;
+                        return Err(Error::cell(
+                            path.clone(),
+                            row,
+                            i % cols + 1,
+                            format!(
+                                "the value {} is smaller than {} in the previous dump (data row {}): time-series counts are cumulative and must never decrease",
+                                *c,
+                                *p,
+                                row - l_count
+                            ),
+                        ));
+                    }
+                }
+            }
+            totals[t] += sum;
+        }
+        totals[0] += m.data[..block].iter().map(|&v| v as u128).sum::<u128>();
+    }
+    // 5. idle intervals.
+    let threshold = 2.0 * info.ranks as f64 * cfg.top_k as f64 * cfg.interval * l_count as f64;
+    let kept: Vec<usize> = (0..t_count).filter(|&t| totals[t] as f64 > threshold).collect();
+    info.intervals_kept = kept.len();
+    info.intervals_dropped = t_count - kept.len();
+    if kept.is_empty() {
+        return Err(Error::msg(format!(
+            "{}: all {t_count} intervals are idle (each interval's total load is at most 2 x ranks x top-k x collection_Interval x layers = {threshold}): there is no load to balance",
+            phase.name()
+        )));
+    }
+    if info.intervals_dropped > 0 {
+        warnings.push(format!(
+            "{}: {} of {t_count} intervals were idle (total load <= {threshold}) and were left out",
+            phase.name(),
+            info.intervals_dropped
+        ));
+    }
+    // 6. per-interval loads of the kept intervals, slots mapped to experts.
+    let tk = kept.len();
+    let mut series = Series::new(l_count, e_count, tk);
+    let mut off = 0;
+    for (m, _) in mats.iter() {
+        // expert-major output: for each (layer, slot), the kept intervals
+        // are contiguous in `series.data`, reads stride over the dump blocks.
+        let cols = m.cols;
+        let block = l_count * cols;
+        for l in 0..l_count {
+            let map_l = &smap[l];
+            for c in 0..cols {
+                let e = match map_l.get(off + c) {
+                    Some(Some(e)) => *e as usize,
+                    _ => continue,
+                };
+                let base = (l * e_count + e) * tk;
+                let dst = &mut series.data[base..base + tk];
+                let src_off = l * cols + c;
+                for (d, &t) in dst.iter_mut().zip(kept.iter()) {
+                    *d += m.data[t * block + src_off] as f64;
+                }
+            }
+        }
+        off += cols;
+    }
+    let kept_rank_entries: Vec<u64> = kept_ranks.clone();
+    let topk_traces = read_topk(pf, &kept_rank_entries, cfg, &kept, t_count, &mut info, warnings)?;
+    drop(mats);
+    let summed = series.summed();
+    Ok(PhaseData {
+        phase,
+        format: SourceFormat::TimeSeries,
+        layers: l_count,
+        experts: e_count,
+        summed,
+        c2lb_loads: c2lb,
+        series: Some(series),
+        top_k: Some(cfg.top_k),
+        topk_traces,
+        current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
+        current,
+        info,
+    })
+}
