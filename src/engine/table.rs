@@ -3,16 +3,17 @@
 //!
 //! Reading is lenient: JSON syntax and type errors are hard errors (naming the
 //! file, line and column), but rule breaks (duplicates, missing experts,
-//! uneven devices, wrong counts) are left for the validator to list.
+//! uneven devices, wrong counts, negative ids) are left for
+//! [`crate::engine::validate`] to list.
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{Error, Result};
+use super::error::Result;
 use super::ingest::config::serde_error;
 use super::ingest::csv_text::decode_text;
 use super::model::{Phase, Placement};
 
-/// Largest expert id a table may hold (fits every platform's `usize`).
+/// Largest expert id counted as representable by [`DeploymentTable::bad_ids`].
 pub const MAX_ID: i64 = (1 << 30) - 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,52 +42,32 @@ pub fn parse_table(file: &str, bytes: &[u8]) -> Result<DeploymentTable> {
 }
 
 impl DeploymentTable {
-    /// The placement this table describes: layers in `layer_id` order (a
-    /// stable sort, so repeated ids keep file order), devices in file order
-    /// with the first `skip_devices` devices of every layer left out (devices
-    /// dedicated to the shared expert). Expert ids are kept as written; only a
-    /// negative id (which no placement can hold) is an error.
-    pub fn to_placement(&self, file: &str, skip_devices: usize) -> Result<Placement> {
-        let mut order: Vec<usize> = (0..self.layer_list.len()).collect();
-        order.sort_by_key(|&i| self.layer_list[i].layer_id);
-        let mut layers = Vec::with_capacity(order.len());
-        for &li in &order {
-            let layer = &self.layer_list[li];
-            let mut devs = Vec::with_capacity(layer.device_list.len());
-            for dev in layer.device_list.iter().skip(skip_devices) {
-                let mut slots = Vec::with_capacity(dev.device_expert.len());
-                for &id in &dev.device_expert {
-                    if id < 0 {
-                        return Err(Error::file(
-                            file,
-                            format!(
-                                "layer_id {}, device_id {}: expert id {id} is negative; expert ids must be non-negative integers",
-                                layer.layer_id, dev.device_id
-                            ),
-                        ));
-                    }
-                    if id > MAX_ID {
-                        return Err(Error::file(
-                            file,
-                            format!(
-                                "layer_id {}, device_id {}: expert id {id} is too large (at most {MAX_ID})",
-                                layer.layer_id, dev.device_id
-                            ),
-                        ));
-                    }
-                    slots.push(id as usize);
-                }
-                devs.push(slots);
-            }
-            layers.push(devs);
-        }
-        Ok(Placement { layers })
+    /// The placement this table describes: layers in `layer_id` order,
+    /// devices in file order with the first `skip_devices` devices of every
+    /// layer left out (devices dedicated to the shared expert). Lenient, like
+    /// [`crate::engine::validate::placement_from_table`] (which it uses): ids
+    /// are kept as written, a negative id becomes `usize::MAX` (out of range
+    /// for every check) — [`DeploymentTable::bad_ids`] counts those so the
+    /// caller can warn, and the validator lists them.
+    pub fn to_placement(&self, skip_devices: usize) -> Placement {
+        crate::engine::validate::placement_from_table(self, skip_devices)
+    }
+
+    /// Expert ids no placement can hold as written (negative, or beyond
+    /// [`MAX_ID`]).
+    pub fn bad_ids(&self) -> usize {
+        self.layer_list
+            .iter()
+            .flat_map(|l| l.device_list.iter())
+            .flat_map(|d| d.device_expert.iter())
+            .filter(|&&x| !(0..=MAX_ID).contains(&x))
+            .count()
     }
 }
 
 /// Read a deployment table file into a [`Placement`] (all devices kept).
 pub fn read_placement(file: &str, bytes: &[u8]) -> Result<Placement> {
-    parse_table(file, bytes)?.to_placement(file, 0)
+    Ok(parse_table(file, bytes)?.to_placement(0))
 }
 
 /// The phase a table file is for, from its name (`decode_global_deployment.json`

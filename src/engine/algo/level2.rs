@@ -53,11 +53,15 @@ pub struct Knobs {
     /// Time-series replica counts: water-filling on the power mean (exponent
     /// `2^count_power`) of the relative load over intervals; 4 or more = peak.
     pub count_power: u32,
+    /// Count key of every second run.
+    pub alt_power: u32,
+    /// Time series: at most this many independent runs per layer.
+    pub max_runs: usize,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { moves_per_slot: 600.0, max_work: 3.0e7, threshold: 0.02, targeted: 0.7, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4 }
+        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8 }
     }
 }
 
@@ -413,16 +417,37 @@ impl State {
 fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize>> {
     let (d_n, ids) = (plan.devices, plan.ids);
     let t_n = plan.intervals();
-    let key = count_keys(h, ids, t_n, plan.knobs.count_power);
-    let counts = water_fill(&key, plan.redundant, d_n);
     let mut rng = Rng::new(seed, layer);
     if t_n == 1 {
+        let key = count_keys(h, ids, t_n, plan.knobs.count_power);
+        let counts = water_fill(&key, plan.redundant, d_n);
         let st = search_static(plan, h, counts, &mut rng);
-        st.table()
-    } else {
+        return st.table();
+    }
+    // Time series: as many independent runs as the work budget allows (small
+    // models get several), alternating the replica-count key; keep the best.
+    let knobs = &plan.knobs;
+    let slots = (d_n * plan.slots) as f64;
+    let mut moves = (knobs.moves_per_slot * slots).max(knobs.min_moves);
+    if moves * t_n as f64 > knobs.max_work {
+        moves = knobs.max_work / t_n as f64;
+    }
+    let moves = moves.max(1.0);
+    let runs = ((knobs.max_work / (moves * t_n as f64)) as usize).clamp(1, knobs.max_runs.max(1));
+    let mut best: Option<(f64, State)> = None;
+    for run in 0..runs {
+        let power = if run % 2 == 0 { knobs.count_power } else { knobs.alt_power };
+        let key = count_keys(h, ids, t_n, power);
+        let counts = water_fill(&key, plan.redundant, d_n);
         let mut st = build(plan, h, t_n, &counts);
-        anneal_series(&mut st, &plan.knobs, &mut rng);
-        st.table()
+        let f = anneal_series(&mut st, knobs, moves as u64, &mut rng);
+        if best.as_ref().is_none_or(|(bf, _)| f < *bf) {
+            best = Some((f, st));
+        }
+    }
+    match best {
+        Some((_, st)) => st.table(),
+        None => Vec::new(),
     }
 }
 
@@ -694,22 +719,18 @@ fn rescan(st: &State, top: &mut [Top3], k: usize) {
     top[k] = t3;
 }
 
-/// Time-series input: threshold accepting on `sum_t max_d load(d, t)`.
-fn anneal_series(st: &mut State, knobs: &Knobs, rng: &mut Rng) {
+/// Time-series input: threshold accepting on `sum_t max_d load(d, t)`;
+/// returns that objective.
+fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Rng) -> f64 {
     let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
-    if d_n < 2 || s_n == 0 {
-        return;
-    }
     let mut top = vec![Top3::EMPTY; t_n];
     for k in 0..t_n {
         rescan(st, &mut top, k);
     }
-    let slots = (d_n * s_n) as f64;
-    let mut moves = (knobs.moves_per_slot * slots).max(knobs.min_moves);
-    if moves * t_n as f64 > knobs.max_work {
-        moves = knobs.max_work / t_n as f64;
+    let objective = |top: &[Top3]| top.iter().map(|t| t.v[0].max(0.0)).sum::<f64>();
+    if d_n < 2 || s_n == 0 {
+        return objective(&top);
     }
-    let moves = moves.max(0.0) as u64;
     // Mean device load per interval: the scale of the threshold.
     let total: f64 = st.load.iter().sum();
     let scale = total / (d_n * t_n) as f64;
@@ -755,4 +776,5 @@ fn anneal_series(st: &mut State, knobs: &Knobs, rng: &mut Rng) {
             }
         }
     }
+    objective(&top)
 }

@@ -445,7 +445,14 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
     for (k, (i, t)) in tables.into_iter().enumerate() {
         let e = &entries[i];
         if k == 0 {
-            dropped_table = Some((e.file.path.clone(), t.to_placement(&e.file.path, 0)?));
+            let bad = t.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large: the table is invalid",
+                    e.file.path
+                ));
+            }
+            dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
         } else {
             warnings.push(format!(
                 "{} is a second deployment table; only {} is used as the dropped table",

@@ -20,7 +20,7 @@ pub struct CurrentMap<'t> {
 }
 
 /// Slot -> logical expert of every layer (`None`: a shared expert, ignored).
-fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>) -> Result<(Vec<Vec<Option<u32>>>, Option<Placement>)> {
+fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>, warnings: &mut Vec<String>) -> Result<(Vec<Vec<Option<u32>>>, Option<Placement>)> {
     let l_count = cfg.layers;
     let e_count = cfg.experts;
     match map {
@@ -29,7 +29,14 @@ fn slot_map(cfg: &GenConfig, slots: usize, map: Option<&CurrentMap<'_>>) -> Resu
             Ok((vec![layer; l_count], None))
         }
         Some(m) => {
-            let placement = m.table.to_placement(&m.path, cfg.dangling)?;
+            let bad = m.table.bad_ids();
+            if bad > 0 {
+                warnings.push(format!(
+                    "{}: {bad} expert id(s) are negative or too large; their slots were ignored (the table is invalid)",
+                    m.path
+                ));
+            }
+            let placement = m.table.to_placement(cfg.dangling);
             if placement.layers.len() < l_count {
                 return Err(Error::file(
                     m.path.clone(),
@@ -141,7 +148,7 @@ pub fn read_series(
             ),
         ));
     }
-    let (smap, current) = slot_map(cfg, slots, map)?;
+    let (smap, current) = slot_map(cfg, slots, map, warnings)?;
     if map.is_none() {
         if slots > e_count {
             warnings.push(format!(
