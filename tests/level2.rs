@@ -249,6 +249,9 @@ fn impossible_parameters_are_errors() {
     c.shared_devices = 1;
     let e = level2::solve_layers(&ds, &settings(c, Algorithm::SpecMoe2Mixed, 0, false), 0..1, &mut |_| true).unwrap_err();
     assert!(e.param.as_deref().unwrap().contains("-nsed"), "{e}");
+    let e = level2::solve_layers(&d, &settings(cluster(0, 1, 0), Algorithm::SpecMoe2, 0, false), 0..1, &mut |_| true)
+        .unwrap_err();
+    assert!(e.param.as_deref().unwrap().contains("-nn"), "{e}");
     // Layer range outside the data.
     let e = level2::solve_layers(&d, &settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false), 0..2, &mut |_| true)
         .unwrap_err();

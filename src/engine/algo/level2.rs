@@ -129,6 +129,9 @@ impl Plan {
         if data.summed.data.len() != data.layers * experts {
             return Err(Error::msg("internal: summed load matrix does not match layers x experts"));
         }
+        if cluster.devices == 0 {
+            return Err(Error::param("devices (-nn)", "must be at least 1"));
+        }
         if cluster.shared_devices >= cluster.devices {
             return Err(Error::param(
                 "shared-expert devices (-nsed)",
