@@ -181,6 +181,9 @@ fn random_series(rng: &mut Lcg, l: usize, e: usize, t: usize) -> PhaseData {
 
 // ---------------------------------------------------------------- tests
 
+/// FNV-1a of the table of `output_is_deterministic_and_split_independent`.
+const GOLDEN_HASH: u64 = 0xf4fa_a741_5822_de07;
+
 #[test]
 fn valid_tables_on_random_inputs() {
     let mut rng = Lcg(7);
@@ -246,6 +249,9 @@ fn impossible_parameters_are_errors() {
     c.shared_devices = 1;
     let e = level2::solve_layers(&ds, &settings(c, Algorithm::SpecMoe2Mixed, 0, false), 0..1, &mut |_| true).unwrap_err();
     assert!(e.param.as_deref().unwrap().contains("-nsed"), "{e}");
+    let e = level2::solve_layers(&d, &settings(cluster(0, 1, 0), Algorithm::SpecMoe2, 0, false), 0..1, &mut |_| true)
+        .unwrap_err();
+    assert!(e.param.as_deref().unwrap().contains("-nn"), "{e}");
     // Layer range outside the data.
     let e = level2::solve_layers(&d, &settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false), 0..2, &mut |_| true)
         .unwrap_err();
@@ -284,7 +290,8 @@ fn output_is_deterministic_and_split_independent() {
     for x in a.iter().flatten().flatten() {
         h = (h ^ *x as u64).wrapping_mul(1099511628211);
     }
-    assert_eq!(h, h, "hash {h:#x}");
+    println!("golden hash {h:#x}");
+    assert_eq!(h, GOLDEN_HASH, "hash {h:#x}: the search changed (update GOLDEN_HASH if intended)");
 }
 
 #[test]

@@ -82,8 +82,8 @@ fn series_files_have_format_2_shape() {
         let mut tot = 0u64;
         for l in 0..sh.layers {
             let i = t * sh.layers + l;
-            for j in 0..sh.experts {
-                tot += all[i][j] - if t > 0 { all[i - sh.layers][j] } else { 0 };
+            for (j, &v) in all[i].iter().enumerate() {
+                tot += v - if t > 0 { all[i - sh.layers][j] } else { 0 };
             }
         }
         if tot as usize <= thr {
