@@ -127,8 +127,13 @@ test('Cancel stops a long run', async () => {
     await setSettings(page, { algorithm: 'spec-moe-2' });
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.locator('p.status', { hasText: 'Solving' }).waitFor();
+    // The solver's workers exist now; Cancel must terminate every one.
+    const workers = page.workers();
+    assert.ok(workers.length >= 1, 'the run uses web workers');
+    const closed = Promise.all(workers.map((w) => new Promise((resolve) => w.once('close', resolve))));
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('p.status', { hasText: 'Cancelled' }).waitFor();
+    await closed;
     assert.equal(await page.locator('section.phase-result').count(), 0, 'no results after Cancel');
     assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
     assertNoPanics(errors);
