@@ -230,3 +230,21 @@ test('a broken share link is reported in the alert, not a crash', async () => {
     await context.close();
   }
 });
+
+test('a solver worker that cannot load fails the run with a message, not a hang', async () => {
+  const broken = await startSite();
+  fs.rmSync(path.join(broken.tmp, 'tools', 'elb', 'worker_loader.js'));
+  try {
+    const { context, page, errors } = await openApp(browser, broken.url);
+    try {
+      // The sample runs on load; its workers cannot start.
+      await page.getByRole('alert').getByText(/solver worker/).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
+      assertNoPanics(errors);
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await broken.close();
+  }
+});
