@@ -3,6 +3,7 @@
 //! `cargo test --release --test algo_timing -- --ignored --nocapture`
 
 mod common;
+mod support;
 
 use std::time::Instant;
 

@@ -3,6 +3,7 @@
 //! valid and never heavier than the reference.
 
 mod common;
+mod support;
 
 use std::path::Path;
 

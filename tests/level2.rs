@@ -4,6 +4,8 @@
 //! Benchmarks (not run by default):
 //! `cargo test --release --test level2 -- --ignored --nocapture`
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use elb::engine::algo::level2::{self, Knobs};
@@ -16,8 +18,8 @@ fn fixture_dir(name: &str) -> PathBuf {
     if local.exists() {
         return local;
     }
-    let shared = Path::new("/work/shared/fixtures").join(name);
-    assert!(shared.exists(), "fixture {name} not found in tests/fixtures or /work/shared/fixtures");
+    let shared = support::fixtures_root().join(name);
+    assert!(shared.exists(), "fixture {name} not found in tests/fixtures or {}", shared.display());
     shared
 }
 

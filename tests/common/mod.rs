@@ -12,7 +12,7 @@ use elb::engine::algo::Solution;
 use elb::engine::{InputFile, LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat};
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from("/work/shared/fixtures")
+    super::support::fixtures_root()
 }
 
 /// Fixture directories (sorted) that hold an `expected/` folder.
