@@ -146,7 +146,8 @@ pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], 
     root.fill(&p.bg).map_err(err)?;
     let n = before.len().max(after.len()).max(bound.len()).max(1);
     let ymax = finite_max(before.iter().chain(after).chain(bound).copied()).max(1.0);
-    let ymax = 1.0 + (ymax - 1.0) * 1.12 + 0.02;
+    // Headroom above the data for the legend.
+    let ymax = 1.0 + (ymax - 1.0) * 1.3 + 0.02;
     let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
     let mut chart = ChartBuilder::on(&root)
         .margin(px(10.0))
