@@ -460,6 +460,11 @@ fn bench_fixtures() {
     bench_one("dsv3-series mixed", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2Mixed, 0, false), &k);
     let n = d.intervals();
     let odd: Vec<usize> = (1..n).step_by(2).collect();
+    for alg in [Algorithm::C2lb, Algorithm::SpecMoe1] {
+        let st = settings(cluster(64, 8, 64), alg, 0, true);
+        let t = elb::engine::algo::solve(&d, &st, 0..d.layers, &mut |_| true).unwrap().layers;
+        println!("  ours {} fitted on even, on odd intervals: {:.4}", alg.name(), time_resolved(&d, &t, &odd));
+    }
     for algo in ["al0-a2", "al1", "al3", "al4"] {
         println!("  reference {algo}: {:.4} (all intervals)", reference_figure("dsv3-series", algo, "ts_total_step_ratio"));
         let t = reference_table("dsv3-series", algo);
