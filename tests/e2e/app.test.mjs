@@ -34,6 +34,8 @@ after(async () => {
 function assertNoPanics(errors) {
   const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
   assert.deepEqual(bad, [], 'the page must not panic');
+  const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+  assert.deepEqual(csp, [], 'nothing the page does is blocked by its CSP');
 }
 
 test('a real folder drop, msit settings, Run, and the decode table equals msit al0-a2', async () => {
@@ -125,8 +127,13 @@ test('Cancel stops a long run', async () => {
     await setSettings(page, { algorithm: 'spec-moe-2' });
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.locator('p.status', { hasText: 'Solving' }).waitFor();
+    // The solver's workers exist now; Cancel must terminate every one.
+    const workers = page.workers();
+    assert.ok(workers.length >= 1, 'the run uses web workers');
+    const closed = Promise.all(workers.map((w) => new Promise((resolve) => w.once('close', resolve))));
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('p.status', { hasText: 'Cancelled' }).waitFor();
+    await closed;
     assert.equal(await page.locator('section.phase-result').count(), 0, 'no results after Cancel');
     assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
     assertNoPanics(errors);
@@ -151,5 +158,93 @@ test('a share link reproduces the run in a fresh browser context', async () => {
     assertNoPanics(errors);
   } finally {
     await context.close();
+  }
+});
+
+test('decode and prefill in one folder: two result cards, Download all gives both tables', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-two-'));
+  const both = path.join(dir, 'both-phases');
+  fs.mkdirSync(both);
+  for (const f of fs.readdirSync(path.join(small, 'input'))) {
+    const src = path.join(small, 'input', f);
+    fs.copyFileSync(src, path.join(both, f));
+    fs.copyFileSync(src, path.join(both, f.replace('decode_', 'prefill_')));
+  }
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, both);
+    await page.locator('section.summary').getByText('Dropped: both-phases').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, msit: true });
+    await runAndWait(page);
+    await page.getByRole('region', { name: 'Prefill results' }).waitFor();
+    await page.getByRole('region', { name: 'Decode results' }).waitFor();
+    const names = [];
+    const got = new Promise((resolve) => {
+      page.on('download', async (d) => {
+        names.push(d.suggestedFilename());
+        const text = fs.readFileSync(await d.path(), 'utf8');
+        assert.equal(text, expectedAl0.toString('utf8'), `${d.suggestedFilename()} is msit's table`);
+        if (names.length === 2) resolve();
+      });
+    });
+    await page.getByRole('button', { name: 'Download all' }).click();
+    await got;
+    assert.deepEqual(names.sort(), ['decode_global_deployment.json', 'prefill_global_deployment.json']);
+    // Another layer in the selector redraws without errors.
+    const decode = page.getByRole('region', { name: 'Decode results' });
+    await decode.getByLabel('Layer', { exact: true }).selectOption('2');
+    await decode.getByRole('img', { name: /^Load per NPU in layer 2:/ }).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a dump naming a missing placement file says to add it; with the file, it is the "before"', async () => {
+  const nodesMap = path.join(fixtures, 'small-series-nodes-map', 'input');
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, path.join(nodesMap, 'node_0'));
+    await page
+      .locator('section.summary')
+      .getByText(/the dump names collected_expert_map\.json as the current placement; add it/i)
+      .waitFor();
+    await dropFolder(context, page, nodesMap);
+    await page.locator('section.summary').getByText('yes (collected_expert_map.json)').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, algorithm: 'spec-moe-1' });
+    await runAndWait(page);
+    await page.getByRole('region', { name: 'Decode results' }).getByText(/Before: the current placement/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a broken share link is reported in the alert, not a crash', async () => {
+  const { context, page, errors } = await openApp(browser, site.url + '#run=not-a-real-link');
+  try {
+    await page.getByRole('alert').getByText(/share link cannot be read/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a solver worker that cannot load fails the run with a message, not a hang', async () => {
+  const broken = await startSite();
+  fs.rmSync(path.join(broken.tmp, 'tools', 'elb', 'worker_loader.js'));
+  try {
+    const { context, page, errors } = await openApp(browser, broken.url);
+    try {
+      // The sample runs on load; its workers cannot start.
+      await page.getByRole('alert').getByText(/solver worker/).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
+      assertNoPanics(errors);
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await broken.close();
   }
 });
