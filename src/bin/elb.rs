@@ -431,9 +431,10 @@ fn current_of(opts: &Opts, ds: &Dataset, data: &PhaseData) -> Result<Option<(Pla
     if let Some(path) = &opts.current {
         return Ok(Some((read_current(path, &opts.cluster, data.layers)?, path.clone())));
     }
-    let (p, src) = before_placement(ds, data, &opts.cluster);
+    // (before_placement only when it is not the default layout: that one
+    // would be built for any -nn, even an impossible one.)
     if data.current.is_some() || ds.dropped_table.is_some() {
-        return Ok(Some((p, src)));
+        return Ok(Some(before_placement(ds, data, &opts.cluster)));
     }
     Ok(None)
 }
