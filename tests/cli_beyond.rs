@@ -252,6 +252,8 @@ fn ecosystem_input_folders_are_recognised() {
         }
     }
     std::fs::write(dir.join("rank0.safetensors"), safetensors::encode(&tensors)).unwrap();
+    let ds = elb::engine::ingest::read_files(&common::input_files(&dir)).unwrap();
+    assert!(ds.format_label.starts_with("TensorRT-LLM expert statistics"), "{}", ds.format_label);
     let icp = dir.to_string_lossy().into_owned();
     let o = scratch("trt-out").to_string_lossy().into_owned();
     let r = elb(&["score", "-icp", &icp, "-nn", "8", "-nd", "2"]);
@@ -275,6 +277,10 @@ fn ecosystem_input_folders_are_recognised() {
             std::fs::write(dir.join(format!("activation_counts_recordstep_{step}_rank_{rank}.txt")), text).unwrap();
         }
     }
+    std::fs::write(dir.join("notes.txt"), "unrelated").unwrap();
+    let ds = elb::engine::ingest::read_files(&common::input_files(&dir)).unwrap();
+    assert!(ds.format_label.starts_with("OmniPlacement activation counts (2 intervals)"), "{}", ds.format_label);
+    assert_eq!(ds.ignored, vec!["notes.txt".to_string()]);
     let icp = dir.to_string_lossy().into_owned();
     let r = elb(&["score", "-icp", &icp, "-nn", "8", "-nd", "2"]);
     let s = ok(&r);
