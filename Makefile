@@ -28,7 +28,7 @@ test-native:
 	cargo test --locked --all-targets
 
 test-e2e: dist
-	bash tests/e2e/run.sh --no-build
+	ELB_SKIP_BUILD=1 bash tests/e2e/run.sh
 
 bench:
 	cargo run --release --bin elb-bench -- all

@@ -1,4 +1,80 @@
-//! The Leptos UI (wasm only). It holds signals and calls the engine; it owns
-//! no domain logic.
+//! The Leptos UI (wasm only). Components hold signals and call the engine;
+//! they own no domain logic. One file per component:
+//!
+//! - [`drop_zone`]: folder drop / pickers / sample data -> ingest;
+//! - [`summary`]: what ingest recognised;
+//! - [`settings`]: msit's flags, checked as you type;
+//! - [`run`] + [`run_panel`]: the worker pool, progress, cancel;
+//! - [`results`] + [`charts`]: figures, plotters charts, downloads;
+//! - [`share`]: settings + loads in the URL fragment;
+//! - [`worker`]: the solver's web-worker side;
+//! - [`glue`]: the engine calls the components make.
+
+pub mod charts;
+pub mod drop_zone;
+pub mod glue;
+pub mod results;
+pub mod run;
+pub mod run_panel;
+pub mod settings;
+pub mod share;
+pub mod state;
+pub mod summary;
 pub mod worker;
-pub fn start() {}
+
+use leptos::prelude::*;
+
+use state::AppState;
+
+#[component]
+fn App() -> impl IntoView {
+    let state = AppState::new();
+    provide_context(state);
+    // A share link wins; else the built-in sample data, run at once so the
+    // page opens on results.
+    if !share::open_from_location(state) {
+        // After the first paint: generating and reading the sample takes a moment.
+        leptos::task::spawn_local(async move {
+            let idle = state.dataset.get_untracked().is_none()
+                && state.error.get_untracked().is_none()
+                && !state.loading.get_untracked();
+            if idle {
+                drop_zone::load_sample(state);
+            }
+        });
+    }
+    view! {
+        <header class="top">
+            <h1>"ELB Studio"</h1>
+            <p class="tagline">
+                "Expert hotspot dumps in, redundant-expert deployment tables out. Everything runs in this page; no data leaves your computer."
+            </p>
+        </header>
+        <main>
+            <div class="alert" role="alert">
+                {move || state.error.get().map(|e| view! {
+                    <p class="error">
+                        <strong>"Problem: "</strong>
+                        {e}
+                    </p>
+                })}
+            </div>
+            <drop_zone::DropZone />
+            <div class="two-col">
+                <summary::Summary />
+                <settings::SettingsForm />
+            </div>
+            <run_panel::RunPanel />
+            <results::Results />
+        </main>
+        <footer>
+            <p>"Tables follow the msit elb format (decode_global_deployment.json / prefill_global_deployment.json)."</p>
+        </footer>
+    }
+}
+
+/// Mount the app (called by `main`).
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}

@@ -1,0 +1,219 @@
+//! Charts drawn with plotters on a canvas. Colours are the Okabe-Ito
+//! colour-blind-safe palette; "before" and "after" also differ in position
+//! (left/right bar, dashed/solid look via marker) so colour is never the only cue.
+
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use web_sys::HtmlCanvasElement;
+
+/// CSS size of every chart; the canvas is scaled by the device pixel ratio.
+pub const WIDTH: u32 = 720;
+pub const HEIGHT: u32 = 300;
+
+struct Palette {
+    bg: RGBColor,
+    fg: RGBColor,
+    grid: RGBColor,
+    before: RGBColor,
+    after: RGBColor,
+    bound: RGBColor,
+    mean: RGBColor,
+}
+
+fn palette() -> Palette {
+    let dark = web_sys::window()
+        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .is_some_and(|m| m.matches());
+    if dark {
+        Palette {
+            bg: RGBColor(0x1b, 0x1e, 0x24),
+            fg: RGBColor(0xe6, 0xe8, 0xeb),
+            grid: RGBColor(0x3a, 0x3f, 0x48),
+            before: RGBColor(0xE6, 0x9F, 0x00),
+            after: RGBColor(0x56, 0xB4, 0xE9),
+            bound: RGBColor(0x00, 0x9E, 0x73),
+            mean: RGBColor(0xe6, 0xe8, 0xeb),
+        }
+    } else {
+        Palette {
+            bg: RGBColor(0xff, 0xff, 0xff),
+            fg: RGBColor(0x1f, 0x23, 0x28),
+            grid: RGBColor(0xdd, 0xe1, 0xe6),
+            before: RGBColor(0xE6, 0x9F, 0x00),
+            after: RGBColor(0x00, 0x72, 0xB2),
+            bound: RGBColor(0x00, 0x9E, 0x73),
+            mean: RGBColor(0x1f, 0x23, 0x28),
+        }
+    }
+}
+
+/// Size the canvas for the screen; returns the scale factor.
+fn prepare(canvas: &HtmlCanvasElement) -> f64 {
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let s = if dpr.is_finite() { dpr.clamp(1.0, 3.0) } else { 1.0 };
+    canvas.set_width((WIDTH as f64 * s).round() as u32);
+    canvas.set_height((HEIGHT as f64 * s).round() as u32);
+    s
+}
+
+fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
+    values.filter(|v| v.is_finite()).fold(0.0, f64::max)
+}
+
+type DrawResult = Result<(), String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    format!("could not draw the chart: {e}")
+}
+
+/// Load per NPU of one layer, before and after, with the mean line.
+pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) -> DrawResult {
+    let s = prepare(&canvas);
+    let px = |v: f64| (v * s).round() as i32;
+    let p = palette();
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
+    let root = backend.into_drawing_area();
+    root.fill(&p.bg).map_err(err)?;
+    let n = before.len().max(after.len()).max(1);
+    let mean = if after.is_empty() { 0.0 } else { after.iter().sum::<f64>() / after.len() as f64 };
+    let ymax = finite_max(before.iter().chain(after.iter()).copied().chain([mean])).max(1.0) * 1.12;
+    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(px(10.0))
+        .x_label_area_size(px(36.0))
+        .y_label_area_size(px(64.0))
+        .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(p.grid)
+        .bold_line_style(p.grid)
+        .axis_style(p.fg)
+        .x_desc("NPU")
+        .y_desc("tokens")
+        .x_labels(n.min(16))
+        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .y_label_formatter(&|y| short(*y))
+        .label_style(font.clone())
+        .axis_desc_style(font.clone())
+        .draw()
+        .map_err(err)?;
+    let w = 0.38;
+    chart
+        .draw_series(before.iter().enumerate().map(|(d, &v)| {
+            let x = d as f64;
+            Rectangle::new([(x - w, 0.0), (x, v.max(0.0))], p.before.filled())
+        }))
+        .map_err(err)?
+        .label("before")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], p.before.filled()));
+    chart
+        .draw_series(after.iter().enumerate().map(|(d, &v)| {
+            let x = d as f64;
+            Rectangle::new([(x, 0.0), (x + w, v.max(0.0))], p.after.filled())
+        }))
+        .map_err(err)?
+        .label("after")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], p.after.filled()));
+    chart
+        .draw_series(LineSeries::new(
+            [(-0.6, mean), (n as f64 - 0.4, mean)],
+            p.mean.stroke_width(px(2.0) as u32),
+        ))
+        .map_err(err)?
+        .label("mean (perfect balance)")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.mean.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(p.bg.mix(0.85))
+        .border_style(p.grid)
+        .label_font(font)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// Imbalance (max / mean load) per layer or per interval (`x_desc`): before,
+/// after and (when given) the lower bound.
+pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], after: &[f64], bound: &[f64]) -> DrawResult {
+    let s = prepare(&canvas);
+    let px = |v: f64| (v * s).round() as i32;
+    let p = palette();
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
+    let root = backend.into_drawing_area();
+    root.fill(&p.bg).map_err(err)?;
+    let n = before.len().max(after.len()).max(bound.len()).max(1);
+    let ymax = finite_max(before.iter().chain(after).chain(bound).copied()).max(1.0);
+    let ymax = 1.0 + (ymax - 1.0) * 1.12 + 0.02;
+    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(px(10.0))
+        .x_label_area_size(px(36.0))
+        .y_label_area_size(px(56.0))
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 1.0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(p.grid)
+        .bold_line_style(p.grid)
+        .axis_style(p.fg)
+        .x_desc(x_desc)
+        .y_desc("max / mean load")
+        .x_labels(n.min(20))
+        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style(font.clone())
+        .axis_desc_style(font.clone())
+        .draw()
+        .map_err(err)?;
+    let pts = |v: &[f64]| v.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64, y)).collect::<Vec<_>>();
+    let r = px(3.0) as u32;
+    let sw = px(2.0) as u32;
+    if !bound.is_empty() {
+        chart
+            .draw_series(LineSeries::new(pts(bound), p.bound.stroke_width(sw)))
+            .map_err(err)?
+            .label("lower bound")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.bound.stroke_width(2)));
+    }
+    chart
+        .draw_series(LineSeries::new(pts(before), p.before.stroke_width(sw)).point_size(r))
+        .map_err(err)?
+        .label("before")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.before.stroke_width(2)));
+    chart
+        .draw_series(pts(after).into_iter().map(|(x, y)| TriangleMarker::new((x, y), r as i32 + 1, p.after.filled())))
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(pts(after), p.after.stroke_width(sw)))
+        .map_err(err)?
+        .label("after")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.after.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(p.bg.mix(0.85))
+        .border_style(p.grid)
+        .label_font(font)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// 12345 -> "12.3k".
+pub fn short(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}

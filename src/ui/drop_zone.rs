@@ -1,0 +1,314 @@
+//! The drop zone: a dropped folder (walked through the File System entry
+//! API), a picked folder (`webkitdirectory`, paths from `webkitRelativePath`)
+//! or picked files become a list of [`InputFile`]s for ingest.
+//!
+//! Paths are relative to the dropped folder: when one folder is dropped or
+//! picked, its own name is taken off (`input/node_0/decode_0.csv` ->
+//! `node_0/decode_0.csv`).
+
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    DragEvent, File, FileList, FileSystemDirectoryEntry, FileSystemDirectoryReader, FileSystemEntry,
+    FileSystemFileEntry, HtmlInputElement, KeyboardEvent,
+};
+
+use super::glue;
+use super::state::{use_state, AppState, Origin};
+use crate::engine::InputFile;
+
+/// Errors from the browser's file APIs, as text for the alert.
+fn js_err(what: &str, e: JsValue) -> String {
+    let detail = e
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into());
+    format!("{what}: {detail}")
+}
+
+async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
+    let buf = JsFuture::from(file.array_buffer()).await.map_err(|e| js_err(&format!("could not read {}", file.name()), e))?;
+    Ok(Uint8Array::new(&buf).to_vec())
+}
+
+async fn read_batch(reader: &FileSystemDirectoryReader) -> Result<Array, String> {
+    let mut failed: Option<JsValue> = None;
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        if let Err(e) = reader.read_entries_with_callback_and_callback(&resolve, &reject) {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(js_err("could not list a folder", e));
+    }
+    let v = JsFuture::from(promise).await.map_err(|e| js_err("could not list a folder", e))?;
+    Ok(v.unchecked_into())
+}
+
+async fn entry_file(entry: &FileSystemFileEntry) -> Result<File, String> {
+    let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+        entry.file_with_callback_and_callback(&resolve, &reject);
+    });
+    let v = JsFuture::from(promise).await.map_err(|e| js_err(&format!("could not open {}", entry.name()), e))?;
+    v.dyn_into::<File>().map_err(|_| format!("could not open {}", entry.name()))
+}
+
+/// Walk dropped entries depth-first; `prefix` is the path so far.
+async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<InputFile>) -> Result<(), String> {
+    let mut stack: Vec<(String, FileSystemEntry)> = entries.into_iter().rev().collect();
+    while let Some((path, entry)) = stack.pop() {
+        if entry.is_directory() {
+            let dir: FileSystemDirectoryEntry = entry.unchecked_into();
+            let reader = dir.create_reader();
+            let mut children = Vec::new();
+            // readEntries returns batches; an empty batch means the end.
+            loop {
+                let batch = read_batch(&reader).await?;
+                if batch.length() == 0 {
+                    break;
+                }
+                for v in batch.iter() {
+                    // Chrome has no global `FileSystemEntry` constructor, so
+                    // `instanceof` (dyn_into) fails: check for an object only.
+                    if v.is_object() {
+                        let child: FileSystemEntry = v.unchecked_into();
+                        let p = if path.is_empty() { child.name() } else { format!("{path}/{}", child.name()) };
+                        children.push((p, child));
+                    }
+                }
+            }
+            children.sort_by(|a, b| a.0.cmp(&b.0));
+            stack.extend(children.into_iter().rev());
+        } else if entry.is_file() {
+            let fe: FileSystemFileEntry = entry.unchecked_into();
+            let file = entry_file(&fe).await?;
+            out.push(InputFile::new(path, file_bytes(&file).await?));
+        }
+    }
+    Ok(())
+}
+
+/// Files of a `<input type=file>`: relative paths from `webkitRelativePath`
+/// (folder picker) or plain names.
+async fn read_file_list(files: Vec<File>) -> Result<(String, Vec<InputFile>), String> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in &files {
+        let rel = Reflect::get(f, &JsValue::from_str("webkitRelativePath"))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| f.name());
+        out.push(InputFile::new(rel, file_bytes(f).await?));
+    }
+    // A picked folder: every path starts with its name; take it off.
+    let label = strip_common_root(&mut out).unwrap_or_else(|| plural(out.len(), "file"));
+    Ok((label, out))
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// If every path sits under one folder, take that folder off and return its name.
+fn strip_common_root(files: &mut [InputFile]) -> Option<String> {
+    let first = files.first()?.path.split_once('/')?.0.to_string();
+    let prefix = format!("{first}/");
+    if !files.iter().all(|f| f.path.starts_with(&prefix)) {
+        return None;
+    }
+    for f in files.iter_mut() {
+        f.path = f.path[prefix.len()..].to_string();
+    }
+    Some(first)
+}
+
+fn list_files(list: Option<FileList>) -> Vec<File> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// Ingest files and show the result (or the error).
+pub fn load_files(state: AppState, origin: Origin, files: Vec<InputFile>) {
+    state.notice.set(None);
+    match glue::read_files(&files) {
+        Ok(ds) => state.set_dataset(origin, ds),
+        Err(e) => {
+            crate::ui::run::cancel(&state);
+            state.results.set(Vec::new());
+            state.dataset.set(None);
+            state.origin.set(Some(origin));
+            state.fail(e);
+        }
+    }
+}
+
+/// Load the built-in sample and run it with the current settings (when they fit).
+pub fn load_sample(state: AppState) {
+    match glue::sample_files() {
+        Some((label, files)) => {
+            load_files(state, Origin::Sample(label), files);
+            let fits = state.dataset.with_untracked(|d| {
+                d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
+            });
+            if fits {
+                super::run::start(state);
+            }
+        }
+        None => state.fail("The built-in sample data is not available in this build."),
+    }
+}
+
+#[component]
+pub fn DropZone() -> impl IntoView {
+    let state = use_state();
+    let dragging = RwSignal::new(false);
+    let folder_input = NodeRef::<html::Input>::new();
+    let files_input = NodeRef::<html::Input>::new();
+
+    let on_drop = move |ev: DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        let Some(dt) = ev.data_transfer() else { return };
+        // The items list empties when this handler returns: take the entries now.
+        let items = dt.items();
+        let mut entries = Vec::new();
+        for i in 0..items.length() {
+            if let Some(item) = items.get(i) {
+                if let Ok(Some(entry)) = item.webkit_get_as_entry() {
+                    entries.push(entry);
+                }
+            }
+        }
+        let flat = list_files(dt.files());
+        state.loading.set(true);
+        state.error.set(None);
+        spawn_local(async move {
+            let result = if !entries.is_empty() {
+                let single_dir = entries.len() == 1 && entries[0].is_directory();
+                let label = if single_dir {
+                    entries[0].name()
+                } else {
+                    plural(entries.len(), "item")
+                };
+                // One folder: paths relative to it. Several items: relative to the drop.
+                let start: Vec<(String, FileSystemEntry)> = if single_dir {
+                    vec![(String::new(), entries[0].clone())]
+                } else {
+                    entries.into_iter().map(|e| (e.name(), e)).collect()
+                };
+                let mut out = Vec::new();
+                walk(start, &mut out).await.map(|_| (label, out))
+            } else {
+                read_file_list(flat).await
+            };
+            state.loading.set(false);
+            match result {
+                Ok((_, files)) if files.is_empty() => {
+                    state.fail("Nothing was dropped that could be read: drop a folder of hotspot CSV files.")
+                }
+                Ok((label, files)) => load_files(state, Origin::Dropped(label), files),
+                Err(e) => state.fail(e),
+            }
+        });
+    };
+
+    let on_pick = move |input: NodeRef<html::Input>| {
+        let Some(el) = input.get() else { return };
+        let el: HtmlInputElement = el;
+        let files = list_files(el.files());
+        if files.is_empty() {
+            return;
+        }
+        state.loading.set(true);
+        state.error.set(None);
+        spawn_local(async move {
+            let result = read_file_list(files).await;
+            state.loading.set(false);
+            match result {
+                Ok((label, files)) => load_files(state, Origin::Dropped(label), files),
+                Err(e) => state.fail(e),
+            }
+            // Let the same folder be picked again.
+            el.set_value("");
+        });
+    };
+
+    let on_key = move |ev: KeyboardEvent| {
+        if ev.target() != ev.current_target() {
+            return;
+        }
+        if ev.key() == "Enter" || ev.key() == " " {
+            ev.prevent_default();
+            if let Some(el) = folder_input.get() {
+                el.click();
+            }
+        }
+    };
+
+    view! {
+        <section
+            class="card dropzone"
+            class:dragging=move || dragging.get()
+            role="region"
+            aria-label="Drop hotspot folder"
+            aria-describedby="drop-help"
+            tabindex="0"
+            on:dragenter=move |ev: DragEvent| {
+                ev.prevent_default();
+                dragging.set(true);
+            }
+            on:dragover=move |ev: DragEvent| {
+                ev.prevent_default();
+                if let Some(dt) = ev.data_transfer() {
+                    dt.set_drop_effect("copy");
+                }
+                dragging.set(true);
+            }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=on_drop
+            on:keydown=on_key
+        >
+            <p class="drop-title">"Drop a hotspot folder here"</p>
+            <p id="drop-help" class="drop-help">
+                "Summed CSVs (decode_<rank>.csv), a MindIE time-series dump with model_gen_config.json, a load matrix or a deployment table. "
+                "Press Enter to choose a folder. Nothing leaves your browser."
+            </p>
+            <div class="pickers">
+                <label class="button">
+                    "Choose folder"
+                    <input
+                        node_ref=folder_input
+                        class="visually-hidden"
+                        type="file"
+                        multiple
+                        prop:webkitdirectory=true
+                        on:change=move |_| on_pick(folder_input)
+                    />
+                </label>
+                <label class="button">
+                    "Choose files"
+                    <input
+                        node_ref=files_input
+                        class="visually-hidden"
+                        type="file"
+                        multiple
+                        on:change=move |_| on_pick(files_input)
+                    />
+                </label>
+                <button type="button" on:click=move |_| load_sample(state)>
+                    "Load sample data"
+                </button>
+            </div>
+            {move || state.loading.get().then(|| view! { <p class="loading" role="status">"Reading files…"</p> })}
+        </section>
+    }
+}

@@ -1,0 +1,343 @@
+//! Results per phase: the balance figures before/after, the charts and the
+//! table download.
+
+use std::sync::Arc;
+
+use leptos::html;
+use leptos::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::charts;
+use super::glue;
+use super::state::{use_state, PhaseResult};
+use crate::engine::metrics::Score;
+
+fn fmt_ratio(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        "–".into()
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), fmt_ratio)
+}
+
+fn fmt_gap(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.2} %", v * 100.0)
+    } else {
+        "–".into()
+    }
+}
+
+/// Save `text` as a file through a Blob URL and a temporary link.
+pub fn download(name: &str, text: &str) -> Result<(), String> {
+    let fail = |e: JsValue| format!("could not offer {name} for download: {e:?}");
+    let window = web_sys::window().ok_or("no window")?;
+    let document = window.document().ok_or("no document")?;
+    let parts = js_sys::Array::of1(&JsValue::from_str(text));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("application/json");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(fail)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.set_class_name("visually-hidden");
+    if let Some(body) = document.body() {
+        let _ = body.append_child(&a);
+    }
+    a.click();
+    a.remove();
+    // Free the Blob once the browser has taken it.
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+    Ok(())
+}
+
+fn figures(b: &Score, a: &Score) -> impl IntoView + use<> {
+    let rows: Vec<(&str, String, String)> = vec![
+        ("Step imbalance", fmt_ratio(b.step_imbalance), fmt_ratio(a.step_imbalance)),
+        (
+            "Time-resolved step imbalance",
+            fmt_opt(b.time_resolved_step_imbalance),
+            fmt_opt(a.time_resolved_step_imbalance),
+        ),
+        ("Lower bound", fmt_ratio(b.lower_bound), fmt_ratio(a.lower_bound)),
+        ("Gap to the lower bound", fmt_gap(b.gap), fmt_gap(a.gap)),
+        ("Mean layer imbalance", fmt_ratio(b.mean_layer_imbalance), fmt_ratio(a.mean_layer_imbalance)),
+        ("Max layer imbalance", fmt_ratio(b.max_layer_imbalance), fmt_ratio(a.max_layer_imbalance)),
+        (
+            "Inter-node nodes per token",
+            fmt_opt(b.internode_nodes_per_token),
+            fmt_opt(a.internode_nodes_per_token),
+        ),
+        ("Valid table", if b.valid { "yes" } else { "no" }.into(), if a.valid { "yes" } else { "no" }.into()),
+    ];
+    let body = rows
+        .into_iter()
+        .map(|(k, vb, va)| {
+            view! {
+                <tr>
+                    <th scope="row">{k}</th>
+                    <td>{vb}</td>
+                    <td>{va}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="figures">
+            <thead>
+                <tr>
+                    <th scope="col">"Figure (1.0 = perfect)"</th>
+                    <th scope="col">"Before"</th>
+                    <th scope="col">"After"</th>
+                </tr>
+            </thead>
+            <tbody>{body}</tbody>
+        </table>
+    }
+}
+
+/// The layer whose "before" is the most unbalanced (the one worth a look).
+fn worst_layer(r: &PhaseResult) -> usize {
+    r.score_before
+        .per_layer
+        .iter()
+        .filter(|l| l.imbalance.is_finite())
+        .max_by(|a, b| a.imbalance.total_cmp(&b.imbalance))
+        .map_or(0, |l| l.layer)
+        .min(r.data.layers.saturating_sub(1))
+}
+
+#[component]
+fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
+    let state = use_state();
+    let r = result;
+    let phase = r.data.phase;
+    let name = phase.name();
+    let title = format!("{}{} results", name[..1].to_uppercase(), &name[1..]);
+    let layer = RwSignal::new(worst_layer(&r));
+    let bars = NodeRef::<html::Canvas>::new();
+    let lines = NodeRef::<html::Canvas>::new();
+    let select_id = format!("layer-{name}");
+
+    {
+        let r = r.clone();
+        Effect::new(move |_| {
+            let l = layer.get();
+            if let Some(c) = bars.get() {
+                let before = glue::device_loads(&r.data, &r.before, l);
+                let after = glue::device_loads(&r.data, &r.after, l);
+                if let Err(e) = charts::device_loads(c, &before, &after) {
+                    state.fail(e);
+                }
+            }
+        });
+    }
+    {
+        let r = r.clone();
+        Effect::new(move |_| {
+            if let Some(c) = lines.get() {
+                let b: Vec<f64> = r.score_before.per_layer.iter().map(|l| l.imbalance).collect();
+                let a: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.imbalance).collect();
+                let lb: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.lower_bound).collect();
+                if let Err(e) = charts::imbalance_lines(c, "layer", &b, &a, &lb) {
+                    state.fail(e);
+                }
+            }
+        });
+    }
+    let over_time = NodeRef::<html::Canvas>::new();
+    {
+        let r = r.clone();
+        Effect::new(move |_| {
+            if let (Some(c), Some((b, a))) = (over_time.get(), r.intervals.as_ref()) {
+                if let Err(e) = charts::imbalance_lines(c, "interval", b, a, &[]) {
+                    state.fail(e);
+                }
+            }
+        });
+    }
+    let time_chart = r.intervals.as_ref().map(|(b, a)| {
+        let label = format!(
+            "Step imbalance per interval over {} kept intervals: worst {} before, {} after",
+            b.len(),
+            fmt_ratio(b.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max)),
+            fmt_ratio(a.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max))
+        );
+        view! {
+            <div class="chart">
+                <div class="chart-head">
+                    <h3>"Step imbalance over time"</h3>
+                </div>
+                <canvas node_ref=over_time role="img" aria-label=label></canvas>
+            </div>
+        }
+    });
+
+    let bars_label = {
+        let r = r.clone();
+        move || {
+            let l = layer.get();
+            let b = glue::device_loads(&r.data, &r.before, l);
+            let a = glue::device_loads(&r.data, &r.after, l);
+            let ratio = |v: &[f64]| {
+                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let max = v.iter().copied().fold(0.0, f64::max);
+                if mean > 0.0 {
+                    format!("{:.3}", max / mean)
+                } else {
+                    "–".into()
+                }
+            };
+            format!(
+                "Load per NPU in layer {l}: busiest NPU at {} times the mean before, {} after",
+                ratio(&b),
+                ratio(&a)
+            )
+        }
+    };
+    let lines_label = format!(
+        "Imbalance per layer: step imbalance {} before, {} after, lower bound {}",
+        fmt_ratio(r.score_before.step_imbalance),
+        fmt_ratio(r.score_after.step_imbalance),
+        fmt_ratio(r.score_after.lower_bound)
+    );
+
+    let layer_options = (0..r.data.layers)
+        .map(|l| view! { <option value=l.to_string()>{l}</option> })
+        .collect_view();
+
+    let mut notes: Vec<String> = r.solution.warnings.clone();
+    if !r.solution.reference_invalid_layers.is_empty() {
+        let ls: Vec<String> = r.solution.reference_invalid_layers.iter().map(|l| l.to_string()).collect();
+        notes.insert(0, format!(
+            "The reference tool's table puts an expert twice on one NPU in layer(s) {}{}.",
+            ls.join(", "),
+            if r.settings.msit_compat { " (kept: msit-compatible output)" } else { "; repaired here" }
+        ));
+    }
+    let table_violations: &[String] = match &r.table {
+        Ok((_, v)) => v,
+        Err(_) => &[],
+    };
+    if !table_violations.is_empty() {
+        notes.push(format!(
+            "This msit-compatible table breaks {} rule(s) of a valid table: {}",
+            table_violations.len(),
+            table_violations.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ));
+    } else {
+        for v in &r.score_after.violations {
+            notes.push(format!("Table check: {v}"));
+        }
+    }
+    const SHOWN: usize = 3;
+    let notes_view = (!notes.is_empty()).then(|| {
+        let rest: Vec<String> = notes.split_off(notes.len().min(SHOWN));
+        let items = notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
+        let more = (!rest.is_empty()).then(|| {
+            let n = rest.len();
+            let items = rest.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
+            view! {
+                <details class="more-notes">
+                    <summary>{format!("{n} more note{}", if n == 1 { "" } else { "s" })}</summary>
+                    <ul class="warnings">{items}</ul>
+                </details>
+            }
+        });
+        view! {
+            <div class="notes">
+                <h3>"Notes"</h3>
+                <ul class="warnings">{items}</ul>
+                {more}
+            </div>
+        }
+    });
+
+    let file = phase.table_file_name();
+    let (download_view, table_error) = match &r.table {
+        Ok((json, _)) => {
+            let json = json.clone();
+            let file = file.clone();
+            (
+                view! {
+                    <button type="button" class="primary" on:click=move |_| {
+                        if let Err(e) = download(&file, &json) {
+                            state.fail(e);
+                        }
+                    }>{format!("Download {name} table")}</button>
+                }
+                .into_any(),
+                None,
+            )
+        }
+        Err(e) => (
+            view! { <button type="button" disabled>{format!("Download {name} table")}</button> }.into_any(),
+            Some(view! { <p class="field-error">{format!("The {name} table cannot be offered: {e}")}</p> }),
+        ),
+    };
+
+    view! {
+        <section class="card phase-result" aria-label=title.clone()>
+            <h2>{title.clone()}</h2>
+            <p class="before-label">{format!("Before: {}. After: the new table ({}).", r.before_label, r.settings.algorithm.label())}</p>
+            <div class="result-grid">
+                <div>
+                    {figures(&r.score_before, &r.score_after)}
+                    <div class="download-row">
+                        {download_view}
+                        <span class="file-name">{file.clone()}</span>
+                    </div>
+                    {table_error}
+                    {notes_view}
+                </div>
+                <div class="charts">
+                    <div class="chart">
+                        <div class="chart-head">
+                            <h3>"Load per NPU"</h3>
+                            <label for=select_id.clone()>"Layer"</label>
+                            <select
+                                id=select_id.clone()
+                                prop:value=move || layer.get().to_string()
+                                on:change=move |ev| {
+                                    if let Ok(v) = event_target_value(&ev).parse::<usize>() {
+                                        layer.set(v);
+                                    }
+                                }
+                            >
+                                {layer_options}
+                            </select>
+                        </div>
+                        <canvas node_ref=bars role="img" aria-label=bars_label></canvas>
+                    </div>
+                    <div class="chart">
+                        <div class="chart-head">
+                            <h3>"Imbalance per layer"</h3>
+                        </div>
+                        <canvas node_ref=lines role="img" aria-label=lines_label></canvas>
+                    </div>
+                    {time_chart}
+                </div>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+pub fn Results() -> impl IntoView {
+    let state = use_state();
+    let each = move || state.results.get().into_iter().enumerate().collect::<Vec<_>>();
+    let key = |(i, r): &(usize, Arc<PhaseResult>)| (*i, Arc::as_ptr(r) as usize);
+    view! {
+        <For each=each key=key let((_, r))>
+            <PhaseCard result=r />
+        </For>
+    }
+}

@@ -1,0 +1,165 @@
+//! The settings form: msit's flags with msit's defaults, checked as you type
+//! against the loaded data (`algo::check`); each field shows its rule and,
+//! when broken, what is wrong.
+
+use leptos::prelude::*;
+
+use super::state::{use_state, Field, Form, FormError};
+use crate::engine::{algo, Algorithm, Dataset, Settings};
+
+/// Parse the form and check it against every phase of the data.
+pub fn validate(form: &Form, dataset: Option<&Dataset>) -> Result<Settings, FormError> {
+    let settings = form.settings()?;
+    if let Some(ds) = dataset {
+        for p in &ds.phases {
+            algo::check(p, &settings).map_err(|e| FormError {
+                field: e.param.as_deref().and_then(Field::from_param),
+                message: format!("{} ({})", e, p.phase.name()),
+            })?;
+        }
+    }
+    Ok(settings)
+}
+
+fn rule(field: Field) -> &'static str {
+    match field {
+        Field::DeviceType => "a2 or a3 (-dt): how C2LB spreads the copies.",
+        Field::Nodes => "At least 1 (-nd); the NPUs split evenly over the nodes.",
+        Field::Npus => "At least 1 (-nn), shared-expert devices included; experts + redundant experts divide evenly over the routed NPUs.",
+        Field::Redundant => "0 or more (-nre); C2LB takes at most one per routed NPU.",
+        Field::Shared => "Fewer than the NPUs (-nsed); the first K NPUs hold only the shared expert.",
+        Field::Algorithm => "",
+        Field::Seed => "A whole number: the same seed gives the same table.",
+    }
+}
+
+fn field_id(field: Field) -> &'static str {
+    match field {
+        Field::DeviceType => "f-device-type",
+        Field::Nodes => "f-nodes",
+        Field::Npus => "f-npus",
+        Field::Redundant => "f-redundant",
+        Field::Shared => "f-shared",
+        Field::Algorithm => "f-algorithm",
+        Field::Seed => "f-seed",
+    }
+}
+
+/// One numeric field with its rule and its error.
+#[component]
+fn NumberField(
+    field: Field,
+    label: &'static str,
+    value: RwSignal<String>,
+    check: Memo<Result<Settings, FormError>>,
+) -> impl IntoView {
+    let id = field_id(field);
+    let hint_id = format!("{id}-hint");
+    let err = move || match check.get() {
+        Err(FormError { field: Some(f), message }) if f == field => Some(message),
+        _ => None,
+    };
+    view! {
+        <div class="field" class:invalid=move || err().is_some()>
+            <label for=id>{label}</label>
+            <input
+                id=id
+                type="text"
+                inputmode="numeric"
+                autocomplete="off"
+                spellcheck="false"
+                aria-describedby=hint_id.clone()
+                aria-invalid=move || if err().is_some() { "true" } else { "false" }
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+            <p class="hint" id=hint_id>
+                <span class="rule">{rule(field)}</span>
+                {move || err().map(|m| view! { <span class="field-error">{m}</span> })}
+            </p>
+        </div>
+    }
+}
+
+#[component]
+pub fn SettingsForm() -> impl IntoView {
+    let state = use_state();
+    let form = state.form;
+    let check = Memo::new(move |_| {
+        let ds = state.dataset.get();
+        validate(&form, ds.as_deref())
+    });
+    let general_error = move || match check.get() {
+        Err(FormError { field: None, message }) => Some(message),
+        _ => None,
+    };
+    let algo_error = move || match check.get() {
+        Err(FormError { field: Some(Field::Algorithm), message }) => Some(message),
+        _ => None,
+    };
+    let dt_error = move || match check.get() {
+        Err(FormError { field: Some(Field::DeviceType), message }) => Some(message),
+        _ => None,
+    };
+    let explain = move || Algorithm::parse(&form.algorithm.get()).map(|a| a.explain()).unwrap_or("");
+    view! {
+        <section class="card settings" aria-labelledby="settings-h">
+            <h2 id="settings-h">"Settings"</h2>
+            <div class="grid">
+                <div class="field" class:invalid=move || dt_error().is_some()>
+                    <label for="f-device-type">"Device type"</label>
+                    <select
+                        id="f-device-type"
+                        aria-describedby="f-device-type-hint"
+                        prop:value=move || form.device_type.get()
+                        on:change=move |ev| form.device_type.set(event_target_value(&ev))
+                    >
+                        <option value="a2">"A2"</option>
+                        <option value="a3">"A3"</option>
+                    </select>
+                    <p class="hint" id="f-device-type-hint">
+                        <span class="rule">{rule(Field::DeviceType)}</span>
+                        {move || dt_error().map(|m| view! { <span class="field-error">{m}</span> })}
+                    </p>
+                </div>
+                <NumberField field=Field::Nodes label="Nodes" value=form.nodes check=check />
+                <NumberField field=Field::Npus label="NPUs" value=form.npus check=check />
+                <NumberField field=Field::Redundant label="Redundant experts" value=form.redundant check=check />
+                <NumberField field=Field::Shared label="Shared-expert devices" value=form.shared check=check />
+                <NumberField field=Field::Seed label="Seed" value=form.seed check=check />
+                <div class="field wide" class:invalid=move || algo_error().is_some()>
+                    <label for="f-algorithm">"Algorithm"</label>
+                    <select
+                        id="f-algorithm"
+                        aria-describedby="f-algorithm-hint"
+                        prop:value=move || form.algorithm.get()
+                        on:change=move |ev| form.algorithm.set(event_target_value(&ev))
+                    >
+                        {Algorithm::ALL
+                            .into_iter()
+                            .map(|a| view! { <option value=a.name()>{a.label()}</option> })
+                            .collect_view()}
+                    </select>
+                    <p class="hint" id="f-algorithm-hint">
+                        <span class="rule">{explain}</span>
+                        {move || algo_error().map(|m| view! { <span class="field-error">{m}</span> })}
+                    </p>
+                </div>
+                <div class="field wide check">
+                    <input
+                        id="f-msit"
+                        type="checkbox"
+                        aria-describedby="f-msit-hint"
+                        prop:checked=move || form.msit_compat.get()
+                        on:change=move |ev| form.msit_compat.set(event_target_checked(&ev))
+                    />
+                    <label for="f-msit">"msit-compatible output"</label>
+                    <p class="hint" id="f-msit-hint">
+                        "Reproduce the reference tool's table exactly, even where it puts an expert twice on one NPU (otherwise such tables are repaired)."
+                    </p>
+                </div>
+            </div>
+            {move || general_error().map(|m| view! { <p class="field-error general">{m}</p> })}
+        </section>
+    }
+}

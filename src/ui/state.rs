@@ -1,0 +1,239 @@
+//! The page's state: signals only, shared through Leptos context.
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+
+use crate::engine::algo::Solution;
+use crate::engine::metrics::Score;
+use crate::engine::{
+    Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Placement, Settings,
+};
+
+/// The settings form, as typed (strings), so a half-typed value is kept.
+#[derive(Clone, Copy)]
+pub struct Form {
+    pub device_type: RwSignal<String>,
+    pub nodes: RwSignal<String>,
+    pub npus: RwSignal<String>,
+    pub redundant: RwSignal<String>,
+    pub shared: RwSignal<String>,
+    pub algorithm: RwSignal<String>,
+    pub seed: RwSignal<String>,
+    pub msit_compat: RwSignal<bool>,
+}
+
+/// A form field (for attaching an error to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    DeviceType,
+    Nodes,
+    Npus,
+    Redundant,
+    Shared,
+    Algorithm,
+    Seed,
+}
+
+impl Field {
+    /// The field an engine parameter error is about (msit flag names).
+    pub fn from_param(param: &str) -> Option<Field> {
+        let p = param.to_ascii_lowercase();
+        Some(if p.contains("-nre") || p.contains("redundant") {
+            Field::Redundant
+        } else if p.contains("-nsed") || p.contains("shared") {
+            Field::Shared
+        } else if p.contains("-nn") || p.contains("npu") || p.contains("devices") {
+            Field::Npus
+        } else if p.contains("-nd") || p.contains("node") {
+            Field::Nodes
+        } else if p.contains("-dt") || p.contains("device type") {
+            Field::DeviceType
+        } else if p.contains("-al") || p.contains("algorithm") || p.contains("group") {
+            Field::Algorithm
+        } else if p.contains("seed") {
+            Field::Seed
+        } else {
+            return None;
+        })
+    }
+}
+
+/// A problem with the typed settings, attached to a field when known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormError {
+    pub field: Option<Field>,
+    pub message: String,
+}
+
+impl Form {
+    pub fn new() -> Form {
+        let d = Settings::default();
+        Form {
+            device_type: RwSignal::new(d.cluster.device_type.name().to_string()),
+            nodes: RwSignal::new(d.cluster.nodes.to_string()),
+            npus: RwSignal::new(d.cluster.devices.to_string()),
+            redundant: RwSignal::new(d.cluster.redundant.to_string()),
+            shared: RwSignal::new(d.cluster.shared_devices.to_string()),
+            algorithm: RwSignal::new(d.algorithm.name().to_string()),
+            seed: RwSignal::new(d.seed.to_string()),
+            msit_compat: RwSignal::new(d.msit_compat),
+        }
+    }
+
+    /// Parse the typed values (tracked: re-runs as the user types).
+    pub fn settings(&self) -> Result<Settings, FormError> {
+        fn num(s: &str, field: Field, name: &str, min: usize) -> Result<usize, FormError> {
+            let t = s.trim();
+            match t.parse::<usize>() {
+                Ok(v) if v >= min => Ok(v),
+                Ok(_) => Err(FormError { field: Some(field), message: format!("{name} must be at least {min}") }),
+                Err(_) => Err(FormError {
+                    field: Some(field),
+                    message: format!("{name} must be a whole number, got '{t}'"),
+                }),
+            }
+        }
+        let device_type = DeviceType::parse(&self.device_type.get())
+            .map_err(|e| FormError { field: Some(Field::DeviceType), message: e.message })?;
+        let nodes = num(&self.nodes.get(), Field::Nodes, "Nodes", 1)?;
+        let devices = num(&self.npus.get(), Field::Npus, "NPUs", 1)?;
+        let redundant = num(&self.redundant.get(), Field::Redundant, "Redundant experts", 0)?;
+        let shared_devices = num(&self.shared.get(), Field::Shared, "Shared-expert devices", 0)?;
+        let algorithm = Algorithm::parse(&self.algorithm.get())
+            .map_err(|e| FormError { field: Some(Field::Algorithm), message: e.message })?;
+        let seed_text = self.seed.get();
+        let seed = seed_text.trim().parse::<u64>().map_err(|_| FormError {
+            field: Some(Field::Seed),
+            message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
+        })?;
+        Ok(Settings {
+            cluster: Cluster { devices, nodes, redundant, shared_devices, device_type },
+            algorithm,
+            msit_compat: self.msit_compat.get(),
+            seed,
+            ..Settings::default()
+        })
+    }
+
+    /// Fill the form from settings (share links).
+    pub fn set(&self, s: &Settings) {
+        self.device_type.set(s.cluster.device_type.name().to_string());
+        self.nodes.set(s.cluster.nodes.to_string());
+        self.npus.set(s.cluster.devices.to_string());
+        self.redundant.set(s.cluster.redundant.to_string());
+        self.shared.set(s.cluster.shared_devices.to_string());
+        self.algorithm.set(s.algorithm.name().to_string());
+        self.seed.set(s.seed.to_string());
+        self.msit_compat.set(s.msit_compat);
+    }
+}
+
+/// Where the loaded data came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Origin {
+    Sample(String),
+    Dropped(String),
+    SharedLink,
+}
+
+impl Origin {
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Sample(label) => format!("Built-in sample data: {label}"),
+            Origin::Dropped(label) => format!("Dropped: {label}"),
+            Origin::SharedLink => "Loads from a share link (summed over time)".to_string(),
+        }
+    }
+}
+
+/// Progress of one phase during a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseProgress {
+    pub phase: Phase,
+    pub done: usize,
+    pub total: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    Idle,
+    Running,
+    Done { millis: f64 },
+    Cancelled,
+    Failed,
+}
+
+/// Everything shown for one phase after a run.
+#[derive(Debug)]
+pub struct PhaseResult {
+    pub data: Arc<PhaseData>,
+    pub settings: Settings,
+    pub before: Placement,
+    pub before_label: String,
+    pub after: Placement,
+    pub score_before: Score,
+    pub score_after: Score,
+    pub solution: Solution,
+    /// Step imbalance per kept interval (time-series data only), before and after.
+    pub intervals: Option<(Vec<f64>, Vec<f64>)>,
+    /// The table JSON (with the rules it breaks in msit-compatible mode),
+    /// or why it cannot be offered.
+    pub table: Result<(String, Vec<String>), Error>,
+}
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub origin: RwSignal<Option<Origin>>,
+    pub dataset: RwSignal<Option<Arc<Dataset>>>,
+    pub form: Form,
+    pub status: RwSignal<RunStatus>,
+    pub progress: RwSignal<Vec<PhaseProgress>>,
+    pub results: RwSignal<Vec<Arc<PhaseResult>>>,
+    /// The alert region's text (errors).
+    pub error: RwSignal<Option<String>>,
+    /// Polite status messages ("Link copied").
+    pub notice: RwSignal<Option<String>>,
+    /// A drop or sample load is being read.
+    pub loading: RwSignal<bool>,
+    /// The share link of the last run, when made.
+    pub share_link: RwSignal<Option<String>>,
+}
+
+impl AppState {
+    pub fn new() -> AppState {
+        AppState {
+            origin: RwSignal::new(None),
+            dataset: RwSignal::new(None),
+            form: Form::new(),
+            status: RwSignal::new(RunStatus::Idle),
+            progress: RwSignal::new(Vec::new()),
+            results: RwSignal::new(Vec::new()),
+            error: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            loading: RwSignal::new(false),
+            share_link: RwSignal::new(None),
+        }
+    }
+
+    /// Replace the data: clears results and errors.
+    pub fn set_dataset(&self, origin: Origin, ds: Dataset) {
+        crate::ui::run::cancel(self);
+        self.results.set(Vec::new());
+        self.progress.set(Vec::new());
+        self.status.set(RunStatus::Idle);
+        self.error.set(None);
+        self.share_link.set(None);
+        self.origin.set(Some(origin));
+        self.dataset.set(Some(Arc::new(ds)));
+    }
+
+    /// Show an error in the alert region.
+    pub fn fail(&self, e: impl std::fmt::Display) {
+        self.error.set(Some(e.to_string()));
+    }
+}
+
+pub fn use_state() -> AppState {
+    expect_context::<AppState>()
+}

@@ -1,0 +1,155 @@
+// End-to-end tests of the release build in headless Chromium, served under a
+// sub-path. Run: `node --test tests/e2e/` after `trunk build --release`
+// (tests/e2e/run.sh does both).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes,
+  runAndWait, waitDone, foreignRequests,
+} from './helpers.mjs';
+
+let site;
+let browser;
+const fixtures = fixturesDir();
+const small = path.join(fixtures, 'small-summed');
+const expectedAl0 = fs.readFileSync(path.join(small, 'expected', 'al0-a2.json'));
+// Requests of the first test's whole run (load, drop, run, download).
+let firstRunRequests = null;
+// The share link made after the first test's run.
+let shareLink = null;
+
+before(async () => {
+  site = await startSite();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+function assertNoPanics(errors) {
+  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
+  assert.deepEqual(bad, [], 'the page must not panic');
+}
+
+test('a real folder drop, msit settings, Run, and the decode table equals msit al0-a2', async () => {
+  const { context, page, requests, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, path.join(small, 'input'));
+    // The recognition summary shows the fixture's shape.
+    const summary = page.locator('section.summary');
+    await summary.getByText('Dropped: input').waitFor();
+    await assert.doesNotReject(summary.locator('dd', { hasText: /^16$/ }).first().waitFor());
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, msit: true });
+    await runAndWait(page);
+    const { name, bytes } = await downloadBytes(page, 'Download decode table');
+    assert.equal(name, 'decode_global_deployment.json');
+    assert.deepEqual(JSON.parse(bytes.toString('utf8')), JSON.parse(expectedAl0.toString('utf8')));
+    assert.equal(bytes.toString('utf8'), expectedAl0.toString('utf8'), 'byte-identical to msit');
+    // A share link of this run for the round-trip test.
+    await page.getByRole('button', { name: 'Copy share link' }).click();
+    const field = page.getByLabel('Share link', { exact: true });
+    await field.waitFor();
+    shareLink = await field.inputValue();
+    assert.match(shareLink, /#run=/);
+    assertNoPanics(errors);
+    firstRunRequests = requests.slice();
+  } finally {
+    await context.close();
+  }
+});
+
+test('no request leaves the page origin during a whole run', () => {
+  assert.ok(firstRunRequests, 'the first test recorded its requests');
+  assert.ok(firstRunRequests.some((u) => u.endsWith('.wasm')), 'the wasm was fetched (requests were seen)');
+  assert.ok(firstRunRequests.some((u) => u.includes('worker')), 'the worker was loaded');
+  assert.deepEqual(foreignRequests(firstRunRequests, site.origin), []);
+  assert.ok(
+    firstRunRequests.every((u) => !u.startsWith(site.origin) || u.startsWith(site.url)),
+    'every asset comes from the sub-path',
+  );
+});
+
+test('a bad folder shows its error in the alert (keyboard: Enter opens the picker)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-bad-'));
+  const bad = path.join(dir, 'bad-dump');
+  fs.mkdirSync(bad);
+  fs.writeFileSync(path.join(bad, 'decode_0.csv'), '1,2\n3,oops\n');
+  fs.writeFileSync(path.join(bad, 'decode_1.csv'), '5,6\n7,8\n');
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    const [chooser] = await Promise.all([
+      page.waitForEvent('filechooser'),
+      (async () => {
+        await page.getByRole('region', { name: 'Drop hotspot folder' }).focus();
+        await page.keyboard.press('Enter');
+      })(),
+    ]);
+    await chooser.setFiles(bad);
+    const alert = page.getByRole('alert');
+    await alert.getByText('decode_0.csv').waitFor();
+    const text = await alert.innerText();
+    assert.match(text, /decode_0\.csv/);
+    assert.match(text, /row 2/);
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the sample data runs with the default settings', async () => {
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await page.getByRole('button', { name: 'Load sample data' }).click();
+    await page.locator('section.summary').getByText('Built-in sample data').waitFor();
+    await runAndWait(page, 120_000);
+    const dl = page.getByRole('button', { name: /^Download (decode|prefill) table$/ }).first();
+    await dl.waitFor();
+    assert.equal(await dl.isEnabled(), true);
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('Cancel stops a long run', async () => {
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await page.getByRole('button', { name: 'Load sample data' }).click();
+    await page.locator('section.summary').getByText('Built-in sample data').waitFor();
+    await setSettings(page, { algorithm: 'spec-moe-2' });
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.locator('p.status', { hasText: 'Solving' }).waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('p.status', { hasText: 'Cancelled' }).waitFor();
+    assert.equal(await page.locator('section.phase-result').count(), 0, 'no results after Cancel');
+    assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a share link reproduces the run in a fresh browser context', async () => {
+  assert.ok(shareLink, 'the first test made a share link');
+  const context = await browser.newContext({ acceptDownloads: true });
+  try {
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(shareLink);
+    await waitDone(page);
+    assert.equal(await page.getByLabel('NPUs', { exact: true }).inputValue(), '8');
+    assert.equal(await page.getByLabel('msit-compatible output').isChecked(), true);
+    const { bytes } = await downloadBytes(page, 'Download decode table');
+    assert.equal(bytes.toString('utf8'), expectedAl0.toString('utf8'));
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,157 @@
+// Shared set-up of the end-to-end tests: serve dist/ under a sub-path,
+// launch Debian's Chromium through playwright-core, drop folders for real.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { serve } from './serve.mjs';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** playwright-core from NODE_PATH, <repo>/.tools or the main checkout's .tools. */
+function loadPlaywright() {
+  const require = createRequire(import.meta.url);
+  const paths = [
+    ...(process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean),
+    path.join(repoRoot, '.tools', 'node_modules'),
+    path.join(repoRoot, 'node_modules'),
+    path.resolve(repoRoot, '..', 'main', '.tools', 'node_modules'),
+    path.resolve(repoRoot, '..', '..', 'main', '.tools', 'node_modules'),
+  ];
+  const resolved = require.resolve('playwright-core', { paths });
+  return require(resolved);
+}
+export const { chromium } = loadPlaywright();
+
+/** The shared fixtures: beside the checkout (`../shared/fixtures`). */
+export function fixturesDir() {
+  const cands = [
+    process.env.ELB_FIXTURES,
+    path.resolve(repoRoot, '..', 'shared', 'fixtures'),
+    path.resolve(repoRoot, '..', '..', 'shared', 'fixtures'),
+  ].filter(Boolean);
+  const found = cands.find((p) => fs.existsSync(path.join(p, 'README.md')));
+  if (!found) throw new Error(`fixtures not found; tried ${cands.join(', ')} (set ELB_FIXTURES)`);
+  return found;
+}
+
+export const SUB_PATH = 'tools/elb/';
+
+/** Copy dist/ into a temp dir under SUB_PATH and serve it. */
+export async function startSite() {
+  const dist = process.env.ELB_DIST || path.join(repoRoot, 'dist');
+  if (!fs.existsSync(path.join(dist, 'index.html'))) {
+    throw new Error(`${dist}/index.html is missing: build first (trunk build --release)`);
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-e2e-'));
+  const site = path.join(tmp, SUB_PATH);
+  fs.mkdirSync(site, { recursive: true });
+  fs.cpSync(dist, site, { recursive: true });
+  const server = await serve(tmp);
+  return {
+    url: server.url + SUB_PATH,
+    origin: new URL(server.url).origin,
+    tmp,
+    async close() {
+      await server.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/**
+ * A fresh context + page that records every request (page and workers),
+ * page errors and console errors.
+ */
+export async function openApp(browser, url, opts = {}) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 }, ...opts });
+  const requests = [];
+  const errors = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  await page.goto(url);
+  // The app is up when its Run button is there.
+  await page.getByRole('button', { name: 'Run', exact: true }).waitFor();
+  return { context, page, requests, errors };
+}
+
+/** Requests that went anywhere but the page's own origin (blob:/data: are local). */
+export function foreignRequests(requests, origin) {
+  return requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('blob:') || u.startsWith('data:')));
+}
+
+/** Drop a real folder onto the drop zone (CDP drag events carry directories). */
+export async function dropFolder(context, page, folder) {
+  const zone = page.getByRole('region', { name: 'Drop hotspot folder' });
+  await zone.scrollIntoViewIfNeeded();
+  const box = await zone.boundingBox();
+  const x = box.x + box.width / 2;
+  const y = box.y + box.height / 2;
+  const cdp = await context.newCDPSession(page);
+  const data = { items: [], files: [path.resolve(folder)], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) {
+    await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+  }
+  await cdp.detach();
+}
+
+/** Set the cluster fields. */
+export async function setSettings(page, s) {
+  const fields = [
+    ['nodes', 'Nodes'],
+    ['npus', 'NPUs'],
+    ['redundant', 'Redundant experts'],
+    ['shared', 'Shared-expert devices'],
+    ['seed', 'Seed'],
+  ];
+  for (const [k, label] of fields) {
+    if (s[k] !== undefined) await page.getByLabel(label, { exact: true }).fill(String(s[k]));
+  }
+  if (s.deviceType) await page.getByLabel('Device type', { exact: true }).selectOption(s.deviceType);
+  if (s.algorithm) await page.getByLabel('Algorithm', { exact: true }).selectOption(s.algorithm);
+  if (s.msit !== undefined) await page.getByLabel('msit-compatible output').setChecked(s.msit);
+}
+
+/** Click a download button and return the file's bytes and suggested name. */
+export async function downloadBytes(page, buttonName) {
+  const [dl] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: buttonName, exact: true }).click(),
+  ]);
+  const p = await dl.path();
+  return { name: dl.suggestedFilename(), bytes: fs.readFileSync(p) };
+}
+
+/** Run and wait until the status says done (or fail with the alert's text). */
+export async function runAndWait(page, timeout = 60_000) {
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await waitDone(page, timeout);
+}
+
+export async function waitDone(page, timeout = 60_000) {
+  const done = page.locator('p.status', { hasText: 'Done in' });
+  const alert = page.locator('[role=alert] .error');
+  await done.or(alert).first().waitFor({ timeout });
+  if (await alert.count()) throw new Error(`run failed: ${await alert.innerText()}`);
+}

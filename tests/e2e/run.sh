@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build the release site and run the browser end-to-end tests against it.
+# Needs the tools of scripts/setup.sh (trunk, wasm-bindgen, wasm-opt 132 on
+# PATH via <repo>/.tools, playwright-core, /usr/bin/chromium).
+# Env: ELB_SKIP_BUILD=1 reuses dist/; CHROMIUM, ELB_FIXTURES, ELB_DIST override paths.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$here"
+tools=""
+for t in "$here/.tools/node_modules" "$here/../main/.tools/node_modules"; do
+  if [ -d "$t" ]; then tools="$(cd "$t" && pwd)"; break; fi
+done
+export PATH="$HOME/.cargo/bin:${tools:+$tools/.bin:}$PATH"
+export NODE_PATH="${tools}${NODE_PATH:+:$NODE_PATH}"
+if [ "${ELB_SKIP_BUILD:-0}" != 1 ]; then
+  start=$(date +%s)
+  trunk build --release --offline --dist dist
+  echo "[e2e] trunk build took $(( $(date +%s) - start )) s"
+fi
+exec node --test --test-concurrency=1 tests/e2e/
