@@ -4,6 +4,7 @@
 
 #[path = "common_metrics/mod.rs"]
 mod common;
+mod support;
 
 use elb::engine::metrics::score;
 use elb::engine::sample::{self, Preset, SampleFormat};
