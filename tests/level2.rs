@@ -440,6 +440,20 @@ fn reference_table(fixture: &str, algo: &str) -> Vec<Vec<Vec<usize>>> {
 #[ignore]
 fn bench_fixtures() {
     let k = Knobs::default();
+    for (fx, series) in [("small-summed", false), ("small-series", true), ("small-series-nodes-map", true)] {
+        let dir = fixture_dir(fx).join("input");
+        let d = if series { read_series(&dir) } else { read_summed(&dir) };
+        bench_one(fx, &d, &settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false), &k);
+        if fx == "small-series" {
+            bench_one("small-series mixed", &d, &settings(cluster(8, 2, 8), Algorithm::SpecMoe2Mixed, 0, false), &k);
+        }
+        let key = if series { "ts_total_step_ratio" } else { "static_step_ratio" };
+        for algo in ["al1", "al3", "al4", "al5"] {
+            if fixture_dir(fx).join("expected").join(format!("{algo}.score.json")).exists() {
+                println!("  reference {algo}: {:.4}", reference_figure(fx, algo, key));
+            }
+        }
+    }
     let d = read_summed(&fixture_dir("dsv3-summed").join("input"));
     bench_one("dsv3-summed", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2, 0, false), &k);
     let d = read_series(&fixture_dir("dsv3-series").join("input"));
@@ -448,7 +462,13 @@ fn bench_fixtures() {
     bench_one("dsv3-series mixed", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2Mixed, 0, false), &k);
     let n = d.intervals();
     let odd: Vec<usize> = (1..n).step_by(2).collect();
-    for algo in ["al0-a2", "al1", "al3"] {
+    for alg in [Algorithm::C2lb, Algorithm::SpecMoe1] {
+        let st = settings(cluster(64, 8, 64), alg, 0, true);
+        let t = elb::engine::algo::solve(&d, &st, 0..d.layers, &mut |_| true).unwrap().layers;
+        println!("  ours {} fitted on even, on odd intervals: {:.4}", alg.name(), time_resolved(&d, &t, &odd));
+    }
+    for algo in ["al0-a2", "al1", "al3", "al4"] {
+        println!("  reference {algo}: {:.4} (all intervals)", reference_figure("dsv3-series", algo, "ts_total_step_ratio"));
         let t = reference_table("dsv3-series", algo);
         println!("  reference {algo} on odd intervals: {:.4}", time_resolved(&d, &t, &odd));
     }
