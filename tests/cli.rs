@@ -377,3 +377,19 @@ fn a_table_dropped_with_the_data_is_the_before() {
     let o = elb(&["-icp", d.to_str().unwrap(), "-nre", "8", "-nd", "1", "-nn", "9", "-nsed", "1", "-al", "1", "-o", out.to_str().unwrap()]);
     assert!(stdout(&o).contains("step imbalance 1.0770 -> 1.0770"), "{}", stdout(&o));
 }
+
+#[test]
+fn repeated_layer_warnings_are_summarised_unless_verbose() {
+    let out = scratch("warn-summary");
+    let input = fixture("dsv3-summed/input");
+    let o = elb(&["-icp", &input, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let layer_lines = err.lines().filter(|l| l.contains("msit would put")).count();
+    assert_eq!(layer_lines, 3, "{err}");
+    assert!(err.contains("more warning(s) like these"), "{err}");
+    let v = elb(&["-icp", &input, "-o", out.to_str().unwrap(), "--verbose"]);
+    let all = stderr(&v).lines().filter(|l| l.contains("msit would put")).count();
+    assert!(all > 3, "{}", stderr(&v));
+    assert!(!stderr(&v).contains("more warning(s) like these"));
+}

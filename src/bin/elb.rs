@@ -79,6 +79,7 @@ OPTIONS (msit elb flags and defaults):
     --gb-per-expert <GB>                (sweep) memory of one redundant expert per card, all MoE layers
                                         [default: 2.4, MindIE's figure for DeepSeek-V3 w8a8]
     --json                              (sweep) print the sweep as JSON
+    -v, --verbose                       list every per-layer warning (default: the first 3 and a count)
     --table <json>                      (score) the deployment table to score [default: the current
                                         placement named by the input, else the default layout]
     -h, --help                          print this help
@@ -114,6 +115,7 @@ struct Opts {
     first_moe_layer: usize,
     gb_per_expert: f64,
     json: bool,
+    verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,6 +176,7 @@ impl Default for Opts {
             first_moe_layer: 0,
             gb_per_expert: sweep::DEFAULT_GB_PER_REDUNDANT,
             json: false,
+            verbose: false,
         }
     }
 }
@@ -205,7 +208,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_string())),
             _ => (raw, None),
         };
-        const SWITCHES: [&str; 8] = ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--json"];
+        const SWITCHES: [&str; 10] = ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--json", "-v", "--verbose"];
         const VALUED: [&str; 25] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
@@ -267,6 +270,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--groups" => o.groups = Some(parse_usize("--groups", &value)?),
             "--seed" => o.seed = parse_u64("--seed", &value)?,
             "--msit-compat" => o.msit_compat = true,
+            "-v" | "--verbose" => o.verbose = true,
             "--holdout" => o.holdout = true,
             "--table" if mode == Mode::Score => o.table = Some(value),
             "--holdout-split" => o.holdout_split = Some(parse_f64(flag, &value)?),
@@ -485,9 +489,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
         let t0 = Instant::now();
         let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
-        for w in &sol.warnings {
-            eprintln!("elb: warning: {}: {w}", data.phase.name());
-        }
+        print_warnings(data.phase.name(), &sol.warnings, opts.verbose);
         let mut migration_line = None;
         if opts.migration_aware {
             if let Some((cur, _)) = &current {
@@ -819,4 +821,17 @@ fn main() {
         Err(_) => 2,
     };
     std::process::exit(code);
+}
+
+/// Per-layer warnings repeat one remark for many layers: show the first few
+/// and count the rest, unless `--verbose` asks for all of them.
+fn print_warnings(phase: &str, warnings: &[String], verbose: bool) {
+    const SHOWN: usize = 3;
+    let limit = if verbose { usize::MAX } else { SHOWN };
+    for w in warnings.iter().take(limit) {
+        eprintln!("elb: warning: {phase}: {w}");
+    }
+    if warnings.len() > limit {
+        eprintln!("elb: warning: {phase}: ... and {} more warning(s) like these (-v / --verbose lists them all)", warnings.len() - limit);
+    }
 }
