@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! elb-bench parse [layers experts ranks dumps]
-//! elb-bench solve [--json] [--kimi] [--case SUBSTR] [--algo NAME[,NAME]] [--fixtures DIR] [--wasm FILE]
+//! elb-bench solve [--json] [--kimi] [--holdout] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
 //! elb-bench synth-dump -o <dir> [layers experts ranks dumps]
-//! elb-bench all [--json] [--kimi] [--fixtures DIR] [--wasm FILE]
+//! elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
 //! ```
 //!
 //! `parse`: ingest throughput of a synthetic time-series dump (default:
@@ -42,15 +42,45 @@ fn cpu_seconds() -> Option<f64> {
 /// time, unaffected by other processes on a busy machine.
 fn thread_cpu_seconds() -> Option<f64> {
     if let Ok(s) = std::fs::read_to_string("/proc/thread-self/schedstat") {
-        if let Some(ns) = s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()) {
+        if let Some(ns) = s
+            .split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<u64>().ok())
+        {
             return Some(ns as f64 * 1e-9);
         }
     }
     cpu_seconds()
 }
 
-fn bench_parse(args: &[String]) {
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse::<usize>().ok()).unwrap_or(d);
+/// Parse-throughput figures (the best of 3 runs).
+#[derive(Debug, Clone, Serialize)]
+struct ParseFigures {
+    layers: usize,
+    experts: usize,
+    ranks: usize,
+    dumps: usize,
+    bytes: usize,
+    scanner_mb_s: f64,
+    best_wall_s: f64,
+    best_wall_mb_s: f64,
+    best_cpu_s: f64,
+    best_cpu_mb_s: f64,
+}
+
+/// Text to stdout, or to stderr when stdout carries JSON.
+macro_rules! say {
+    ($json:expr, $($t:tt)*) => {
+        if $json { eprintln!($($t)*) } else { println!($($t)*) }
+    };
+}
+
+fn bench_parse(args: &[String], json: bool) -> ParseFigures {
+    let num = |i: usize, d: usize| {
+        args.get(i)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(d)
+    };
     let (layers, experts, ranks, dumps) = (num(0, 58), num(1, 256), num(2, 64), num(3, 2000));
     let t0 = Instant::now();
     let files = synth_series_dump(layers, experts, ranks, dumps, 8, 42);
@@ -68,7 +98,13 @@ fn bench_parse(args: &[String]) {
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("scanner alone: {:.3} s, {:.1} MB/s ({cells} values)", s, bytes as f64 / 1e6 / s);
+    let scanner_mb_s = bytes as f64 / 1e6 / s;
+    say!(
+        json,
+        "scanner alone: {:.3} s, {:.1} MB/s ({cells} values)",
+        s,
+        bytes as f64 / 1e6 / s
+    );
     let mut best = f64::INFINITY;
     let mut best_cpu = f64::INFINITY;
     for run in 0..3 {
@@ -89,7 +125,7 @@ fn bench_parse(args: &[String]) {
         best = best.min(s);
         best_cpu = best_cpu.min(cpu);
         let pd = &ds.phases[0];
-        println!(
+        say!(json,
             "run {run}: wall {:.3} s = {:.1} MB/s, cpu {:.2} s = {:.1} MB/s ({} intervals kept, {} layers x {} experts)",
             s,
             bytes as f64 / 1e6 / s,
@@ -100,7 +136,8 @@ fn bench_parse(args: &[String]) {
             pd.experts
         );
     }
-    println!(
+    say!(
+        json,
         "parse: {:.1} MB, best wall {:.3} s = {:.1} MB/s, best cpu {:.2} s = {:.1} MB/s (one core)",
         bytes as f64 / 1e6,
         best,
@@ -108,6 +145,18 @@ fn bench_parse(args: &[String]) {
         best_cpu,
         bytes as f64 / 1e6 / best_cpu
     );
+    ParseFigures {
+        layers,
+        experts,
+        ranks,
+        dumps,
+        bytes,
+        scanner_mb_s,
+        best_wall_s: best,
+        best_wall_mb_s: bytes as f64 / 1e6 / best,
+        best_cpu_s: best_cpu,
+        best_cpu_mb_s: bytes as f64 / 1e6 / best_cpu,
+    }
 }
 
 // ------------------------------------------------------------------ solve
@@ -129,15 +178,60 @@ struct Algo {
 }
 
 const ALGOS: [Algo; 9] = [
-    Algo { key: "al0-a2", algorithm: Algorithm::C2lb, device_type: DeviceType::A2, level2: false },
-    Algo { key: "al0-a3", algorithm: Algorithm::C2lb, device_type: DeviceType::A3, level2: false },
-    Algo { key: "al1", algorithm: Algorithm::SpecMoe1, device_type: DeviceType::A2, level2: false },
-    Algo { key: "al2", algorithm: Algorithm::DynamicC2lb, device_type: DeviceType::A2, level2: false },
-    Algo { key: "al3", algorithm: Algorithm::SpecMoe2, device_type: DeviceType::A2, level2: true },
-    Algo { key: "al4", algorithm: Algorithm::SpecMoe1Mixed, device_type: DeviceType::A2, level2: false },
-    Algo { key: "al5", algorithm: Algorithm::SpecMoe2Mixed, device_type: DeviceType::A2, level2: true },
-    Algo { key: "deepseek-global", algorithm: Algorithm::DeepseekGlobal, device_type: DeviceType::A2, level2: false },
-    Algo { key: "deepseek-hier", algorithm: Algorithm::DeepseekHierarchical, device_type: DeviceType::A2, level2: false },
+    Algo {
+        key: "al0-a2",
+        algorithm: Algorithm::C2lb,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al0-a3",
+        algorithm: Algorithm::C2lb,
+        device_type: DeviceType::A3,
+        level2: false,
+    },
+    Algo {
+        key: "al1",
+        algorithm: Algorithm::SpecMoe1,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al2",
+        algorithm: Algorithm::DynamicC2lb,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al3",
+        algorithm: Algorithm::SpecMoe2,
+        device_type: DeviceType::A2,
+        level2: true,
+    },
+    Algo {
+        key: "al4",
+        algorithm: Algorithm::SpecMoe1Mixed,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al5",
+        algorithm: Algorithm::SpecMoe2Mixed,
+        device_type: DeviceType::A2,
+        level2: true,
+    },
+    Algo {
+        key: "deepseek-global",
+        algorithm: Algorithm::DeepseekGlobal,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "deepseek-hier",
+        algorithm: Algorithm::DeepseekHierarchical,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
 ];
 
 /// Figures of one table (ours or the reference tool's).
@@ -165,6 +259,9 @@ struct Row {
     cpu_s: Option<f64>,
     /// Browser (wasm) wall time, from `--wasm`.
     wasm_s: Option<f64>,
+    /// `--holdout` (time-series input): the table fitted on the even-numbered
+    /// kept intervals, its time-resolved step imbalance on the odd ones.
+    holdout_time_resolved: Option<f64>,
     reference: Option<Figures>,
 }
 
@@ -185,7 +282,11 @@ fn fixtures_dir(given: Option<&str>) -> PathBuf {
         return PathBuf::from(g);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for p in [root.join("../shared/fixtures"), PathBuf::from("/work/shared/fixtures"), root.join("tests/fixtures")] {
+    for p in [
+        root.join("../shared/fixtures"),
+        PathBuf::from("/work/shared/fixtures"),
+        root.join("tests/fixtures"),
+    ] {
         if p.join("README.md").exists() || p.join("dsv3-summed").exists() {
             return p;
         }
@@ -195,11 +296,17 @@ fn fixtures_dir(given: Option<&str>) -> PathBuf {
 
 /// Every file under `dir`, recursively, sorted, paths relative to it.
 fn walk(dir: &Path, rel: &str, out: &mut Vec<InputFile>) -> std::io::Result<()> {
-    let mut entries: Vec<(String, PathBuf)> =
-        std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+    let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
     entries.sort();
     for (name, path) in entries {
-        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         if path.is_dir() {
             walk(&path, &r, out)?;
         } else {
@@ -214,7 +321,9 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 }
 
 fn shape_of(ds: &Dataset, cluster: &Cluster) -> String {
-    let Some(p) = ds.phases.first() else { return "no phase".to_string() };
+    let Some(p) = ds.phases.first() else {
+        return "no phase".to_string();
+    };
     let mut s = format!(
         "{} layers x {} experts, {} NPUs / {} nodes, {} redundant",
         p.layers, p.experts, cluster.devices, cluster.nodes, cluster.redundant
@@ -239,16 +348,29 @@ fn shape_of(ds: &Dataset, cluster: &Cluster) -> String {
 fn fixture_cases(dir: &Path) -> Vec<Case> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
-        eprintln!("elb-bench: no fixtures at {} (--fixtures DIR)", dir.display());
+        eprintln!(
+            "elb-bench: no fixtures at {} (--fixtures DIR)",
+            dir.display()
+        );
         return out;
     };
-    let mut names: Vec<String> =
-        rd.filter_map(|e| e.ok()).filter(|e| e.path().join("params.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("params.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     for name in names {
         let fdir = dir.join(&name);
-        let Some(params) = read_json(&fdir.join("params.json")) else { continue };
-        let num = |k: &str, d: usize| params.get(k).and_then(|v| v.as_u64()).map_or(d, |v| v as usize);
+        let Some(params) = read_json(&fdir.join("params.json")) else {
+            continue;
+        };
+        let num = |k: &str, d: usize| {
+            params
+                .get(k)
+                .and_then(|v| v.as_u64())
+                .map_or(d, |v| v as usize)
+        };
         let cluster = Cluster {
             devices: num("nn", 64),
             nodes: num("nd", 8),
@@ -269,7 +391,14 @@ fn fixture_cases(dir: &Path) -> Vec<Case> {
             }
         };
         let shape = shape_of(&dataset, &cluster);
-        out.push(Case { name, shape, dataset, cluster, fixture: Some(fdir), kimi: false });
+        out.push(Case {
+            name,
+            shape,
+            dataset,
+            cluster,
+            fixture: Some(fdir),
+            kimi: false,
+        });
     }
     out
 }
@@ -316,9 +445,16 @@ fn reference(fixture: &Path, key: &str, has_current: bool) -> Option<Figures> {
     let m = s.get("metrics")?;
     let f = |k: &str| m.get(k).and_then(|v| v.as_f64());
     let params = read_json(&fixture.join("params.json"));
-    let wall = params
-        .as_ref()
-        .and_then(|p| p.get("reference_runs")?.get(if key == "before" { "before-default" } else { key })?.get("wall_s_reference_tool")?.as_f64());
+    let wall = params.as_ref().and_then(|p| {
+        p.get("reference_runs")?
+            .get(if key == "before" {
+                "before-default"
+            } else {
+                key
+            })?
+            .get("wall_s_reference_tool")?
+            .as_f64()
+    });
     Some(Figures {
         wall_s: wall,
         step_imbalance: f("static_step_ratio"),
@@ -340,6 +476,7 @@ fn groups_for(experts: usize, nodes: usize) -> usize {
 }
 
 struct SolveOpts {
+    holdout: bool,
     kimi: bool,
     case_filter: Option<String>,
     algo_filter: Option<Vec<String>>,
@@ -347,11 +484,21 @@ struct SolveOpts {
 }
 
 fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
-    let Some(data) = case.dataset.phases.first() else { return };
+    let Some(data) = case.dataset.phases.first() else {
+        return;
+    };
     let has_current = data.current.is_some();
-    let reference_of = |key: &str| case.fixture.as_deref().and_then(|f| reference(f, key, has_current));
+    let reference_of = |key: &str| {
+        case.fixture
+            .as_deref()
+            .and_then(|f| reference(f, key, has_current))
+    };
     // The "before" placement.
-    if opts.algo_filter.as_ref().is_none_or(|a| a.iter().any(|x| x == "before")) {
+    if opts
+        .algo_filter
+        .as_ref()
+        .is_none_or(|a| a.iter().any(|x| x == "before"))
+    {
         let (before, source) = before_placement(&case.dataset, data, &case.cluster);
         let s = score(data, &before, &case.cluster);
         rows.push(Row {
@@ -369,6 +516,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             runs: 0,
             cpu_s: None,
             wasm_s: None,
+            holdout_time_resolved: None,
             reference: reference_of("before"),
         });
     }
@@ -385,7 +533,11 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             ours: Figures::default(),
             runs: 0,
             cpu_s: None,
-            wasm_s: opts.wasm.get(&format!("{}|{}", case.name, a.key)).map(|ms| ms / 1000.0),
+            wasm_s: opts
+                .wasm
+                .get(&format!("{}|{}", case.name, a.key))
+                .map(|ms| ms / 1000.0),
+            holdout_time_resolved: None,
             reference: reference_of(a.key),
         };
         if case.kimi && a.level2 && !opts.kimi {
@@ -400,7 +552,8 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             algorithm: a.algorithm,
             msit_compat: false,
             seed: 0,
-            groups: (a.algorithm == Algorithm::DeepseekHierarchical).then(|| groups_for(data.experts, cluster.nodes)),
+            groups: (a.algorithm == Algorithm::DeepseekHierarchical)
+                .then(|| groups_for(data.experts, cluster.nodes)),
             holdout: false,
         };
         // Fastest of up to 5 runs while the runs so far took under 1 s.
@@ -441,6 +594,19 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
                 valid: Some(s.valid),
             };
             row.cpu_s = Some(best_cpu);
+            if opts.holdout {
+                if let Some((fit, eval)) = split_even_odd(data) {
+                    match solve_all(&fit, &settings, &mut |_| true) {
+                        Ok((p, _)) => {
+                            row.holdout_time_resolved =
+                                score(&eval, &p, &cluster).time_resolved_step_imbalance
+                        }
+                        Err(e) => {
+                            eprintln!("  {} {}: hold-out solve failed: {e}", case.name, a.key)
+                        }
+                    }
+                }
+            }
             if a.algorithm == Algorithm::DeepseekHierarchical {
                 row.note = settings.groups.map(|g| format!("{g} groups"));
             }
@@ -460,13 +626,47 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             case.name,
             a.key,
             match (&row.ours.wall_s, &row.note) {
-                (Some(w), _) => format!("{w:.3} s, step {:.4}", row.ours.step_imbalance.unwrap_or(f64::NAN)),
+                (Some(w), _) => format!(
+                    "{w:.3} s, step {:.4}",
+                    row.ours.step_imbalance.unwrap_or(f64::NAN)
+                ),
                 (None, Some(n)) => n.clone(),
                 _ => String::new(),
             }
         );
         rows.push(row);
     }
+}
+
+/// The phase restricted to the even-numbered kept intervals (to fit on) and
+/// to the odd-numbered ones (to evaluate on); `None` for summed input or
+/// fewer than 2 intervals. Every algorithm sees only the even intervals
+/// (C2LB's loads become their sum too), so the comparison is fair.
+fn split_even_odd(
+    data: &elb::engine::PhaseData,
+) -> Option<(elb::engine::PhaseData, elb::engine::PhaseData)> {
+    use elb::engine::Series;
+    let s = data.series.as_ref()?;
+    if s.intervals < 2 {
+        return None;
+    }
+    let part = |parity: usize| {
+        let ts: Vec<usize> = (0..s.intervals).filter(|t| t % 2 == parity).collect();
+        let mut out = Series::new(s.layers, s.experts, ts.len());
+        for l in 0..s.layers {
+            for e in 0..s.experts {
+                for (j, &t) in ts.iter().enumerate() {
+                    out.data[(l * s.experts + e) * ts.len() + j] = s.get(l, e, t);
+                }
+            }
+        }
+        let mut d = data.clone();
+        d.summed = out.summed();
+        d.c2lb_loads = d.summed.clone();
+        d.series = Some(out);
+        d
+    };
+    Some((part(0), part(1)))
 }
 
 fn fmt_ratio(v: Option<f64>) -> String {
@@ -494,7 +694,12 @@ fn fmt_valid(v: Option<bool>) -> &'static str {
     }
 }
 
-fn markdown(cases: &[(String, String)], rows: &[Row], with_wasm: bool) -> String {
+fn markdown(
+    cases: &[(String, String)],
+    rows: &[Row],
+    with_wasm: bool,
+    with_holdout: bool,
+) -> String {
     let mut out = String::new();
     for (name, shape) in cases {
         let rs: Vec<&Row> = rows.iter().filter(|r| &r.case == name).collect();
@@ -507,20 +712,45 @@ fn markdown(cases: &[(String, String)], rows: &[Row], with_wasm: bool) -> String
         if with_wasm {
             head.push("wall (wasm)");
         }
-        head.extend(["step imb.", "time-resolved", "lower bound", "inter-node", "valid"]);
+        head.extend(["step imb.", "time-resolved"]);
+        let holdout = with_holdout && rs.iter().any(|r| r.holdout_time_resolved.is_some());
+        if holdout {
+            head.push("held-out TR");
+        }
+        head.extend(["lower bound", "inter-node", "valid"]);
         if has_ref {
-            head.extend(["ref wall", "ref step", "ref time-res.", "ref LB", "ref inter-node", "ref valid"]);
+            head.extend([
+                "ref wall",
+                "ref step",
+                "ref time-res.",
+                "ref LB",
+                "ref inter-node",
+                "ref valid",
+            ]);
         }
         head.push("note");
-        out += &format!("| {} |\n|{}\n", head.join(" | "), " --- |".repeat(head.len()));
+        out += &format!(
+            "| {} |\n|{}\n",
+            head.join(" | "),
+            " --- |".repeat(head.len())
+        );
         for r in rs {
-            let mut c = vec![r.algorithm.clone(), fmt_secs(r.cpu_s), fmt_secs(r.ours.wall_s)];
+            let mut c = vec![
+                r.algorithm.clone(),
+                fmt_secs(r.cpu_s),
+                fmt_secs(r.ours.wall_s),
+            ];
             if with_wasm {
                 c.push(fmt_secs(r.wasm_s));
             }
             c.extend([
                 fmt_ratio(r.ours.step_imbalance),
                 fmt_ratio(r.ours.time_resolved_step_imbalance),
+            ]);
+            if holdout {
+                c.push(fmt_ratio(r.holdout_time_resolved));
+            }
+            c.extend([
                 fmt_ratio(r.ours.lower_bound),
                 fmt_nodes(r.ours.internode_nodes_per_token),
                 fmt_valid(r.ours.valid).to_string(),
@@ -545,8 +775,10 @@ fn markdown(cases: &[(String, String)], rows: &[Row], with_wasm: bool) -> String
     out
 }
 
+#[derive(Clone)]
 struct Args {
     json: bool,
+    holdout: bool,
     kimi: bool,
     case: Option<String>,
     algo: Option<Vec<String>>,
@@ -557,13 +789,24 @@ struct Args {
 }
 
 fn parse_args(args: &[String]) -> Args {
-    let mut a = Args { json: false, kimi: false, case: None, algo: None, fixtures: None, wasm: None, out: None, rest: Vec::new() };
+    let mut a = Args {
+        json: false,
+        holdout: false,
+        kimi: false,
+        case: None,
+        algo: None,
+        fixtures: None,
+        wasm: None,
+        out: None,
+        rest: Vec::new(),
+    };
     let mut i = 0;
     while i < args.len() {
         let v = args.get(i + 1).cloned();
         match args[i].as_str() {
             "--json" => a.json = true,
             "--kimi" => a.kimi = true,
+            "--holdout" => a.holdout = true,
             "--case" => {
                 a.case = v;
                 i += 1;
@@ -591,7 +834,9 @@ fn parse_args(args: &[String]) -> Args {
     a
 }
 
-fn bench_solve(a: &Args) -> Vec<Row> {
+/// Run the solve benchmark; prints Markdown (or JSON with `--json`) unless
+/// `quiet` (then the caller prints).
+fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
     let mut wasm = BTreeMap::new();
     if let Some(w) = &a.wasm {
         match read_json(Path::new(w)) {
@@ -602,33 +847,69 @@ fn bench_solve(a: &Args) -> Vec<Row> {
                     }
                 }
             }
-            _ => eprintln!("elb-bench: cannot read {w} (expected {{\"<case>|<algo>\": ms}}); no wasm column"),
+            _ => eprintln!(
+                "elb-bench: cannot read {w} (expected {{\"<case>|<algo>\": ms}}); no wasm column"
+            ),
         }
     }
-    let opts = SolveOpts { kimi: a.kimi, case_filter: a.case.clone(), algo_filter: a.algo.clone(), wasm };
+    let opts = SolveOpts {
+        holdout: a.holdout,
+        kimi: a.kimi,
+        case_filter: a.case.clone(),
+        algo_filter: a.algo.clone(),
+        wasm,
+    };
     let t0 = Instant::now();
     let mut cases = fixture_cases(&fixtures_dir(a.fixtures.as_deref()));
     cases.extend(preset_cases());
-    eprintln!("loaded {} cases in {:.1} s", cases.len(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {} cases in {:.1} s",
+        cases.len(),
+        t0.elapsed().as_secs_f64()
+    );
     let mut rows = Vec::new();
     let mut names = Vec::new();
     for case in &cases {
-        if opts.case_filter.as_ref().is_some_and(|f| !case.name.contains(f.as_str())) {
-            continue;
+        if let Some(f) = &opts.case_filter {
+            // Comma-separated; `=name` matches exactly, anything else as a substring.
+            let hit = f.split(',').any(|p| match p.strip_prefix('=') {
+                Some(exact) => case.name == exact,
+                None => case.name.contains(p),
+            });
+            if !hit {
+                continue;
+            }
         }
         names.push((case.name.clone(), case.shape.clone()));
         bench_case(case, &opts, &mut rows);
     }
-    eprintln!("solve benchmark: {:.1} s in all", t0.elapsed().as_secs_f64());
+    eprintln!(
+        "solve benchmark: {:.1} s in all",
+        t0.elapsed().as_secs_f64()
+    );
+    if quiet {
+        return rows;
+    }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
     } else {
         println!(
             "CPU and wall times: fastest of up to 5 runs of the single-threaded solve (CPU = time the solving thread ran, \
              unaffected by other load on the machine; wall includes waiting for a core). Figures of shared/spec/metrics.md; \
              \"ref\" = the reference tool (msit elb) on the fixture, from expected/<algo>.score.json and params.json."
         );
-        print!("{}", markdown(&names, &rows, !opts.wasm.is_empty()));
+        if opts.holdout {
+            println!(
+                "\"held-out TR\": the table fitted on the even-numbered kept intervals, its time-resolved step imbalance on the odd ones."
+            );
+        }
+        print!(
+            "{}",
+            markdown(&names, &rows, !opts.wasm.is_empty(), opts.holdout)
+        );
     }
     rows
 }
@@ -640,7 +921,12 @@ fn synth_dump(a: &Args) {
         eprintln!("usage: elb-bench synth-dump -o <dir> [layers experts ranks dumps]");
         std::process::exit(2);
     };
-    let num = |i: usize, d: usize| a.rest.get(i).and_then(|s| s.parse::<usize>().ok()).unwrap_or(d);
+    let num = |i: usize, d: usize| {
+        a.rest
+            .get(i)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(d)
+    };
     let (layers, experts, ranks, dumps) = (num(0, 58), num(1, 256), num(2, 64), num(3, 2000));
     let files = synth_series_dump(layers, experts, ranks, dumps, 8, 42);
     let dir = Path::new(out);
@@ -660,22 +946,32 @@ fn synth_dump(a: &Args) {
         }
         bytes += f.bytes.len();
     }
-    println!("{} files, {bytes} bytes ({:.1} MB) in {}", files.len(), bytes as f64 / 1e6, dir.display());
+    println!(
+        "{} files, {bytes} bytes ({:.1} MB) in {}",
+        files.len(),
+        bytes as f64 / 1e6,
+        dir.display()
+    );
 }
 
 const USAGE: &str = "usage: elb-bench parse [layers experts ranks dumps]
-       elb-bench solve [--json] [--kimi] [--case SUBSTR] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
+       elb-bench solve [--json] [--kimi] [--holdout] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
        elb-bench synth-dump -o <dir> [layers experts ranks dumps]
-       elb-bench all [--json] [--kimi] [--fixtures DIR] [--wasm FILE]
+       elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
 algorithm keys: before, al0-a2, al0-a3, al1, al2, al3, al4, al5, deepseek-global, deepseek-hier";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let a = parse_args(args.get(2..).unwrap_or(&[]));
     match args.get(1).map(|s| s.as_str()) {
-        Some("parse") => bench_parse(&a.rest),
+        Some("parse") => {
+            let f = bench_parse(&a.rest, a.json);
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+            }
+        }
         Some("solve") => {
-            bench_solve(&a);
+            bench_solve(&a, false);
         }
         Some("synth-dump") => synth_dump(&a),
         Some("all") => {
@@ -683,11 +979,21 @@ fn main() {
             if !a.json {
                 println!("## Parse throughput\n\n```");
             }
-            bench_parse(&[]);
+            let parse = bench_parse(&[], a.json);
             if !a.json {
                 println!("```\n\n## Solve\n");
             }
-            bench_solve(&a);
+            let solve = bench_solve(
+                &Args {
+                    json: false,
+                    ..a.clone()
+                },
+                a.json,
+            );
+            if a.json {
+                let v = serde_json::json!({ "parse": parse, "solve": solve });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
             eprintln!("elb-bench all: {:.1} s", t.elapsed().as_secs_f64());
         }
         _ => {
