@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! elb-bench parse [layers experts ranks dumps]
-//! elb-bench solve [--json] [--kimi] [--holdout] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
+//! elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
 //! elb-bench synth-dump -o <dir> [layers experts ranks dumps]
 //! elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
 //! ```
@@ -476,6 +476,8 @@ fn groups_for(experts: usize, nodes: usize) -> usize {
 }
 
 struct SolveOpts {
+    /// Solve in ranges of this many layers (as the page's workers do).
+    chunk: Option<usize>,
     holdout: bool,
     kimi: bool,
     case_filter: Option<String>,
@@ -564,7 +566,10 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
         while row.runs < 5 && (row.runs == 0 || spent < 1.0) {
             let c0 = thread_cpu_seconds();
             let t = Instant::now();
-            let r = solve_all(data, &settings, &mut |_| true);
+            let r = match opts.chunk {
+                None => solve_all(data, &settings, &mut |_| true),
+                Some(n) => solve_chunked(data, &settings, n),
+            };
             let s = t.elapsed().as_secs_f64();
             let cpu = match (c0, thread_cpu_seconds()) {
                 (Some(a), Some(b)) => b - a,
@@ -636,6 +641,26 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
         );
         rows.push(row);
     }
+}
+
+/// Solve in ranges of `n` layers, one `algo::solve` call each (what the
+/// page's workers do), and put the table together.
+fn solve_chunked(
+    data: &elb::engine::PhaseData,
+    settings: &Settings,
+    n: usize,
+) -> elb::engine::Result<(elb::engine::Placement, elb::engine::algo::Solution)> {
+    let mut all = elb::engine::algo::Solution { layers: Vec::new(), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+    let mut s = 0;
+    while s < data.layers {
+        let e = (s + n).min(data.layers);
+        let part = elb::engine::algo::solve(data, settings, s..e, &mut |_| true)?;
+        all.layers.extend(part.layers);
+        all.warnings.extend(part.warnings);
+        all.reference_invalid_layers.extend(part.reference_invalid_layers);
+        s = e;
+    }
+    Ok((elb::engine::Placement { layers: all.layers.clone() }, all))
 }
 
 /// The phase restricted to the even-numbered kept intervals (to fit on) and
@@ -777,6 +802,7 @@ fn markdown(
 
 #[derive(Clone)]
 struct Args {
+    chunk: Option<usize>,
     json: bool,
     holdout: bool,
     kimi: bool,
@@ -790,6 +816,7 @@ struct Args {
 
 fn parse_args(args: &[String]) -> Args {
     let mut a = Args {
+        chunk: None,
         json: false,
         holdout: false,
         kimi: false,
@@ -813,6 +840,10 @@ fn parse_args(args: &[String]) -> Args {
             }
             "--algo" => {
                 a.algo = v.map(|s| s.split(',').map(str::to_string).collect());
+                i += 1;
+            }
+            "--chunk" => {
+                a.chunk = v.and_then(|x| x.parse().ok()).filter(|&n: &usize| n > 0);
                 i += 1;
             }
             "--fixtures" => {
@@ -840,7 +871,11 @@ fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
     let mut wasm = BTreeMap::new();
     if let Some(w) = &a.wasm {
         match read_json(Path::new(w)) {
-            Some(serde_json::Value::Object(m)) => {
+            Some(serde_json::Value::Object(mut m)) => {
+                // bench-browser.sh writes {"measured_at", ..., "results": {...}}.
+                if let Some(serde_json::Value::Object(r)) = m.remove("results") {
+                    m = r;
+                }
                 for (k, v) in m {
                     if let Some(ms) = v.as_f64() {
                         wasm.insert(k, ms);
@@ -853,6 +888,7 @@ fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
         }
     }
     let opts = SolveOpts {
+        chunk: a.chunk,
         holdout: a.holdout,
         kimi: a.kimi,
         case_filter: a.case.clone(),
@@ -955,7 +991,7 @@ fn synth_dump(a: &Args) {
 }
 
 const USAGE: &str = "usage: elb-bench parse [layers experts ranks dumps]
-       elb-bench solve [--json] [--kimi] [--holdout] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
+       elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
        elb-bench synth-dump -o <dir> [layers experts ranks dumps]
        elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
 algorithm keys: before, al0-a2, al0-a3, al1, al2, al3, al4, al5, deepseek-global, deepseek-hier";

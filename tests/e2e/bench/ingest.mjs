@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch } from '../helpers.mjs';
 import {
-  openBench, writeJson, outDir, rendererPids, procMem, resetPeak, sampleRss, jsHeap, wasmMemoryBytes,
+  openBench, writeJson, machine, outDir, rendererPids, procMem, resetPeak, sampleRss, jsHeap, wasmMemoryBytes,
   longTasks, pageNow, fmtMB, fmtMs,
 } from './lib.mjs';
 
@@ -130,3 +130,4 @@ try {
   await site.close();
 }
 console.log(`wrote ${writeJson('browser-ingest.json', result)}`);
+console.log(`machine: ${JSON.stringify(machine())}`);

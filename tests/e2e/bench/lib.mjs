@@ -13,17 +13,37 @@
 //   /proc/<pid>/clear_refs before the operation measured;
 // - JS heap: CDP Performance.getMetrics (JSHeapUsedSize).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../helpers.mjs';
 
 export { repoRoot };
 export const outDir = path.join(repoRoot, 'target', 'bench');
 
+/** The machine's state: the figures depend on it (2 cores shared by others). */
+export function machine() {
+  return {
+    measured_at: new Date().toISOString(),
+    cores: os.cpus().length,
+    load_average_1_5_15: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+/** Write { ...machine(), results: value } to target/bench/<name>. */
 export function writeJson(name, value) {
   fs.mkdirSync(outDir, { recursive: true });
   const p = path.join(outDir, name);
-  fs.writeFileSync(p, JSON.stringify(value, null, 2) + '\n');
+  fs.writeFileSync(p, JSON.stringify({ ...machine(), results: value }, null, 2) + '\n');
   return p;
+}
+
+/** The results of a previous writeJson, or `empty`. */
+export function readJson(name, empty) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(outDir, name), 'utf8')).results ?? empty;
+  } catch {
+    return empty;
+  }
 }
 
 /** Runs in the page before any of its scripts. */
@@ -152,6 +172,48 @@ export function procMem(pid) {
     return m ? Number(m[1]) * 1024 : null;
   };
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** CPU seconds (user + system, all threads) used so far by our renderers. */
+export function rendererCpuSeconds() {
+  let ticks = 0;
+  for (const pid of rendererPids()) {
+    const stat = readProc(pid, 'stat');
+    if (!stat) continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** CPU seconds per thread name (comm) of our renderers: {name: s}. */
+export function rendererThreadCpu() {
+  const out = {};
+  for (const pid of rendererPids()) {
+    let tids = [];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const stat = readProc(`${pid}/task/${tid}`, 'stat');
+      if (!stat) continue;
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+    }
+  }
+  return out;
+}
+
+/** Difference of two rendererThreadCpu() readings, largest first, >= 0.05 s. */
+export function cpuDelta(a, b) {
+  return Object.entries(b)
+    .map(([k, v]) => [k, v - (a[k] ?? 0)])
+    .filter(([, v]) => v >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${v.toFixed(2)} s`);
 }
 
 /** Reset the peak-RSS counter of a process (Linux clear_refs "5"). */
