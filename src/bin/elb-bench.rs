@@ -41,6 +41,9 @@ fn cpu_seconds() -> Option<f64> {
 /// [`cpu_seconds`]. The solves are single-threaded, so this is their CPU
 /// time, unaffected by other processes on a busy machine.
 fn thread_cpu_seconds() -> Option<f64> {
+    // The kernel brings a running thread's total up to date only when it is
+    // scheduled: yield first, or runs shorter than a tick would read 0.
+    std::thread::yield_now();
     if let Ok(s) = std::fs::read_to_string("/proc/thread-self/schedstat") {
         if let Some(ns) = s
             .split_whitespace()
