@@ -735,6 +735,7 @@ fn markdown(
             continue;
         }
         let has_ref = rs.iter().any(|r| r.reference.is_some());
+        let with_wasm = with_wasm && rs.iter().any(|r| r.wasm_s.is_some());
         out += &format!("\n#### {name}\n\n{shape}\n\n");
         let mut head = vec!["algorithm", "CPU (native)", "wall (native)"];
         if with_wasm {
