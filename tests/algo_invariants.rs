@@ -2,6 +2,7 @@
 //! EPLB published example, parameter errors, progress and cancellation.
 
 mod common;
+mod support;
 
 use elb::engine::algo::{self, deepseek, repair};
 use elb::engine::{Algorithm, Cluster, DeviceType, LoadMatrix, Phase, PhaseData, Series, Settings, SourceFormat};

@@ -6,6 +6,7 @@
 
 #[path = "common_metrics/mod.rs"]
 mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

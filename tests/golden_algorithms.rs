@@ -3,6 +3,7 @@
 //! valid and never heavier than the reference.
 
 mod common;
+mod support;
 
 use std::path::Path;
 
@@ -130,4 +131,18 @@ fn default_output_is_valid_and_no_heavier_than_reference() {
     eprintln!("{repaired_layers} invalid reference layers repaired, {heavier} of them heavier");
     assert!(repaired_layers >= 200);
     assert!(heavier * 100 <= repaired_layers, "too many repaired layers heavier than the reference");
+}
+
+/// The real ingest and the private loader give the algorithms the same loads.
+#[test]
+fn ingest_and_private_loader_agree() {
+    for dir in common::fixture_dirs() {
+        let a = common::load(&dir);
+        let b = common::load_private(&dir);
+        let fx = dir.display();
+        assert_eq!(a.summed, b.summed, "{fx}: summed");
+        assert_eq!(a.c2lb_loads, b.c2lb_loads, "{fx}: c2lb loads");
+        assert_eq!(a.series, b.series, "{fx}: series");
+        assert_eq!(a.top_k, b.top_k, "{fx}: top-k");
+    }
 }

@@ -1,12 +1,14 @@
 //! Ingest of the shared fixtures, checked against the reference tool's scores.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use elb::engine::ingest::{read_files, read_roots};
 use elb::engine::model::{InputFile, Phase, PhaseData, Placement, SourceFormat};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from("/work/shared/fixtures")
+    support::fixtures_root()
 }
 
 /// Load a folder as the browser would give it: paths start with the folder name.

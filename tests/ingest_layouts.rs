@@ -1,5 +1,7 @@
 //! Folder layouts and formats, on small synthetic inputs with known answers.
 
+mod support;
+
 use elb::engine::ingest::{read_files, read_roots};
 use elb::engine::model::{InputFile, Phase, SourceFormat};
 
@@ -199,7 +201,7 @@ fn plain_matrices() {
     let ds = read_files(&[InputFile::new("prefill_loads.json", b"[[1,2],[3,4]]".to_vec())]).unwrap();
     assert_eq!(ds.phases[0].phase, Phase::Prefill);
     assert_eq!(ds.format_label, "load matrix");
-    let ex = std::fs::read("/work/shared/fixtures/deepseek-example.json").unwrap();
+    let ex = std::fs::read(support::fixtures_root().join("deepseek-example.json")).unwrap();
     let ds = read_files(&[InputFile::new("deepseek-example.json", ex)]).unwrap();
     assert_eq!((ds.phases[0].layers, ds.phases[0].experts), (2, 12));
     assert_eq!(ds.phases[0].summed.get(0, 0), 90.0);

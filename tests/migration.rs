@@ -190,7 +190,7 @@ fn no_dups(p: &Placement) -> bool {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn refine_invariants(seed in any::<u64>(), d in 2usize..6, s in 1usize..4, extra in 0usize..6, layers in 1usize..3, t_n in 1usize..4, tol in 0.0f64..0.3) {
+    fn refine_invariants(seed in any::<u64>(), d in 2usize..6, s in 1usize..4, extra in 0usize..6, layers in 1usize..3, t_n in 1usize..4, tol in 0.0f64..0.3, towards_best in any::<bool>()) {
         let n = d * s;
         let e = n.saturating_sub(extra.min(n.saturating_sub(s))).max(s);
         let mut x = seed;
@@ -205,9 +205,20 @@ proptest! {
         let summed = series.summed();
         let ser = (t_n > 1).then_some(&series);
         let opts = RefineOptions { tolerance: tol, max_moves_per_layer: 0 };
-        let r = refine_towards(&current, &best, &summed, ser, &opts).unwrap();
+        // Either towards a (random) best placement, or as far as the greedy goes (target 1).
+        let targets: Vec<f64> = if towards_best {
+            layer_imbalances(&best, &summed, ser).unwrap().iter().map(|b| b * (1.0 + tol)).collect()
+        } else {
+            vec![1.0; layers]
+        };
+        let run = || if towards_best {
+            refine_towards(&current, &best, &summed, ser, &opts).unwrap()
+        } else {
+            refine_to_targets(&current, &summed, ser, &targets, 0).unwrap()
+        };
+        let r = run();
         // Deterministic.
-        prop_assert_eq!(&r, &refine_towards(&current, &best, &summed, ser, &opts).unwrap());
+        prop_assert_eq!(&r, &run());
         // Shape kept, no duplicates, every expert kept.
         prop_assert!(no_dups(&r.placement));
         for (l, layer) in r.placement.layers.iter().enumerate() {
@@ -219,7 +230,6 @@ proptest! {
         // Never worse; figures consistent; counts consistent.
         let before = layer_imbalances(&current, &summed, ser).unwrap();
         let after = layer_imbalances(&r.placement, &summed, ser).unwrap();
-        let targets: Vec<f64> = layer_imbalances(&best, &summed, ser).unwrap().iter().map(|b| b * (1.0 + tol)).collect();
         for l in 0..layers {
             let rep = &r.layers[l];
             prop_assert!(after[l] <= before[l] + 1e-9);

@@ -5,13 +5,14 @@
 //! 2's own per-layer figure) the greedy gets there on most layers with a
 //! few hundred slot loads instead of the ~18,000 a full table swap needs.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 
 use elb::engine::migration::{layer_imbalances, refine_towards, slots_changed, RefineOptions};
 use elb::engine::{LoadMatrix, Placement};
 
-const FIX: &str = "/work/shared/fixtures/dsv3-summed";
 
 fn loads(dir: &Path) -> LoadMatrix {
     let mut ranks: Vec<(usize, Vec<Vec<f64>>)> = fs::read_dir(dir)
@@ -61,11 +62,8 @@ fn table(p: &Path) -> Placement {
 
 #[test]
 fn dsv3_c2lb_towards_level2() {
-    let dir = Path::new(FIX);
-    if !dir.exists() {
-        eprintln!("fixture {FIX} not present: skipped");
-        return;
-    }
+    let root = support::fixtures_root().join("dsv3-summed");
+    let dir = root.as_path();
     let m = loads(&dir.join("input"));
     let current = table(&dir.join("expected/al0-a2.json"));
     let best = table(&dir.join("expected/al3.json"));

@@ -82,8 +82,8 @@ fn series_files_have_format_2_shape() {
         let mut tot = 0u64;
         for l in 0..sh.layers {
             let i = t * sh.layers + l;
-            for j in 0..sh.experts {
-                tot += all[i][j] - if t > 0 { all[i - sh.layers][j] } else { 0 };
+            for (j, &v) in all[i].iter().enumerate() {
+                tot += v - if t > 0 { all[i - sh.layers][j] } else { 0 };
             }
         }
         if tot as usize <= thr {
@@ -180,4 +180,30 @@ fn write_sample() {
     let preset = std::env::var("ELB_SAMPLE_PRESET").unwrap_or_else(|_| "dsv3".into());
     let args: Vec<String> = ["--preset", &preset, "--format", "series", "-o", &out].iter().map(|s| s.to_string()).collect();
     elb::engine::sample::cli_main(&args).unwrap();
+}
+
+#[test]
+fn ingest_reads_the_samples() {
+    use elb::engine::{Phase, SourceFormat};
+    for preset in [Preset::Small, Preset::Qwen3] {
+        let sh = preset.shape();
+        let ds = elb::engine::ingest::read_files(&generate(preset, SampleFormat::Summed, 2)).unwrap();
+        assert_eq!(ds.phases.len(), 1);
+        let p = &ds.phases[0];
+        assert_eq!((p.phase, p.format), (Phase::Decode, SourceFormat::Summed));
+        assert_eq!((p.layers, p.experts), (sh.layers, sh.experts));
+        assert!(p.series.is_none());
+
+        let ds = elb::engine::ingest::read_files(&generate(preset, SampleFormat::Series, 2)).unwrap();
+        let p = &ds.phases[0];
+        assert_eq!((p.phase, p.format), (Phase::Decode, SourceFormat::TimeSeries));
+        assert_eq!((p.layers, p.experts), (sh.layers, sh.experts));
+        assert_eq!(p.top_k, Some(sh.top_k));
+        assert_eq!(p.info.ranks, sh.devices);
+        assert_eq!((p.info.dumps, p.info.intervals_kept, p.info.intervals_dropped), (sh.dumps, sh.dumps - 2, 2));
+        assert_eq!(p.series.as_ref().unwrap().intervals, sh.dumps - 2);
+        let tk = p.topk_traces.as_ref().expect("top-k traces read");
+        assert_eq!((tk.k, tk.ranks.len()), (sh.top_k, sh.devices));
+        assert!(p.summed.data.iter().all(|&x| x >= 0.0));
+    }
 }

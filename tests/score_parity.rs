@@ -8,6 +8,7 @@
 
 #[path = "common_metrics/mod.rs"]
 mod common;
+mod support;
 
 use std::path::Path;
 

@@ -3,6 +3,7 @@
 
 #[path = "common_metrics/mod.rs"]
 mod common;
+mod support;
 
 use elb::engine::export::{export_checked, export_compat, table_json};
 use elb::engine::metrics::{replicas_added, score, slots_moved};

@@ -3,8 +3,10 @@
 //! ```text
 //! elb -icp <folder>[,<folder2>...] [-o <dir>] [-nre 64] [-nsed 0] [-nd 8] [-nn 64]
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
-//!     [--msit-compat] [--holdout]
+//!     [--msit-compat] [--holdout | --holdout-split 0.7] [--current <table>]
+//!     [--migration-aware [--target-within 0.02]] [--export-format msit|sglang|trtllm|all]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
+//! elb sweep -icp <folder> [cluster and algorithm flags] [--gb-per-expert 2.4] [--json]
 //! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
 //! ```
 //!
@@ -18,8 +20,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use elb::engine::ecosystem::{physical_map, trtllm_config};
 use elb::engine::export::{export_checked, export_compat, score_json};
 use elb::engine::metrics::{before_placement, score, Score};
+use elb::engine::migration::{self, RefineOptions};
+use elb::engine::{holdout, sweep};
 use elb::engine::table::{parse_table, DeploymentTable};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_placement_offset, validate_table};
 use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
@@ -31,6 +36,9 @@ USAGE:
     elb -icp <folder>[,<folder2>...] [options]     compute the deployment table of every phase found
     elb score -icp <folder> [--table <json>] [-nn N] [-nd N] [-nsed K]
                                                   print the balance figures as JSON
+    elb sweep -icp <folder> [cluster/algorithm options] [--gb-per-expert 2.4] [--json]
+                                                  redundancy sweep: solve and score for every
+                                                  redundant-slot count R from 0 to 2x NPUs
     elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
                                                   write a built-in synthetic hotspot dump
 
@@ -52,7 +60,25 @@ OPTIONS (msit elb flags and defaults):
     --groups <G>                        expert groups (DeepSeek EPLB hierarchical)
     --seed <N>                          seed of the randomised optimisers [default: 0]
     --msit-compat                       reproduce the reference tool's tables exactly, even invalid ones
-    --holdout                           fit on even intervals only (evaluate on the odd ones)
+    --holdout                           fit on the even intervals only (0-based) and print the
+                                        time-resolved imbalance on the odd ones beside the in-sample one
+    --holdout-split <F>                 fit on the first fraction F of the intervals (e.g. 0.7) and
+                                        print the time-resolved imbalance on the rest (time series)
+    --current <file>                    the placement the server runs now: a deployment table JSON,
+                                        a physical_to_logical_map JSON (SGLang/vLLM) or a TensorRT-LLM
+                                        load-balancer YAML [default: the dump's eplb_expert_map_file];
+                                        the slots that change are printed
+    --migration-aware                   after solving, move as few slots of the current placement as
+                                        possible to come within --target-within of the new table
+    --target-within <T>                 tolerance of --migration-aware, per layer [default: 0.02]
+    --export-format <list>              msit, sglang, trtllm or all (comma-separated) [default: msit]:
+                                        <phase>_global_deployment.json, <phase>_physical_to_logical.json
+                                        (SGLang --init-expert-location), <phase>_moe_load_balancer.yaml
+    --first-moe-layer <N>               model index of the first MoE layer, for the sglang and trtllm
+                                        exports (DeepSeek-V3: 3) [default: 0]
+    --gb-per-expert <GB>                (sweep) memory of one redundant expert per card, all MoE layers
+                                        [default: 2.4, MindIE's figure for DeepSeek-V3 w8a8]
+    --json                              (sweep) print the sweep as JSON
     --table <json>                      (score) the deployment table to score [default: the current
                                         placement named by the input, else the default layout]
     -h, --help                          print this help
@@ -60,6 +86,13 @@ OPTIONS (msit elb flags and defaults):
 
 Exit code 0 on success, 2 on bad input or flags (the message says what and where).
 ";
+
+/// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 /// Everything the command line says.
 #[derive(Debug)]
@@ -73,6 +106,52 @@ struct Opts {
     msit_compat: bool,
     holdout: bool,
     table: Option<String>,
+    holdout_split: Option<f64>,
+    current: Option<String>,
+    migration_aware: bool,
+    target_within: Option<f64>,
+    export_formats: Vec<ExportFormat>,
+    first_moe_layer: usize,
+    gb_per_expert: f64,
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ExportFormat {
+    Msit,
+    Sglang,
+    Trtllm,
+}
+
+fn parse_export_formats(v: &str) -> Result<Vec<ExportFormat>> {
+    let mut out = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let add: &[ExportFormat] = match part.to_ascii_lowercase().as_str() {
+            "msit" | "mindie" => &[ExportFormat::Msit],
+            "sglang" | "vllm" => &[ExportFormat::Sglang],
+            "trtllm" | "tensorrt-llm" => &[ExportFormat::Trtllm],
+            "all" => &[ExportFormat::Msit, ExportFormat::Sglang, ExportFormat::Trtllm],
+            other => {
+                return Err(Error::param("--export-format", format!("must be msit, sglang, trtllm or all (comma-separated), got '{other}'")));
+            }
+        };
+        for f in add {
+            if !out.contains(f) {
+                out.push(*f);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::param("--export-format", "needs at least one of msit, sglang, trtllm, all"));
+    }
+    Ok(out)
+}
+
+fn parse_f64(flag: &str, v: &str) -> Result<f64> {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(Error::param(flag, format!("must be a number, got '{v}'"))),
+    }
 }
 
 impl Default for Opts {
@@ -87,6 +166,14 @@ impl Default for Opts {
             msit_compat: false,
             holdout: false,
             table: None,
+            holdout_split: None,
+            current: None,
+            migration_aware: false,
+            target_within: None,
+            export_formats: vec![ExportFormat::Msit],
+            first_moe_layer: 0,
+            gb_per_expert: sweep::DEFAULT_GB_PER_REDUNDANT,
+            json: false,
         }
     }
 }
@@ -95,6 +182,7 @@ impl Default for Opts {
 enum Mode {
     Solve,
     Score,
+    Sweep,
 }
 
 fn parse_usize(flag: &str, v: &str) -> Result<usize> {
@@ -117,15 +205,24 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_string())),
             _ => (raw, None),
         };
-        const SWITCHES: [&str; 6] = ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout"];
-        const VALUED: [&str; 19] = [
+        const SWITCHES: [&str; 8] = ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--json"];
+        const VALUED: [&str; 25] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
-            "--device-type", "--groups", "--seed", "--table",
+            "--device-type", "--groups", "--seed", "--table", "--holdout-split", "--current", "--target-within",
+            "--export-format", "--first-moe-layer", "--gb-per-expert",
         ];
-        let known = SWITCHES.contains(&flag) || (VALUED.contains(&flag) && (flag != "--table" || mode == Mode::Score));
+        let known = SWITCHES.contains(&flag) || VALUED.contains(&flag);
         if flag == "--table" && mode != Mode::Score {
             return Err(Error::param(flag, "is a flag of elb score (elb score -icp <folder> --table <json>)"));
+        }
+        const SOLVE_ONLY: [&str; 7] =
+            ["--holdout", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer"];
+        if mode != Mode::Solve && SOLVE_ONLY.contains(&flag) {
+            return Err(Error::param(flag, "is a flag of the solve command (elb -icp <folder> ...); see elb --help"));
+        }
+        if mode != Mode::Sweep && (flag == "--gb-per-expert" || flag == "--json") {
+            return Err(Error::param(flag, "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help"));
         }
         if !known {
             let hint = if flag.starts_with('-') { "unknown flag" } else { "unexpected argument" };
@@ -152,7 +249,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
         match flag {
             "-h" | "--help" => return Ok(None),
             "-V" | "--version" => {
-                println!("elb {}", env!("CARGO_PKG_VERSION"));
+                say!("elb {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
             }
             "-icp" | "--info-csv-path" => o.inputs = Some(value),
@@ -172,10 +269,40 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--msit-compat" => o.msit_compat = true,
             "--holdout" => o.holdout = true,
             "--table" if mode == Mode::Score => o.table = Some(value),
+            "--holdout-split" => o.holdout_split = Some(parse_f64(flag, &value)?),
+            "--current" => o.current = Some(value),
+            "--migration-aware" => o.migration_aware = true,
+            "--target-within" => o.target_within = Some(parse_f64(flag, &value)?),
+            "--export-format" => o.export_formats = parse_export_formats(&value)?,
+            "--first-moe-layer" => o.first_moe_layer = parse_usize(flag, &value)?,
+            "--gb-per-expert" => {
+                let g = parse_f64(flag, &value)?;
+                if g < 0.0 {
+                    return Err(Error::param(flag, format!("must be a non-negative number of GB, got {g}")));
+                }
+                o.gb_per_expert = g;
+            }
+            "--json" => o.json = true,
             other => {
                 let hint = if other.starts_with('-') { "unknown flag" } else { "unexpected argument" };
                 return Err(Error::param(other, format!("{hint}; see elb --help")));
             }
+        }
+    }
+    if o.holdout && o.holdout_split.is_some() {
+        return Err(Error::param("--holdout-split", "choose one of --holdout (even/odd intervals) and --holdout-split (chronological)"));
+    }
+    if let Some(f) = o.holdout_split {
+        if !(f > 0.0 && f < 1.0) {
+            return Err(Error::param("--holdout-split", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {f}")));
+        }
+    }
+    if let Some(t) = o.target_within {
+        if !o.migration_aware {
+            return Err(Error::param("--target-within", "only has an effect with --migration-aware"));
+        }
+        if t < 0.0 {
+            return Err(Error::param("--target-within", format!("must be a non-negative fraction (0.02 = within 2%), got {t}")));
         }
     }
     Ok(Some(o))
@@ -260,6 +387,62 @@ fn load(opts: &Opts) -> Result<Dataset> {
     Ok(ds)
 }
 
+fn settings_of(opts: &Opts) -> Settings {
+    Settings {
+        cluster: opts.cluster,
+        algorithm: opts.algorithm,
+        msit_compat: opts.msit_compat,
+        seed: opts.seed,
+        groups: opts.groups,
+        holdout: opts.holdout,
+        ..Settings::default()
+    }
+}
+
+/// Read a placement the server runs now (`--current`): a deployment table
+/// JSON (msit / MindIE, shared-expert devices first), a physical-to-logical
+/// map JSON (SGLang / vLLM / DeepSeek EPLB) or a TensorRT-LLM load-balancer
+/// YAML. Returns the routed devices' placement.
+fn read_current(path: &str, cluster: &Cluster, data_layers: usize) -> Result<Placement> {
+    let bytes = fs::read(path).map_err(|e| Error::file(path, format!("cannot read the current placement (--current): {e}")))?;
+    let lower = path.to_ascii_lowercase();
+    let routed = cluster.routed_devices().max(1);
+    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::file(path, format!("not UTF-8 text: {e}")))?;
+        return Ok(trtllm_config::import(path, text, routed)?.0);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| Error::file(path, format!("not UTF-8 text: {e}")))?;
+    if text.contains("physical_to_logical_map") || text.trim_start().starts_with("[[") {
+        let p = physical_map::import(path, text, routed, 0)?;
+        // An SGLang map has one row per hidden layer: keep the last (MoE) rows.
+        let n = p.layers.len();
+        if n > data_layers && data_layers > 0 {
+            return Ok(Placement { layers: p.layers[n - data_layers..].to_vec() });
+        }
+        return Ok(p);
+    }
+    let table = parse_table(path, &bytes)?;
+    Ok(placement_from_table(&table, cluster.shared_devices))
+}
+
+/// The current placement of a phase and where it came from: `--current`,
+/// else the dump's `eplb_expert_map_file`, else a table dropped with the data.
+fn current_of(opts: &Opts, ds: &Dataset, data: &PhaseData) -> Result<Option<(Placement, String)>> {
+    if let Some(path) = &opts.current {
+        return Ok(Some((read_current(path, &opts.cluster, data.layers)?, path.clone())));
+    }
+    // (before_placement only when it is not the default layout: that one
+    // would be built for any -nn, even an impossible one.)
+    if data.current.is_some() || ds.dropped_table.is_some() {
+        return Ok(Some(before_placement(ds, data, &opts.cluster)));
+    }
+    Ok(None)
+}
+
+fn write_out(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))
+}
+
 fn run_solve(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
     if ds.phases.is_empty() {
@@ -269,43 +452,110 @@ fn run_solve(opts: &Opts) -> Result<()> {
             "the input holds only a deployment table; a new table needs hotspot data (decode_<rank>.csv / prefill_<rank>.csv). Use elb score -icp <folder> to check this table",
         ));
     }
-    let settings = Settings {
-        cluster: opts.cluster,
-        algorithm: opts.algorithm,
-        msit_compat: opts.msit_compat,
-        seed: opts.seed,
-        groups: opts.groups,
-        holdout: opts.holdout,
-    };
+    // Held-out runs split the data here and fit on the fit part with
+    // `holdout` off: for level 2 this is the same fit as its own
+    // `Settings::holdout` (even intervals), and every other algorithm gets
+    // the same treatment (C2LB then reads the fit part's loads only).
+    let split = opts.holdout || opts.holdout_split.is_some();
+    let mut settings = settings_of(opts);
+    if split {
+        settings.holdout = false;
+    }
     let out_dir = Path::new(&opts.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
     for data in &ds.phases {
+        let parts = if opts.holdout {
+            Some(holdout::split_even_odd(data)?)
+        } else if let Some(f) = opts.holdout_split {
+            Some(holdout::split(data, f)?)
+        } else {
+            None
+        };
+        let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
+        let current = current_of(opts, &ds, data)?;
+        if opts.migration_aware && current.is_none() {
+            return Err(Error::param(
+                "--migration-aware",
+                format!(
+                    "needs the current placement of the {} phase: a time-series dump naming eplb_expert_map_file, a table dropped with the data, or --current <file>",
+                    data.phase.name()
+                ),
+            ));
+        }
         let t0 = Instant::now();
-        let (placement, sol) = algo::solve_all(data, &settings, &mut |_| true)?;
+        let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
-        let (before, _) = before_placement(&ds, data, &opts.cluster);
         for w in &sol.warnings {
             eprintln!("elb: warning: {}: {w}", data.phase.name());
         }
-        let json = if opts.msit_compat {
-            let (json, violations) = export_compat(&placement, &opts.cluster, data.experts);
-            if !violations.is_empty() {
-                eprintln!(
-                    "elb: warning: {}: --msit-compat reproduces the reference tool's table, which is invalid ({} violation(s), first: {})",
+        let mut migration_line = None;
+        if opts.migration_aware {
+            if let Some((cur, _)) = &current {
+                let tol = opts.target_within.unwrap_or(0.02);
+                let unconstrained = migration::slots_changed(cur, &placement).0;
+                let r = migration::refine_towards(
+                    cur,
+                    &placement,
+                    &fit_data.summed,
+                    fit_data.series.as_ref(),
+                    &RefineOptions { tolerance: tol, ..RefineOptions::default() },
+                )
+                .map_err(|e| Error { message: format!("--migration-aware: {}", e.message), ..e })?;
+                let reached = r.layers.iter().filter(|l| l.reached).count();
+                migration_line = Some(format!(
+                    "{}: migration-aware (within {:.1}%): {} slots moved instead of {} for the new table; {reached} of {} layers within the target",
                     data.phase.name(),
-                    violations.len(),
-                    violations[0]
-                );
+                    tol * 100.0,
+                    r.slots_changed,
+                    unconstrained,
+                    r.layers.len()
+                ));
+                placement = r.placement;
             }
-            json
-        } else {
-            export_checked(&placement, &opts.cluster, data.experts)?
-        };
-        let path = out_dir.join(data.phase.table_file_name());
-        fs::write(&path, json.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))?;
+        }
+        let (before, _) = before_placement(&ds, data, &opts.cluster);
+        let stem = data.phase.name();
+        let mut written: Vec<String> = Vec::new();
+        for f in &opts.export_formats {
+            match f {
+                ExportFormat::Msit => {
+                    let json = if opts.msit_compat {
+                        let (json, violations) = export_compat(&placement, &opts.cluster, data.experts);
+                        if !violations.is_empty() {
+                            eprintln!(
+                                "elb: warning: {}: --msit-compat reproduces the reference tool's table, which is invalid ({} violation(s), first: {})",
+                                data.phase.name(),
+                                violations.len(),
+                                violations[0]
+                            );
+                        }
+                        json
+                    } else {
+                        export_checked(&placement, &opts.cluster, data.experts)?
+                    };
+                    let path = out_dir.join(data.phase.table_file_name());
+                    write_out(&path, &json)?;
+                    written.push(path.display().to_string());
+                }
+                ExportFormat::Sglang => {
+                    let text = physical_map::export_sglang(&placement, data.experts, opts.first_moe_layer)
+                        .map_err(|e| Error { message: format!("--export-format sglang: {}", e.message), ..e })?;
+                    let path = out_dir.join(format!("{stem}_physical_to_logical.json"));
+                    write_out(&path, &text)?;
+                    written.push(path.display().to_string());
+                }
+                ExportFormat::Trtllm => {
+                    let text = trtllm_config::export(&placement, opts.first_moe_layer, 0)
+                        .map_err(|e| Error { message: format!("--export-format trtllm: {}", e.message), ..e })?;
+                    let path = out_dir.join(format!("{stem}_moe_load_balancer.yaml"));
+                    write_out(&path, &text)?;
+                    written.push(path.display().to_string());
+                }
+            }
+        }
         let b = score(data, &before, &opts.cluster);
         let a = score(data, &placement, &opts.cluster);
-        println!(
+        say!(
             "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
             data.phase.name(),
             opts.algorithm.label(),
@@ -313,8 +563,92 @@ fn run_solve(opts: &Opts) -> Result<()> {
             a.step_imbalance,
             a.lower_bound,
             secs,
-            path.display()
+            written.join(", ")
         );
+        if let Some((cur, src)) = &current {
+            let (moved, per) = migration::slots_changed(cur, &placement);
+            let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
+            let busiest = per_dev.iter().copied().max().unwrap_or(0);
+            let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
+            say!(
+                "{}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
+                data.phase.name(),
+                per_dev.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+            );
+        }
+        if let Some(line) = migration_line {
+            say!("{line}");
+        }
+        if let Some((fit, eval)) = &parts {
+            let fs_ = score(fit, &placement, &opts.cluster);
+            let es = score(eval, &placement, &opts.cluster);
+            let (fi, ei) = (fs_.time_resolved_step_imbalance.unwrap_or(fs_.step_imbalance), es.time_resolved_step_imbalance.unwrap_or(es.step_imbalance));
+            let how = if opts.holdout {
+                format!("fit on the {} even intervals, held out: the {} odd ones", fit.intervals(), eval.intervals())
+            } else {
+                format!("fit on the first {} intervals, held out: the last {}", fit.intervals(), eval.intervals())
+            };
+            say!(
+                "{}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({:+.2}%); {how}",
+                data.phase.name(),
+                (ei / fi - 1.0) * 100.0
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_sweep(opts: &Opts) -> Result<()> {
+    let ds = load(opts)?;
+    if ds.phases.is_empty() {
+        let name = ds.dropped_table.as_ref().map_or("", |(n, _)| n.as_str());
+        return Err(Error::file(name, "the input holds only a deployment table; a sweep needs hotspot data"));
+    }
+    let settings = settings_of(opts);
+    let mut json = serde_json::Map::new();
+    for data in &ds.phases {
+        let t0 = Instant::now();
+        let pts = sweep::run(data, &settings, opts.gb_per_expert, &mut |_| true)?;
+        let secs = t0.elapsed().as_secs_f64();
+        if opts.json {
+            json.insert(
+                data.phase.name().to_string(),
+                serde_json::json!({
+                    "algorithm": opts.algorithm.name(),
+                    "devices": opts.cluster.routed_devices(),
+                    "gb_per_redundant_per_card": opts.gb_per_expert,
+                    "points": pts,
+                }),
+            );
+            continue;
+        }
+        say!(
+            "{}: redundancy sweep, {}, {} routed NPUs, {} GB per redundant expert per card ({} points, {:.2} s)",
+            data.phase.name(),
+            opts.algorithm.label(),
+            opts.cluster.routed_devices(),
+            opts.gb_per_expert,
+            pts.len(),
+            secs
+        );
+        say!("{:>6} {:>10} {:>14} {:>10} {:>14} {:>12}  knee", "R", "slots/NPU", "extra GB/card", "step imb.", "time-resolved", "lower bound");
+        for p in &pts {
+            let tr = p.time_resolved_step_imbalance.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+            say!(
+                "{:>6} {:>10} {:>14.2} {:>10.4} {:>14} {:>12.4}  {}{}",
+                p.redundant,
+                p.slots_per_device,
+                p.extra_gb_per_card,
+                p.step_imbalance,
+                tr,
+                p.lower_bound,
+                if p.knee { "<- knee" } else { "" },
+                if p.valid { "" } else { " (invalid table)" }
+            );
+        }
+    }
+    if opts.json {
+        say!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(json)).unwrap_or_default());
     }
     Ok(())
 }
@@ -390,7 +724,7 @@ fn run_score(opts: &Opts) -> Result<()> {
         if let Some((name, p)) = &ds.dropped_table {
             let skip = cluster.shared_devices;
             let routed = Placement { layers: p.layers.iter().map(|l| l.iter().skip(skip).cloned().collect()).collect() };
-            println!("{}", score_table_only(name, &routed, &cluster));
+            say!("{}", score_table_only(name, &routed, &cluster));
             return Ok(());
         }
     }
@@ -446,6 +780,7 @@ fn run_sample(args: &[String]) -> Result<()> {
 fn run(args: &[String]) -> Result<()> {
     let (mode, rest) = match args.first().map(String::as_str) {
         Some("score") => (Some(Mode::Score), &args[1..]),
+        Some("sweep") => (Some(Mode::Sweep), &args[1..]),
         Some("sample") => return run_sample(&args[1..]),
         Some("help") => (None, &args[1..]),
         _ => (Some(Mode::Solve), args),
@@ -465,6 +800,7 @@ fn run(args: &[String]) -> Result<()> {
     match mode {
         Mode::Solve => run_solve(&opts),
         Mode::Score => run_score(&opts),
+        Mode::Sweep => run_sweep(&opts),
     }
 }
 

@@ -5,12 +5,14 @@ pub mod algo;
 pub mod ecosystem;
 pub mod error;
 pub mod export;
+pub mod holdout;
 pub mod ingest;
 pub mod metrics;
 pub mod migration;
 pub mod model;
 pub mod params;
 pub mod sample;
+pub mod sweep;
 pub mod table;
 pub mod validate;
 

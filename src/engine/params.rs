@@ -197,6 +197,10 @@ pub struct Settings {
     pub groups: Option<usize>,
     /// Fit on even intervals only (held-out evaluation on odd ones).
     pub holdout: bool,
+    /// Level 2: optimise the worst fitted stage rather than the mean
+    /// (robust against drift). Honoured by the level-2 solver only.
+    #[serde(default)]
+    pub robust: bool,
 }
 
 impl Default for Settings {
@@ -208,6 +212,7 @@ impl Default for Settings {
             seed: 0,
             groups: None,
             holdout: false,
+            robust: false,
         }
     }
 }

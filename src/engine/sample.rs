@@ -193,7 +193,7 @@ fn simulate(sh: &Shape, t_n: usize, rng: &mut Rng) -> Loads {
         }
         let rho = 0.85;
         let innov = 0.17 * (1.0f64 - rho * rho).sqrt();
-        for t in 0..t_n {
+        for (t, &vol) in volume.iter().enumerate() {
             let mut tot = 0.0;
             for e in 0..e_n {
                 drift[e] = rho * drift[e] + innov * rng.gauss();
@@ -216,7 +216,7 @@ fn simulate(sh: &Shape, t_n: usize, rng: &mut Rng) -> Loads {
                     tot += burst[e].1 * mean_p;
                 }
             }
-            let assignments = volume[t] * sh.top_k as f64;
+            let assignments = vol * sh.top_k as f64;
             let base = (t * l_n + l) * e_n;
             let mut acc = 0.0;
             for e in 0..e_n {
@@ -278,9 +278,9 @@ pub fn generate(preset: Preset, format: SampleFormat, seed: u64) -> Vec<InputFil
         SampleFormat::Summed => {
             // Totals over the whole run (the idle dumps add almost nothing).
             let mut sum = vec![0u64; l_n * e_n];
-            for t in 0..t_n {
-                for i in 0..l_n * e_n {
-                    sum[i] += loads.counts[t * l_n * e_n + i];
+            for block in loads.counts.chunks(l_n * e_n) {
+                for (acc, &c) in sum.iter_mut().zip(block) {
+                    *acc += c;
                 }
             }
             for r in 0..d_n {

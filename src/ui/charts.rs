@@ -146,7 +146,8 @@ pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], 
     root.fill(&p.bg).map_err(err)?;
     let n = before.len().max(after.len()).max(bound.len()).max(1);
     let ymax = finite_max(before.iter().chain(after).chain(bound).copied()).max(1.0);
-    let ymax = 1.0 + (ymax - 1.0) * 1.12 + 0.02;
+    // Headroom above the data for the legend.
+    let ymax = 1.0 + (ymax - 1.0) * 1.3 + 0.02;
     let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
     let mut chart = ChartBuilder::on(&root)
         .margin(px(10.0))
@@ -216,4 +217,85 @@ pub fn short(v: f64) -> String {
     } else {
         format!("{v:.0}")
     }
+}
+
+/// Viridis (perceptually uniform, colour-blind safe), `t` in 0..=1.
+fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let x = t * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round().clamp(0.0, 255.0) as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Upper end of the heatmaps' colour scale for these matrices (load / layer mean).
+pub fn heat_scale(before: &[Vec<f64>], after: &[Vec<f64>]) -> f64 {
+    let m = before
+        .iter()
+        .chain(after)
+        .flat_map(|row| {
+            let mean = row.iter().sum::<f64>() / row.len().max(1) as f64;
+            row.iter().map(move |v| if mean > 0.0 { v / mean } else { 0.0 })
+        })
+        .fold(1.0, f64::max);
+    m.clamp(1.5, 3.0)
+}
+
+/// Load per NPU in every layer as two heatmaps (before | after), each cell
+/// the device's load over its layer's mean, on one colour scale `0..=vmax`.
+pub fn heatmaps(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[Vec<f64>], vmax: f64) -> DrawResult {
+    let s = prepare(&canvas);
+    let px = |v: f64| (v * s).round() as i32;
+    let p = palette();
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
+    let root = backend.into_drawing_area();
+    root.fill(&p.bg).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (left, right) = root.split_horizontally(w / 2);
+    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
+    for (area, m, title) in [(left, before, "before"), (right, after, "after")] {
+        let layers = m.len().max(1);
+        let devices = m.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let mut chart = ChartBuilder::on(&area)
+            .margin(px(8.0))
+            .caption(title, font.clone())
+            .x_label_area_size(px(40.0))
+            .y_label_area_size(px(44.0))
+            .build_cartesian_2d(0f64..devices as f64, 0f64..layers as f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .axis_style(p.fg)
+            .x_desc("NPU")
+            .y_desc("layer")
+            .x_labels(devices.min(8))
+            .y_labels(layers.min(8))
+            .x_label_formatter(&|x| format!("{}", x.floor() as i64))
+            .y_label_formatter(&|y| format!("{}", y.floor() as i64))
+            .label_style(font.clone())
+            .axis_desc_style(font.clone())
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(m.iter().enumerate().flat_map(|(l, row)| {
+                let mean = row.iter().sum::<f64>() / row.len().max(1) as f64;
+                row.iter().enumerate().map(move |(d, &v)| {
+                    let r = if mean > 0.0 { v / mean } else { 0.0 };
+                    let (x, y) = (d as f64, l as f64);
+                    Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(r / vmax).filled())
+                })
+            }))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
 }

@@ -7,7 +7,7 @@
 //! - [`run`] + [`run_panel`]: the worker pool, progress, cancel;
 //! - [`results`] + [`charts`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
-//! - [`worker`]: the solver's web-worker side;
+//! - [`worker`]: the solver's web-worker side (gloo-worker);
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;

@@ -164,6 +164,20 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             }
         });
     }
+    let heat = NodeRef::<html::Canvas>::new();
+    let heat_before = crate::engine::metrics::device_load_matrix(&r.data, &r.before);
+    let heat_after = crate::engine::metrics::device_load_matrix(&r.data, &r.after);
+    let vmax = charts::heat_scale(&heat_before, &heat_after);
+    Effect::new(move |_| {
+        if let Some(c) = heat.get() {
+            if let Err(e) = charts::heatmaps(c, &heat_before, &heat_after, vmax) {
+                state.fail(e);
+            }
+        }
+    });
+    let heat_caption = format!(
+        "Each cell: an NPU's load over its layer's mean, from 0 (dark purple) to {vmax:.1} or more (yellow); a balanced layer is one even colour."
+    );
     let time_chart = r.intervals.as_ref().map(|(b, a)| {
         let label = format!(
             "Step imbalance per interval over {} kept intervals: worst {} before, {} after",
@@ -324,6 +338,13 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                         <canvas node_ref=lines role="img" aria-label=lines_label></canvas>
                     </div>
                     {time_chart}
+                    <div class="chart">
+                        <div class="chart-head">
+                            <h3>"Load per NPU, every layer"</h3>
+                        </div>
+                        <canvas node_ref=heat role="img" aria-label=format!("Heatmaps of the load per NPU and layer, before and after. {heat_caption}")></canvas>
+                        <p class="hint">{heat_caption.clone()}</p>
+                    </div>
                 </div>
             </div>
         </section>

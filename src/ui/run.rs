@@ -1,19 +1,29 @@
 //! Running a solve: a pool of web workers (one wasm instance each) shares the
 //! layers of every phase; the page collects the ranges' solutions, then
-//! scores and exports each phase. Cancel drops the pool: each worker closes
-//! as soon as the range it is on is done, and late replies are ignored.
+//! scores and exports each phase. Cancel terminates the workers at once.
+//!
+//! The worker side is a gloo-worker `Worker` (src/ui/worker.rs). The page
+//! side holds plain `web_sys::Worker`s (gloo-worker's bridge cannot
+//! terminate a busy worker) and speaks gloo-worker 0.5's message format:
+//! bincode of `ToWorker::ProcessInput(handler, input)` = `(1u32, u64, input)`
+//! one way, `FromWorker::WorkerLoaded` = `0u32` and
+//! `FromWorker::ProcessOutput(handler, output)` = `(1u32, u64, output)` the
+//! other. Messages wait until the worker says it has loaded.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use gloo_worker::{Spawnable, WorkerBridge};
+use gloo_worker::Codec;
+use js_sys::Uint8Array;
 use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::glue;
 use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
-use super::worker::{Reply, Request, SolveWorker};
+use super::worker::{Reply, Request};
 use crate::engine::algo::Solution;
 use crate::engine::{metrics, Algorithm, Dataset, Error, PhaseData, Placement, Settings};
 
@@ -32,7 +42,12 @@ struct Run {
     dataset: Arc<Dataset>,
     phases: Vec<Arc<PhaseData>>,
     settings: Settings,
-    bridges: Vec<WorkerBridge<SolveWorker>>,
+    workers: Vec<web_sys::Worker>,
+    /// Whether each worker has loaded, and the messages waiting for it.
+    ready: Vec<bool>,
+    pending: Vec<Vec<JsValue>>,
+    /// The workers' event handlers (kept alive while they run).
+    handlers: Vec<Closure<dyn FnMut(JsValue)>>,
     /// Phase each worker holds, and whether it is busy.
     loaded: Vec<Option<usize>>,
     busy: Vec<bool>,
@@ -48,6 +63,38 @@ struct Run {
 thread_local! {
     static RUN: RefCell<Option<Run>> = const { RefCell::new(None) };
     static NEXT_ID: RefCell<u64> = const { RefCell::new(1) };
+    /// Handlers of finished runs: a handler may be the one running when its
+    /// run ends, so it is freed later (at the next run), never inside itself.
+    static RETIRED: RefCell<Vec<Closure<dyn FnMut(JsValue)>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The handler id the page uses in gloo-worker's messages.
+const HANDLER: u64 = 0;
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.set_onmessage(None);
+            w.set_onerror(None);
+            w.terminate();
+        }
+        let handlers = std::mem::take(&mut self.handlers);
+        RETIRED.with(|r| r.borrow_mut().extend(handlers));
+    }
+}
+
+impl Run {
+    /// Post `req` to worker `w` (or queue it until the worker has loaded).
+    fn send(&mut self, w: usize, req: Request) {
+        let msg = gloo_worker::Bincode::encode((1u32, HANDLER, req));
+        if self.ready.get(w).copied().unwrap_or(false) {
+            if let Err(e) = self.workers[w].post_message(&msg) {
+                web_sys::console::error_2(&"could not post to a solver worker".into(), &e);
+            }
+        } else if let Some(q) = self.pending.get_mut(w) {
+            q.push(msg);
+        }
+    }
 }
 
 fn now_ms() -> f64 {
@@ -114,12 +161,27 @@ pub fn start(state: AppState) {
         *n += 1;
         *n
     });
-    let mut bridges = Vec::with_capacity(workers);
+    RETIRED.with(|r| r.borrow_mut().clear());
+    let mut pool = Vec::with_capacity(workers);
+    let mut handlers = Vec::with_capacity(workers * 2);
     for w in 0..workers {
-        let bridge = SolveWorker::spawner()
-            .callback(move |reply| on_reply(id, w, reply))
-            .spawn_with_loader(WORKER_LOADER);
-        bridges.push(bridge);
+        let worker = match web_sys::Worker::new(WORKER_LOADER) {
+            Ok(wk) => wk,
+            Err(e) => {
+                for wk in &pool {
+                    web_sys::Worker::terminate(wk);
+                }
+                state.fail(format!("The solver could not start a web worker: {}", js_text(&e)));
+                return;
+            }
+        };
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| on_message(id, w, ev));
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| on_error(id, ev));
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        handlers.push(on_message);
+        handlers.push(on_error);
+        pool.push(worker);
     }
     state.results.set(Vec::new());
     state.progress.set(
@@ -133,7 +195,10 @@ pub fn start(state: AppState) {
         dataset,
         phases,
         settings,
-        bridges,
+        workers: pool,
+        ready: vec![false; workers],
+        pending: vec![Vec::new(); workers],
+        handlers,
         loaded: vec![None; workers],
         busy: vec![false; workers],
         queue,
@@ -167,13 +232,74 @@ fn dispatch(w: usize) {
         let Some(job) = pos.and_then(|p| run.queue.remove(p)) else { return };
         if run.loaded[w] != Some(job.phase) {
             let data = Box::new((*run.phases[job.phase]).clone());
-            run.bridges[w].send(Request::Load { phase: job.phase, data, settings: run.settings.clone() });
+            let settings = run.settings.clone();
+            run.send(w, Request::Load { phase: job.phase, data, settings });
             run.loaded[w] = Some(job.phase);
         }
-        run.bridges[w].send(Request::Solve { phase: job.phase, start: job.start, end: job.end });
+        run.send(w, Request::Solve { phase: job.phase, start: job.start, end: job.end });
         run.busy[w] = true;
         run.running[job.phase].insert(job.start, 0);
     });
+}
+
+fn js_text(v: &JsValue) -> String {
+    v.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| v.as_string())
+        .or_else(|| js_sys::Reflect::get(v, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// A message from worker `w` of run `id` (gloo-worker's `FromWorker`).
+fn on_message(id: u64, w: usize, ev: JsValue) {
+    let Ok(data) = js_sys::Reflect::get(&ev, &"data".into()) else { return };
+    if !data.is_instance_of::<Uint8Array>() {
+        return;
+    }
+    let bytes: Uint8Array = data.clone().unchecked_into();
+    if bytes.length() < 4 {
+        return;
+    }
+    let mut tag = [0u8; 4];
+    bytes.subarray(0, 4).copy_to(&mut tag);
+    match u32::from_le_bytes(tag) {
+        // WorkerLoaded: send what waited.
+        0 => RUN.with(|r| {
+            let mut guard = r.borrow_mut();
+            let Some(run) = guard.as_mut().filter(|run| run.id == id) else { return };
+            if let Some(ready) = run.ready.get_mut(w) {
+                *ready = true;
+            }
+            let queued = run.pending.get_mut(w).map(std::mem::take).unwrap_or_default();
+            for msg in queued {
+                if let Err(e) = run.workers[w].post_message(&msg) {
+                    web_sys::console::error_2(&"could not post to a solver worker".into(), &e);
+                }
+            }
+        }),
+        // ProcessOutput(handler, reply): from our own worker build, so it decodes.
+        1 => {
+            let (_, _, reply): (u32, u64, Reply) = gloo_worker::Bincode::decode(data);
+            on_reply(id, w, reply);
+        }
+        _ => {}
+    }
+}
+
+/// A worker failed to load or crashed outside a solve: fail the run.
+fn on_error(id: u64, ev: JsValue) {
+    let current = RUN.with(|r| r.borrow().as_ref().is_some_and(|run| run.id == id));
+    if !current {
+        return;
+    }
+    if let Some(ev) = ev.dyn_ref::<web_sys::Event>() {
+        ev.prevent_default();
+    }
+    let Some(run) = RUN.with(|r| r.borrow_mut().take()) else { return };
+    let state = run.state;
+    drop(run);
+    state.status.set(RunStatus::Failed);
+    state.fail(format!("A solver worker stopped: {}", js_text(&ev)));
 }
 
 fn on_reply(id: u64, w: usize, reply: Reply) {
@@ -260,9 +386,14 @@ fn maybe_finish() {
     if !finished {
         return;
     }
-    let Some(run) = RUN.with(|r| r.borrow_mut().take()) else { return };
-    let Run { state, dataset, phases, settings, solved, started_ms, bridges, .. } = run;
-    drop(bridges);
+    let Some(mut run) = RUN.with(|r| r.borrow_mut().take()) else { return };
+    let state = run.state;
+    let dataset = run.dataset.clone();
+    let phases = run.phases.clone();
+    let settings = run.settings.clone();
+    let solved = std::mem::take(&mut run.solved);
+    let started_ms = run.started_ms;
+    drop(run);
     let mut results = Vec::with_capacity(phases.len());
     for (data, ranges) in phases.into_iter().zip(solved) {
         match finish_phase(&dataset, data, &settings, ranges) {

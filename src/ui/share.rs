@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen_futures::JsFuture;
 
 use super::state::{use_state, AppState, Origin};
-use crate::engine::{Dataset, Error, LoadMatrix, Phase, PhaseData, Settings, SourceFormat};
+use crate::engine::{Dataset, Error, LoadMatrix, Phase, PhaseData, Placement, Settings, SourceFormat};
 
 const PREFIX: &str = "#run=";
 /// Largest inflated payload accepted (a DeepSeek-V3 dump is well below).
@@ -20,6 +20,9 @@ struct Payload {
     v: u32,
     settings: Settings,
     phases: Vec<SharedPhase>,
+    /// A deployment table dropped with the data (the "before").
+    #[serde(default)]
+    table: Option<(String, Placement)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,6 +36,9 @@ struct SharedPhase {
     /// the last cumulative block).
     #[serde(default)]
     c2lb: Option<Loads>,
+    /// The current placement the dump named (the "before"), and its file.
+    #[serde(default)]
+    current: Option<(String, Placement)>,
 }
 
 /// Token counts are integers: keep them short in the link.
@@ -73,9 +79,10 @@ pub fn encode(settings: &Settings, ds: &Dataset) -> Result<String, Error> {
             top_k: p.top_k,
             loads: pack(&p.summed.data),
             c2lb: (p.c2lb_loads != p.summed).then(|| pack(&p.c2lb_loads.data)),
+            current: p.current.clone().map(|c| (p.current_source.clone().unwrap_or_default(), c)),
         })
         .collect();
-    let payload = Payload { v: 1, settings: settings.clone(), phases };
+    let payload = Payload { v: 1, settings: settings.clone(), phases, table: ds.dropped_table.clone() };
     let json = serde_json::to_vec(&payload).map_err(|e| Error::msg(format!("could not make the share link: {e}")))?;
     let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
     Ok(format!("{PREFIX}{}", b64().encode(packed)))
@@ -116,10 +123,15 @@ pub fn decode(fragment: &str) -> Result<(Settings, Dataset), Error> {
         if let Some(c) = c2lb {
             p.c2lb_loads = LoadMatrix { layers: sp.layers, experts: sp.experts, data: c };
         }
+        if let Some((source, placement)) = sp.current {
+            p.current_source = (!source.is_empty()).then_some(source);
+            p.current = Some(placement);
+        }
         phases.push(p);
     }
     let ds = Dataset {
         phases,
+        dropped_table: payload.table,
         format_label: "share link (loads summed over time)".into(),
         ..Dataset::default()
     };
@@ -181,9 +193,14 @@ pub fn ShareButton() -> impl IntoView {
         }
         state.share_link.set(Some(link.clone()));
         let clipboard = window.navigator().clipboard();
+        let summed_note = if ds.phases.iter().any(|p| p.series.is_some()) {
+            " It carries the loads summed over time: time-aware algorithms may give another table from it."
+        } else {
+            ""
+        };
         spawn_local(async move {
             let msg = match JsFuture::from(clipboard.write_text(&link)).await {
-                Ok(_) => format!("Share link copied ({} characters).", link.len()),
+                Ok(_) => format!("Share link copied ({} characters).{summed_note}", link.len()),
                 Err(_) => "The browser did not allow copying: copy the link from the field below.".to_string(),
             };
             state.notice.set(Some(msg));

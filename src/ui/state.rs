@@ -237,3 +237,15 @@ impl AppState {
 pub fn use_state() -> AppState {
     expect_context::<AppState>()
 }
+
+impl Default for Form {
+    fn default() -> Self {
+        Form::new()
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        AppState::new()
+    }
+}

@@ -1,5 +1,7 @@
-//! Private fixture loader for the algorithm tests (formats 1 and 2), written
-//! from shared/spec/formats.md until the real ingest lands; then port to it.
+//! Fixture loading for the algorithm tests: [`load`] goes through the real
+//! ingest (`ingest::read_files`); [`load_private`] is the minimal loader
+//! written from shared/spec/formats.md before ingest landed, kept as an
+//! independent cross-check of the loads the algorithms see.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -7,10 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use elb::engine::algo::Solution;
-use elb::engine::{LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat};
+use elb::engine::{InputFile, LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat};
 
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from("/work/shared/fixtures")
+    super::support::fixtures_root()
 }
 
 /// Fixture directories (sorted) that hold an `expected/` folder.
@@ -82,8 +84,22 @@ pub fn read_table(p: &Path) -> Placement {
     Placement { layers }
 }
 
-/// Load the decode phase of a fixture's `input/`.
+/// Load the decode phase of a fixture's `input/` with the real ingest.
 pub fn load(dir: &Path) -> PhaseData {
+    let input = dir.join("input");
+    let files: Vec<InputFile> = walk(&input)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&input).unwrap().to_string_lossy().replace('\\', "/");
+            InputFile::new(rel, fs::read(&p).unwrap())
+        })
+        .collect();
+    let ds = elb::engine::ingest::read_files(&files).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).expect("decode phase")
+}
+
+/// Load the decode phase of a fixture's `input/` with the private loader.
+pub fn load_private(dir: &Path) -> PhaseData {
     let input = dir.join("input");
     let mut cfg_dirs: Vec<PathBuf> = vec![];
     if input.join("model_gen_config.json").is_file() {

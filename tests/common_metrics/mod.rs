@@ -11,14 +11,7 @@ use elb::engine::table::DeploymentTable;
 use elb::engine::{LoadMatrix, Phase, PhaseData, Placement, Series, SourceFormat, TopK};
 
 pub fn fixtures() -> PathBuf {
-    // The shared fixtures live beside the repository on the project's machines.
-    for cand in ["/work/shared/fixtures", "../shared/fixtures", "../../shared/fixtures"] {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(cand);
-        if p.join("README.md").exists() {
-            return p;
-        }
-    }
-    PathBuf::from("/work/shared/fixtures")
+    super::support::fixtures_root()
 }
 
 /// Every file under `dir` (sorted), paths relative to it with forward slashes.

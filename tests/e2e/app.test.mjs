@@ -127,8 +127,13 @@ test('Cancel stops a long run', async () => {
     await setSettings(page, { algorithm: 'spec-moe-2' });
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.locator('p.status', { hasText: 'Solving' }).waitFor();
+    // The solver's workers exist now; Cancel must terminate every one.
+    const workers = page.workers();
+    assert.ok(workers.length >= 1, 'the run uses web workers');
+    const closed = Promise.all(workers.map((w) => new Promise((resolve) => w.once('close', resolve))));
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.locator('p.status', { hasText: 'Cancelled' }).waitFor();
+    await closed;
     assert.equal(await page.locator('section.phase-result').count(), 0, 'no results after Cancel');
     assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
     assertNoPanics(errors);
@@ -193,5 +198,53 @@ test('decode and prefill in one folder: two result cards, Download all gives bot
   } finally {
     await context.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a dump naming a missing placement file says to add it; with the file, it is the "before"', async () => {
+  const nodesMap = path.join(fixtures, 'small-series-nodes-map', 'input');
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await dropFolder(context, page, path.join(nodesMap, 'node_0'));
+    await page
+      .locator('section.summary')
+      .getByText(/the dump names collected_expert_map\.json as the current placement; add it/i)
+      .waitFor();
+    await dropFolder(context, page, nodesMap);
+    await page.locator('section.summary').getByText('yes (collected_expert_map.json)').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, algorithm: 'spec-moe-1' });
+    await runAndWait(page);
+    await page.getByRole('region', { name: 'Decode results' }).getByText(/Before: the current placement/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a broken share link is reported in the alert, not a crash', async () => {
+  const { context, page, errors } = await openApp(browser, site.url + '#run=not-a-real-link');
+  try {
+    await page.getByRole('alert').getByText(/share link cannot be read/).waitFor();
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a solver worker that cannot load fails the run with a message, not a hang', async () => {
+  const broken = await startSite();
+  fs.rmSync(path.join(broken.tmp, 'tools', 'elb', 'worker_loader.js'));
+  try {
+    const { context, page, errors } = await openApp(browser, broken.url);
+    try {
+      // The sample runs on load; its workers cannot start.
+      await page.getByRole('alert').getByText(/solver worker/).waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Run', exact: true }).isEnabled(), true);
+      assertNoPanics(errors);
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await broken.close();
   }
 });

@@ -129,6 +129,9 @@ impl Plan {
         if data.summed.data.len() != data.layers * experts {
             return Err(Error::msg("internal: summed load matrix does not match layers x experts"));
         }
+        if cluster.devices == 0 {
+            return Err(Error::param("devices (-nn)", "must be at least 1"));
+        }
         if cluster.shared_devices >= cluster.devices {
             return Err(Error::param(
                 "shared-expert devices (-nsed)",
@@ -751,11 +754,10 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Rng) -> f6
         let e2 = st.slot[d2 * s_n + b];
         let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
         let mut delta = 0.0;
-        for k in 0..t_n {
+        for (k, t3) in top.iter().enumerate() {
             let dl = st.hr[h2 + k] - st.hr[h1 + k];
             let x = st.load[o1 + k] + dl;
             let y = st.load[o2 + k] - dl;
-            let t3 = &top[k];
             delta += x.max(y).max(t3.other(d1, d2)) - t3.v[0];
         }
         if delta <= thr {

@@ -195,6 +195,9 @@ pub fn replica_counts(w: &[f64], n_stage: usize, e_n: usize, devices: usize, r: 
 /// for bit: blocks of at most 128 values use 8 interleaved accumulators,
 /// longer arrays split in two halves (a multiple of 8 first).
 pub fn numpy_sum(a: &[f64]) -> f64 {
+    if a.len() <= PW_BLOCK {
+        return leaf_sum(a, None);
+    }
     tree_sum(0, a.len(), &mut |s, n| leaf_sum(&a[s..s + n], None))
 }
 
@@ -283,6 +286,25 @@ impl StageSum {
 
     /// numpy's sum of `a` with `a[d]` replaced by `v`.
     fn sum_with(&self, a: &[f64], d: usize, v: f64) -> f64 {
+        // Fast path: one leaf of 8..=128 values (D = 8..128), d in the main part.
+        let n = a.len();
+        if (8..=PW_BLOCK).contains(&n) && d < n - n % 8 {
+            let main = n - n % 8;
+            let mut r = self.leaves[0].2;
+            let j = d % 8;
+            let mut acc = if d == j { v } else { a[j] };
+            let mut i = j + 8;
+            while i < main {
+                acc += if i == d { v } else { a[i] };
+                i += 8;
+            }
+            r[j] = acc;
+            let mut res = combine8(&r);
+            for x in &a[main..n] {
+                res += x;
+            }
+            return res;
+        }
         let mut idx = 0usize;
         tree_sum(0, a.len(), &mut |s, n| {
             let k = idx;

@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use self::config::{base_name, parse_json, read_config, GenConfig};
 use self::ranks::{classify, FileKind, FileRef, PhaseFiles};
 use self::series::CurrentMap;
+use super::ecosystem;
 use super::error::{Error, Result};
 use super::model::{Dataset, InputFile, Phase, PhaseData, SourceFormat};
 use super::table::{parse_table, DeploymentTable};
@@ -35,6 +36,9 @@ use super::table::{parse_table, DeploymentTable};
 /// Recognise and read a dropped folder (the browser's file list, paths
 /// relative to the dropped folder or starting with its name).
 pub fn read_files(files: &[InputFile]) -> Result<Dataset> {
+    if let Some(phases) = ecosystem::detect_and_read(files) {
+        return Ok(ecosystem_dataset(files, phases?));
+    }
     let roots = vec![(String::new(), files.iter().collect::<Vec<&InputFile>>())];
     read_impl(&roots)
 }
@@ -44,8 +48,38 @@ pub fn read_files(files: &[InputFile]) -> Result<Dataset> {
 /// pooled over the roots by rank number, and the same rank in several roots
 /// is summed. `root_label` prefixes the paths in messages.
 pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
+    if roots.iter().any(|(_, f)| ecosystem::trtllm_stats::present(f) || ecosystem::omniplacement::present(f)) {
+        let flat: Vec<InputFile> = roots
+            .iter()
+            .flat_map(|(l, f)| f.iter().map(move |x| InputFile::new(if l.is_empty() { x.path.clone() } else { format!("{l}/{}", x.path) }, x.bytes.clone())))
+            .collect();
+        return read_files(&flat);
+    }
     let refs: Vec<(String, Vec<&InputFile>)> = roots.iter().map(|(l, f)| (l.clone(), f.iter().collect())).collect();
     read_impl(&refs)
+}
+
+/// The dataset of a folder in another serving stack's statistics format
+/// (TensorRT-LLM expert statistics, OmniPlacement activation counts; see
+/// [`ecosystem::detect_and_read`]). Files of neither format are listed as ignored.
+fn ecosystem_dataset(files: &[InputFile], phases: Vec<PhaseData>) -> Dataset {
+    let trt = ecosystem::trtllm_stats::present(files);
+    let ignored: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let n = f.file_name();
+            if trt {
+                ecosystem::trtllm_stats::rank_file(n).is_none() && n != "meta_info.json"
+            } else {
+                ecosystem::omniplacement::parse_name(n).is_none()
+            }
+        })
+        .map(|f| f.path.clone())
+        .collect();
+    let what = if trt { "TensorRT-LLM expert statistics" } else { "OmniPlacement activation counts" };
+    let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
+    let format_label = format!("{what} ({intervals} interval{})", if intervals == 1 { "" } else { "s" });
+    Dataset { phases, dropped_table: None, missing_map: None, ignored, warnings: Vec::new(), format_label }
 }
 
 /// Normalise a path: forward slashes, no leading `./` or `/`, no empty or `.` parts.

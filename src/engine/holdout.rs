@@ -1,0 +1,89 @@
+//! Held-out evaluation for time-series input: will this table still be good
+//! tomorrow?
+//!
+//! A table is fitted on one part of the kept intervals and scored on the
+//! other. Two splits:
+//! - [`split`]: chronological, the first `fraction` of the intervals (default
+//!   70%) to fit, the rest to score — the honest "tomorrow" test;
+//! - [`split_even_odd`]: intervals `0, 2, 4, ...` (0-based) to fit, `1, 3,
+//!   5, ...` to score — the split of `Settings::holdout` / `elb --holdout`
+//!   (level 2 with `holdout` set fits on exactly these even intervals).
+//!
+//! Both parts are full [`PhaseData`] with their own series, summed matrix
+//! (sum of their intervals) and C2LB loads. For time-series input C2LB
+//! normally reads the last cumulative block (all intervals since collection
+//! started); the fit part cannot use it without seeing the future, so its
+//! C2LB loads are the sum of its own intervals. The current placement and
+//! top-k traces are kept on both parts (they are not time-indexed).
+
+use super::error::{Error, Result};
+use super::model::{PhaseData, Series};
+
+/// Default fraction of the intervals used to fit in [`split`].
+pub const DEFAULT_FIT_FRACTION: f64 = 0.7;
+
+/// The phase restricted to the intervals `keep` (ascending, in range).
+fn subset(data: &PhaseData, s: &Series, keep: &[usize]) -> PhaseData {
+    let t_new = keep.len();
+    let mut ns = Series::new(s.layers, s.experts, t_new);
+    for l in 0..s.layers {
+        for e in 0..s.experts {
+            let src = (l * s.experts + e) * s.intervals;
+            let dst = (l * s.experts + e) * t_new;
+            for (k, &t) in keep.iter().enumerate() {
+                ns.data[dst + k] = s.data.get(src + t).copied().unwrap_or(0.0);
+            }
+        }
+    }
+    let summed = ns.summed();
+    let mut out = data.clone();
+    out.summed = summed.clone();
+    out.c2lb_loads = summed;
+    out.series = Some(ns);
+    out.info.intervals_kept = t_new;
+    out.info.intervals_dropped = 0;
+    out
+}
+
+fn series_of(data: &PhaseData) -> Result<&Series> {
+    let Some(s) = &data.series else {
+        return Err(Error::msg(format!(
+            "{}: held-out evaluation needs time-series input (a MindIE dump with model_gen_config.json); this input is summed",
+            data.phase.name()
+        )));
+    };
+    if s.intervals < 2 {
+        return Err(Error::msg(format!(
+            "{}: held-out evaluation needs at least 2 kept intervals, the dump has {}",
+            data.phase.name(),
+            s.intervals
+        )));
+    }
+    if s.data.len() != s.layers * s.experts * s.intervals {
+        return Err(Error::msg("internal: the time series does not match its shape"));
+    }
+    Ok(s)
+}
+
+/// Chronological split: the first `round(fraction * T)` intervals (at least
+/// one, at most `T - 1`) to fit, the rest to score. `fraction` must lie
+/// strictly between 0 and 1.
+pub fn split(data: &PhaseData, fraction: f64) -> Result<(PhaseData, PhaseData)> {
+    if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::param("hold-out split (--holdout-split)", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {fraction}")));
+    }
+    let s = series_of(data)?;
+    let t = s.intervals;
+    let n_fit = ((fraction * t as f64).round() as usize).clamp(1, t - 1);
+    let fit: Vec<usize> = (0..n_fit).collect();
+    let eval: Vec<usize> = (n_fit..t).collect();
+    Ok((subset(data, s, &fit), subset(data, s, &eval)))
+}
+
+/// Even/odd split: even intervals (0-based) to fit, odd ones to score.
+pub fn split_even_odd(data: &PhaseData) -> Result<(PhaseData, PhaseData)> {
+    let s = series_of(data)?;
+    let fit: Vec<usize> = (0..s.intervals).step_by(2).collect();
+    let eval: Vec<usize> = (1..s.intervals).step_by(2).collect();
+    Ok((subset(data, s, &fit), subset(data, s, &eval)))
+}

@@ -1,0 +1,91 @@
+//! Held-out splits of a time series: the parts partition the intervals,
+//! each part's summed loads are the sum of its own intervals, and the even
+//! split is the one level 2 fits on with `Settings::holdout`.
+
+#[path = "common_metrics/mod.rs"]
+mod common;
+mod support;
+
+use elb::engine::{algo, holdout, Algorithm, Cluster, PhaseData, Settings};
+
+fn small_series() -> PhaseData {
+    common::ingest_input(&common::fixtures().join("small-series/input"))
+}
+
+fn check_part(full: &PhaseData, part: &PhaseData, idx: &[usize]) {
+    let s = full.series.as_ref().unwrap();
+    let p = part.series.as_ref().unwrap();
+    assert_eq!(p.intervals, idx.len());
+    assert_eq!(part.intervals(), idx.len());
+    assert_eq!(part.info.intervals_kept, idx.len());
+    for l in 0..s.layers {
+        for e in 0..s.experts {
+            let mut sum = 0.0;
+            for (k, &t) in idx.iter().enumerate() {
+                assert_eq!(p.get(l, e, k), s.get(l, e, t));
+                sum += s.get(l, e, t);
+            }
+            assert!((part.summed.get(l, e) - sum).abs() <= 1e-9 * sum.abs().max(1.0));
+            assert_eq!(part.c2lb_loads.get(l, e), part.summed.get(l, e));
+        }
+    }
+    assert_eq!(part.current, full.current);
+    assert_eq!(part.layers, full.layers);
+}
+
+#[test]
+fn chronological_split_partitions_the_intervals() {
+    let d = small_series();
+    let t = d.intervals();
+    assert_eq!(t, 22);
+    let (fit, eval) = holdout::split(&d, 0.7).unwrap();
+    let n_fit = (0.7 * t as f64).round() as usize;
+    check_part(&d, &fit, &(0..n_fit).collect::<Vec<_>>());
+    check_part(&d, &eval, &(n_fit..t).collect::<Vec<_>>());
+    // extreme fractions keep at least one interval on each side
+    let (f, e) = holdout::split(&d, 0.001).unwrap();
+    assert_eq!((f.intervals(), e.intervals()), (1, t - 1));
+    let (f, e) = holdout::split(&d, 0.999).unwrap();
+    assert_eq!((f.intervals(), e.intervals()), (t - 1, 1));
+}
+
+#[test]
+fn even_odd_split() {
+    let d = small_series();
+    let (fit, eval) = holdout::split_even_odd(&d).unwrap();
+    check_part(&d, &fit, &(0..d.intervals()).step_by(2).collect::<Vec<_>>());
+    check_part(&d, &eval, &(1..d.intervals()).step_by(2).collect::<Vec<_>>());
+}
+
+#[test]
+fn bad_fractions_and_summed_input_are_errors() {
+    let d = small_series();
+    for f in [0.0, 1.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
+        let e = holdout::split(&d, f).unwrap_err();
+        assert!(e.to_string().contains("strictly between 0 and 1"), "{f}: {e}");
+    }
+    let summed = common::ingest_input(&common::fixtures().join("small-summed/input"));
+    let e = holdout::split(&summed, 0.7).unwrap_err();
+    assert!(e.to_string().contains("needs time-series input"), "{e}");
+    let e = holdout::split_even_odd(&summed).unwrap_err();
+    assert!(e.to_string().contains("needs time-series input"), "{e}");
+    // a single interval cannot be split
+    let (one, _) = holdout::split(&d, 0.001).unwrap();
+    let e = holdout::split_even_odd(&one).unwrap_err();
+    assert!(e.to_string().contains("at least 2 kept intervals"), "{e}");
+}
+
+/// The CLI's `--holdout` fits on the even part with `holdout` off; level 2
+/// with `Settings::holdout` on the full data fits on the same intervals:
+/// both give the same table.
+#[test]
+fn level2_holdout_fits_the_even_part() {
+    let d = small_series();
+    let c = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let on_full = Settings { cluster: c, algorithm: Algorithm::SpecMoe2, seed: 5, holdout: true, ..Settings::default() };
+    let (fit, _) = holdout::split_even_odd(&d).unwrap();
+    let on_fit = Settings { holdout: false, ..on_full.clone() };
+    let (a, _) = algo::solve_all(&d, &on_full, &mut |_| true).unwrap();
+    let (b, _) = algo::solve_all(&fit, &on_fit, &mut |_| true).unwrap();
+    assert_eq!(a, b);
+}
