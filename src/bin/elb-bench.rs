@@ -560,6 +560,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             groups: (a.algorithm == Algorithm::DeepseekHierarchical)
                 .then(|| groups_for(data.experts, cluster.nodes)),
             holdout: false,
+            ..Settings::default()
         };
         // Fastest of up to 5 runs while the runs so far took under 1 s.
         let mut best = f64::INFINITY;
