@@ -1,9 +1,25 @@
-//! Benchmarks of parse throughput and solve times (see docs/benchmarks.md).
+//! Benchmarks (never timed tests): parse throughput, solve time and balance
+//! figures of every algorithm on every fixture and sample preset, and the
+//! synthetic dump the browser benchmark drops. See docs/benchmarks.md.
 //!
-//! `elb-bench parse [layers experts ranks dumps]`: ingest throughput of a
-//! synthetic time-series dump (default: DeepSeek-V3 size, 58 x 256, 64 ranks,
-//! 2000 dumps, about 200 MB).
+//! ```text
+//! elb-bench parse [layers experts ranks dumps]
+//! elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
+//! elb-bench synth-dump -o <dir> [layers experts ranks dumps]
+//! elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
+//! ```
+//!
+//! `parse`: ingest throughput of a synthetic time-series dump (default:
+//! DeepSeek-V3 size, 58 x 256, 64 ranks, 2000 dumps, about 200 MB).
+//! `solve`: for every fixture of `../shared/fixtures` and every sample preset
+//! (summed and series), each algorithm's wall time and the figures of
+//! metrics.md, with the reference tool's figures (fixtures'
+//! `expected/<algo>.score.json`, wall times from `params.json`) beside them.
+//! `--wasm FILE` adds the browser's wall times (written by
+//! `scripts/bench-browser.sh`: `{"<case>|<algo>": ms}`).
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use elb::engine::ingest::{read_files, synth::synth_series_dump};
@@ -20,8 +36,54 @@ fn cpu_seconds() -> Option<f64> {
     Some((ut + st) / 100.0)
 }
 
-fn bench_parse(args: &[String]) {
-    let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse::<usize>().ok()).unwrap_or(d);
+/// CPU time of the calling thread in seconds, nanosecond resolution
+/// (Linux `/proc/thread-self/schedstat`: time spent running); falls back to
+/// [`cpu_seconds`]. The solves are single-threaded, so this is their CPU
+/// time, unaffected by other processes on a busy machine.
+fn thread_cpu_seconds() -> Option<f64> {
+    // The kernel brings a running thread's total up to date only when it is
+    // scheduled: yield first, or runs shorter than a tick would read 0.
+    std::thread::yield_now();
+    if let Ok(s) = std::fs::read_to_string("/proc/thread-self/schedstat") {
+        if let Some(ns) = s
+            .split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<u64>().ok())
+        {
+            return Some(ns as f64 * 1e-9);
+        }
+    }
+    cpu_seconds()
+}
+
+/// Parse-throughput figures (the best of 3 runs).
+#[derive(Debug, Clone, Serialize)]
+struct ParseFigures {
+    layers: usize,
+    experts: usize,
+    ranks: usize,
+    dumps: usize,
+    bytes: usize,
+    scanner_mb_s: f64,
+    best_wall_s: f64,
+    best_wall_mb_s: f64,
+    best_cpu_s: f64,
+    best_cpu_mb_s: f64,
+}
+
+/// Text to stdout, or to stderr when stdout carries JSON.
+macro_rules! say {
+    ($json:expr, $($t:tt)*) => {
+        if $json { eprintln!($($t)*) } else { println!($($t)*) }
+    };
+}
+
+fn bench_parse(args: &[String], json: bool) -> ParseFigures {
+    let num = |i: usize, d: usize| {
+        args.get(i)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(d)
+    };
     let (layers, experts, ranks, dumps) = (num(0, 58), num(1, 256), num(2, 64), num(3, 2000));
     let t0 = Instant::now();
     let files = synth_series_dump(layers, experts, ranks, dumps, 8, 42);
@@ -39,7 +101,13 @@ fn bench_parse(args: &[String]) {
         }
     }
     let s = t.elapsed().as_secs_f64();
-    println!("scanner alone: {:.3} s, {:.1} MB/s ({cells} values)", s, bytes as f64 / 1e6 / s);
+    let scanner_mb_s = bytes as f64 / 1e6 / s;
+    say!(
+        json,
+        "scanner alone: {:.3} s, {:.1} MB/s ({cells} values)",
+        s,
+        bytes as f64 / 1e6 / s
+    );
     let mut best = f64::INFINITY;
     let mut best_cpu = f64::INFINITY;
     for run in 0..3 {
@@ -60,7 +128,7 @@ fn bench_parse(args: &[String]) {
         best = best.min(s);
         best_cpu = best_cpu.min(cpu);
         let pd = &ds.phases[0];
-        println!(
+        say!(json,
             "run {run}: wall {:.3} s = {:.1} MB/s, cpu {:.2} s = {:.1} MB/s ({} intervals kept, {} layers x {} experts)",
             s,
             bytes as f64 / 1e6 / s,
@@ -71,7 +139,8 @@ fn bench_parse(args: &[String]) {
             pd.experts
         );
     }
-    println!(
+    say!(
+        json,
         "parse: {:.1} MB, best wall {:.3} s = {:.1} MB/s, best cpu {:.2} s = {:.1} MB/s (one core)",
         bytes as f64 / 1e6,
         best,
@@ -79,14 +148,897 @@ fn bench_parse(args: &[String]) {
         best_cpu,
         bytes as f64 / 1e6 / best_cpu
     );
+    ParseFigures {
+        layers,
+        experts,
+        ranks,
+        dumps,
+        bytes,
+        scanner_mb_s,
+        best_wall_s: best,
+        best_wall_mb_s: bytes as f64 / 1e6 / best,
+        best_cpu_s: best_cpu,
+        best_cpu_mb_s: bytes as f64 / 1e6 / best_cpu,
+    }
 }
+
+// ------------------------------------------------------------------ solve
+
+use elb::engine::algo::solve_all;
+use elb::engine::metrics::{before_placement, score};
+use elb::engine::sample::{self, Preset, SampleFormat};
+use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, InputFile, Settings};
+use serde::Serialize;
+
+/// One algorithm as the benchmark names it (msit's reference file names).
+#[derive(Clone, Copy)]
+struct Algo {
+    key: &'static str,
+    algorithm: Algorithm,
+    device_type: DeviceType,
+    /// Level 2 (skipped on kimi unless `--kimi`).
+    level2: bool,
+}
+
+const ALGOS: [Algo; 9] = [
+    Algo {
+        key: "al0-a2",
+        algorithm: Algorithm::C2lb,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al0-a3",
+        algorithm: Algorithm::C2lb,
+        device_type: DeviceType::A3,
+        level2: false,
+    },
+    Algo {
+        key: "al1",
+        algorithm: Algorithm::SpecMoe1,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al2",
+        algorithm: Algorithm::DynamicC2lb,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al3",
+        algorithm: Algorithm::SpecMoe2,
+        device_type: DeviceType::A2,
+        level2: true,
+    },
+    Algo {
+        key: "al4",
+        algorithm: Algorithm::SpecMoe1Mixed,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "al5",
+        algorithm: Algorithm::SpecMoe2Mixed,
+        device_type: DeviceType::A2,
+        level2: true,
+    },
+    Algo {
+        key: "deepseek-global",
+        algorithm: Algorithm::DeepseekGlobal,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+    Algo {
+        key: "deepseek-hier",
+        algorithm: Algorithm::DeepseekHierarchical,
+        device_type: DeviceType::A2,
+        level2: false,
+    },
+];
+
+/// Figures of one table (ours or the reference tool's).
+#[derive(Debug, Clone, Default, Serialize)]
+struct Figures {
+    /// Wall time in seconds.
+    wall_s: Option<f64>,
+    step_imbalance: Option<f64>,
+    time_resolved_step_imbalance: Option<f64>,
+    lower_bound: Option<f64>,
+    internode_nodes_per_token: Option<f64>,
+    valid: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    case: String,
+    algorithm: String,
+    /// Why there is no result (parameters rejected, skipped).
+    note: Option<String>,
+    ours: Figures,
+    /// Timed runs (the wall time is the fastest).
+    runs: usize,
+    /// CPU seconds of the fastest-by-CPU run (the solving thread).
+    cpu_s: Option<f64>,
+    /// Browser (wasm) wall time, from `--wasm`.
+    wasm_s: Option<f64>,
+    /// `--holdout` (time-series input): the table fitted on the even-numbered
+    /// kept intervals, its time-resolved step imbalance on the odd ones.
+    holdout_time_resolved: Option<f64>,
+    reference: Option<Figures>,
+}
+
+/// One input to solve on.
+struct Case {
+    name: String,
+    /// "58 x 256, 64 NPUs / 8 nodes, top-8, 46 intervals"
+    shape: String,
+    dataset: Dataset,
+    cluster: Cluster,
+    /// Fixture folder (reference figures), if any.
+    fixture: Option<PathBuf>,
+    kimi: bool,
+}
+
+fn fixtures_dir(given: Option<&str>) -> PathBuf {
+    if let Some(g) = given {
+        return PathBuf::from(g);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for p in [
+        root.join("../shared/fixtures"),
+        PathBuf::from("/work/shared/fixtures"),
+        root.join("tests/fixtures"),
+    ] {
+        if p.join("README.md").exists() || p.join("dsv3-summed").exists() {
+            return p;
+        }
+    }
+    root.join("../shared/fixtures")
+}
+
+/// Every file under `dir`, recursively, sorted, paths relative to it.
+fn walk(dir: &Path, rel: &str, out: &mut Vec<InputFile>) -> std::io::Result<()> {
+    let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    entries.sort();
+    for (name, path) in entries {
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if path.is_dir() {
+            walk(&path, &r, out)?;
+        } else {
+            out.push(InputFile::new(r, std::fs::read(&path)?));
+        }
+    }
+    Ok(())
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn shape_of(ds: &Dataset, cluster: &Cluster) -> String {
+    let Some(p) = ds.phases.first() else {
+        return "no phase".to_string();
+    };
+    let mut s = format!(
+        "{} layers x {} experts, {} NPUs / {} nodes, {} redundant",
+        p.layers, p.experts, cluster.devices, cluster.nodes, cluster.redundant
+    );
+    if let Some(k) = p.top_k {
+        s += &format!(", top-{k}");
+    }
+    if p.series.is_some() {
+        s += &format!(", {} intervals kept", p.intervals());
+    } else {
+        s += ", summed";
+    }
+    if p.topk_traces.is_some() {
+        s += ", top-k traces";
+    }
+    if p.current.is_some() {
+        s += ", current placement";
+    }
+    s
+}
+
+fn fixture_cases(dir: &Path) -> Vec<Case> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        eprintln!(
+            "elb-bench: no fixtures at {} (--fixtures DIR)",
+            dir.display()
+        );
+        return out;
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("params.json").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let fdir = dir.join(&name);
+        let Some(params) = read_json(&fdir.join("params.json")) else {
+            continue;
+        };
+        let num = |k: &str, d: usize| {
+            params
+                .get(k)
+                .and_then(|v| v.as_u64())
+                .map_or(d, |v| v as usize)
+        };
+        let cluster = Cluster {
+            devices: num("nn", 64),
+            nodes: num("nd", 8),
+            redundant: num("nre", 64),
+            shared_devices: num("nsed", 0),
+            device_type: DeviceType::A2,
+        };
+        let mut files = Vec::new();
+        if let Err(e) = walk(&fdir.join("input"), "", &mut files) {
+            eprintln!("elb-bench: {name}: cannot read input: {e}");
+            continue;
+        }
+        let dataset = match read_files(&files) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("elb-bench: {name}: {e}");
+                continue;
+            }
+        };
+        let shape = shape_of(&dataset, &cluster);
+        out.push(Case {
+            name,
+            shape,
+            dataset,
+            cluster,
+            fixture: Some(fdir),
+            kimi: false,
+        });
+    }
+    out
+}
+
+fn preset_cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for preset in Preset::ALL {
+        for format in [SampleFormat::Summed, SampleFormat::Series] {
+            let files = sample::generate(preset, format, 0);
+            let dataset = match read_files(&files) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("elb-bench: sample {} {}: {e}", preset.name(), format.name());
+                    continue;
+                }
+            };
+            let cluster = sample::cluster_for(preset);
+            let shape = shape_of(&dataset, &cluster);
+            out.push(Case {
+                name: format!("sample-{}-{}", preset.name(), format.name()),
+                shape,
+                dataset,
+                cluster,
+                fixture: None,
+                kimi: preset == Preset::Kimi,
+            });
+        }
+    }
+    out
+}
+
+/// The reference tool's figures for `key` (`al0-a2`, ..., `before`).
+fn reference(fixture: &Path, key: &str, has_current: bool) -> Option<Figures> {
+    let file = if key == "before" {
+        if has_current {
+            "before-current"
+        } else {
+            "before-default"
+        }
+    } else {
+        key
+    };
+    let s = read_json(&fixture.join("expected").join(format!("{file}.score.json")))?;
+    let m = s.get("metrics")?;
+    let f = |k: &str| m.get(k).and_then(|v| v.as_f64());
+    let params = read_json(&fixture.join("params.json"));
+    let wall = params.as_ref().and_then(|p| {
+        p.get("reference_runs")?
+            .get(if key == "before" {
+                "before-default"
+            } else {
+                key
+            })?
+            .get("wall_s_reference_tool")?
+            .as_f64()
+    });
+    Some(Figures {
+        wall_s: wall,
+        step_imbalance: f("static_step_ratio"),
+        time_resolved_step_imbalance: f("ts_total_step_ratio"),
+        lower_bound: f("lb_static_step_ratio"),
+        internode_nodes_per_token: f("internode_mean_nodes_per_token"),
+        valid: s.get("valid").and_then(|v| v.as_bool()),
+    })
+}
+
+/// Expert groups for DeepSeek EPLB hierarchical: 8 (DeepSeek-V3) when the
+/// shape allows, else one group per node.
+fn groups_for(experts: usize, nodes: usize) -> usize {
+    if experts % 8 == 0 && nodes > 0 && 8 % nodes == 0 {
+        8
+    } else {
+        nodes.max(1)
+    }
+}
+
+struct SolveOpts {
+    /// Solve in ranges of this many layers (as the page's workers do).
+    chunk: Option<usize>,
+    holdout: bool,
+    kimi: bool,
+    case_filter: Option<String>,
+    algo_filter: Option<Vec<String>>,
+    wasm: BTreeMap<String, f64>,
+}
+
+fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
+    let Some(data) = case.dataset.phases.first() else {
+        return;
+    };
+    let has_current = data.current.is_some();
+    let reference_of = |key: &str| {
+        case.fixture
+            .as_deref()
+            .and_then(|f| reference(f, key, has_current))
+    };
+    // The "before" placement.
+    if opts
+        .algo_filter
+        .as_ref()
+        .is_none_or(|a| a.iter().any(|x| x == "before"))
+    {
+        let (before, source) = before_placement(&case.dataset, data, &case.cluster);
+        let s = score(data, &before, &case.cluster);
+        rows.push(Row {
+            case: case.name.clone(),
+            algorithm: "before".to_string(),
+            note: Some(source),
+            ours: Figures {
+                wall_s: None,
+                step_imbalance: Some(s.step_imbalance),
+                time_resolved_step_imbalance: s.time_resolved_step_imbalance,
+                lower_bound: Some(s.lower_bound),
+                internode_nodes_per_token: s.internode_nodes_per_token,
+                valid: Some(s.valid),
+            },
+            runs: 0,
+            cpu_s: None,
+            wasm_s: None,
+            holdout_time_resolved: None,
+            reference: reference_of("before"),
+        });
+    }
+    for a in ALGOS {
+        if let Some(f) = &opts.algo_filter {
+            if !f.iter().any(|x| x == a.key) {
+                continue;
+            }
+        }
+        let mut row = Row {
+            case: case.name.clone(),
+            algorithm: a.key.to_string(),
+            note: None,
+            ours: Figures::default(),
+            runs: 0,
+            cpu_s: None,
+            wasm_s: opts
+                .wasm
+                .get(&format!("{}|{}", case.name, a.key))
+                .map(|ms| ms / 1000.0),
+            holdout_time_resolved: None,
+            reference: reference_of(a.key),
+        };
+        if case.kimi && a.level2 && !opts.kimi {
+            row.note = Some("skipped (level 2 on kimi: pass --kimi)".to_string());
+            rows.push(row);
+            continue;
+        }
+        let mut cluster = case.cluster;
+        cluster.device_type = a.device_type;
+        let settings = Settings {
+            cluster,
+            algorithm: a.algorithm,
+            msit_compat: false,
+            seed: 0,
+            groups: (a.algorithm == Algorithm::DeepseekHierarchical)
+                .then(|| groups_for(data.experts, cluster.nodes)),
+            holdout: false,
+            ..Settings::default()
+        };
+        // Fastest of up to 5 runs while the runs so far took under 1 s.
+        let mut best = f64::INFINITY;
+        let mut best_cpu = f64::INFINITY;
+        let mut result = None;
+        let mut spent = 0.0;
+        while row.runs < 5 && (row.runs == 0 || spent < 1.0) {
+            let c0 = thread_cpu_seconds();
+            let t = Instant::now();
+            let r = match opts.chunk {
+                None => solve_all(data, &settings, &mut |_| true),
+                Some(n) => solve_chunked(data, &settings, n),
+            };
+            let s = t.elapsed().as_secs_f64();
+            let cpu = match (c0, thread_cpu_seconds()) {
+                (Some(a), Some(b)) => b - a,
+                _ => s,
+            };
+            row.runs += 1;
+            spent += s;
+            best = best.min(s);
+            best_cpu = best_cpu.min(cpu);
+            match r {
+                Ok((p, sol)) => result = Some((p, sol)),
+                Err(e) => {
+                    row.note = Some(e.to_string());
+                    result = None;
+                    break;
+                }
+            }
+        }
+        if let Some((placement, sol)) = result {
+            let s = score(data, &placement, &cluster);
+            row.ours = Figures {
+                wall_s: Some(best),
+                step_imbalance: Some(s.step_imbalance),
+                time_resolved_step_imbalance: s.time_resolved_step_imbalance,
+                lower_bound: Some(s.lower_bound),
+                internode_nodes_per_token: s.internode_nodes_per_token,
+                valid: Some(s.valid),
+            };
+            row.cpu_s = Some(best_cpu);
+            if opts.holdout {
+                if let Some((fit, eval)) = split_even_odd(data) {
+                    match solve_all(&fit, &settings, &mut |_| true) {
+                        Ok((p, _)) => {
+                            row.holdout_time_resolved =
+                                score(&eval, &p, &cluster).time_resolved_step_imbalance
+                        }
+                        Err(e) => {
+                            eprintln!("  {} {}: hold-out solve failed: {e}", case.name, a.key)
+                        }
+                    }
+                }
+            }
+            if a.algorithm == Algorithm::DeepseekHierarchical {
+                row.note = settings.groups.map(|g| format!("{g} groups"));
+            }
+            if !sol.reference_invalid_layers.is_empty() {
+                let n = sol.reference_invalid_layers.len();
+                let m = format!("reference-identical table invalid on {n} layer(s), repaired");
+                row.note = Some(match row.note.take() {
+                    Some(x) => format!("{x}; {m}"),
+                    None => m,
+                });
+            }
+        } else {
+            row.runs = 0;
+        }
+        eprintln!(
+            "  {:<28} {:<16} {}",
+            case.name,
+            a.key,
+            match (&row.ours.wall_s, &row.note) {
+                (Some(w), _) => format!(
+                    "{w:.3} s, step {:.4}",
+                    row.ours.step_imbalance.unwrap_or(f64::NAN)
+                ),
+                (None, Some(n)) => n.clone(),
+                _ => String::new(),
+            }
+        );
+        rows.push(row);
+    }
+}
+
+/// Solve in ranges of `n` layers, one `algo::solve` call each (what the
+/// page's workers do), and put the table together.
+fn solve_chunked(
+    data: &elb::engine::PhaseData,
+    settings: &Settings,
+    n: usize,
+) -> elb::engine::Result<(elb::engine::Placement, elb::engine::algo::Solution)> {
+    let mut all = elb::engine::algo::Solution { layers: Vec::new(), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+    let mut s = 0;
+    while s < data.layers {
+        let e = (s + n).min(data.layers);
+        let part = elb::engine::algo::solve(data, settings, s..e, &mut |_| true)?;
+        all.layers.extend(part.layers);
+        all.warnings.extend(part.warnings);
+        all.reference_invalid_layers.extend(part.reference_invalid_layers);
+        s = e;
+    }
+    Ok((elb::engine::Placement { layers: all.layers.clone() }, all))
+}
+
+/// The phase restricted to the even-numbered kept intervals (to fit on) and
+/// to the odd-numbered ones (to evaluate on); `None` for summed input or
+/// fewer than 2 intervals. Every algorithm sees only the even intervals
+/// (C2LB's loads become their sum too), so the comparison is fair.
+fn split_even_odd(
+    data: &elb::engine::PhaseData,
+) -> Option<(elb::engine::PhaseData, elb::engine::PhaseData)> {
+    use elb::engine::Series;
+    let s = data.series.as_ref()?;
+    if s.intervals < 2 {
+        return None;
+    }
+    let part = |parity: usize| {
+        let ts: Vec<usize> = (0..s.intervals).filter(|t| t % 2 == parity).collect();
+        let mut out = Series::new(s.layers, s.experts, ts.len());
+        for l in 0..s.layers {
+            for e in 0..s.experts {
+                for (j, &t) in ts.iter().enumerate() {
+                    out.data[(l * s.experts + e) * ts.len() + j] = s.get(l, e, t);
+                }
+            }
+        }
+        let mut d = data.clone();
+        d.summed = out.summed();
+        d.c2lb_loads = d.summed.clone();
+        d.series = Some(out);
+        d
+    };
+    Some((part(0), part(1)))
+}
+
+fn fmt_ratio(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |x| format!("{x:.4}"))
+}
+
+fn fmt_nodes(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |x| format!("{x:.3}"))
+}
+
+fn fmt_secs(v: Option<f64>) -> String {
+    match v {
+        None => "–".to_string(),
+        Some(s) if s < 0.001 => format!("{:.0} µs", s * 1e6),
+        Some(s) if s < 1.0 => format!("{:.1} ms", s * 1e3),
+        Some(s) => format!("{s:.2} s"),
+    }
+}
+
+fn fmt_valid(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "–",
+    }
+}
+
+fn markdown(
+    cases: &[(String, String)],
+    rows: &[Row],
+    with_wasm: bool,
+    with_holdout: bool,
+) -> String {
+    let mut out = String::new();
+    for (name, shape) in cases {
+        let rs: Vec<&Row> = rows.iter().filter(|r| &r.case == name).collect();
+        if rs.is_empty() {
+            continue;
+        }
+        let has_ref = rs.iter().any(|r| r.reference.is_some());
+        let with_wasm = with_wasm && rs.iter().any(|r| r.wasm_s.is_some());
+        out += &format!("\n#### {name}\n\n{shape}\n\n");
+        let mut head = vec!["algorithm", "CPU (native)", "wall (native)"];
+        if with_wasm {
+            head.push("wall (wasm)");
+        }
+        head.extend(["step imb.", "time-resolved"]);
+        let holdout = with_holdout && rs.iter().any(|r| r.holdout_time_resolved.is_some());
+        if holdout {
+            head.push("held-out TR");
+        }
+        head.extend(["lower bound", "inter-node", "valid"]);
+        if has_ref {
+            head.extend([
+                "ref wall",
+                "ref step",
+                "ref time-res.",
+                "ref LB",
+                "ref inter-node",
+                "ref valid",
+            ]);
+        }
+        head.push("note");
+        out += &format!(
+            "| {} |\n|{}\n",
+            head.join(" | "),
+            " --- |".repeat(head.len())
+        );
+        for r in rs {
+            let mut c = vec![
+                r.algorithm.clone(),
+                fmt_secs(r.cpu_s),
+                fmt_secs(r.ours.wall_s),
+            ];
+            if with_wasm {
+                c.push(fmt_secs(r.wasm_s));
+            }
+            c.extend([
+                fmt_ratio(r.ours.step_imbalance),
+                fmt_ratio(r.ours.time_resolved_step_imbalance),
+            ]);
+            if holdout {
+                c.push(fmt_ratio(r.holdout_time_resolved));
+            }
+            c.extend([
+                fmt_ratio(r.ours.lower_bound),
+                fmt_nodes(r.ours.internode_nodes_per_token),
+                fmt_valid(r.ours.valid).to_string(),
+            ]);
+            if has_ref {
+                match &r.reference {
+                    Some(f) => c.extend([
+                        f.wall_s.map_or("–".to_string(), |w| format!("{w:.2} s")),
+                        fmt_ratio(f.step_imbalance),
+                        fmt_ratio(f.time_resolved_step_imbalance),
+                        fmt_ratio(f.lower_bound),
+                        fmt_nodes(f.internode_nodes_per_token),
+                        fmt_valid(f.valid).to_string(),
+                    ]),
+                    None => c.extend(std::iter::repeat_n("–".to_string(), 6)),
+                }
+            }
+            c.push(r.note.clone().unwrap_or_default().replace('|', "/"));
+            out += &format!("| {} |\n", c.join(" | "));
+        }
+    }
+    out
+}
+
+#[derive(Clone)]
+struct Args {
+    chunk: Option<usize>,
+    json: bool,
+    holdout: bool,
+    kimi: bool,
+    case: Option<String>,
+    algo: Option<Vec<String>>,
+    fixtures: Option<String>,
+    wasm: Option<String>,
+    out: Option<String>,
+    rest: Vec<String>,
+}
+
+fn parse_args(args: &[String]) -> Args {
+    let mut a = Args {
+        chunk: None,
+        json: false,
+        holdout: false,
+        kimi: false,
+        case: None,
+        algo: None,
+        fixtures: None,
+        wasm: None,
+        out: None,
+        rest: Vec::new(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).cloned();
+        match args[i].as_str() {
+            "--json" => a.json = true,
+            "--kimi" => a.kimi = true,
+            "--holdout" => a.holdout = true,
+            "--case" => {
+                a.case = v;
+                i += 1;
+            }
+            "--algo" => {
+                a.algo = v.map(|s| s.split(',').map(str::to_string).collect());
+                i += 1;
+            }
+            "--chunk" => {
+                a.chunk = v.and_then(|x| x.parse().ok()).filter(|&n: &usize| n > 0);
+                i += 1;
+            }
+            "--fixtures" => {
+                a.fixtures = v;
+                i += 1;
+            }
+            "--wasm" => {
+                a.wasm = v;
+                i += 1;
+            }
+            "-o" | "--out" => {
+                a.out = v;
+                i += 1;
+            }
+            other => a.rest.push(other.to_string()),
+        }
+        i += 1;
+    }
+    a
+}
+
+/// Run the solve benchmark; prints Markdown (or JSON with `--json`) unless
+/// `quiet` (then the caller prints).
+fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
+    let mut wasm = BTreeMap::new();
+    if let Some(w) = &a.wasm {
+        match read_json(Path::new(w)) {
+            Some(serde_json::Value::Object(mut m)) => {
+                // bench-browser.sh writes {"measured_at", ..., "results": {...}}.
+                if let Some(serde_json::Value::Object(r)) = m.remove("results") {
+                    m = r;
+                }
+                for (k, v) in m {
+                    if let Some(ms) = v.as_f64() {
+                        wasm.insert(k, ms);
+                    }
+                }
+            }
+            _ => eprintln!(
+                "elb-bench: cannot read {w} (expected {{\"<case>|<algo>\": ms}}); no wasm column"
+            ),
+        }
+    }
+    let opts = SolveOpts {
+        chunk: a.chunk,
+        holdout: a.holdout,
+        kimi: a.kimi,
+        case_filter: a.case.clone(),
+        algo_filter: a.algo.clone(),
+        wasm,
+    };
+    let t0 = Instant::now();
+    let mut cases = fixture_cases(&fixtures_dir(a.fixtures.as_deref()));
+    cases.extend(preset_cases());
+    eprintln!(
+        "loaded {} cases in {:.1} s",
+        cases.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+    let mut names = Vec::new();
+    for case in &cases {
+        if let Some(f) = &opts.case_filter {
+            // Comma-separated; `=name` matches exactly, anything else as a substring.
+            let hit = f.split(',').any(|p| match p.strip_prefix('=') {
+                Some(exact) => case.name == exact,
+                None => case.name.contains(p),
+            });
+            if !hit {
+                continue;
+            }
+        }
+        names.push((case.name.clone(), case.shape.clone()));
+        bench_case(case, &opts, &mut rows);
+    }
+    eprintln!(
+        "solve benchmark: {:.1} s in all",
+        t0.elapsed().as_secs_f64()
+    );
+    if quiet {
+        return rows;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "CPU and wall times: fastest of up to 5 runs of the single-threaded solve (CPU = time the solving thread ran, \
+             unaffected by other load on the machine; wall includes waiting for a core). Figures of shared/spec/metrics.md; \
+             \"ref\" = the reference tool (msit elb) on the fixture, from expected/<algo>.score.json and params.json."
+        );
+        if opts.holdout {
+            println!(
+                "\"held-out TR\": the table fitted on the even-numbered kept intervals, its time-resolved step imbalance on the odd ones."
+            );
+        }
+        print!(
+            "{}",
+            markdown(&names, &rows, !opts.wasm.is_empty(), opts.holdout)
+        );
+    }
+    rows
+}
+
+/// `synth-dump -o <dir> [layers experts ranks dumps]`: write the synthetic
+/// time-series dump the parse benchmark reads, for the browser benchmark.
+fn synth_dump(a: &Args) {
+    let Some(out) = &a.out else {
+        eprintln!("usage: elb-bench synth-dump -o <dir> [layers experts ranks dumps]");
+        std::process::exit(2);
+    };
+    let num = |i: usize, d: usize| {
+        a.rest
+            .get(i)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(d)
+    };
+    let (layers, experts, ranks, dumps) = (num(0, 58), num(1, 256), num(2, 64), num(3, 2000));
+    let files = synth_series_dump(layers, experts, ranks, dumps, 8, 42);
+    let dir = Path::new(out);
+    let mut bytes = 0usize;
+    for f in &files {
+        let rel = f.path.strip_prefix("dump/").unwrap_or(&f.path);
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            if let Err(e) = std::fs::create_dir_all(parent) {
+                eprintln!("elb-bench: cannot create {}: {e}", parent.display());
+                std::process::exit(1);
+            }
+        }
+        if let Err(e) = std::fs::write(&p, &f.bytes) {
+            eprintln!("elb-bench: cannot write {}: {e}", p.display());
+            std::process::exit(1);
+        }
+        bytes += f.bytes.len();
+    }
+    println!(
+        "{} files, {bytes} bytes ({:.1} MB) in {}",
+        files.len(),
+        bytes as f64 / 1e6,
+        dir.display()
+    );
+}
+
+const USAGE: &str = "usage: elb-bench parse [layers experts ranks dumps]
+       elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
+       elb-bench synth-dump -o <dir> [layers experts ranks dumps]
+       elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
+algorithm keys: before, al0-a2, al0-a3, al1, al2, al3, al4, al5, deepseek-global, deepseek-hier";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let a = parse_args(args.get(2..).unwrap_or(&[]));
     match args.get(1).map(|s| s.as_str()) {
-        Some("parse") => bench_parse(&args[2..]),
+        Some("parse") => {
+            let f = bench_parse(&a.rest, a.json);
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+            }
+        }
+        Some("solve") => {
+            bench_solve(&a, false);
+        }
+        Some("synth-dump") => synth_dump(&a),
+        Some("all") => {
+            let t = Instant::now();
+            if !a.json {
+                println!("## Parse throughput\n\n```");
+            }
+            let parse = bench_parse(&[], a.json);
+            if !a.json {
+                println!("```\n\n## Solve\n");
+            }
+            let solve = bench_solve(
+                &Args {
+                    json: false,
+                    ..a.clone()
+                },
+                a.json,
+            );
+            if a.json {
+                let v = serde_json::json!({ "parse": parse, "solve": solve });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            eprintln!("elb-bench all: {:.1} s", t.elapsed().as_secs_f64());
+        }
         _ => {
-            eprintln!("usage: elb-bench parse [layers experts ranks dumps]");
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     }

@@ -1,0 +1,133 @@
+// Browser benchmark (b): a dsv3 time-series dump of about 200 MB (written by
+// `elb-bench synth-dump -o target/bench/synth-dump`) picked with the
+// "Choose folder" input: time from handing the folder to the page until the
+// recognition summary shows it, and the memory it takes:
+// - renderer process peak RSS (VmHWM after a reset, and sampled VmRSS) above
+//   the RSS before the pick — this includes the File buffers, the wasm
+//   memory and the workers, i.e. what the tab costs the machine;
+// - the page's wasm linear memory after ingest (it never shrinks: its peak);
+// - JS heap (CDP Performance.getMetrics JSHeapUsedSize), sampled;
+// - the longest main-thread task meanwhile (the page's responsiveness).
+// Compared with 3x the input size (issue #3's target) and 5 s.
+//
+// Writes target/bench/browser-ingest.json.
+// Usage: node tests/e2e/bench/ingest.mjs [dump-dir]
+import fs from 'node:fs';
+import path from 'node:path';
+import { startSite, launch } from '../helpers.mjs';
+import {
+  openBench, writeJson, machine, outDir, rendererPids, procMem, resetPeak, sampleRss, jsHeap, wasmMemoryBytes,
+  longTasks, pageNow, fmtMB, fmtMs,
+} from './lib.mjs';
+
+const dir = path.resolve(process.argv[2] || path.join(outDir, 'synth-dump'));
+if (!fs.existsSync(path.join(dir, 'model_gen_config.json'))) {
+  console.error(`${dir} is not a dump: run \`cargo run --release --bin elb-bench -- synth-dump -o ${dir}\` first`);
+  process.exit(2);
+}
+const files = fs.readdirSync(dir);
+const inputBytes = files.reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
+const label = path.basename(dir);
+console.log(`input: ${files.length} files, ${fmtMB(inputBytes)} in ${dir}`);
+
+const site = await startSite();
+const browser = await launch();
+let result;
+try {
+  const { context, page, errors } = await openBench(browser, site.url);
+  try {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    await cdp.send('HeapProfiler.collectGarbage').catch(() => {});
+    await page.waitForTimeout(500);
+    const pids = rendererPids();
+    const before = new Map(pids.map((p) => [p, procMem(p).rss]));
+    const resetOk = pids.map(resetPeak).every(Boolean);
+    const heap0 = await jsHeap(cdp);
+    const wasm0 = await wasmMemoryBytes(page);
+    // JS heap, sampled (CDP answers between the page's tasks, so a sample
+    // may come late during a long task).
+    let heapPeak = heap0.used ?? 0;
+    let sampling = true;
+    const heapLoop = (async () => {
+      while (sampling) {
+        try {
+          const h = await jsHeap(cdp);
+          heapPeak = Math.max(heapPeak, h.used ?? 0);
+        } catch {
+          /* page busy or closed */
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const rss = sampleRss(50);
+    const t0page = await pageNow(page);
+    const t0 = performance.now();
+    await page.getByLabel('Choose folder').setInputFiles(dir);
+    const tGiven = performance.now();
+    const summary = page.locator('section.summary').getByText(`Dropped: ${label}`);
+    const alert = page.locator('[role=alert] .error');
+    await summary.or(alert).first().waitFor({ timeout: 600_000 });
+    const t1 = performance.now();
+    const failed = (await alert.count()) ? await alert.innerText() : null;
+    // Let the page settle (drawing, GC) and keep sampling a moment.
+    await page.waitForTimeout(1500);
+    const peaks = rss.stop();
+    sampling = false;
+    await heapLoop;
+    const heap1 = await jsHeap(cdp);
+    const wasm1 = await wasmMemoryBytes(page);
+    const t1page = await pageNow(page);
+    const tasks = (await longTasks(page)).filter((t) => t.start >= t0page && t.start <= t1page);
+    const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
+    let peakAbove = 0;
+    let hwmAbove = 0;
+    for (const pid of new Set([...before.keys(), ...peaks.keys()])) {
+      const base = before.get(pid) ?? 0;
+      peakAbove = Math.max(peakAbove, (peaks.get(pid) ?? 0) - base);
+      const { hwm } = procMem(pid);
+      if (resetOk && hwm != null && before.has(pid)) hwmAbove = Math.max(hwmAbove, hwm - base);
+    }
+    const summaryText = failed ? null : await page.locator('section.summary').innerText();
+    result = {
+      input_bytes: inputBytes,
+      files: files.length,
+      drop_to_summary_ms: t1 - t0,
+      set_input_files_ms: tGiven - t0,
+      error: failed,
+      renderer_peak_rss_above_baseline_bytes: Math.max(peakAbove, hwmAbove),
+      renderer_sampled_peak_rss_above_baseline_bytes: peakAbove,
+      renderer_vmhwm_above_baseline_bytes: resetOk ? hwmAbove : null,
+      renderer_baseline_rss_bytes: [...before.values()],
+      wasm_memory_before_bytes: wasm0,
+      wasm_memory_after_bytes: wasm1,
+      js_heap_used_before_bytes: heap0.used,
+      js_heap_used_peak_sampled_bytes: heapPeak,
+      js_heap_used_after_bytes: heap1.used,
+      longest_main_thread_task_ms: maxTask,
+      long_tasks: tasks.length,
+      target_ms: 5000,
+      target_memory_bytes: 3 * inputBytes,
+      summary: summaryText,
+      page_errors: errors,
+    };
+    const peak = result.renderer_peak_rss_above_baseline_bytes;
+    console.log(
+      [
+        `drop-to-summary: ${fmtMs(result.drop_to_summary_ms)} (target 5 s)${failed ? ` — FAILED: ${failed}` : ''}`,
+        `renderer peak RSS above baseline: ${fmtMB(peak)} = ${(peak / inputBytes).toFixed(2)}x input (target < 3x = ${fmtMB(3 * inputBytes)})`,
+        `  sampled ${fmtMB(peakAbove)}, VmHWM ${resetOk ? fmtMB(hwmAbove) : 'n/a'}`,
+        `wasm memory (main page): ${wasm0.map(fmtMB).join(', ')} -> ${wasm1.map(fmtMB).join(', ')}`,
+        `JS heap used: ${fmtMB(heap0.used)} -> peak sampled ${fmtMB(heapPeak)} -> ${fmtMB(heap1.used)}`,
+        `longest main-thread task: ${fmtMs(maxTask)} (${tasks.length} long tasks)`,
+      ].join('\n'),
+    );
+  } finally {
+    await context.close();
+  }
+} finally {
+  await browser.close();
+  await site.close();
+}
+console.log(`wrote ${writeJson('browser-ingest.json', result)}`);
+console.log(`machine: ${JSON.stringify(machine())}`);
