@@ -30,6 +30,7 @@ fn rule(field: Field) -> &'static str {
         Field::Shared => "Fewer than the NPUs (-nsed); the first K NPUs hold only the shared expert.",
         Field::Algorithm => "",
         Field::Seed => "A whole number: the same seed gives the same table.",
+        Field::Groups => "Expert groups of the model, for DeepSeek EPLB hierarchical (DeepSeek-V3: 8); a multiple of the nodes. Empty otherwise.",
     }
 }
 
@@ -42,6 +43,7 @@ fn field_id(field: Field) -> &'static str {
         Field::Shared => "f-shared",
         Field::Algorithm => "f-algorithm",
         Field::Seed => "f-seed",
+        Field::Groups => "f-groups",
     }
 }
 
@@ -127,6 +129,7 @@ pub fn SettingsForm() -> impl IntoView {
                 <NumberField field=Field::Redundant label="Redundant experts" value=form.redundant check=check />
                 <NumberField field=Field::Shared label="Shared-expert devices" value=form.shared check=check />
                 <NumberField field=Field::Seed label="Seed" value=form.seed check=check />
+                <NumberField field=Field::Groups label="Expert groups" value=form.groups check=check />
                 <div class="field wide" class:invalid=move || algo_error().is_some()>
                     <label for="f-algorithm">"Algorithm"</label>
                     <select

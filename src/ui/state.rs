@@ -20,6 +20,8 @@ pub struct Form {
     pub shared: RwSignal<String>,
     pub algorithm: RwSignal<String>,
     pub seed: RwSignal<String>,
+    /// Expert groups (DeepSeek EPLB hierarchical); empty = none.
+    pub groups: RwSignal<String>,
     pub msit_compat: RwSignal<bool>,
 }
 
@@ -33,6 +35,7 @@ pub enum Field {
     Shared,
     Algorithm,
     Seed,
+    Groups,
 }
 
 impl Field {
@@ -49,7 +52,9 @@ impl Field {
             Field::Nodes
         } else if p.contains("-dt") || p.contains("device type") {
             Field::DeviceType
-        } else if p.contains("-al") || p.contains("algorithm") || p.contains("group") {
+        } else if p.contains("group") {
+            Field::Groups
+        } else if p.contains("-al") || p.contains("algorithm") {
             Field::Algorithm
         } else if p.contains("seed") {
             Field::Seed
@@ -77,6 +82,7 @@ impl Form {
             shared: RwSignal::new(d.cluster.shared_devices.to_string()),
             algorithm: RwSignal::new(d.algorithm.name().to_string()),
             seed: RwSignal::new(d.seed.to_string()),
+            groups: RwSignal::new(d.groups.map(|g| g.to_string()).unwrap_or_default()),
             msit_compat: RwSignal::new(d.msit_compat),
         }
     }
@@ -107,11 +113,18 @@ impl Form {
             field: Some(Field::Seed),
             message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
         })?;
+        let groups_text = self.groups.get();
+        let groups = if groups_text.trim().is_empty() {
+            None
+        } else {
+            Some(num(&groups_text, Field::Groups, "Expert groups", 1)?)
+        };
         Ok(Settings {
             cluster: Cluster { devices, nodes, redundant, shared_devices, device_type },
             algorithm,
             msit_compat: self.msit_compat.get(),
             seed,
+            groups,
             ..Settings::default()
         })
     }
@@ -125,6 +138,7 @@ impl Form {
         self.shared.set(s.cluster.shared_devices.to_string());
         self.algorithm.set(s.algorithm.name().to_string());
         self.seed.set(s.seed.to_string());
+        self.groups.set(s.groups.map(|g| g.to_string()).unwrap_or_default());
         self.msit_compat.set(s.msit_compat);
     }
 }
