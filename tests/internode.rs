@@ -205,8 +205,16 @@ fn random_tables_and_traces_never_worse() {
     }
 }
 
+/// This thread's CPU time (Linux), else wall time: the machine is shared.
 fn wall_secs() -> f64 {
-    // Process CPU time is not available in std; wall time is fine for a one-shot benchmark.
+    if let Ok(s) = std::fs::read_to_string("/proc/thread-self/stat") {
+        let rest = s.rsplit(')').next().unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 13 {
+            let (u, k): (f64, f64) = (f[11].parse().unwrap_or(0.0), f[12].parse().unwrap_or(0.0));
+            return (u + k) / 100.0;
+        }
+    }
     use std::time::{SystemTime, UNIX_EPOCH};
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
@@ -216,6 +224,9 @@ fn wall_secs() -> f64 {
 fn bench_internode() {
     for (fx, dn, nd, nre) in [("small-series", 8, 2, 8), ("dsv3-series", 64, 8, 64)] {
         let d = read_series(fx);
+        let tr = d.topk_traces.as_ref().unwrap();
+        let occ: usize = tr.ranks.iter().map(|r| r.first().map_or(0, |v| v.len())).sum();
+        println!("{fx}: k {} ranks {} layer-0 ids {occ}", tr.k, tr.ranks.len());
         let s = settings(dn, nd, nre, Algorithm::SpecMoe2, DeviceType::A2);
         let mut s3 = s.clone();
         s3.cluster.device_type = DeviceType::A3;
@@ -226,6 +237,15 @@ fn bench_internode() {
             internode::reduce_internode(layer, l, &d, &s.cluster, s.seed);
         }
         let dt = wall_secs() - t0;
+        for sw in [250usize, 500, 1000, 2000, 4000, 8000, 16000] {
+            let mut t = before.clone();
+            let t0 = wall_secs();
+            for (l, layer) in t.iter_mut().enumerate() {
+                internode::reduce_internode_with(layer, l, &d, &s.cluster, s.seed, sw, u64::MAX);
+            }
+            let dt = wall_secs() - t0;
+            println!("  {sw} swaps: {:.4}  {:.2} ms/layer", internode_of(&d, &t, &s.cluster), dt * 1e3 / d.layers as f64);
+        }
         let s1 = Settings { algorithm: Algorithm::SpecMoe1, ..s.clone() };
         let (al1, _) = algo::solve_all(&d, &s1, &mut |_| true).unwrap();
         println!(

@@ -20,9 +20,9 @@ use crate::engine::model::PhaseData;
 use crate::engine::params::Cluster;
 
 /// At most this many swaps evaluated per layer.
-const MAX_SWAPS: usize = 4000;
+const MAX_SWAPS: usize = 3000;
 /// At most this many token-expert updates per layer (bounds the time).
-const MAX_WORK: u64 = 8_000_000;
+const MAX_WORK: u64 = 6_000_000;
 /// Skip layers whose per-token node-count table would exceed this many cells.
 const MAX_CELLS: usize = 1 << 26;
 
@@ -54,10 +54,13 @@ struct State {
     n_nodes: usize,
     /// Per expert: the device of every replica, in device-major slot order.
     holders: Vec<Vec<usize>>,
-    /// Per expert: (source rank, token) of every occurrence in the traces.
-    occ: Vec<Vec<(usize, usize)>>,
+    /// Per expert: the tokens naming it, grouped by the replica that serves
+    /// them (`source rank mod replicas`); group `i` is
+    /// `occ[e][seg[e][i]..seg[e][i + 1]]`.
+    occ: Vec<Vec<u32>>,
+    seg: Vec<Vec<u32>>,
     /// `[token * n_nodes + node]`: how many of the token's experts that node serves.
-    cnt: Vec<u32>,
+    cnt: Vec<u16>,
     /// Scratch.
     old: Vec<usize>,
     affected: Vec<usize>,
@@ -97,26 +100,27 @@ impl State {
             if *h == self.old {
                 continue;
             }
-            let len = h.len();
-            let Some(list) = self.occ.get(e) else { continue };
-            *work += list.len() as u64;
-            for &(r, t) in list {
-                let i = r % len;
-                let o = self.node_of.get(self.old[i]).copied().unwrap_or(0);
-                let n = self.node_of.get(h[i]).copied().unwrap_or(0);
+            let (Some(list), Some(seg)) = (self.occ.get(e), self.seg.get(e)) else { continue };
+            for (i, (&od, &nd)) in self.old.iter().zip(h.iter()).enumerate() {
+                let o = self.node_of.get(od).copied().unwrap_or(0);
+                let n = self.node_of.get(nd).copied().unwrap_or(0);
                 if o == n {
                     continue;
                 }
-                if let Some(c) = self.cnt.get_mut(t * nn + o) {
-                    *c = c.saturating_sub(1);
-                    if *c == 0 {
-                        delta -= 1;
+                let (lo, hi) = (seg.get(i).copied().unwrap_or(0) as usize, seg.get(i + 1).copied().unwrap_or(0) as usize);
+                let Some(toks) = list.get(lo..hi) else { continue };
+                *work += toks.len() as u64;
+                for &t in toks {
+                    let base = t as usize * nn;
+                    if let Some(c) = self.cnt.get_mut(base + o) {
+                        if *c > 0 {
+                            *c -= 1;
+                            delta -= i64::from(*c == 0);
+                        }
                     }
-                }
-                if let Some(c) = self.cnt.get_mut(t * nn + n) {
-                    *c += 1;
-                    if *c == 1 {
-                        delta += 1;
+                    if let Some(c) = self.cnt.get_mut(base + n) {
+                        *c = c.saturating_add(1);
+                        delta += i64::from(*c == 1);
                     }
                 }
             }
@@ -131,6 +135,20 @@ impl State {
 /// without top-k traces, with fewer than two nodes, or when the node shape
 /// does not fit the table.
 pub fn reduce_internode(layer_devices: &mut Vec<Vec<usize>>, layer: usize, data: &PhaseData, cluster: &Cluster, seed: u64) {
+    reduce_internode_with(layer_devices, layer, data, cluster, seed, MAX_SWAPS, MAX_WORK);
+}
+
+/// [`reduce_internode`] with an explicit budget: at most `max_swaps` swaps
+/// evaluated and about `max_work` token-expert updates (for benchmarks).
+pub fn reduce_internode_with(
+    layer_devices: &mut Vec<Vec<usize>>,
+    layer: usize,
+    data: &PhaseData,
+    cluster: &Cluster,
+    seed: u64,
+    max_swaps: usize,
+    max_work: u64,
+) {
     let Some(traces) = data.topk_traces.as_ref() else { return };
     let k = traces.k;
     let d_n = layer_devices.len();
@@ -156,41 +174,54 @@ pub fn reduce_internode(layer_devices: &mut Vec<Vec<usize>>, layer: usize, data:
             }
         }
     }
-    // Tokens of this layer and the occurrences of every expert.
-    let mut occ: Vec<Vec<(usize, usize)>> = vec![Vec::new(); e_n];
+    // Tokens of this layer and the occurrences of every expert: (replica, token).
+    let mut pairs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); e_n];
     let mut tokens = 0usize;
     for (r, rank) in traces.ranks.iter().enumerate() {
         let Some(ids) = rank.get(layer) else { continue };
         for tok in ids.chunks(k) {
             for &e in tok {
                 let e = e as usize;
-                if let (Some(o), Some(h)) = (occ.get_mut(e), holders.get(e)) {
+                if let (Some(p), Some(h)) = (pairs.get_mut(e), holders.get(e)) {
                     if !h.is_empty() {
-                        o.push((r, tokens));
+                        p.push(((r % h.len()) as u32, tokens as u32));
                     }
                 }
             }
             tokens += 1;
         }
     }
-    if tokens == 0 || tokens.saturating_mul(n_nodes) > MAX_CELLS {
+    if tokens == 0 || tokens > u32::MAX as usize || tokens.saturating_mul(n_nodes) > MAX_CELLS {
         return;
     }
-    let mut cnt = vec![0u32; tokens * n_nodes];
-    for (e, list) in occ.iter().enumerate() {
+    let mut cnt = vec![0u16; tokens * n_nodes];
+    let mut occ: Vec<Vec<u32>> = Vec::with_capacity(e_n);
+    let mut seg: Vec<Vec<u32>> = Vec::with_capacity(e_n);
+    for (e, p) in pairs.iter_mut().enumerate() {
         let h = &holders[e];
-        for &(r, t) in list {
-            let node = node_of.get(h[r % h.len()]).copied().unwrap_or(0);
-            if let Some(c) = cnt.get_mut(t * n_nodes + node) {
-                *c += 1;
+        p.sort_unstable();
+        let mut s = vec![0u32; h.len() + 1];
+        for &(i, t) in p.iter() {
+            if let Some(x) = s.get_mut(i as usize + 1) {
+                *x += 1;
+            }
+            let node = h.get(i as usize).and_then(|&d| node_of.get(d)).copied().unwrap_or(0);
+            if let Some(c) = cnt.get_mut(t as usize * n_nodes + node) {
+                *c = c.saturating_add(1);
             }
         }
+        for i in 0..h.len() {
+            s[i + 1] += s[i];
+        }
+        occ.push(p.iter().map(|&(_, t)| t).collect());
+        seg.push(s);
     }
-    let mut st = State { node_of, n_nodes, holders, occ, cnt, old: Vec::new(), affected: Vec::new() };
+    drop(pairs);
+    let mut st = State { node_of, n_nodes, holders, occ, seg, cnt, old: Vec::new(), affected: Vec::new() };
     let mut rng = Rng::new(seed, layer);
     let mut work = 0u64;
-    for _ in 0..MAX_SWAPS {
-        if work >= MAX_WORK {
+    for _ in 0..max_swaps {
+        if work >= max_work {
             break;
         }
         let a = rng.below(d_n);
