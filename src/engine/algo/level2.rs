@@ -27,7 +27,7 @@ use std::ops::Range;
 use super::{Progress, Solution};
 use crate::engine::error::{Error, Result};
 use crate::engine::model::PhaseData;
-use crate::engine::params::{Algorithm, Settings};
+use crate::engine::params::{Algorithm, DeviceType, Settings};
 
 /// Tuning knobs of the local search (public so benchmarks can explore them;
 /// [`Knobs::default`] is what the app uses).
@@ -88,7 +88,11 @@ pub fn solve_layers_with(
     let mut out = Vec::with_capacity(layers.len());
     for (i, l) in layers.clone().enumerate() {
         let h = plan.layer_loads(data, l);
-        out.push(solve_layer(&plan, &h, settings.seed, l));
+        let mut layer = solve_layer(&plan, &h, settings.seed, l);
+        if settings.cluster.device_type == DeviceType::A2 && settings.cluster.nodes > 1 && data.topk_traces.is_some() {
+            super::internode::reduce_internode(&mut layer, l, data, &settings.cluster, settings.seed);
+        }
+        out.push(layer);
         if !progress(i + 1) {
             return Err(Error::msg("cancelled"));
         }
