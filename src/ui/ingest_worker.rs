@@ -36,6 +36,8 @@ use crate::engine::{Dataset, Error, InputFile};
 const WORKER_LOADER: &str = "./worker_loader.js";
 /// The name the ingest worker is started under.
 pub const WORKER_NAME: &str = "elb-ingest";
+/// How long to wait for the worker to load before parsing here instead.
+const START_TIMEOUT_MS: i32 = 15_000;
 
 /// Reading progress shown under the drop zone.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -128,11 +130,13 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
         bufs.push(b);
     }
     let handlers: Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>> = Rc::new(RefCell::new(Vec::new()));
+    let timer: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
         let w = worker.clone();
         let sent_m = sent.clone();
         let reject_m = reject.clone();
         let reject_e = reject.clone();
+        let reject_t = reject.clone();
         let (paths, bufs) = (paths.clone(), bufs.clone());
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let data = js_sys::Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::UNDEFINED);
@@ -156,15 +160,32 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
             }
             let _ = reject_e.call1(&JsValue::NULL, &JsValue::from_str(&js_text(&ev)));
         });
+        // A worker whose wasm fails to instantiate only rejects a promise
+        // inside itself (no error event): give up waiting after a while.
+        let sent_t = sent.clone();
+        let on_timeout = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+            if !*sent_t.borrow() {
+                let _ = reject_t.call1(&JsValue::NULL, &JsValue::from_str("the worker did not start in time"));
+            }
+        });
+        if let Some(win) = web_sys::window() {
+            *timer.borrow_mut() = win
+                .set_timeout_with_callback_and_timeout_and_arguments_0(on_timeout.as_ref().unchecked_ref(), START_TIMEOUT_MS)
+                .ok();
+        }
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         handlers.borrow_mut().push(on_message);
         handlers.borrow_mut().push(on_error);
+        handlers.borrow_mut().push(on_timeout);
     });
     let answer = JsFuture::from(promise).await;
     worker.set_onmessage(None);
     worker.set_onerror(None);
     worker.terminate();
+    if let (Some(win), Some(t)) = (web_sys::window(), timer.borrow_mut().take()) {
+        win.clear_timeout_with_handle(t);
+    }
     drop(handlers);
     let was_sent = *sent.borrow();
     match answer {
