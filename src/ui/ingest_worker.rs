@@ -189,7 +189,7 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
     drop(handlers);
     let was_sent = *sent.borrow();
     match answer {
-        Ok(data) => Ok(unpack(data.unchecked_into())),
+        Ok(data) => Ok(unpack(data.unchecked_into()).await),
         Err(e) if was_sent => Ok(Err(Error::msg(format!("the file parser failed: {}", js_text(&e))))),
         Err(e) => Err(js_text(&e)),
     }
@@ -228,7 +228,7 @@ fn put_arrays(ds: &mut Dataset, mut arrays: impl Iterator<Item = Vec<f64>>) -> R
 }
 
 /// The page side: rebuild the worker's answer.
-fn unpack(data: Array) -> Result<Dataset, Error> {
+async fn unpack(data: Array) -> Result<Dataset, Error> {
     let skeleton = data.get(0);
     if !skeleton.is_instance_of::<Uint8Array>() {
         return Err(Error::msg("internal: the file parser's answer is malformed"));
@@ -236,12 +236,46 @@ fn unpack(data: Array) -> Result<Dataset, Error> {
     // From our own worker build, so it decodes (as in run.rs).
     let parsed: Result<Dataset, Error> = gloo_worker::Bincode::decode(skeleton);
     let mut ds = parsed?;
-    let arrays = (1..data.length()).map(|i| {
-        let v = data.get(i);
-        v.dyn_ref::<Float64Array>().map(|a| a.to_vec()).unwrap_or_default()
-    });
-    put_arrays(&mut ds, arrays)?;
+    let mut arrays = Vec::new();
+    for i in 1..data.length() {
+        match data.get(i).dyn_ref::<Float64Array>() {
+            Some(a) => arrays.push(copy_in_slices(a).await),
+            None => arrays.push(Vec::new()),
+        }
+    }
+    put_arrays(&mut ds, arrays.into_iter())?;
     Ok(ds)
+}
+
+/// Copy a typed array into wasm memory 16 MB per task, so a 250 MB dataset
+/// does not block the page in one long task.
+async fn copy_in_slices(a: &Float64Array) -> Vec<f64> {
+    const CHUNK: u32 = 1 << 21;
+    let n = a.length();
+    let mut out = vec![0.0; n as usize];
+    let mut s = 0u32;
+    while s < n {
+        let e = s.saturating_add(CHUNK).min(n);
+        a.subarray(s, e).copy_to(&mut out[s as usize..e as usize]);
+        s = e;
+        if s < n {
+            next_task().await;
+        }
+    }
+    out
+}
+
+/// Let the browser run other tasks (a zero-delay timeout).
+async fn next_task() {
+    let p = Promise::new(&mut |resolve: Function, _reject: Function| {
+        let started = web_sys::window()
+            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
+            .is_some();
+        if !started {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = JsFuture::from(p).await;
 }
 
 // ---- the worker side ----
