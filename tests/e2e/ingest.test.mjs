@@ -98,11 +98,15 @@ test('a dropped dsv3 time-series dump shows reading progress, parses in a worker
         `${maxDuring.toFixed(0)} ms (${during.length} long tasks), up to the summary ${maxAll.toFixed(0)} ms`,
     );
     assert.ok(workers.some((u) => /worker/.test(u)), `an ingest worker was started (workers: ${workers.join(', ')})`);
-    // The target is no main-thread task over 200 ms while reading/parsing; on
-    // the shared 2-core test machine one task of ~230 ms was seen, so the
-    // figure is reported (above), not asserted.
     for (const e of during) {
       console.log(`[ingest] long task at +${(e.start - m.start).toFixed(0)} ms after reading began: ${e.duration.toFixed(0)} ms`);
+    }
+    // The page stays responsive: no main-thread task over 200 ms while the
+    // dsv3 sample (~9 MB) is read and parsed (0-57 ms measured). A 200 MB dump
+    // (ELB_INGEST_DUMP) still shows one ~310 ms task while its arrays are
+    // taken in: reported above, not asserted.
+    if (!process.env.ELB_INGEST_DUMP) {
+      assert.ok(maxDuring <= 200, `no main-thread task over 200 ms while reading/parsing (max ${maxDuring.toFixed(0)} ms)`);
     }
     const bad = errors.filter((e) => /panicked|RuntimeError|unreachable|Content Security Policy|Refused to/i.test(e));
     assert.deepEqual(bad, []);
