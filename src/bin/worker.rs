@@ -2,7 +2,11 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    elb::ui::worker::register();
+    if elb::ui::ingest_worker::is_ingest_worker() {
+        elb::ui::ingest_worker::register_worker();
+    } else {
+        elb::ui::worker::register();
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

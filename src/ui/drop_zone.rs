@@ -6,7 +6,7 @@
 //! picked, its own name is taken off (`input/node_0/decode_0.csv` ->
 //! `node_0/decode_0.csv`).
 
-use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Promise, Reflect};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -29,11 +29,6 @@ fn js_err(what: &str, e: JsValue) -> String {
         .or_else(|| e.as_string())
         .unwrap_or_else(|| "unknown error".into());
     format!("{what}: {detail}")
-}
-
-async fn file_bytes(file: &File) -> Result<Vec<u8>, String> {
-    let buf = JsFuture::from(file.array_buffer()).await.map_err(|e| js_err(&format!("could not read {}", file.name()), e))?;
-    Ok(Uint8Array::new(&buf).to_vec())
 }
 
 async fn read_batch(reader: &FileSystemDirectoryReader) -> Result<Array, String> {
@@ -59,7 +54,7 @@ async fn entry_file(entry: &FileSystemFileEntry) -> Result<File, String> {
 }
 
 /// Walk dropped entries depth-first; `prefix` is the path so far.
-async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<InputFile>) -> Result<(), String> {
+async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<(String, File)>) -> Result<(), String> {
     let mut stack: Vec<(String, FileSystemEntry)> = entries.into_iter().rev().collect();
     while let Some((path, entry)) = stack.pop() {
         if entry.is_directory() {
@@ -87,7 +82,7 @@ async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<InputFile>)
         } else if entry.is_file() {
             let fe: FileSystemFileEntry = entry.unchecked_into();
             let file = entry_file(&fe).await?;
-            out.push(InputFile::new(path, file_bytes(&file).await?));
+            out.push((path, file));
         }
     }
     Ok(())
@@ -95,7 +90,7 @@ async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<InputFile>)
 
 /// Files of a `<input type=file>`: relative paths from `webkitRelativePath`
 /// (folder picker) or plain names.
-async fn read_file_list(files: Vec<File>) -> Result<(String, Vec<InputFile>), String> {
+async fn read_file_list(files: Vec<File>) -> Result<(String, Vec<(String, File)>), String> {
     let mut out = Vec::with_capacity(files.len());
     for f in &files {
         let rel = Reflect::get(f, &JsValue::from_str("webkitRelativePath"))
@@ -103,7 +98,7 @@ async fn read_file_list(files: Vec<File>) -> Result<(String, Vec<InputFile>), St
             .and_then(|v| v.as_string())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| f.name());
-        out.push(InputFile::new(rel, file_bytes(f).await?));
+        out.push((rel, f.clone()));
     }
     // A picked folder: every path starts with its name; take it off.
     let label = strip_common_root(&mut out).unwrap_or_else(|| plural(out.len(), "file"));
@@ -119,14 +114,14 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 /// If every path sits under one folder, take that folder off and return its name.
-fn strip_common_root(files: &mut [InputFile]) -> Option<String> {
-    let first = files.first()?.path.split_once('/')?.0.to_string();
+fn strip_common_root(files: &mut [(String, File)]) -> Option<String> {
+    let first = files.first()?.0.split_once('/')?.0.to_string();
     let prefix = format!("{first}/");
-    if !files.iter().all(|f| f.path.starts_with(&prefix)) {
+    if !files.iter().all(|f| f.0.starts_with(&prefix)) {
         return None;
     }
     for f in files.iter_mut() {
-        f.path = f.path[prefix.len()..].to_string();
+        f.0 = f.0[prefix.len()..].to_string();
     }
     Some(first)
 }
@@ -138,8 +133,13 @@ fn list_files(list: Option<FileList>) -> Vec<File> {
 
 /// Ingest files and show the result (or the error).
 pub fn load_files(state: AppState, origin: Origin, files: Vec<InputFile>) {
+    show_loaded(state, origin, glue::read_files(&files));
+}
+
+/// Show an ingest result (the dataset, or the error).
+pub fn show_loaded(state: AppState, origin: Origin, result: Result<crate::engine::Dataset, crate::engine::Error>) {
     state.notice.set(None);
-    match glue::read_files(&files) {
+    match result {
         Ok(ds) => state.set_dataset(origin, ds),
         Err(e) => {
             crate::ui::run::cancel(&state);
@@ -173,6 +173,7 @@ pub fn DropZone() -> impl IntoView {
     let dragging = RwSignal::new(false);
     let folder_input = NodeRef::<html::Input>::new();
     let files_input = NodeRef::<html::Input>::new();
+    let progress = RwSignal::new(None);
 
     let on_drop = move |ev: DragEvent| {
         ev.prevent_default();
@@ -210,14 +211,14 @@ pub fn DropZone() -> impl IntoView {
             } else {
                 read_file_list(flat).await
             };
-            state.loading.set(false);
             match result {
                 Ok((_, files)) if files.is_empty() => {
                     state.fail("Nothing was dropped that could be read: drop a folder of hotspot CSV files.")
                 }
-                Ok((label, files)) => load_files(state, Origin::Dropped(label), files),
+                Ok((label, files)) => super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await,
                 Err(e) => state.fail(e),
             }
+            state.loading.set(false);
         });
     };
 
@@ -232,11 +233,11 @@ pub fn DropZone() -> impl IntoView {
         state.error.set(None);
         spawn_local(async move {
             let result = read_file_list(files).await;
-            state.loading.set(false);
             match result {
-                Ok((label, files)) => load_files(state, Origin::Dropped(label), files),
+                Ok((label, files)) => super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await,
                 Err(e) => state.fail(e),
             }
+            state.loading.set(false);
             // Let the same folder be picked again.
             el.set_value("");
         });
@@ -308,7 +309,7 @@ pub fn DropZone() -> impl IntoView {
                     "Load sample data"
                 </button>
             </div>
-            {move || state.loading.get().then(|| view! { <p class="loading" role="status">"Reading files…"</p> })}
+            <super::ingest_worker::IngestStatus loading=state.loading progress=progress />
         </section>
     }
 }

@@ -13,6 +13,7 @@
 pub mod charts;
 pub mod drop_zone;
 pub mod glue;
+pub mod ingest_worker;
 pub mod results;
 pub mod run;
 pub mod run_panel;
