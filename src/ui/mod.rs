@@ -11,6 +11,7 @@
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
+pub mod compare;
 pub mod drop_zone;
 pub mod glue;
 pub mod results;
@@ -66,6 +67,7 @@ fn App() -> impl IntoView {
             </div>
             <run_panel::RunPanel />
             <results::Results />
+            <compare::Compare />
         </main>
         <footer>
             <p>"Tables follow the msit elb format (decode_global_deployment.json / prefill_global_deployment.json)."</p>
