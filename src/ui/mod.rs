@@ -11,6 +11,7 @@
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
+pub mod compare;
 pub mod drop_zone;
 pub mod glue;
 pub mod ingest_worker;
@@ -67,6 +68,7 @@ fn App() -> impl IntoView {
             </div>
             <run_panel::RunPanel />
             <results::Results />
+            <compare::Compare />
         </main>
         <footer>
             <p>"Tables follow the msit elb format (decode_global_deployment.json / prefill_global_deployment.json)."</p>
