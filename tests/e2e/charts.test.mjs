@@ -45,6 +45,7 @@ test('a chart saves as a PNG and hovering the load chart shows a read-out', asyn
 
     // The imbalance chart reads out a layer.
     const lines = card.locator('.chart').nth(1);
+    await lines.locator('canvas').scrollIntoViewIfNeeded();
     const lbox = await lines.locator('canvas').boundingBox();
     await page.mouse.move(lbox.x + lbox.width / 2, lbox.y + lbox.height / 2);
     await lines.locator('.readout').filter({ hasText: /layer \d+: before [\d.]+, after [\d.]+/ }).waitFor({ timeout: 5000 });
