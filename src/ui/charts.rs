@@ -62,12 +62,94 @@ fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
 
 type DrawResult = Result<(), String>;
 
+/// How a chart mapped its x data range onto canvas pixels (canvas backing
+/// pixels, as drawn), kept for the hover read-outs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct XMap {
+    pub px0: f64,
+    pub px1: f64,
+    pub x0: f64,
+    pub x1: f64,
+}
+
+impl XMap {
+    /// The data index (nearest integer x) under a mouse event's `offset_x`
+    /// (CSS pixels) on `canvas`, if it lies in the plot area and `0..n`.
+    pub fn index_at(&self, canvas: &HtmlCanvasElement, offset_x: i32, n: usize) -> Option<usize> {
+        let cw = canvas.client_width() as f64;
+        if cw <= 0.0 || self.px1 <= self.px0 || !(self.x1 > self.x0) {
+            return None;
+        }
+        let x = offset_x as f64 * canvas.width() as f64 / cw;
+        if x < self.px0 || x > self.px1 {
+            return None;
+        }
+        let v = self.x0 + (x - self.px0) / (self.px1 - self.px0) * (self.x1 - self.x0);
+        let i = v.round();
+        if i.is_finite() && i >= 0.0 && (i as usize) < n {
+            Some(i as usize)
+        } else {
+            None
+        }
+    }
+}
+
+/// Save a canvas as a PNG file `name` (data URL -> bytes -> Blob link).
+pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    use wasm_bindgen::JsCast;
+    let fail = |e: wasm_bindgen::JsValue| format!("could not save {name}: {e:?}");
+    let url = canvas.to_data_url_with_type("image/png").map_err(fail)?;
+    let b64 = url.split_once(',').map_or("", |(_, b)| b);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("could not save {name}: {e}"))?;
+    let window = web_sys::window().ok_or("no window")?;
+    let document = window.document().ok_or("no document")?;
+    let arr = js_sys::Uint8Array::from(bytes.as_slice());
+    let parts = js_sys::Array::of1(&arr);
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("image/png");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts).map_err(fail)?;
+    let href = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();
+    a.set_href(&href);
+    a.set_download(name);
+    a.set_class_name("visually-hidden");
+    if let Some(body) = document.body() {
+        let _ = body.append_child(&a);
+    }
+    a.click();
+    a.remove();
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&href);
+    });
+    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+    Ok(())
+}
+
+fn xmap_of<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    chart: &ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    x0: f64,
+    x1: f64,
+    y: f64,
+) -> XMap {
+    let (a, _) = chart.backend_coord(&(x0, y));
+    let (b, _) = chart.backend_coord(&(x1, y));
+    XMap { px0: a as f64, px1: b as f64, x0, x1 }
+}
+
 fn err<E: std::fmt::Display>(e: E) -> String {
     format!("could not draw the chart: {e}")
 }
 
 /// Load per NPU of one layer, before and after, with the mean line.
 pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) -> DrawResult {
+    device_loads_mapped(canvas, before, after).map(|_| ())
+}
+
+/// [`device_loads`], returning the x mapping it used.
+pub fn device_loads_mapped(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) -> Result<XMap, String> {
     let s = prepare(&canvas);
     let px = |v: f64| (v * s).round() as i32;
     let p = palette();
@@ -84,6 +166,7 @@ pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) ->
         .y_label_area_size(px(64.0))
         .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
         .map_err(err)?;
+    let xmap = xmap_of(&chart, -0.6, n as f64 - 0.4, 0.0);
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -132,12 +215,24 @@ pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) ->
         .label_font(font)
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)
+    root.present().map_err(err)?;
+    Ok(xmap)
 }
 
 /// Imbalance (max / mean load) per layer or per interval (`x_desc`): before,
 /// after and (when given) the lower bound.
 pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], after: &[f64], bound: &[f64]) -> DrawResult {
+    imbalance_lines_mapped(canvas, x_desc, before, after, bound).map(|_| ())
+}
+
+/// [`imbalance_lines`], returning the x mapping it used.
+pub fn imbalance_lines_mapped(
+    canvas: HtmlCanvasElement,
+    x_desc: &str,
+    before: &[f64],
+    after: &[f64],
+    bound: &[f64],
+) -> Result<XMap, String> {
     let s = prepare(&canvas);
     let px = |v: f64| (v * s).round() as i32;
     let p = palette();
@@ -155,6 +250,7 @@ pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], 
         .y_label_area_size(px(56.0))
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 1.0f64..ymax)
         .map_err(err)?;
+    let xmap = xmap_of(&chart, -0.5, n as f64 - 0.5, 1.0);
     chart
         .configure_mesh()
         .light_line_style(p.grid)
@@ -200,7 +296,8 @@ pub fn imbalance_lines(canvas: HtmlCanvasElement, x_desc: &str, before: &[f64], 
         .label_font(font)
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)
+    root.present().map_err(err)?;
+    Ok(xmap)
 }
 
 /// 12345 -> "12.3k".

@@ -9,7 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::charts;
 use super::glue;
-use super::state::{use_state, PhaseResult};
+use super::state::{use_state, AppState, PhaseResult};
 use crate::engine::metrics::Score;
 
 fn fmt_ratio(v: f64) -> String {
@@ -22,6 +22,13 @@ fn fmt_ratio(v: f64) -> String {
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), fmt_ratio)
+}
+
+fn fmt_2(v: Option<&f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.2}"),
+        _ => "–".into(),
+    }
 }
 
 fn fmt_gap(v: f64) -> String {
@@ -59,7 +66,25 @@ pub fn download(name: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn figures(b: &Score, a: &Score) -> impl IntoView + use<> {
+/// "Save <title> as PNG" for the chart drawn on `canvas`.
+fn save_button(state: AppState, canvas: NodeRef<html::Canvas>, title: &str, file: String) -> impl IntoView + use<> {
+    view! {
+        <button type="button" class="chart-save" aria-label=format!("Save {title} as PNG") on:click=move |_| {
+            if let Some(c) = canvas.get_untracked() {
+                if let Err(e) = charts::save_png(&c, &file) {
+                    state.fail(e);
+                }
+            }
+        }>"Save PNG"</button>
+    }
+}
+
+/// The read-out line under a chart (what the mouse is over).
+fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
+    view! { <p class="readout hint" aria-live="off">{move || text.get()}</p> }
+}
+
+fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: usize) -> impl IntoView + use<> {
     let rows: Vec<(&str, String, String)> = vec![
         ("Step imbalance", fmt_ratio(b.step_imbalance), fmt_ratio(a.step_imbalance)),
         (
@@ -76,6 +101,8 @@ fn figures(b: &Score, a: &Score) -> impl IntoView + use<> {
             fmt_opt(b.internode_nodes_per_token),
             fmt_opt(a.internode_nodes_per_token),
         ),
+        ("Replicas added", "–".into(), format!("{replicas_added:+}")),
+        ("Slots moved vs current placement", "–".into(), slots_moved.to_string()),
         ("Valid table", if b.valid { "yes" } else { "no" }.into(), if a.valid { "yes" } else { "no" }.into()),
     ];
     let body = rows
@@ -126,6 +153,12 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
     let bars = NodeRef::<html::Canvas>::new();
     let lines = NodeRef::<html::Canvas>::new();
     let select_id = format!("layer-{name}");
+    let bars_map = StoredValue::new(charts::XMap::default());
+    let lines_map = StoredValue::new(charts::XMap::default());
+    let time_map = StoredValue::new(charts::XMap::default());
+    let bars_text = RwSignal::new(String::new());
+    let lines_text = RwSignal::new(String::new());
+    let time_text = RwSignal::new(String::new());
 
     {
         let r = r.clone();
@@ -134,8 +167,9 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             if let Some(c) = bars.get() {
                 let before = glue::device_loads(&r.data, &r.before, l);
                 let after = glue::device_loads(&r.data, &r.after, l);
-                if let Err(e) = charts::device_loads(c, &before, &after) {
-                    state.fail(e);
+                match charts::device_loads_mapped(c, &before, &after) {
+                    Ok(m) => bars_map.set_value(m),
+                    Err(e) => state.fail(e),
                 }
             }
         });
@@ -147,8 +181,9 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                 let b: Vec<f64> = r.score_before.per_layer.iter().map(|l| l.imbalance).collect();
                 let a: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.imbalance).collect();
                 let lb: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.lower_bound).collect();
-                if let Err(e) = charts::imbalance_lines(c, "layer", &b, &a, &lb) {
-                    state.fail(e);
+                match charts::imbalance_lines_mapped(c, "layer", &b, &a, &lb) {
+                    Ok(m) => lines_map.set_value(m),
+                    Err(e) => state.fail(e),
                 }
             }
         });
@@ -158,8 +193,9 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         let r = r.clone();
         Effect::new(move |_| {
             if let (Some(c), Some((b, a))) = (over_time.get(), r.intervals.as_ref()) {
-                if let Err(e) = charts::imbalance_lines(c, "interval", b, a, &[]) {
-                    state.fail(e);
+                match charts::imbalance_lines_mapped(c, "interval", b, a, &[]) {
+                    Ok(m) => time_map.set_value(m),
+                    Err(e) => state.fail(e),
                 }
             }
         });
@@ -179,6 +215,14 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         "Each cell: an NPU's load over its layer's mean, from 0 (dark purple) to {vmax:.1} or more (yellow); a balanced layer is one even colour."
     );
     let time_chart = r.intervals.as_ref().map(|(b, a)| {
+        let (tb, ta) = (b.clone(), a.clone());
+        let time_move = move |ev: web_sys::MouseEvent| {
+            let Some(c) = over_time.get_untracked() else { return };
+            let n = tb.len().max(ta.len());
+            if let Some(i) = time_map.get_value().index_at(&c, ev.offset_x(), n) {
+                time_text.set(format!("interval {i}: before {}, after {}", fmt_2(tb.get(i)), fmt_2(ta.get(i))));
+            }
+        };
         let label = format!(
             "Step imbalance per interval over {} kept intervals: worst {} before, {} after",
             b.len(),
@@ -189,8 +233,10 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             <div class="chart">
                 <div class="chart-head">
                     <h3>"Step imbalance over time"</h3>
+                    {save_button(state, over_time, "Step imbalance over time", format!("{name}_imbalance_over_time.png"))}
                 </div>
-                <canvas node_ref=over_time role="img" aria-label=label></canvas>
+                <canvas node_ref=over_time role="img" aria-label=label on:mousemove=time_move></canvas>
+                {readout(time_text)}
             </div>
         }
     });
@@ -223,6 +269,32 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         fmt_ratio(r.score_after.step_imbalance),
         fmt_ratio(r.score_after.lower_bound)
     );
+
+    let bars_move = {
+        let r = r.clone();
+        move |ev: web_sys::MouseEvent| {
+            let Some(c) = bars.get_untracked() else { return };
+            let l = layer.get_untracked();
+            let b = glue::device_loads(&r.data, &r.before, l);
+            let a = glue::device_loads(&r.data, &r.after, l);
+            if let Some(d) = bars_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
+                let v = |x: Option<&f64>| x.map_or_else(|| "–".into(), |v| charts::short(*v));
+                bars_text.set(format!("NPU {d}: before {}, after {} tokens", v(b.get(d)), v(a.get(d))));
+            }
+        }
+    };
+    let lines_move = {
+        let r = r.clone();
+        move |ev: web_sys::MouseEvent| {
+            let Some(c) = lines.get_untracked() else { return };
+            let (b, a) = (&r.score_before.per_layer, &r.score_after.per_layer);
+            if let Some(i) = lines_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
+                let imb = |v: &[crate::engine::metrics::LayerScore]| fmt_2(v.get(i).map(|l| &l.imbalance));
+                let lb = fmt_2(a.get(i).map(|l| &l.lower_bound));
+                lines_text.set(format!("layer {i}: before {}, after {}, lower bound {lb}", imb(b), imb(a)));
+            }
+        }
+    };
 
     let layer_options = (0..r.data.layers)
         .map(|l| view! { <option value=l.to_string()>{l}</option> })
@@ -304,7 +376,12 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             <p class="before-label">{format!("Before: {}. After: the new table ({}).", r.before_label, r.settings.algorithm.label())}</p>
             <div class="result-grid">
                 <div>
-                    {figures(&r.score_before, &r.score_after)}
+                    {figures(
+                        &r.score_before,
+                        &r.score_after,
+                        crate::engine::metrics::replicas_added(&r.before, &r.after),
+                        crate::engine::metrics::slots_moved(&r.before, &r.after),
+                    )}
                     <div class="download-row">
                         {download_view}
                         <span class="file-name">{file.clone()}</span>
@@ -328,19 +405,24 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                             >
                                 {layer_options}
                             </select>
+                            {save_button(state, bars, "Load per NPU", format!("{name}_load_per_npu.png"))}
                         </div>
-                        <canvas node_ref=bars role="img" aria-label=bars_label></canvas>
+                        <canvas node_ref=bars role="img" aria-label=bars_label on:mousemove=bars_move></canvas>
+                        {readout(bars_text)}
                     </div>
                     <div class="chart">
                         <div class="chart-head">
                             <h3>"Imbalance per layer"</h3>
+                            {save_button(state, lines, "Imbalance per layer", format!("{name}_imbalance_per_layer.png"))}
                         </div>
-                        <canvas node_ref=lines role="img" aria-label=lines_label></canvas>
+                        <canvas node_ref=lines role="img" aria-label=lines_label on:mousemove=lines_move></canvas>
+                        {readout(lines_text)}
                     </div>
                     {time_chart}
                     <div class="chart">
                         <div class="chart-head">
                             <h3>"Load per NPU, every layer"</h3>
+                            {save_button(state, heat, "Load per NPU, every layer", format!("{name}_load_heatmaps.png"))}
                         </div>
                         <canvas node_ref=heat role="img" aria-label=format!("Heatmaps of the load per NPU and layer, before and after. {heat_caption}")></canvas>
                         <p class="hint">{heat_caption.clone()}</p>
