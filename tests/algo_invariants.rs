@@ -96,6 +96,9 @@ fn parameter_errors_name_the_parameter_and_rule() {
     assert!(e.message.contains("every node needs at least one NPU"), "{e}");
     let e = err(settings(Algorithm::SpecMoe1, 4, 1, 256 * 3 + 4, DeviceType::A2, false));
     assert!(e.message.contains("some NPU would hold an expert twice"), "{e}");
+    let small = summed(1, 16, vec![1.0; 16]);
+    let e = solve(&small, &settings(Algorithm::C2lb, 32, 4, 8, DeviceType::A2, false)).unwrap_err();
+    assert!(e.message.starts_with("more NPUs than slots"), "{e}");
     // Dynamic C2LB's rules.
     let e = err(settings(Algorithm::DynamicC2lb, 48, 8, 32, DeviceType::A2, false));
     assert!(e.message.contains("multiple of NPUs (so 0 or 48)"), "{e}");
@@ -246,4 +249,30 @@ proptest! {
             prop_assert!(layer.iter().all(|d| d.len() == 4));
         }
     }
+}
+
+#[test]
+fn holdout_fits_level1_on_even_intervals_only() {
+    // Changing odd intervals does not change a held-out level-1 table.
+    let (l, e, t) = (2, 16, 6);
+    let base: Vec<f64> = (0..l * e * t).map(|i| ((i * 7919) % 101 + 1) as f64).collect();
+    let mut other = base.clone();
+    for (i, x) in other.iter_mut().enumerate() {
+        if (i % t) % 2 == 1 {
+            *x = ((i * 31) % 977 + 5) as f64;
+        }
+    }
+    let mut s = settings(Algorithm::SpecMoe1, 8, 2, 8, DeviceType::A2, false);
+    s.holdout = true;
+    let a = solve(&series(l, e, t, base.clone(), 2), &s).unwrap();
+    let b = solve(&series(l, e, t, other, 2), &s).unwrap();
+    assert_eq!(a.layers, b.layers);
+    s.holdout = false;
+    let c = solve(&series(l, e, t, base, 2), &s).unwrap();
+    assert!(c.warnings.is_empty());
+    // C2LB cannot hold out: it says so.
+    let mut s = settings(Algorithm::C2lb, 8, 2, 8, DeviceType::A2, false);
+    s.holdout = true;
+    let w = solve(&series(l, e, t, (0..l * e * t).map(|i| (i % 13 + 1) as f64).collect(), 2), &s).unwrap().warnings;
+    assert!(w.iter().any(|m| m.contains("hold-out fitting does not apply")), "{w:?}");
 }

@@ -128,6 +128,12 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
     }
     let shared = if mixed { d } else { 0 };
     let total = e + r + shared;
+    if total < d {
+        return Err(Error::param(
+            P_NPUS,
+            format!("more NPUs than slots: {e} experts + {r} redundant + {shared} shared = {total} slots cannot give each of the {d} routed NPUs one"),
+        ));
+    }
     if total % d != 0 {
         return Err(Error::param(
             P_RED,
@@ -247,6 +253,29 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
     let d = c.routed_devices();
     let r = c.redundant;
     let mut sol = Solution { layers: Vec::with_capacity(layers.len()), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+    // Held-out fitting: the time-aware algorithms see the even intervals only.
+    let fitted;
+    let data = if settings.holdout {
+        match (&data.series, settings.algorithm) {
+            (Some(_), Algorithm::SpecMoe1 | Algorithm::SpecMoe1Mixed | Algorithm::DeepseekHierarchical | Algorithm::DeepseekGlobal) => {
+                fitted = even_intervals(data);
+                &fitted
+            }
+            (Some(_), _) => {
+                sol.warnings.push(format!(
+                    "{} uses the dump's cumulative totals: hold-out fitting does not apply, it saw all of the data",
+                    settings.algorithm.label()
+                ));
+                data
+            }
+            (None, _) => {
+                sol.warnings.push("held-out fitting needs time-series input; fitted on all of the data".to_string());
+                data
+            }
+        }
+    } else {
+        data
+    };
     let kind = match settings.algorithm {
         Algorithm::C2lb => match c.device_type {
             DeviceType::A2 => Kind::A2,
@@ -343,6 +372,27 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
         }
     }
     Ok(sol)
+}
+
+/// The phase restricted to its even intervals (held-out fitting); the
+/// C2LB loads are left as they are.
+fn even_intervals(data: &PhaseData) -> PhaseData {
+    let mut out = data.clone();
+    if let Some(s) = &data.series {
+        let keep: Vec<usize> = (0..s.intervals).step_by(2).collect();
+        let t_n = keep.len();
+        let mut ns = super::model::Series::new(s.layers, s.experts, t_n);
+        for l in 0..s.layers {
+            for e in 0..s.experts {
+                for (k, &t) in keep.iter().enumerate() {
+                    ns.data[(l * s.experts + e) * t_n + k] = s.data[(l * s.experts + e) * s.intervals + t];
+                }
+            }
+        }
+        out.summed = ns.summed();
+        out.series = Some(ns);
+    }
+    out
 }
 
 fn unreachable_level2() -> Result<Kind> {

@@ -58,7 +58,9 @@ fn group_of(groups: &[Range<usize>], d: usize) -> Range<usize> {
 /// each duplicated copy handed to the expert of the group with the largest
 /// load per replica instead, then placed as (2) (a duplicate can make the
 /// reference lighter than any valid table with the same replica counts);
-/// all go through a swap local search on the busiest device.
+/// all go through a swap local search on the busiest device. If the best is
+/// still heavier than the reference, (4) a bounded depth-first search looks
+/// for a valid table no heavier than it.
 pub fn repair_layer(layer: &mut [Vec<usize>], loads: &[f64], groups: &[Range<usize>]) -> bool {
     let target = max_load(layer, loads);
     let v = per_replica(layer, loads);
@@ -95,6 +97,17 @@ pub fn repair_layer(layer: &mut [Vec<usize>], loads: &[f64], groups: &[Range<usi
             consider(greedy);
         }
     }
+    // (4) Still heavier than the reference (or nothing valid): a bounded
+    // branch and bound per group on the reference's replicas, looking for a
+    // valid table whose busiest device is no heavier than the reference's.
+    if best.as_ref().is_none_or(|(m, _)| *m > target) {
+        if let Some(t) = bounded_search(layer, &v, groups, target) {
+            let m = max_load(&t, loads);
+            if best.as_ref().is_none_or(|(bm, _)| m < *bm) {
+                best = Some((m, t));
+            }
+        }
+    }
     match best {
         Some((_, t)) => {
             layer.clone_from_slice(&t);
@@ -102,6 +115,78 @@ pub fn repair_layer(layer: &mut [Vec<usize>], loads: &[f64], groups: &[Range<usi
         }
         None => false,
     }
+}
+
+/// Work a [`bounded_search`] may do per group (nodes x devices x slots).
+const SEARCH_WORK: usize = 20_000_000;
+
+/// Depth-first search per group for a duplicate-free placement of the
+/// layer's replicas with every device load at most `bound` (heaviest
+/// replica first; devices in the same state tried once). `None` when the
+/// search fails or runs out of its node budget.
+fn bounded_search(layer: &[Vec<usize>], v: &[f64], groups: &[Range<usize>], bound: f64) -> Option<Vec<Vec<usize>>> {
+    let covered: Vec<Range<usize>> = if groups.is_empty() { vec![0..layer.len()] } else { groups.to_vec() };
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); layer.len()];
+    for g in covered {
+        let mut items: Vec<usize> = layer.get(g.clone())?.iter().flatten().copied().collect();
+        items.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+        let caps: Vec<usize> = layer[g.clone()].iter().map(|d| d.len()).collect();
+        let mut devs: Vec<Vec<usize>> = vec![Vec::new(); g.len()];
+        let mut lo = vec![0.0f64; g.len()];
+        let slots = caps.iter().copied().max().unwrap_or(1).max(1);
+        let mut budget = (SEARCH_WORK / (g.len().max(1) * slots)).clamp(10_000, 2_000_000);
+        if !dfs(0, &items, v, &caps, &mut devs, &mut lo, bound, &mut budget) {
+            return None;
+        }
+        for (k, d) in g.enumerate() {
+            out[d] = std::mem::take(&mut devs[k]);
+        }
+    }
+    Some(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dfs(
+    i: usize,
+    items: &[usize],
+    v: &[f64],
+    caps: &[usize],
+    devs: &mut [Vec<usize>],
+    lo: &mut [f64],
+    bound: f64,
+    budget: &mut usize,
+) -> bool {
+    if i == items.len() {
+        return true;
+    }
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    let e = items[i];
+    let mut tried: Vec<(usize, u64)> = Vec::new();
+    for d in 0..devs.len() {
+        if devs[d].len() >= caps[d] || devs[d].contains(&e) || lo[d] + v[e] > bound {
+            continue;
+        }
+        let state = (devs[d].len(), lo[d].to_bits());
+        if tried.contains(&state) {
+            continue;
+        }
+        tried.push(state);
+        let before = lo[d];
+        devs[d].push(e);
+        lo[d] += v[e];
+        if dfs(i + 1, items, v, caps, devs, lo, bound, budget) {
+            return true;
+        }
+        devs[d].pop();
+        lo[d] = before;
+        if *budget == 0 {
+            return false;
+        }
+    }
+    false
 }
 
 fn device_load_vec(layer: &[Vec<usize>], v: &[f64]) -> Vec<f64> {
