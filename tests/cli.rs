@@ -86,7 +86,7 @@ fn impossible_clusters_exit_2_quickly() {
     let input = fixture("small-summed/input");
     let out = scratch("impossible");
     let o = out.to_str().unwrap();
-    assert_bad(&elb(&["-icp", &input, "-nn", "1000000000", "-o", o]), "must be a multiple of NPUs");
+    assert_bad(&elb(&["-icp", &input, "-nn", "1000000000", "-o", o]), "more NPUs than slots");
     assert_bad(&elb(&["-icp", &input, "-nn", "0", "-o", o]), "parameter NPUs (-nn): must be at least 1");
     assert_bad(&elb(&["score", "-icp", &input, "-nn", "100000000"]), "routed NPUs would leave NPUs empty");
     assert_bad(&elb(&["score", "-icp", &input, "-nn", "0"]), "parameter NPUs (-nn): must be at least 1");
