@@ -97,35 +97,18 @@ impl XMap {
 /// Save a canvas as a PNG file `name` (data URL -> bytes -> Blob link).
 pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
     use base64::Engine as _;
-    use wasm_bindgen::JsCast;
     let fail = |e: wasm_bindgen::JsValue| format!("could not save {name}: {e:?}");
     let url = canvas.to_data_url_with_type("image/png").map_err(fail)?;
     let b64 = url.split_once(',').map_or("", |(_, b)| b);
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("could not save {name}: {e}"))?;
-    let window = web_sys::window().ok_or("no window")?;
-    let document = window.document().ok_or("no document")?;
     let arr = js_sys::Uint8Array::from(bytes.as_slice());
     let parts = js_sys::Array::of1(&arr);
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type("image/png");
     let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts).map_err(fail)?;
-    let href = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
-    let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();
-    a.set_href(&href);
-    a.set_download(name);
-    a.set_class_name("visually-hidden");
-    if let Some(body) = document.body() {
-        let _ = body.append_child(&a);
-    }
-    a.click();
-    a.remove();
-    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
-        let _ = web_sys::Url::revoke_object_url(&href);
-    });
-    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
-    Ok(())
+    super::results::save_blob(name, &blob)
 }
 
 fn xmap_of<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(

@@ -42,13 +42,21 @@ fn fmt_gap(v: f64) -> String {
 /// Save `text` as a file through a Blob URL and a temporary link.
 pub fn download(name: &str, text: &str) -> Result<(), String> {
     let fail = |e: JsValue| format!("could not offer {name} for download: {e:?}");
-    let window = web_sys::window().ok_or("no window")?;
-    let document = window.document().ok_or("no document")?;
     let parts = js_sys::Array::of1(&JsValue::from_str(text));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type("application/json");
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(fail)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    save_blob(name, &blob)
+}
+
+/// Offer `blob` as the file `name`: a Blob URL on a temporary link, clicked,
+/// then the URL freed once the browser has taken it. Every download of the
+/// page (tables, reports, chart PNGs) goes through here.
+pub fn save_blob(name: &str, blob: &web_sys::Blob) -> Result<(), String> {
+    let fail = |e: JsValue| format!("could not offer {name} for download: {e:?}");
+    let window = web_sys::window().ok_or("no window")?;
+    let document = window.document().ok_or("no document")?;
+    let url = web_sys::Url::create_object_url_with_blob(blob).map_err(fail)?;
     let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(fail)?.unchecked_into();
     a.set_href(&url);
     a.set_download(name);
@@ -58,7 +66,6 @@ pub fn download(name: &str, text: &str) -> Result<(), String> {
     }
     a.click();
     a.remove();
-    // Free the Blob once the browser has taken it.
     let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
         let _ = web_sys::Url::revoke_object_url(&url);
     });
