@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod migration;
 pub mod model;
 pub mod params;
+pub mod rng;
 pub mod sample;
 pub mod sweep;
 pub mod table;

@@ -16,6 +16,7 @@
 //! per interval vary too. Deterministic per seed, on every platform: only a
 //! self-written splitmix64 and `+ - * / sqrt` (a self-written `exp`).
 
+use super::rng::SplitMix64 as Rng;
 use std::fmt::Write as _;
 
 use super::error::{Error, Result};
@@ -120,26 +121,6 @@ pub fn cluster_for(preset: Preset) -> Cluster {
     Cluster { devices: s.devices, nodes: s.nodes, redundant: s.devices, ..Cluster::default() }
 }
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    /// Approximately standard normal (Irwin-Hall of four uniforms).
-    fn gauss(&mut self) -> f64 {
-        (self.unit() + self.unit() + self.unit() + self.unit() - 2.0) * 1.732_050_807_568_877_2
-    }
-}
 
 /// `e^x` with `+ - * /` only (identical on every platform).
 fn det_exp(x: f64) -> f64 {

@@ -16,6 +16,7 @@
 //! counts are kept). Integer arithmetic only; a self-written splitmix64
 //! seeded from the seed and the layer makes it deterministic.
 
+use crate::engine::rng::SplitMix64;
 use crate::engine::model::PhaseData;
 use crate::engine::params::Cluster;
 
@@ -26,26 +27,6 @@ const MAX_WORK: u64 = 6_000_000;
 /// Skip layers whose per-token node-count table would exceed this many cells.
 const MAX_CELLS: usize = 1 << 26;
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, layer: usize) -> Rng {
-        let mut r = Rng(seed ^ 0xD1B5_4A32_D192_ED03u64.wrapping_mul(layer as u64 + 1) ^ 0x1A7E_2B0D_E5F0_0D5E);
-        r.next();
-        r
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n >= 1`).
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
-    }
-}
 
 /// The search state of one layer.
 struct State {
@@ -218,7 +199,7 @@ pub fn reduce_internode_with(
     }
     drop(pairs);
     let mut st = State { node_of, n_nodes, holders, occ, seg, cnt, old: Vec::new(), affected: Vec::new() };
-    let mut rng = Rng::new(seed, layer);
+    let mut rng = layer_rng(seed, layer);
     let mut work = 0u64;
     for _ in 0..max_swaps {
         if work >= max_work {
@@ -234,4 +215,11 @@ pub fn reduce_internode_with(
             st.swap(layer_devices, a, b, &mut work);
         }
     }
+}
+
+/// The layer's own generator (a stream apart from level 2's).
+fn layer_rng(seed: u64, layer: usize) -> SplitMix64 {
+    let mut r = SplitMix64(seed ^ 0xD1B5_4A32_D192_ED03u64.wrapping_mul(layer as u64 + 1) ^ 0x1A7E_2B0D_E5F0_0D5E);
+    r.next();
+    r
 }

@@ -22,6 +22,7 @@
 //! the layer index (so any split of the layers gives the same table); only
 //! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
 
+use crate::engine::rng::SplitMix64;
 use std::ops::Range;
 
 use super::{Progress, Solution};
@@ -254,31 +255,6 @@ impl Plan {
     }
 }
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, layer: usize) -> Rng {
-        let mut r = Rng(seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(layer as u64 + 1));
-        r.next();
-        r
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (`n >= 1`).
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
-    }
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
 
 /// Water-filling: start at one replica each; `extra` times give one more
 /// replica to the expert with the largest `key / count` below `cap` replicas
@@ -424,7 +400,7 @@ impl State {
 fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize>> {
     let (d_n, ids) = (plan.devices, plan.ids);
     let t_n = plan.intervals();
-    let mut rng = Rng::new(seed, layer);
+    let mut rng = layer_rng(seed, layer);
     if t_n == 1 {
         let key = count_keys(h, ids, t_n, plan.knobs.count_power);
         let counts = water_fill(&key, plan.redundant, d_n);
@@ -503,7 +479,7 @@ fn busiest(st: &State) -> usize {
 /// a budget, (a) moving one replica from a light expert to an expert of the
 /// busiest device and (b) random kicks of the placement followed by descent,
 /// keeping whatever lowers the busiest device.
-fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mut Rng) -> State {
+fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mut SplitMix64) -> State {
     let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
     let mut best = build(plan, h, 1, &counts);
     descend_static(&mut best);
@@ -728,7 +704,7 @@ fn rescan(st: &State, top: &mut [Top3], k: usize) {
 
 /// Time-series input: threshold accepting on `sum_t max_d load(d, t)`;
 /// returns that objective.
-fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Rng) -> f64 {
+fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
     let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
     let mut top = vec![Top3::EMPTY; t_n];
     for k in 0..t_n {
@@ -783,4 +759,11 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Rng) -> f6
         }
     }
     objective(&top)
+}
+
+/// The layer's own generator: any split of the layers gives the same stream.
+fn layer_rng(seed: u64, layer: usize) -> SplitMix64 {
+    let mut r = SplitMix64(seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(layer as u64 + 1));
+    r.next();
+    r
 }

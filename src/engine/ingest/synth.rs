@@ -2,14 +2,7 @@
 //! benchmark and tests. Deterministic for a given seed.
 
 use crate::engine::model::InputFile;
-
-fn splitmix64(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::engine::rng::SplitMix64;
 
 /// `model_gen_config.json` plus `decode_<rank>.csv` for `ranks` ranks holding
 /// `experts / ranks` slots each, `dumps` cumulative blocks of `layers` rows.
@@ -25,16 +18,16 @@ pub fn synth_series_dump(layers: usize, experts: usize, ranks: usize, dumps: usi
             per * ranks
         ),
     ));
-    let mut state = seed;
+    let mut state = SplitMix64(seed);
     for r in 0..ranks {
         let mut cum = vec![0u64; layers * per];
-        let hot: Vec<u64> = (0..layers * per).map(|_| 1 + splitmix64(&mut state) % 64).collect();
+        let hot: Vec<u64> = (0..layers * per).map(|_| 1 + state.next() % 64).collect();
         let mut text = String::with_capacity(dumps * layers * per * 7);
         for _t in 0..dumps {
             for l in 0..layers {
                 for c in 0..per {
                     let i = l * per + c;
-                    cum[i] += hot[i] * (8 + splitmix64(&mut state) % 16);
+                    cum[i] += hot[i] * (8 + state.next() % 16);
                     if c > 0 {
                         text.push(',');
                     }
