@@ -14,7 +14,9 @@ pub mod charts;
 pub mod compare;
 pub mod drop_zone;
 pub mod glue;
+pub mod holdout;
 pub mod ingest_worker;
+pub mod pool;
 pub mod results;
 pub mod run;
 pub mod run_panel;
@@ -22,6 +24,7 @@ pub mod settings;
 pub mod share;
 pub mod state;
 pub mod summary;
+pub mod sweep;
 pub mod worker;
 
 use leptos::prelude::*;
