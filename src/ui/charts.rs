@@ -10,17 +10,17 @@ use web_sys::HtmlCanvasElement;
 pub const WIDTH: u32 = 720;
 pub const HEIGHT: u32 = 300;
 
-struct Palette {
-    bg: RGBColor,
-    fg: RGBColor,
-    grid: RGBColor,
-    before: RGBColor,
-    after: RGBColor,
-    bound: RGBColor,
-    mean: RGBColor,
+pub struct Palette {
+    pub bg: RGBColor,
+    pub fg: RGBColor,
+    pub grid: RGBColor,
+    pub before: RGBColor,
+    pub after: RGBColor,
+    pub bound: RGBColor,
+    pub mean: RGBColor,
 }
 
-fn palette() -> Palette {
+pub fn palette() -> Palette {
     let dark = web_sys::window()
         .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
         .is_some_and(|m| m.matches());
@@ -48,7 +48,7 @@ fn palette() -> Palette {
 }
 
 /// Size the canvas for the screen; returns the scale factor.
-fn prepare(canvas: &HtmlCanvasElement) -> f64 {
+pub fn prepare(canvas: &HtmlCanvasElement) -> f64 {
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
     let s = if dpr.is_finite() { dpr.clamp(1.0, 3.0) } else { 1.0 };
     canvas.set_width((WIDTH as f64 * s).round() as u32);
