@@ -4,7 +4,11 @@
 //! - [`drop_zone`]: folder drop / pickers / sample data -> ingest;
 //! - [`summary`]: what ingest recognised;
 //! - [`settings`]: msit's flags, checked as you type;
-//! - [`run`] + [`run_panel`]: the worker pool, progress, cancel;
+//! - [`pool`]: the solver's worker pool (any phase + settings);
+//! - [`run`] + [`run_panel`]: the main run on the pool, progress, cancel;
+//! - [`compare`]: every algorithm on the pool, side by side;
+//! - [`sweep`] + [`sweep_chart`]: the redundancy sweep;
+//! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
@@ -25,6 +29,7 @@ pub mod share;
 pub mod state;
 pub mod summary;
 pub mod sweep;
+pub mod sweep_chart;
 pub mod worker;
 
 use leptos::prelude::*;
@@ -72,6 +77,8 @@ fn App() -> impl IntoView {
             <run_panel::RunPanel />
             <results::Results />
             <compare::Compare />
+            <sweep::Sweep />
+            <holdout::Holdout />
         </main>
         <footer>
             <p>"Tables follow the msit elb format (decode_global_deployment.json / prefill_global_deployment.json)."</p>
