@@ -212,7 +212,7 @@ enum After {
 thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
     /// Handlers of terminated workers: one may be running when its worker
-    /// goes, so they are freed later (at the next start), never inside themselves.
+    /// goes, so they are freed later (at the next [`solve`]), never inside themselves.
     static RETIRED: RefCell<Vec<Closure<dyn FnMut(JsValue)>>> = const { RefCell::new(Vec::new()) };
     /// Arc'd phases of the dataset last asked for (see [`phases_of`]).
     static PHASES: RefCell<Option<(Arc<Dataset>, Vec<Arc<PhaseData>>)>> = const { RefCell::new(None) };
@@ -268,6 +268,9 @@ pub fn is_cancelled(e: &Error) -> bool {
 /// resolves to the whole phase's solution (layers in order), the first
 /// error of a range, or the [`CANCELLED`] error.
 pub fn solve(group: u64, data: Arc<PhaseData>, settings: Settings, on_progress: Option<OnProgress>) -> Pending {
+    // Never called from a worker's handler (callers run on clicks or in
+    // spawned tasks), so no retired handler is running now.
+    RETIRED.with(|r| r.borrow_mut().clear());
     let slot = Rc::new(RefCell::new(Slot { value: None, closed: false, waker: None }));
     let pending = Pending(slot.clone());
     let sender = Sender(Some(slot));
@@ -409,7 +412,6 @@ fn dispatch() -> Vec<After> {
             let idle = match p.workers.iter().position(|w| w.busy.is_none()) {
                 Some(i) => i,
                 None if p.workers.len() < max => {
-                    RETIRED.with(|r| r.borrow_mut().clear());
                     p.next_id += 1;
                     let id = p.next_id;
                     match spawn(id) {
