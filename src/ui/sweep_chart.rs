@@ -64,10 +64,15 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
     let ymax = ys.filter(|v| v.is_finite()).fold(1.0, f64::max);
     let ymax = 1.0 + (ymax - 1.0) * 1.3 + 0.02;
     let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
+    // Ticks at the swept points exactly (R below, its memory above); with
+    // many points, every k-th so the labels do not collide.
+    let every = pts.len().div_ceil(12).max(1);
+    let r_ticks: Vec<f64> = pts.iter().step_by(every).map(|p| p.redundant as f64).collect();
+    let gb_ticks: Vec<f64> = r_ticks.iter().map(|&r| gb_of(r)).collect();
     let mut chart = ChartBuilder::on(&root)
         .margin(px(10.0))
-        .x_label_area_size(px(36.0))
-        .top_x_label_area_size(px(40.0))
+        .x_label_area_size(px(44.0))
+        .top_x_label_area_size(px(44.0))
         .y_label_area_size(px(56.0))
         .build_cartesian_2d(x0..x1, 1.0f64..ymax)
         .map_err(err)?
@@ -75,8 +80,6 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
     let (a, _) = chart.backend_coord(&(x0, 1.0));
     let (b, _) = chart.backend_coord(&(x1, 1.0));
     let map = Map { px0: a as f64, px1: b as f64, x0, x1 };
-    let ticks: Vec<f64> = pts.iter().map(|p| p.redundant as f64).collect();
-    let n_ticks = ticks.len().clamp(2, 12);
     chart
         .configure_mesh()
         .light_line_style(p.grid)
@@ -84,8 +87,7 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
         .axis_style(p.fg)
         .x_desc("redundant experts R (in total)")
         .y_desc("max / mean load")
-        .x_labels(n_ticks)
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
+        .x_labels(0)
         .y_label_formatter(&|y| format!("{y:.2}"))
         .label_style(font.clone())
         .axis_desc_style(font.clone())
@@ -95,13 +97,26 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
         .configure_secondary_axes()
         .axis_style(p.fg)
         .x_desc("extra memory, GB per card")
-        .x_labels(n_ticks)
-        .x_label_formatter(&|g| format!("{g:.1}"))
+        .x_labels(0)
         .y_labels(0)
         .label_style(font.clone())
         .axis_desc_style(font.clone())
         .draw()
         .map_err(err)?;
+    // The ticks: R below the plot, its memory above, at the points.
+    {
+        use plotters::style::text_anchor::{HPos, Pos, VPos};
+        let below = font.pos(Pos::new(HPos::Center, VPos::Top));
+        let above = font.pos(Pos::new(HPos::Center, VPos::Bottom));
+        for (&r, &g) in r_ticks.iter().zip(&gb_ticks) {
+            let (bx, by) = chart.backend_coord(&(r, 1.0));
+            let (_, ty) = chart.backend_coord(&(r, ymax));
+            root.draw(&PathElement::new([(bx, by), (bx, by + px(5.0))], p.fg)).map_err(err)?;
+            root.draw(&Text::new(format!("{}", r.round() as i64), (bx, by + px(7.0)), below.clone())).map_err(err)?;
+            root.draw(&PathElement::new([(bx, ty), (bx, ty - px(5.0))], p.fg)).map_err(err)?;
+            root.draw(&Text::new(format!("{g:.1}"), (bx, ty - px(7.0)), above.clone())).map_err(err)?;
+        }
+    }
     let r = px(3.0);
     let sw = px(2.0) as u32;
     let line = |f: &dyn Fn(&crate::engine::sweep::SweepPoint) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -136,11 +151,12 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
             let at = (k.redundant as f64, y);
             chart.draw_series([Circle::new(at, px(9.0), p.fg.stroke_width(px(2.0) as u32))]).map_err(err)?;
             let text = format!("knee: R = {}, +{:.1} GB per card", k.redundant, k.extra_gb_per_card);
-            // Label to the right of the knee, or to its left near the right edge.
+            // Label above and right of the knee (the curve falls before it and
+            // flattens after), or above and left near the right edge.
             let (kx, ky) = chart.backend_coord(&at);
-            let (_, right) = chart.plotting_area().get_pixel_range();
-            let left_side = (kx + px(200.0)) > right.end;
-            let pos = if left_side { (kx - px(215.0), ky - px(26.0)) } else { (kx + px(12.0), ky - px(26.0)) };
+            let (w, _) = root.dim_in_pixel();
+            let left_side = kx + px(240.0) > w as i32;
+            let pos = if left_side { (kx - px(240.0), ky - px(40.0)) } else { (kx + px(14.0), ky - px(40.0)) };
             root.draw(&Text::new(text, pos, font.clone())).map_err(err)?;
         }
     }
