@@ -302,6 +302,16 @@ pub fn Compare() -> impl IntoView {
     let out: RwSignal<Vec<Arc<PhaseCompare>>> = RwSignal::new(Vec::new());
     let status = RwSignal::new(String::new());
     let step: RwSignal<Option<Step>> = RwSignal::new(None);
+    // New data: the comparison of the old data stops and goes.
+    Effect::new(move |prev: Option<()>| {
+        state.dataset.track();
+        if prev.is_some() {
+            stop();
+            out.set(Vec::new());
+            step.set(None);
+            status.set(String::new());
+        }
+    });
     let start = move |_| {
         stop();
         out.set(Vec::new());

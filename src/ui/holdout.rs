@@ -137,6 +137,16 @@ pub fn Holdout() -> impl IntoView {
     let progress: RwSignal<Option<(usize, usize, Option<f64>)>> = RwSignal::new(None);
     let status = RwSignal::new(String::new());
     let fit_error = move || parse_percent(&fit_text.get()).err();
+    // New data: the check of the old data stops and goes.
+    Effect::new(move |prev: Option<()>| {
+        state.dataset.track();
+        if prev.is_some() {
+            stop();
+            out.set(Vec::new());
+            progress.set(None);
+            status.set(String::new());
+        }
+    });
     // Why the check cannot run on the loaded data (None: it can).
     let unavailable = move || {
         state.dataset.with(|d| match d {

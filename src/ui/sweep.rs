@@ -264,6 +264,17 @@ pub fn Sweep() -> impl IntoView {
     let canvas = NodeRef::<html::Canvas>::new();
     let xmap: StoredValue<Option<sweep_chart::Map>> = StoredValue::new(None);
     let gb_error = move || parse_gb(&gb_text.get()).err();
+    // New data: the sweep of the old data stops and goes.
+    Effect::new(move |prev: Option<()>| {
+        state.dataset.track();
+        if prev.is_some() {
+            stop();
+            out.set(None);
+            progress.set(None);
+            status.set(String::new());
+            hover.set(String::new());
+        }
+    });
     let phases = move || {
         state.dataset.with(|d| d.as_ref().map(|d| d.phases.iter().map(|p| p.phase).collect::<Vec<_>>()).unwrap_or_default())
     };
