@@ -12,6 +12,7 @@
 
 pub mod charts;
 pub mod compare;
+pub mod download_all;
 pub mod drop_zone;
 pub mod glue;
 pub mod ingest_worker;
@@ -19,6 +20,7 @@ pub mod popularity;
 pub mod results;
 pub mod run;
 pub mod run_panel;
+pub mod sample_picker;
 pub mod settings;
 pub mod share;
 pub mod state;
