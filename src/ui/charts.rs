@@ -234,7 +234,8 @@ impl GridMap {
         if !(dx >= self.x0 && dx < self.x1 && dy >= self.y0 && dy < self.y1) {
             return None;
         }
-        let (c, r) = (dx.floor(), dy.floor());
+        // Cells are unit squares from the range start (which may be -0.5).
+        let (c, r) = ((dx - self.x0).floor(), (dy - self.y0).floor());
         (c >= 0.0 && r >= 0.0 && (c as usize) < cols && (r as usize) < rows).then_some((c as usize, r as usize))
     }
 }
@@ -477,6 +478,21 @@ pub fn heat_scale(before: &[Vec<f64>], after: &[Vec<f64>]) -> f64 {
     m.clamp(1.5, 3.0)
 }
 
+/// Axis ranges of a `cols` x `rows` grid whose cell `i` is centred on `i`
+/// (so integer axis labels sit at the cells' middles).
+pub fn cell_ranges(cols: usize, rows: usize) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    (-0.5..cols.max(1) as f64 - 0.5, -0.5..rows.max(1) as f64 - 0.5)
+}
+
+/// An axis label for a cell index: integers only (no label between cells).
+pub fn index_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 && v.round() >= 0.0 {
+        format!("{}", v.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
 /// Colour of a heatmap cell: `value / row mean` on the scale `0..=vmax`.
 pub fn heat_colour(v: f64, mean: f64, vmax: f64) -> RGBColor {
     let r = if mean > 0.0 && v.is_finite() { v / mean } else { 0.0 };
@@ -502,7 +518,7 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
     for (i, (area, m, title)) in [(left, before, "before"), (right, after, "after")].into_iter().enumerate() {
         let layers = m.len().max(1);
         let devices = m.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-        let (xr, yr) = (0f64..devices as f64, 0f64..layers as f64);
+        let (xr, yr) = cell_ranges(devices, layers);
         let mut chart = f.chart(
             &area,
             &Axes {
@@ -513,8 +529,8 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
                 y_desc: "MoE layer",
                 x_labels: devices.min(8),
                 y_labels: layers.min(8),
-                x_fmt: &|x| format!("{}", x.floor() as i64),
-                y_fmt: &|y| format!("{}", y.floor() as i64),
+                x_fmt: &index_label,
+                y_fmt: &index_label,
                 x_area: 40.0,
                 y_area: 44.0,
                 margin: 8.0,
@@ -527,7 +543,7 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
                 let mean = row_mean(row);
                 row.iter().enumerate().map(move |(d, &v)| {
                     let (x, y) = (d as f64, l as f64);
-                    Rectangle::new([(x, y), (x + 1.0, y + 1.0)], heat_colour(v, mean, vmax).filled())
+                    Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], heat_colour(v, mean, vmax).filled())
                 })
             }))
             .map_err(err)?;

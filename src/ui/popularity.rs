@@ -25,7 +25,7 @@ fn copies_radius(copies: usize) -> f64 {
         0 | 1 => 0.0,
         2 => 0.45,
         3 => 0.7,
-        _ => 0.95,
+        _ => 0.9,
     }
 }
 
@@ -44,7 +44,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
     let (plot, side) = f.root.split_horizontally(w.saturating_sub(legend_w));
     let layers = pop.layers.max(1);
     let experts = pop.experts.max(1);
-    let (xr, yr) = (0f64..experts as f64, 0f64..layers as f64);
+    let (xr, yr) = charts::cell_ranges(experts, layers);
     let mut chart = f.chart(
         &plot,
         &Axes {
@@ -55,8 +55,8 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
             y_desc: "MoE layer",
             x_labels: experts.min(16),
             y_labels: layers.min(12),
-            x_fmt: &|x| format!("{}", x.floor() as i64),
-            y_fmt: &|y| format!("{}", y.floor() as i64),
+            x_fmt: &charts::index_label,
+            y_fmt: &charts::index_label,
             x_area: 40.0,
             y_area: 48.0,
             margin: 10.0,
@@ -69,7 +69,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
             let mean = row_mean(row);
             row.iter().enumerate().map(move |(e, &v)| {
                 let (x, y) = (e as f64, l as f64);
-                Rectangle::new([(x, y), (x + 1.0, y + 1.0)], heat_colour(v, mean, vmax).filled())
+                Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], heat_colour(v, mean, vmax).filled())
             })
         }))
         .map_err(err)?;
@@ -88,7 +88,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
                 let v = pop.loads.get(l).and_then(|r| r.get(e)).copied().unwrap_or(0.0);
                 let t = if mean > 0.0 && vmax > 0.0 { v / mean / vmax } else { 0.0 };
                 let (r, colour) = marker(c, t > 0.6);
-                Circle::new((e as f64 + 0.5, l as f64 + 0.5), r, colour.filled())
+                Circle::new((e as f64, l as f64), r, colour.filled())
             })
         }))
         .map_err(err)?;
@@ -102,13 +102,13 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
     y += f.px(16.0);
     side.draw(&Text::new("new table", (x0, y), font.clone())).map_err(err)?;
     y += f.px(16.0);
-    let swatch = f.px(16.0);
+    let swatch = f.px(20.0);
     for (c, label) in COPY_STEPS {
         let mid = (x0 + swatch / 2, y + swatch / 2);
         side.draw(&Rectangle::new([(x0, y), (x0 + swatch, y + swatch)], viridis(0.15).filled())).map_err(err)?;
         let r = ((swatch as f64 / 2.0) * copies_radius(c)).round().max(1.0) as i32;
         side.draw(&Circle::new(mid, r, RGBColor(255, 255, 255).filled())).map_err(err)?;
-        side.draw(&Text::new(label, (x0 + swatch + f.px(6.0), y + f.px(2.0)), small.clone())).map_err(err)?;
+        side.draw(&Text::new(label, (x0 + swatch + f.px(6.0), y + f.px(4.0)), small.clone())).map_err(err)?;
         y += swatch + f.px(6.0);
     }
     y += f.px(10.0);
