@@ -146,7 +146,7 @@ fn ratio(v: f64) -> String {
 /// Per-layer imbalance, one line (and marker shape) per algorithm.
 fn draw_lines(canvas: HtmlCanvasElement, series: &[(String, Vec<f64>)]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("could not draw the comparison chart: {e}");
-    let s = charts::prepare(&canvas);
+    let s = charts::prepare(&canvas, charts::WIDTH, charts::HEIGHT);
     let px = |v: f64| (v * s).round() as i32;
     let p = charts::palette();
     let (bg, fg, grid) = (p.bg, p.fg, p.grid);

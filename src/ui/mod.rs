@@ -9,21 +9,24 @@
 //! - [`compare`]: every algorithm on the pool, side by side;
 //! - [`sweep`] + [`sweep_chart`]: the redundancy sweep;
 //! - [`holdout`]: the held-out check (time-series input);
-//! - [`results`] + [`charts`]: figures, plotters charts, downloads;
+//! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
 pub mod compare;
+pub mod download_all;
 pub mod drop_zone;
 pub mod glue;
 pub mod holdout;
 pub mod ingest_worker;
 pub mod pool;
+pub mod popularity;
 pub mod results;
 pub mod run;
 pub mod run_panel;
+pub mod sample_picker;
 pub mod settings;
 pub mod share;
 pub mod state;

@@ -48,7 +48,7 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Draw `res` on `canvas`.
 pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String> {
-    let s = charts::prepare(&canvas);
+    let s = charts::prepare(&canvas, charts::WIDTH, charts::HEIGHT);
     let px = |v: f64| (v * s).round() as i32;
     let p = charts::palette();
     let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
