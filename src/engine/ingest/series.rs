@@ -80,6 +80,115 @@ pub fn read_series(
     map: Option<&CurrentMap<'_>>,
     warnings: &mut Vec<String>,
 ) -> Result<PhaseData> {
+    let (mut pd, prep) = prepare_series(pf, cfg, cfg_path, map, warnings)?;
+    prep.finish(&mut pd);
+    Ok(pd)
+}
+
+/// A time-series phase read and checked, whose per-interval loads
+/// ([`Series::data`]) and summed loads are not written yet: the rank files'
+/// differences between dumps, the slot map and the kept intervals, from
+/// which [`PreparedSeries::fill`] writes any range of layers. The browser's
+/// ingest worker writes them a few layers at a time and sends each part to
+/// the page, so the whole series is never held twice in the worker.
+#[derive(Debug, Clone)]
+pub struct PreparedSeries {
+    /// Each kept rank's differences between dumps (`t_count * L` rows).
+    mats: Vec<IntMatrix>,
+    smap: SlotMap,
+    kept: Vec<usize>,
+    layers: usize,
+    experts: usize,
+}
+
+impl PreparedSeries {
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    /// Values of one layer in [`Series::data`]: experts x kept intervals.
+    pub fn layer_len(&self) -> usize {
+        self.experts * self.kept.len()
+    }
+    /// Length of the whole [`Series::data`].
+    pub fn len(&self) -> usize {
+        self.layers * self.layer_len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Write layers `first..first + n` of [`Series::data`] into `out`
+    /// (`n = out.len() / layer_len()`; `out` is overwritten), exactly as the
+    /// whole series is written (the same additions in the same order), and
+    /// the same layers of the summed loads into `summed` (`[l][e]`).
+    pub fn fill(&self, first: usize, out: &mut [f64], summed: &mut LoadMatrix) {
+        let e_count = self.experts;
+        let tk = self.kept.len();
+        let per_layer = self.layer_len();
+        if per_layer == 0 {
+            return;
+        }
+        let n = (out.len() / per_layer).min(self.layers.saturating_sub(first));
+        let out = &mut out[..n * per_layer];
+        out.fill(0.0);
+        let l_count = self.layers;
+        let mut off = 0;
+        for m in &self.mats {
+            // expert-major output: for each (layer, slot), the kept intervals
+            // are contiguous in the series, reads stride over the dump blocks.
+            let cols = m.cols;
+            let block = l_count * cols;
+            for l in first..first + n {
+                let Some(map_l) = self.smap.get(l) else { continue };
+                for c in 0..cols {
+                    let e = match map_l.get(off + c) {
+                        Some(Some(e)) => *e as usize,
+                        _ => continue,
+                    };
+                    let base = ((l - first) * e_count + e) * tk;
+                    let dst = &mut out[base..base + tk];
+                    let src_off = l * cols + c;
+                    for (d, &t) in dst.iter_mut().zip(self.kept.iter()) {
+                        *d += m.data.get(t * block + src_off).copied().unwrap_or(0) as f64;
+                    }
+                }
+            }
+            off += cols;
+        }
+        // The summed loads of these layers, as `Series::summed` computes them.
+        for l in 0..n {
+            for e in 0..e_count {
+                let b = (l * e_count + e) * tk;
+                if let Some(d) = summed.data.get_mut((first + l) * e_count + e) {
+                    *d = out[b..b + tk].iter().sum();
+                }
+            }
+        }
+    }
+
+    /// Write the whole series and the summed loads into `pd` (a phase
+    /// returned by [`prepare_series`]).
+    pub fn finish(self, pd: &mut PhaseData) {
+        let mut data = vec![0.0; self.len()];
+        let mut summed = LoadMatrix::new(self.layers, self.experts);
+        self.fill(0, &mut data, &mut summed);
+        drop(self);
+        if let Some(s) = &mut pd.series {
+            s.data = data;
+        }
+        pd.summed = summed;
+    }
+}
+
+/// [`read_series`] without writing the series: the phase (its series data
+/// empty, its summed loads zero) and what writes them.
+pub fn prepare_series(
+    pf: &PhaseFiles<'_>,
+    cfg: &GenConfig,
+    cfg_path: &str,
+    map: Option<&CurrentMap<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<(PhaseData, PreparedSeries)> {
     pf.check_gaps()?;
     let phase = pf.phase;
     let mut info = PhaseInfo::default();
@@ -237,48 +346,25 @@ pub fn read_series(
             info.intervals_dropped
         ));
     }
-    // 6. per-interval loads of the kept intervals, slots mapped to experts.
+    // 6. per-interval loads of the kept intervals, slots mapped to experts:
+    //    written by `PreparedSeries::fill`.
     let tk = kept.len();
-    let mut series = Series::new(l_count, e_count, tk);
-    let mut off = 0;
-    for (m, _) in mats.iter() {
-        // expert-major output: for each (layer, slot), the kept intervals
-        // are contiguous in `series.data`, reads stride over the dump blocks.
-        let cols = m.cols;
-        let block = l_count * cols;
-        for l in 0..l_count {
-            let map_l = &smap[l];
-            for c in 0..cols {
-                let e = match map_l.get(off + c) {
-                    Some(Some(e)) => *e as usize,
-                    _ => continue,
-                };
-                let base = (l * e_count + e) * tk;
-                let dst = &mut series.data[base..base + tk];
-                let src_off = l * cols + c;
-                for (d, &t) in dst.iter_mut().zip(kept.iter()) {
-                    *d += m.data[t * block + src_off] as f64;
-                }
-            }
-        }
-        off += cols;
-    }
     let kept_rank_entries: Vec<u64> = kept_ranks.clone();
     let topk_traces = read_topk(pf, &kept_rank_entries, cfg, &kept, t_count, &mut info, warnings)?;
-    drop(mats);
-    let summed = series.summed();
-    Ok(PhaseData {
+    let mats: Vec<IntMatrix> = mats.into_iter().map(|(m, _)| m).collect();
+    let pd = PhaseData {
         phase,
         format: SourceFormat::TimeSeries,
         layers: l_count,
         experts: e_count,
-        summed,
+        summed: LoadMatrix::new(l_count, e_count),
         c2lb_loads: c2lb,
-        series: Some(series),
+        series: Some(Series { layers: l_count, experts: e_count, intervals: tk, data: Vec::new() }),
         top_k: Some(cfg.top_k),
         topk_traces,
         current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
         current,
         info,
-    })
+    };
+    Ok((pd, PreparedSeries { mats, smap, kept, layers: l_count, experts: e_count }))
 }

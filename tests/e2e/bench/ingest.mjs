@@ -82,8 +82,10 @@ try {
     const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
     let peakAbove = 0;
     let hwmAbove = 0;
+    const perPid = [];
     for (const pid of new Set([...before.keys(), ...peaks.keys()])) {
       const base = before.get(pid) ?? 0;
+      perPid.push({ pid, baseline: before.get(pid) ?? null, sampled_peak: peaks.get(pid) ?? null, hwm: procMem(pid).hwm });
       peakAbove = Math.max(peakAbove, (peaks.get(pid) ?? 0) - base);
       const { hwm } = procMem(pid);
       if (resetOk && hwm != null && before.has(pid)) hwmAbove = Math.max(hwmAbove, hwm - base);
@@ -99,6 +101,7 @@ try {
       renderer_sampled_peak_rss_above_baseline_bytes: peakAbove,
       renderer_vmhwm_above_baseline_bytes: resetOk ? hwmAbove : null,
       renderer_baseline_rss_bytes: [...before.values()],
+      renderers: perPid,
       wasm_memory_before_bytes: wasm0,
       wasm_memory_after_bytes: wasm1,
       js_heap_used_before_bytes: heap0.used,
@@ -117,6 +120,7 @@ try {
         `drop-to-summary: ${fmtMs(result.drop_to_summary_ms)} (target 5 s)${failed ? ` — FAILED: ${failed}` : ''}`,
         `renderer peak RSS above baseline: ${fmtMB(peak)} = ${(peak / inputBytes).toFixed(2)}x input (target < 3x = ${fmtMB(3 * inputBytes)})`,
         `  sampled ${fmtMB(peakAbove)}, VmHWM ${resetOk ? fmtMB(hwmAbove) : 'n/a'}`,
+        ...perPid.map((r) => `  renderer ${r.pid}: before ${fmtMB(r.baseline)}, sampled peak ${fmtMB(r.sampled_peak)}, VmHWM ${fmtMB(r.hwm)}`),
         `wasm memory (main page): ${wasm0.map(fmtMB).join(', ')} -> ${wasm1.map(fmtMB).join(', ')}`,
         `JS heap used: ${fmtMB(heap0.used)} -> peak sampled ${fmtMB(heapPeak)} -> ${fmtMB(heap1.used)}`,
         `longest main-thread task: ${fmtMs(maxTask)} (${tasks.length} long tasks)`,
