@@ -185,3 +185,32 @@ fn a_file_that_cannot_be_read_is_named() {
     assert!(e.file.as_deref().is_some_and(|f| f.ends_with("decode_2.csv")), "{e}");
     assert!(e.message.contains("could not be read") && e.message.contains("NotReadableError"), "{e}");
 }
+
+#[test]
+fn counts_beyond_32_bits_are_kept_exactly() {
+    // rank 1's cumulative counts do not fit in 32 bits (stored in 64), rank 0's do
+    let cfg = br#"{"num_moe_layers": 1, "num_of_experts": 2, "num_of_selected_experts": [1], "collection_Interval": 0}"#;
+    let files = vec![
+        InputFile::new("d/model_gen_config.json", cfg.to_vec()),
+        InputFile::new("d/decode_0.csv", b"5\n7\n10\n".to_vec()),
+        InputFile::new("d/decode_1.csv", b"5000000000\n5000000003\n5000000010\n".to_vec()),
+    ];
+    let ds = read_files(&files).unwrap();
+    let pd = &ds.phases[0];
+    let s = pd.series.as_ref().unwrap();
+    assert_eq!((s.layers, s.experts, s.intervals), (1, 2, 3));
+    assert_eq!(s.data, vec![5.0, 2.0, 3.0, 5e9, 3.0, 7.0]);
+    assert_eq!(pd.c2lb_loads.data, vec![10.0, 5000000010.0]);
+    assert_eq!(pd.summed.data, vec![10.0, 5000000010.0]);
+    check_same("wide", files, 1);
+    // a decrease is named by file, row and column in either width
+    let bad = vec![
+        InputFile::new("d/model_gen_config.json", cfg.to_vec()),
+        InputFile::new("d/decode_0.csv", b"5\n7\n10\n".to_vec()),
+        InputFile::new("d/decode_1.csv", b"5000000000\n4999999999\n5000000010\n".to_vec()),
+    ];
+    let e = read_files(&bad).unwrap_err();
+    assert_eq!((e.file.as_deref(), e.row, e.column), (Some("decode_1.csv"), Some(2), Some(1)), "{e}");
+    assert!(e.message.contains("4999999999 is smaller than 5000000000"), "{e}");
+    check_same("wide-bad", bad, 1);
+}
