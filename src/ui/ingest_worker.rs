@@ -126,7 +126,10 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
     super::drop_zone::show_loaded(state, origin, result);
 }
 
-/// A performance mark (the e2e test times reading and parsing with them).
+/// A performance mark (the e2e test and the ingest bench time reading and
+/// parsing with them): `elb-ingest-start` (files picked), `-sent` (the
+/// worker is up and has them), `-read` (every file read and parsed, the
+/// series starts coming), `-parsed` (the dataset is complete).
 fn mark(name: &str) {
     if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
         let _ = p.mark(name);
@@ -164,7 +167,10 @@ async fn parse_in_worker(files: &[(String, File)], progress: RwSignal<Option<Rea
             let data = get(&ev, "data");
             if data.as_string().as_deref() == Some("ready") {
                 match w.post_message(&Array::of2(&paths, &list)) {
-                    Ok(()) => sent_m.set(true),
+                    Ok(()) => {
+                        sent_m.set(true);
+                        mark("elb-ingest-sent");
+                    }
                     Err(e) => {
                         let _ = reject_m.call1(&JsValue::NULL, &e);
                     }
@@ -184,6 +190,9 @@ async fn parse_in_worker(files: &[(String, File)], progress: RwSignal<Option<Rea
                 // The worker's own count (bounded there by the engine's
                 // series size limit); a failed reservation just grows later.
                 let _ = v.try_reserve_exact(len);
+                if parts.borrow().is_empty() {
+                    mark("elb-ingest-read");
+                }
                 parts.borrow_mut().push((phase as usize, v));
                 progress.update(|p| {
                     if let Some(p) = p {

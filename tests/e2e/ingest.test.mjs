@@ -111,12 +111,9 @@ test('a dropped dsv3 time-series dump shows reading progress, parses in a worker
       console.log(`[ingest] long task at +${(e.start - m.start).toFixed(0)} ms after reading began: ${e.duration.toFixed(0)} ms`);
     }
     // The page stays responsive: no main-thread task over 200 ms while the
-    // dsv3 sample (~9 MB) is read and parsed (0-57 ms measured). A 200 MB dump
-    // (ELB_INGEST_DUMP) still shows one ~310 ms task while its arrays are
-    // taken in: reported above, not asserted.
-    if (!process.env.ELB_INGEST_DUMP) {
-      assert.ok(maxDuring <= 200, `no main-thread task over 200 ms while reading/parsing (max ${maxDuring.toFixed(0)} ms)`);
-    }
+    // files are read and parsed (in the worker; the series comes back in
+    // 8 MB parts). The 200 MB dump (ELB_INGEST_DUMP) measured 0-58 ms.
+    assert.ok(maxDuring <= 200, `no main-thread task over 200 ms while reading/parsing (max ${maxDuring.toFixed(0)} ms)`);
     const bad = errors.filter((e) => /panicked|RuntimeError|unreachable|Content Security Policy|Refused to/i.test(e));
     assert.deepEqual(bad, []);
   } finally {
