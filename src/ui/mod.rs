@@ -5,19 +5,22 @@
 //! - [`summary`]: what ingest recognised;
 //! - [`settings`]: msit's flags, checked as you type;
 //! - [`run`] + [`run_panel`]: the worker pool, progress, cancel;
-//! - [`results`] + [`charts`]: figures, plotters charts, downloads;
+//! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
 pub mod compare;
+pub mod download_all;
 pub mod drop_zone;
 pub mod glue;
 pub mod ingest_worker;
+pub mod popularity;
 pub mod results;
 pub mod run;
 pub mod run_panel;
+pub mod sample_picker;
 pub mod settings;
 pub mod share;
 pub mod state;
