@@ -122,8 +122,23 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
         }
     };
     mark("elb-ingest-parsed");
+    // Showing the dataset (summary, charts) in a task of its own.
+    next_task().await;
     progress.set(None);
     super::drop_zone::show_loaded(state, origin, result);
+}
+
+/// Let the browser run other tasks first (a zero-delay timeout).
+async fn next_task() {
+    let p = Promise::new(&mut |resolve: Function, _reject: Function| {
+        let started = web_sys::window()
+            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
+            .is_some();
+        if !started {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = JsFuture::from(p).await;
 }
 
 /// A performance mark (the e2e test and the ingest bench time reading and
