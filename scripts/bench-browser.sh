@@ -4,13 +4,14 @@
 # tests/e2e/bench/*.mjs in headless Chromium:
 #   (a) solve.mjs     Run -> results per algorithm on dsv3-summed / dsv3-series
 #   (b) ingest.mjs    drop-to-summary time and memory of a ~200 MB dsv3 dump
+#                     ($ELB_INGEST_RUNS runs, default 3, each in a fresh browser)
 #   (c) longtasks.mjs main-thread long tasks during a dsv3 level-2 solve
 #   (d) here          dist/*.wasm size, raw and gzip
 # and finally the native solve table of the dsv3 cases with the wasm column.
 # Results: target/bench/*.json (and the console).
 #
 # Usage: scripts/bench-browser.sh [--no-build] [solve|ingest|longtasks|size ...]
-# Env: ELB_DIST (site folder, default dist/), CHROMIUM, ELB_FIXTURES.
+# Env: ELB_DIST (site folder, default dist/), CHROMIUM, ELB_FIXTURES, ELB_INGEST_RUNS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -79,7 +80,9 @@ if want ingest; then
   if [ ! -f target/bench/synth-dump/model_gen_config.json ]; then
     cargo run --release --quiet --bin elb-bench -- synth-dump -o target/bench/synth-dump
   fi
-  node tests/e2e/bench/ingest.mjs target/bench/synth-dump
+  echo "[bench] $(uptime)"
+  node tests/e2e/bench/ingest.mjs --runs "${ELB_INGEST_RUNS:-3}" target/bench/synth-dump
+  echo "[bench] $(uptime)"
 fi
 
 if want longtasks; then

@@ -1,24 +1,33 @@
 //! Reading dropped files with progress, and parsing them off the main thread.
 //!
-//! The page reads every file into an `ArrayBuffer` (showing "Reading files:
-//! n / N files, x / y MB"), then hands the buffers (transferred, not copied)
-//! to a web worker that runs [`crate::engine::ingest::read_files`]. The
-//! worker is the solver's worker binary started under the name
-//! [`WORKER_NAME`]: its entry ([`is_ingest_worker`]) then serves this module
-//! instead of the solver.
+//! The page posts the dropped `File` objects (structured-cloned: cheap, no
+//! bytes copied) to a web worker that runs
+//! [`crate::engine::ingest::read_source`]: the engine reads each file when it
+//! needs it (`FileReaderSync` in the worker), parses it and drops its bytes
+//! before reading the next, so the raw text of a 200 MB dump is never held
+//! all at once. The worker reports each file read ("Reading files: n / N
+//! files, x / y MB"), then writes each time-series phase's per-interval loads
+//! a few layers at a time ([`crate::engine::ingest::PreparedSeries::fill`])
+//! and sends each part (transferred) to the page, which copies it into the
+//! dataset at once: the series is never held whole in the worker, and no
+//! page task copies more than one part. The worker is the solver's worker
+//! binary started under the name [`WORKER_NAME`]: its entry
+//! ([`is_ingest_worker`]) then serves this module instead of the solver.
 //!
 //! Messages (plain JS values, not gloo-worker's format):
 //! - worker -> page `"ready"` once its wasm is loaded;
-//! - page -> worker `[paths: string[], buffers: ArrayBuffer[]]`;
-//! - worker -> page `[skeleton: Uint8Array, ...arrays: Float64Array[]]`: the
-//!   skeleton is bincode of `Result<Dataset, Error>` with the big `f64`
-//!   vectors taken out ([`take_arrays`]); they follow as typed arrays in
-//!   [`take_arrays`]'s order, transferred, and are put back on the page.
+//! - page -> worker `[paths: string[], files: File[]]`;
+//! - worker -> page `{read: [files, bytes]}` after each file read;
+//! - worker -> page `{series: phase, len: n}`, then `{part: Float64Array}`
+//!   messages holding that phase's `n` series values in order;
+//! - worker -> page `[skeleton: Uint8Array]`: bincode of
+//!   `Result<Dataset, Error>` whose series data were sent as parts;
+//! - worker -> page `{error: text}` when the worker itself fails.
 //!
-//! When the worker cannot start (or fails before it has the files), the
-//! files are parsed on the main thread as before.
+//! When the worker cannot start, the files are read and parsed on the main
+//! thread as before.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_worker::Codec;
@@ -30,7 +39,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 use super::state::{AppState, Origin};
-use crate::engine::{Dataset, Error, InputFile};
+use crate::engine::ingest::FileSource;
+use crate::engine::{Dataset, Error, InputFile, LoadMatrix};
 
 /// The worker's loader script (Trunk's loader shim of the `worker` binary).
 const WORKER_LOADER: &str = "./worker_loader.js";
@@ -38,6 +48,8 @@ const WORKER_LOADER: &str = "./worker_loader.js";
 pub const WORKER_NAME: &str = "elb-ingest";
 /// How long to wait for the worker to load before parsing here instead.
 const START_TIMEOUT_MS: i32 = 15_000;
+/// Series values per part sent to the page (8 MB of f64).
+const PART_VALUES: usize = 1 << 20;
 
 /// Reading progress shown under the drop zone.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -60,7 +72,12 @@ fn js_text(e: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-/// Read every file into memory, updating `progress` after each one.
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Read every file into memory, updating `progress` after each one (the
+/// main-thread fallback).
 pub async fn read_all(
     files: Vec<(String, File)>,
     progress: RwSignal<Option<ReadProgress>>,
@@ -83,52 +100,74 @@ pub async fn read_all(
     Ok(out)
 }
 
-/// Read `files` (with progress), parse them in a worker (or here, if no
-/// worker starts) and show the dataset or the error.
+/// Read and parse `files` in a worker (or here, if no worker starts), with
+/// progress, and show the dataset or the error.
 pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, progress: RwSignal<Option<ReadProgress>>) {
     mark("elb-ingest-start");
-    let result = match read_all(files, progress).await {
-        Ok(bufs) => parse(bufs).await,
-        Err(e) => Err(Error::msg(e)),
+    let total_bytes: f64 = files.iter().map(|(_, f)| f.size()).sum();
+    progress.set(Some(ReadProgress { files: 0, total_files: files.len(), bytes: 0.0, total_bytes, parsing: false }));
+    let result = match parse_in_worker(&files, progress).await {
+        Ok(result) => result,
+        Err(why) => {
+            web_sys::console::warn_1(&format!("parsing on the main thread: {why}").into());
+            match read_all(files, progress).await {
+                Ok(bufs) => {
+                    let files: Vec<InputFile> =
+                        bufs.iter().map(|(p, b)| InputFile::new(p.clone(), Uint8Array::new(b).to_vec())).collect();
+                    drop(bufs);
+                    super::glue::read_files(&files)
+                }
+                Err(e) => Err(Error::msg(e)),
+            }
+        }
     };
     mark("elb-ingest-parsed");
+    // Showing the dataset (summary, charts) in a task of its own.
+    next_task().await;
     progress.set(None);
     super::drop_zone::show_loaded(state, origin, result);
 }
 
-/// A performance mark (the e2e test times reading and parsing with them).
+/// Let the browser run other tasks first (a zero-delay timeout).
+async fn next_task() {
+    let p = Promise::new(&mut |resolve: Function, _reject: Function| {
+        let started = web_sys::window()
+            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
+            .is_some();
+        if !started {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = JsFuture::from(p).await;
+}
+
+/// A performance mark (the e2e test and the ingest bench time reading and
+/// parsing with them): `elb-ingest-start` (files picked), `-sent` (the
+/// worker is up and has them), `-read` (every file read and parsed, the
+/// series starts coming), `-parsed` (the dataset is complete).
 fn mark(name: &str) {
     if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
         let _ = p.mark(name);
     }
 }
 
-/// Parse in a worker; on the main thread when the worker cannot start.
-pub async fn parse(files: Vec<(String, ArrayBuffer)>) -> Result<Dataset, Error> {
-    match parse_in_worker(&files).await {
-        Ok(result) => result,
-        Err(why) => {
-            web_sys::console::warn_1(&format!("parsing on the main thread: {why}").into());
-            let files: Vec<InputFile> =
-                files.iter().map(|(p, b)| InputFile::new(p.clone(), Uint8Array::new(b).to_vec())).collect();
-            super::glue::read_files(&files)
-        }
-    }
-}
+/// The series parts received so far: `(phase index, values)` in order.
+type Parts = Rc<RefCell<Vec<(usize, Vec<f64>)>>>;
 
 /// `Err` = the worker did not get the files (fall back); `Ok` = its answer.
-async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Dataset, Error>, String> {
+async fn parse_in_worker(files: &[(String, File)], progress: RwSignal<Option<ReadProgress>>) -> Result<Result<Dataset, Error>, String> {
     let opts = web_sys::WorkerOptions::new();
     opts.set_name(WORKER_NAME);
     let worker = web_sys::Worker::new_with_options(WORKER_LOADER, &opts).map_err(|e| js_text(&e))?;
-    // Whether the files went out (after that, no fallback: they are transferred).
-    let sent = Rc::new(RefCell::new(false));
+    // Whether the files went out (after that, no fallback).
+    let sent = Rc::new(Cell::new(false));
     let paths = Array::new();
-    let bufs = Array::new();
-    for (p, b) in files {
+    let list = Array::new();
+    for (p, f) in files {
         paths.push(&JsValue::from_str(p));
-        bufs.push(b);
+        list.push(f);
     }
+    let parts: Parts = Rc::new(RefCell::new(Vec::new()));
     let handlers: Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>> = Rc::new(RefCell::new(Vec::new()));
     let timer: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
@@ -137,20 +176,53 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
         let reject_m = reject.clone();
         let reject_e = reject.clone();
         let reject_t = reject.clone();
-        let (paths, bufs) = (paths.clone(), bufs.clone());
+        let (paths, list) = (paths.clone(), list.clone());
+        let parts = parts.clone();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-            let data = js_sys::Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::UNDEFINED);
+            let data = get(&ev, "data");
             if data.as_string().as_deref() == Some("ready") {
-                let msg = Array::of2(&paths, &bufs);
-                match w.post_message_with_transfer(&msg, &bufs) {
-                    Ok(()) => *sent_m.borrow_mut() = true,
+                match w.post_message(&Array::of2(&paths, &list)) {
+                    Ok(()) => {
+                        sent_m.set(true);
+                        mark("elb-ingest-sent");
+                    }
                     Err(e) => {
                         let _ = reject_m.call1(&JsValue::NULL, &e);
                     }
                 }
             } else if Array::is_array(&data) {
                 let _ = resolve.call1(&JsValue::NULL, &data);
-            } else if let Some(text) = js_sys::Reflect::get(&data, &"error".into()).ok().and_then(|v| v.as_string()) {
+            } else if let Some(part) = get(&data, "part").dyn_ref::<Float64Array>() {
+                // One part of the current phase's series: copy it in now.
+                if let Some((_, v)) = parts.borrow_mut().last_mut() {
+                    let start = v.len();
+                    v.resize(start + part.length() as usize, 0.0);
+                    part.copy_to(&mut v[start..]);
+                }
+            } else if let Some(phase) = get(&data, "series").as_f64() {
+                let len = get(&data, "len").as_f64().unwrap_or(0.0) as usize;
+                let mut v = Vec::new();
+                // The worker's own count (bounded there by the engine's
+                // series size limit); a failed reservation just grows later.
+                let _ = v.try_reserve_exact(len);
+                if parts.borrow().is_empty() {
+                    mark("elb-ingest-read");
+                }
+                parts.borrow_mut().push((phase as usize, v));
+                progress.update(|p| {
+                    if let Some(p) = p {
+                        p.parsing = true;
+                    }
+                });
+            } else if let Some(read) = get(&data, "read").dyn_ref::<Array>() {
+                let (n, bytes) = (read.get(0).as_f64().unwrap_or(0.0), read.get(1).as_f64().unwrap_or(0.0));
+                progress.update(|p| {
+                    if let Some(p) = p {
+                        p.files = n as usize;
+                        p.bytes = bytes;
+                    }
+                });
+            } else if let Some(text) = get(&data, "error").as_string() {
                 let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(&text));
             }
         });
@@ -164,7 +236,7 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
         // inside itself (no error event): give up waiting after a while.
         let sent_t = sent.clone();
         let on_timeout = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
-            if !*sent_t.borrow() {
+            if !sent_t.get() {
                 let _ = reject_t.call1(&JsValue::NULL, &JsValue::from_str("the worker did not start in time"));
             }
         });
@@ -187,95 +259,33 @@ async fn parse_in_worker(files: &[(String, ArrayBuffer)]) -> Result<Result<Datas
         win.clear_timeout_with_handle(t);
     }
     drop(handlers);
-    let was_sent = *sent.borrow();
+    let parts = std::mem::take(&mut *parts.borrow_mut());
     match answer {
-        Ok(data) => Ok(unpack(data.unchecked_into()).await),
-        Err(e) if was_sent => Ok(Err(Error::msg(format!("the file parser failed: {}", js_text(&e))))),
+        Ok(data) => Ok(unpack(data.unchecked_into(), parts)),
+        Err(e) if sent.get() => Ok(Err(Error::msg(format!("the file parser failed: {}", js_text(&e))))),
         Err(e) => Err(js_text(&e)),
     }
 }
 
-/// The big vectors of a dataset, in a fixed order (taken out, left empty).
-fn take_arrays(ds: &mut Dataset) -> Vec<Vec<f64>> {
-    let mut out = Vec::new();
-    for p in &mut ds.phases {
-        out.push(std::mem::take(&mut p.summed.data));
-        out.push(std::mem::take(&mut p.c2lb_loads.data));
-        if let Some(s) = &mut p.series {
-            out.push(std::mem::take(&mut s.data));
-        }
-    }
-    out
-}
-
-/// Put back what [`take_arrays`] took, checking every length.
-fn put_arrays(ds: &mut Dataset, mut arrays: impl Iterator<Item = Vec<f64>>) -> Result<(), Error> {
+/// The page side: the worker's dataset with its series put back.
+fn unpack(data: Array, parts: Vec<(usize, Vec<f64>)>) -> Result<Dataset, Error> {
     let bad = || Error::msg("internal: the file parser's answer is malformed");
-    for p in &mut ds.phases {
-        let n = p.summed.layers.checked_mul(p.summed.experts).ok_or_else(bad)?;
-        p.summed.data = arrays.next().filter(|a| a.len() == n).ok_or_else(bad)?;
-        let n = p.c2lb_loads.layers.checked_mul(p.c2lb_loads.experts).ok_or_else(bad)?;
-        p.c2lb_loads.data = arrays.next().filter(|a| a.len() == n).ok_or_else(bad)?;
-        if let Some(s) = &mut p.series {
-            let n = s.layers.checked_mul(s.experts).and_then(|x| x.checked_mul(s.intervals)).ok_or_else(bad)?;
-            s.data = arrays.next().filter(|a| a.len() == n).ok_or_else(bad)?;
-        }
-    }
-    if arrays.next().is_some() {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// The page side: rebuild the worker's answer.
-async fn unpack(data: Array) -> Result<Dataset, Error> {
     let skeleton = data.get(0);
     if !skeleton.is_instance_of::<Uint8Array>() {
-        return Err(Error::msg("internal: the file parser's answer is malformed"));
+        return Err(bad());
     }
     // From our own worker build, so it decodes (as in run.rs).
     let parsed: Result<Dataset, Error> = gloo_worker::Bincode::decode(skeleton);
     let mut ds = parsed?;
-    let mut arrays = Vec::new();
-    for i in 1..data.length() {
-        match data.get(i).dyn_ref::<Float64Array>() {
-            Some(a) => arrays.push(copy_in_slices(a).await),
-            None => arrays.push(Vec::new()),
+    for (pi, v) in parts {
+        let s = ds.phases.get_mut(pi).and_then(|p| p.series.as_mut()).ok_or_else(bad)?;
+        let n = s.layers.checked_mul(s.experts).and_then(|x| x.checked_mul(s.intervals)).ok_or_else(bad)?;
+        if v.len() != n || !s.data.is_empty() {
+            return Err(bad());
         }
+        s.data = v;
     }
-    put_arrays(&mut ds, arrays.into_iter())?;
     Ok(ds)
-}
-
-/// Copy a typed array into wasm memory 16 MB per task, so a 250 MB dataset
-/// does not block the page in one long task.
-async fn copy_in_slices(a: &Float64Array) -> Vec<f64> {
-    const CHUNK: u32 = 1 << 21;
-    let n = a.length();
-    let mut out = vec![0.0; n as usize];
-    let mut s = 0u32;
-    while s < n {
-        let e = s.saturating_add(CHUNK).min(n);
-        a.subarray(s, e).copy_to(&mut out[s as usize..e as usize]);
-        s = e;
-        if s < n {
-            next_task().await;
-        }
-    }
-    out
-}
-
-/// Let the browser run other tasks (a zero-delay timeout).
-async fn next_task() {
-    let p = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let started = web_sys::window()
-            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
-            .is_some();
-        if !started {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    let _ = JsFuture::from(p).await;
 }
 
 // ---- the worker side ----
@@ -291,11 +301,16 @@ fn scope() -> web_sys::DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
+/// Post `{key: value}` to the page.
+fn post(key: &str, value: &JsValue) {
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &JsValue::from_str(key), value);
+    let _ = scope().post_message(&o);
+}
+
 /// Post `{error: text}` to the page.
 fn post_error(text: &str) {
-    let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &"error".into(), &JsValue::from_str(text));
-    let _ = scope().post_message(&o);
+    post("error", &JsValue::from_str(text));
 }
 
 /// The worker's entry: serve parse requests.
@@ -310,41 +325,102 @@ pub fn register_worker() {
     let _ = scope().post_message(&JsValue::from_str("ready"));
 }
 
+/// The dropped files, read synchronously one at a time when the engine
+/// asks, each read reported to the page.
+struct DroppedFiles {
+    paths: Vec<String>,
+    files: Vec<File>,
+    reader: web_sys::FileReaderSync,
+    read: Cell<usize>,
+    bytes: Cell<f64>,
+}
+
+impl FileSource for DroppedFiles {
+    fn count(&self) -> usize {
+        self.paths.len()
+    }
+    fn path(&self, i: usize) -> String {
+        self.paths.get(i).cloned().unwrap_or_default()
+    }
+    fn read(&self, i: usize) -> Result<Vec<u8>, String> {
+        let file = self.files.get(i).ok_or("no such file")?;
+        let buf = self.reader.read_as_array_buffer(file).map_err(|e| js_text(&e))?;
+        let bytes = Uint8Array::new(&buf).to_vec();
+        drop(buf);
+        self.read.set(self.read.get() + 1);
+        self.bytes.set(self.bytes.get() + bytes.len() as f64);
+        post("read", &Array::of2(&JsValue::from_f64(self.read.get() as f64), &JsValue::from_f64(self.bytes.get())));
+        Ok(bytes)
+    }
+}
+
 fn serve(data: JsValue) {
     if !Array::is_array(&data) {
         return post_error("internal: the file parser got a malformed request");
     }
     let data: Array = data.unchecked_into();
-    let (paths, bufs): (Array, Array) = (data.get(0).unchecked_into(), data.get(1).unchecked_into());
-    if !Array::is_array(&paths) || !Array::is_array(&bufs) || paths.length() != bufs.length() {
+    let (paths, files): (Array, Array) = (data.get(0).unchecked_into(), data.get(1).unchecked_into());
+    if !Array::is_array(&paths) || !Array::is_array(&files) || paths.length() != files.length() {
         return post_error("internal: the file parser got a malformed request");
     }
-    let files: Vec<InputFile> = (0..paths.length())
-        .map(|i| InputFile::new(paths.get(i).as_string().unwrap_or_default(), Uint8Array::new(&bufs.get(i)).to_vec()))
-        .collect();
-    drop(data);
-    let result = crate::engine::ingest::read_files(&files);
-    drop(files);
-    let (skeleton, arrays) = match result {
-        Ok(mut ds) => {
-            let arrays = take_arrays(&mut ds);
-            (Ok(ds), arrays)
-        }
-        Err(e) => (Err(e), Vec::new()),
+    let reader = match web_sys::FileReaderSync::new() {
+        Ok(r) => r,
+        Err(e) => return post_error(&format!("the file parser cannot read files here: {}", js_text(&e))),
     };
-    let packed: Uint8Array = gloo_worker::Bincode::encode(&skeleton).unchecked_into();
-    let out = Array::new();
-    let transfer = Array::new();
-    transfer.push(&packed.buffer());
-    out.push(&packed);
-    for a in arrays {
-        let t = Float64Array::new_with_length(a.len() as u32);
-        t.copy_from(&a);
-        transfer.push(&t.buffer());
-        out.push(&t);
+    let mut src = DroppedFiles { paths: Vec::new(), files: Vec::new(), reader, read: Cell::new(0), bytes: Cell::new(0.0) };
+    for i in 0..paths.length() {
+        match files.get(i).dyn_into::<File>() {
+            Ok(f) => {
+                src.paths.push(paths.get(i).as_string().unwrap_or_default());
+                src.files.push(f);
+            }
+            Err(_) => return post_error("internal: the file parser got a malformed request"),
+        }
     }
-    if let Err(e) = scope().post_message_with_transfer(&out, &transfer) {
+    drop(data);
+    let skeleton: Result<Dataset, Error> = crate::engine::ingest::read_source(&src).map(|d| {
+        let mut ds = d.dataset;
+        for (pi, prep) in d.series {
+            let Some(pd) = ds.phases.get_mut(pi) else { continue };
+            send_series(pi, &prep, &mut pd.summed);
+        }
+        ds
+    });
+    drop(src);
+    let packed: Uint8Array = gloo_worker::Bincode::encode(&skeleton).unchecked_into();
+    let transfer = Array::of1(&packed.buffer());
+    if let Err(e) = scope().post_message_with_transfer(&Array::of1(&packed), &transfer) {
         post_error(&format!("internal: could not send the parsed data ({})", js_text(&e)));
+    }
+}
+
+/// Write one phase's series a few layers at a time and send each part
+/// (transferred); its summed loads are written into `summed` on the way.
+fn send_series(phase: usize, prep: &crate::engine::ingest::PreparedSeries, summed: &mut LoadMatrix) {
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &"series".into(), &JsValue::from_f64(phase as f64));
+    let _ = js_sys::Reflect::set(&o, &"len".into(), &JsValue::from_f64(prep.len() as f64));
+    let _ = scope().post_message(&o);
+    let per_layer = prep.layer_len();
+    if per_layer == 0 {
+        return;
+    }
+    let chunk = (PART_VALUES / per_layer).max(1);
+    let mut buf = vec![0.0; chunk * per_layer];
+    let mut first = 0;
+    while first < prep.layers() {
+        let n = chunk.min(prep.layers() - first);
+        prep.fill(first, &mut buf, summed);
+        let part = &buf[..n * per_layer];
+        let a = Float64Array::new_with_length(part.len() as u32);
+        a.copy_from(part);
+        let o = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&o, &"part".into(), &a);
+        if let Err(e) = scope().post_message_with_transfer(&o, &Array::of1(&a.buffer())) {
+            post_error(&format!("internal: could not send the parsed data ({})", js_text(&e)));
+            return;
+        }
+        first += n;
     }
 }
 

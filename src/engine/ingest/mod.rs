@@ -26,8 +26,10 @@ pub mod topk;
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::config::{base_name, parse_json, read_config, GenConfig};
-use self::ranks::{classify, FileKind, FileRef, PhaseFiles};
+use self::ranks::{classify, Bytes, FileKind, FileRef, PhaseFiles};
+pub use self::ranks::FileSource;
 use self::series::CurrentMap;
+pub use self::series::PreparedSeries;
 use super::ecosystem;
 use super::error::{Error, Result};
 use super::model::{Dataset, InputFile, Phase, PhaseData, SourceFormat};
@@ -39,8 +41,71 @@ pub fn read_files(files: &[InputFile]) -> Result<Dataset> {
     if let Some(phases) = ecosystem::detect_and_read(files) {
         return Ok(ecosystem_dataset(files, phases?));
     }
-    let roots = vec![(String::new(), files.iter().collect::<Vec<&InputFile>>())];
-    read_impl(&roots)
+    let roots = vec![(String::new(), files.iter().map(Input::of).collect::<Vec<_>>())];
+    read_impl(&roots, false).map(|d| d.dataset)
+}
+
+/// What [`read_source`] read: the dataset, where the per-interval loads
+/// ([`crate::engine::Series::data`]) and summed loads of each time-series
+/// phase listed in `series` are not written yet. [`Deferred::finish`] writes
+/// them (giving exactly [`read_files`]'s dataset); the browser's ingest
+/// worker writes them a few layers at a time with [`PreparedSeries::fill`].
+#[derive(Debug)]
+pub struct Deferred {
+    pub dataset: Dataset,
+    /// `(index in dataset.phases, what writes its series)`.
+    pub series: Vec<(usize, PreparedSeries)>,
+}
+
+impl Deferred {
+    /// The complete dataset.
+    pub fn finish(self) -> Dataset {
+        let mut ds = self.dataset;
+        for (i, prep) in self.series {
+            if let Some(pd) = ds.phases.get_mut(i) {
+                prep.finish(pd);
+            }
+        }
+        ds
+    }
+}
+
+/// Like [`read_files`], reading each file from `src` only when it is needed
+/// and dropping its bytes once parsed (rank files are parsed one at a time;
+/// dangling shared-expert ranks and unrelated files are never read), so the
+/// raw text of the dump is never held all at once. `read_source(src).finish()`
+/// equals `read_files` of the same files.
+pub fn read_source(src: &dyn FileSource) -> Result<Deferred> {
+    let n = src.count();
+    let paths: Vec<String> = (0..n).map(|i| src.path(i)).collect();
+    // Other serving stacks' formats are recognised from their contents:
+    // read everything, as read_files does.
+    let foreign = paths.iter().any(|p| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        ecosystem::trtllm_stats::rank_file(name).is_some() || ecosystem::omniplacement::parse_name(name).is_some() || name == "meta_info.json"
+    });
+    if foreign {
+        let mut files = Vec::with_capacity(n);
+        for (i, p) in paths.into_iter().enumerate() {
+            let bytes = src.read(i).map_err(|why| Error::file(p.clone(), format!("the file could not be read: {why}")))?;
+            files.push(InputFile::new(p, bytes));
+        }
+        return read_files(&files).map(|dataset| Deferred { dataset, series: Vec::new() });
+    }
+    let inputs: Vec<Input<'_>> = paths.into_iter().enumerate().map(|(i, path)| Input { path, src: Bytes::Source(src, i) }).collect();
+    read_impl(&[(String::new(), inputs)], true)
+}
+
+/// One input file before path normalisation.
+struct Input<'a> {
+    path: String,
+    src: Bytes<'a>,
+}
+
+impl<'a> Input<'a> {
+    fn of(f: &'a InputFile) -> Self {
+        Input { path: f.path.clone(), src: Bytes::Here(&f.bytes) }
+    }
 }
 
 /// Read several folders at once (the CLI's comma-separated inputs). Each
@@ -55,8 +120,8 @@ pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
             .collect();
         return read_files(&flat);
     }
-    let refs: Vec<(String, Vec<&InputFile>)> = roots.iter().map(|(l, f)| (l.clone(), f.iter().collect())).collect();
-    read_impl(&refs)
+    let refs: Vec<(String, Vec<Input<'_>>)> = roots.iter().map(|(l, f)| (l.clone(), f.iter().map(Input::of).collect())).collect();
+    read_impl(&refs, false).map(|d| d.dataset)
 }
 
 /// The dataset of a folder in another serving stack's statistics format
@@ -155,7 +220,9 @@ fn display_unit(label: &str, unit: &str) -> String {
     }
 }
 
-fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
+/// Read the roots; with `defer`, time-series phases are returned with their
+/// series not written (see [`Deferred`]).
+fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred> {
     if roots.iter().all(|(_, f)| f.is_empty()) {
         return Err(Error::msg(
             "the folder is empty: drop a folder holding decode_<rank>.csv / prefill_<rank>.csv files, a load matrix or a deployment table",
@@ -181,7 +248,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
             let name = p.last().cloned().unwrap_or_default();
             let hidden = p.iter().any(|c| c.starts_with('.')) || name.is_empty();
             let path = if labels[ri].is_empty() { rel.clone() } else { format!("{}/{rel}", labels[ri]) };
-            entries.push(Entry { root: ri, kind: classify(&name), hidden, rel, rel_dir, file: FileRef { path, bytes: &f.bytes } });
+            entries.push(Entry { root: ri, kind: classify(&name), hidden, rel, rel_dir, file: FileRef { path, src: f.src } });
         }
     }
     // Deterministic order: by root, then path.
@@ -287,7 +354,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
         if let Some(c) = s.config {
             if let std::collections::btree_map::Entry::Vacant(v) = configs.entry(c) {
                 let e = &entries[c];
-                v.insert(read_config(&e.file.path, e.file.bytes)?);
+                v.insert(read_config(&e.file.path, &e.file.bytes()?)?);
             }
         }
     }
@@ -320,7 +387,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                         entries[i].file.path
                     ));
                 }
-                let t = parse_table(&entries[i].file.path, entries[i].file.bytes)?;
+                let t = parse_table(&entries[i].file.path, &entries[i].file.bytes()?)?;
                 used[i] = true;
                 maps.insert(name.clone(), (i, t));
             }
@@ -353,7 +420,8 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
             FileKind::Json => {
                 let name_lc = e.file.file_name().to_ascii_lowercase();
                 let important = name_lc.contains("deployment") || name_lc.contains("expert_map");
-                match parse_json(&e.file.path, e.file.bytes, "not valid JSON") {
+                let read = e.file.bytes().and_then(|b| parse_json(&e.file.path, &b, "not valid JSON").map(|v| (v, b)));
+                match read {
                     Err(err) => {
                         if important || !has_rank_data {
                             return Err(err);
@@ -361,9 +429,9 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                         warnings.push(format!("{err}; the file was ignored"));
                         ignored.push(e.file.path.clone());
                     }
-                    Ok(v) => {
+                    Ok((v, bytes)) => {
                         if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
-                            tables.push((i, parse_table(&e.file.path, e.file.bytes)?));
+                            tables.push((i, parse_table(&e.file.path, &bytes)?));
                         } else if !has_rank_data && matrix::looks_like_matrix(&v) {
                             matrix_cands.push((i, Some(v)));
                         } else {
@@ -388,6 +456,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
 
     // 6. read the phases.
     let mut phases: Vec<PhaseData> = Vec::new();
+    let mut deferred: Vec<(usize, PreparedSeries)> = Vec::new();
     let mut labels_by_phase: Vec<String> = Vec::new();
     for phase in Phase::ALL {
         let srcs: Vec<&PhaseSource> = sources.iter().filter(|s| s.phase == phase).collect();
@@ -424,7 +493,12 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
                     None => return Err(Error::msg("internal: configuration not read")),
                 };
                 let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
-                let mut pd = series::read_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                let (mut pd, prep) = series::prepare_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
+                if defer {
+                    deferred.push((phases.len(), prep));
+                } else {
+                    prep.finish(&mut pd);
+                }
                 pd.info.files.insert(0, entries[ci].file.path.clone());
                 if let Some(m) = &map {
                     pd.info.files.insert(1, m.path.clone());
@@ -448,7 +522,7 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
             let e = &entries[*i];
             let m = match v {
                 Some(v) => matrix::read_matrix_json(&e.file.path, v)?,
-                None => matrix::read_matrix_csv(&e.file.path, e.file.bytes)?,
+                None => matrix::read_matrix_csv(&e.file.path, &e.file.bytes()?)?,
             };
             let phase = if e.file.file_name().to_ascii_lowercase().contains("prefill") { Phase::Prefill } else { Phase::Decode };
             if let Some(prev) = by_phase.get(&phase) {
@@ -521,5 +595,5 @@ fn read_impl(roots: &[(String, Vec<&InputFile>)]) -> Result<Dataset> {
     }
     ignored.sort();
     ignored.dedup();
-    Ok(Dataset { phases, dropped_table, missing_map, ignored, warnings, format_label })
+    Ok(Deferred { dataset: Dataset { phases, dropped_table, missing_map, ignored, warnings, format_label }, series: deferred })
 }

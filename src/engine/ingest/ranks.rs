@@ -2,24 +2,68 @@
 //! their `_topk_` and `_bak` variants), grouping them by rank over node
 //! folders, and loading one rank (backup fallback, node folders summed).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::csv_text::{parse_counts, IntMatrix};
 use crate::engine::error::{Error, Result};
 use crate::engine::model::{Phase, PhaseInfo};
 
-/// A file as ingest sees it: its display path (relative, forward slashes,
-/// prefixed by the root label when several roots are read) and its bytes.
-#[derive(Debug, Clone)]
-pub struct FileRef<'a> {
-    pub path: String,
-    pub bytes: &'a [u8],
+/// Files read one at a time, when ingest needs them (the browser's ingest
+/// worker reads each dropped `File` on demand, so the raw text of a file is
+/// dropped once it is parsed instead of every file being held at once).
+pub trait FileSource {
+    /// How many files.
+    fn count(&self) -> usize;
+    /// The path of file `i` (relative, as dropped).
+    fn path(&self, i: usize) -> String;
+    /// The bytes of file `i`; `Err` says why it could not be read.
+    fn read(&self, i: usize) -> std::result::Result<Vec<u8>, String>;
 }
 
-impl FileRef<'_> {
+/// Where a [`FileRef`]'s bytes come from.
+#[derive(Clone, Copy)]
+pub enum Bytes<'a> {
+    /// Already in memory.
+    Here(&'a [u8]),
+    /// File `i` of a [`FileSource`], read when needed.
+    Source(&'a dyn FileSource, usize),
+}
+
+/// A file as ingest sees it: its display path (relative, forward slashes,
+/// prefixed by the root label when several roots are read) and its bytes.
+#[derive(Clone)]
+pub struct FileRef<'a> {
+    pub path: String,
+    pub src: Bytes<'a>,
+}
+
+impl std::fmt::Debug for FileRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRef").field("path", &self.path).finish()
+    }
+}
+
+impl<'a> FileRef<'a> {
+    pub fn new(path: String, bytes: &'a [u8]) -> Self {
+        FileRef { path, src: Bytes::Here(bytes) }
+    }
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
+    /// The file's bytes (read now from a [`FileSource`]; borrowed otherwise).
+    pub fn bytes(&self) -> Result<Cow<'a, [u8]>> {
+        match self.src {
+            Bytes::Here(b) => Ok(Cow::Borrowed(b)),
+            Bytes::Source(s, i) => s.read(i).map(Cow::Owned).map_err(|why| Error::file(self.path.clone(), format!("the file could not be read: {why}"))),
+        }
+    }
+}
+
+/// Read and parse a rank file (the bytes are dropped once parsed).
+fn parse_rank_file(f: &FileRef<'_>) -> Result<IntMatrix> {
+    let bytes = f.bytes()?;
+    parse_counts(&f.path, &bytes)
 }
 
 /// What a file name says about a file.
@@ -201,13 +245,13 @@ pub struct LoadedRank {
 /// the main file is missing or cannot be parsed.
 pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<String>) -> Result<LoadedRank> {
     match (e.main, e.bak) {
-        (Some(m), bak) => match parse_counts(&m.path, m.bytes) {
+        (Some(m), bak) => match parse_rank_file(m) {
             Ok(x) => {
                 info.files.push(m.path.clone());
                 Ok(LoadedRank { m: x, path: m.path.clone() })
             }
             Err(err) => match bak {
-                Some(b) => match parse_counts(&b.path, b.bytes) {
+                Some(b) => match parse_rank_file(b) {
                     Ok(x) => {
                         warnings.push(format!("{} could not be read ({err}); its backup {} was used instead", m.path, b.path));
                         info.files.push(b.path.clone());
@@ -220,7 +264,7 @@ pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<St
             },
         },
         (None, Some(b)) => {
-            let x = parse_counts(&b.path, b.bytes)?;
+            let x = parse_rank_file(b)?;
             warnings.push(format!("{} has no main file; its backup {} was used", b.path.replace("_bak.csv", ".csv"), b.path));
             info.files.push(b.path.clone());
             info.backups_used.push(b.path.clone());

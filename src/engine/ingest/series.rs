@@ -12,6 +12,136 @@ use crate::engine::table::DeploymentTable;
 /// driven by a configuration that does not match the data).
 pub const MAX_SERIES_CELLS: u128 = 1 << 27;
 
+/// A count type a rank's matrix is stored in.
+trait Count: Copy + std::fmt::Display {
+    fn wide(self) -> u64;
+    fn minus(self, other: Self) -> Option<Self>;
+}
+
+impl Count for u32 {
+    #[inline]
+    fn wide(self) -> u64 {
+        self as u64
+    }
+    #[inline]
+    fn minus(self, other: Self) -> Option<Self> {
+        self.checked_sub(other)
+    }
+}
+
+impl Count for u64 {
+    #[inline]
+    fn wide(self) -> u64 {
+        self
+    }
+    #[inline]
+    fn minus(self, other: Self) -> Option<Self> {
+        self.checked_sub(other)
+    }
+}
+
+/// A rank's counts, row-major, in 32 bits when every value fits (which
+/// halves what a large dump holds while the other ranks are read).
+#[derive(Debug, Clone)]
+enum Cells {
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+#[derive(Debug, Clone)]
+struct RankCounts {
+    rows: usize,
+    cols: usize,
+    cells: Cells,
+}
+
+impl RankCounts {
+    fn new(m: IntMatrix) -> Self {
+        let cells = if m.data.iter().all(|&v| v <= u32::MAX as u64) {
+            Cells::U32(m.data.iter().map(|&v| v as u32).collect())
+        } else {
+            Cells::U64(m.data)
+        };
+        RankCounts { rows: m.rows, cols: m.cols, cells }
+    }
+    fn truncate_rows(&mut self, rows: usize) {
+        if rows < self.rows {
+            self.rows = rows;
+            match &mut self.cells {
+                Cells::U32(v) => v.truncate(rows * self.cols),
+                Cells::U64(v) => v.truncate(rows * self.cols),
+            }
+        }
+    }
+    /// Value `i` of the row-major data (0 outside).
+    #[inline]
+    fn get(&self, i: usize) -> u64 {
+        match &self.cells {
+            Cells::U32(v) => v.get(i).map_or(0, |&x| x as u64),
+            Cells::U64(v) => v.get(i).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// Differences between consecutive blocks of `L` rows, in place, last block
+/// first; each block's total is added to `totals[t]`.
+fn diff_blocks<T: Count>(data: &mut [T], cols: usize, l_count: usize, t_count: usize, path: &str, totals: &mut [u128]) -> Result<()> {
+    let block = l_count * cols;
+    for t in (1..t_count).rev() {
+        let (prev, cur) = data.split_at_mut(t * block);
+        let prev = &prev[(t - 1) * block..];
+        let cur = &mut cur[..block];
+        let mut sum: u128 = 0;
+        for (i, (c, p)) in cur.iter_mut().zip(prev.iter()).enumerate() {
+            match c.minus(*p) {
+                Some(d) => {
+                    *c = d;
+                    sum += d.wide() as u128;
+                }
+                None => {
+                    let row = t * l_count + i / cols + 1;
+                    return Err(Error::cell(
+                        path,
+                        row,
+                        i % cols + 1,
+                        format!(
+                            "the value {} is smaller than {} in the previous dump (data row {}): time-series counts are cumulative and must never decrease",
+                            *c,
+                            *p,
+                            row - l_count
+                        ),
+                    ));
+                }
+            }
+        }
+        totals[t] += sum;
+    }
+    totals[0] += data[..block].iter().map(|&v| v.wide() as u128).sum::<u128>();
+    Ok(())
+}
+
+/// Add one rank's kept intervals of layers `first..first + n` into `out`.
+#[allow(clippy::too_many_arguments)]
+fn add_rank<T: Count>(data: &[T], cols: usize, off: usize, smap: &SlotMap, kept: &[usize], l_count: usize, e_count: usize, first: usize, n: usize, out: &mut [f64]) {
+    let tk = kept.len();
+    let block = l_count * cols;
+    for l in first..first + n {
+        let Some(map_l) = smap.get(l) else { continue };
+        for c in 0..cols {
+            let e = match map_l.get(off + c) {
+                Some(Some(e)) => *e as usize,
+                _ => continue,
+            };
+            let base = ((l - first) * e_count + e) * tk;
+            let dst = &mut out[base..base + tk];
+            let src_off = l * cols + c;
+            for (d, &t) in dst.iter_mut().zip(kept.iter()) {
+                *d += data.get(t * block + src_off).map_or(0, |v| v.wide()) as f64;
+            }
+        }
+    }
+}
+
 /// The current placement named by `eplb_expert_map_file`, already found
 /// among the dropped files.
 pub struct CurrentMap<'t> {
@@ -80,6 +210,102 @@ pub fn read_series(
     map: Option<&CurrentMap<'_>>,
     warnings: &mut Vec<String>,
 ) -> Result<PhaseData> {
+    let (mut pd, prep) = prepare_series(pf, cfg, cfg_path, map, warnings)?;
+    prep.finish(&mut pd);
+    Ok(pd)
+}
+
+/// A time-series phase read and checked, whose per-interval loads
+/// ([`Series::data`]) and summed loads are not written yet: the rank files'
+/// differences between dumps, the slot map and the kept intervals, from
+/// which [`PreparedSeries::fill`] writes any range of layers. The browser's
+/// ingest worker writes them a few layers at a time and sends each part to
+/// the page, so the whole series is never held twice in the worker.
+#[derive(Debug, Clone)]
+pub struct PreparedSeries {
+    /// Each kept rank's differences between dumps (`t_count * L` rows).
+    mats: Vec<RankCounts>,
+    smap: SlotMap,
+    kept: Vec<usize>,
+    layers: usize,
+    experts: usize,
+}
+
+impl PreparedSeries {
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    /// Values of one layer in [`Series::data`]: experts x kept intervals.
+    pub fn layer_len(&self) -> usize {
+        self.experts * self.kept.len()
+    }
+    /// Length of the whole [`Series::data`].
+    pub fn len(&self) -> usize {
+        self.layers * self.layer_len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Write layers `first..first + n` of [`Series::data`] into `out`
+    /// (`n = out.len() / layer_len()`; `out` is overwritten), exactly as the
+    /// whole series is written (the same additions in the same order), and
+    /// the same layers of the summed loads into `summed` (`[l][e]`).
+    pub fn fill(&self, first: usize, out: &mut [f64], summed: &mut LoadMatrix) {
+        let e_count = self.experts;
+        let tk = self.kept.len();
+        let per_layer = self.layer_len();
+        if per_layer == 0 {
+            return;
+        }
+        let n = (out.len() / per_layer).min(self.layers.saturating_sub(first));
+        let out = &mut out[..n * per_layer];
+        out.fill(0.0);
+        let l_count = self.layers;
+        let mut off = 0;
+        for m in &self.mats {
+            // expert-major output: for each (layer, slot), the kept intervals
+            // are contiguous in the series, reads stride over the dump blocks.
+            match &m.cells {
+                Cells::U32(d) => add_rank(d, m.cols, off, &self.smap, &self.kept, l_count, e_count, first, n, out),
+                Cells::U64(d) => add_rank(d, m.cols, off, &self.smap, &self.kept, l_count, e_count, first, n, out),
+            }
+            off += m.cols;
+        }
+        // The summed loads of these layers, as `Series::summed` computes them.
+        for l in 0..n {
+            for e in 0..e_count {
+                let b = (l * e_count + e) * tk;
+                if let Some(d) = summed.data.get_mut((first + l) * e_count + e) {
+                    *d = out[b..b + tk].iter().sum();
+                }
+            }
+        }
+    }
+
+    /// Write the whole series and the summed loads into `pd` (a phase
+    /// returned by [`prepare_series`]).
+    pub fn finish(self, pd: &mut PhaseData) {
+        let mut data = vec![0.0; self.len()];
+        let mut summed = LoadMatrix::new(self.layers, self.experts);
+        self.fill(0, &mut data, &mut summed);
+        drop(self);
+        if let Some(s) = &mut pd.series {
+            s.data = data;
+        }
+        pd.summed = summed;
+    }
+}
+
+/// [`read_series`] without writing the series: the phase (its series data
+/// empty, its summed loads zero) and what writes them.
+pub fn prepare_series(
+    pf: &PhaseFiles<'_>,
+    cfg: &GenConfig,
+    cfg_path: &str,
+    map: Option<&CurrentMap<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<(PhaseData, PreparedSeries)> {
     pf.check_gaps()?;
     let phase = pf.phase;
     let mut info = PhaseInfo::default();
@@ -96,14 +322,14 @@ pub fn read_series(
     }
     // 1. load the kept ranks (dangling shared-expert ranks are skipped unread).
     let kept_ranks: Vec<u64> = pf.ranks.keys().copied().skip(cfg.dangling).collect();
-    let mut mats: Vec<(IntMatrix, String)> = Vec::with_capacity(kept_ranks.len());
+    let mut mats: Vec<(RankCounts, String)> = Vec::with_capacity(kept_ranks.len());
     for &r in &kept_ranks {
         let entries = match pf.ranks.get(&r) {
             Some(e) => e,
             None => continue,
         };
         let lr = load_rank(r, entries, &mut info, warnings)?;
-        mats.push((lr.m, lr.path));
+        mats.push((RankCounts::new(lr.m), lr.path));
     }
     info.ranks = mats.len();
     info.skipped_ranks = cfg.dangling;
@@ -171,11 +397,11 @@ pub fn read_series(
         let mut off = 0;
         for (m, _) in &mats {
             for l in 0..l_count {
-                let row = m.row((t_count - 1) * l_count + l);
+                let row = ((t_count - 1) * l_count + l) * m.cols;
                 let map_l = &smap[l];
-                for (c, &v) in row.iter().enumerate() {
+                for c in 0..m.cols {
                     if let Some(Some(e)) = map_l.get(off + c) {
-                        c2lb.data[l * e_count + *e as usize] += v as f64;
+                        c2lb.data[l * e_count + *e as usize] += m.get(row + c) as f64;
                     }
                 }
             }
@@ -186,38 +412,10 @@ pub fn read_series(
     //    and the interval totals.
     let mut totals = vec![0u128; t_count];
     for (m, path) in mats.iter_mut() {
-        let cols = m.cols;
-        let block = l_count * cols;
-        for t in (1..t_count).rev() {
-            let (prev, cur) = m.data.split_at_mut(t * block);
-            let prev = &prev[(t - 1) * block..];
-            let cur = &mut cur[..block];
-            let mut sum: u128 = 0;
-            for (i, (c, p)) in cur.iter_mut().zip(prev.iter()).enumerate() {
-                match c.checked_sub(*p) {
-                    Some(d) => {
-                        *c = d;
-                        sum += d as u128;
-                    }
-                    None => {
-                        let row = t * l_count + i / cols + 1;
-                        return Err(Error::cell(
-                            path.clone(),
-                            row,
-                            i % cols + 1,
-                            format!(
-                                "the value {} is smaller than {} in the previous dump (data row {}): time-series counts are cumulative and must never decrease",
-                                *c,
-                                *p,
-                                row - l_count
-                            ),
-                        ));
-                    }
-                }
-            }
-            totals[t] += sum;
+        match &mut m.cells {
+            Cells::U32(d) => diff_blocks(d, m.cols, l_count, t_count, path, &mut totals)?,
+            Cells::U64(d) => diff_blocks(d, m.cols, l_count, t_count, path, &mut totals)?,
         }
-        totals[0] += m.data[..block].iter().map(|&v| v as u128).sum::<u128>();
     }
     // 5. idle intervals.
     let threshold = 2.0 * info.ranks as f64 * cfg.top_k as f64 * cfg.interval * l_count as f64;
@@ -237,48 +435,25 @@ pub fn read_series(
             info.intervals_dropped
         ));
     }
-    // 6. per-interval loads of the kept intervals, slots mapped to experts.
+    // 6. per-interval loads of the kept intervals, slots mapped to experts:
+    //    written by `PreparedSeries::fill`.
     let tk = kept.len();
-    let mut series = Series::new(l_count, e_count, tk);
-    let mut off = 0;
-    for (m, _) in mats.iter() {
-        // expert-major output: for each (layer, slot), the kept intervals
-        // are contiguous in `series.data`, reads stride over the dump blocks.
-        let cols = m.cols;
-        let block = l_count * cols;
-        for l in 0..l_count {
-            let map_l = &smap[l];
-            for c in 0..cols {
-                let e = match map_l.get(off + c) {
-                    Some(Some(e)) => *e as usize,
-                    _ => continue,
-                };
-                let base = (l * e_count + e) * tk;
-                let dst = &mut series.data[base..base + tk];
-                let src_off = l * cols + c;
-                for (d, &t) in dst.iter_mut().zip(kept.iter()) {
-                    *d += m.data[t * block + src_off] as f64;
-                }
-            }
-        }
-        off += cols;
-    }
     let kept_rank_entries: Vec<u64> = kept_ranks.clone();
     let topk_traces = read_topk(pf, &kept_rank_entries, cfg, &kept, t_count, &mut info, warnings)?;
-    drop(mats);
-    let summed = series.summed();
-    Ok(PhaseData {
+    let mats: Vec<RankCounts> = mats.into_iter().map(|(m, _)| m).collect();
+    let pd = PhaseData {
         phase,
         format: SourceFormat::TimeSeries,
         layers: l_count,
         experts: e_count,
-        summed,
+        summed: LoadMatrix::new(l_count, e_count),
         c2lb_loads: c2lb,
-        series: Some(series),
+        series: Some(Series { layers: l_count, experts: e_count, intervals: tk, data: Vec::new() }),
         top_k: Some(cfg.top_k),
         topk_traces,
         current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
         current,
         info,
-    })
+    };
+    Ok((pd, PreparedSeries { mats, smap, kept, layers: l_count, experts: e_count }))
 }

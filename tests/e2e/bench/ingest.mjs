@@ -10,8 +10,12 @@
 // - the longest main-thread task meanwhile (the page's responsiveness).
 // Compared with 3x the input size (issue #3's target) and 5 s.
 //
+// Each run opens a fresh browser (so no run inherits another's memory);
+// the figures of every run, the load average before each, and min / median /
+// max over the runs are printed and written.
+//
 // Writes target/bench/browser-ingest.json.
-// Usage: node tests/e2e/bench/ingest.mjs [dump-dir]
+// Usage: node tests/e2e/bench/ingest.mjs [--runs N] [dump-dir]
 import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch } from '../helpers.mjs';
@@ -20,7 +24,11 @@ import {
   longTasks, pageNow, fmtMB, fmtMs,
 } from './lib.mjs';
 
-const dir = path.resolve(process.argv[2] || path.join(outDir, 'synth-dump'));
+const argv = process.argv.slice(2);
+const ri = argv.indexOf('--runs');
+const runs = ri >= 0 ? Math.max(1, Number(argv[ri + 1]) || 1) : 1;
+const positional = argv.filter((a, i) => a !== '--runs' && (ri < 0 || i !== ri + 1));
+const dir = path.resolve(positional[0] || path.join(outDir, 'synth-dump'));
 if (!fs.existsSync(path.join(dir, 'model_gen_config.json'))) {
   console.error(`${dir} is not a dump: run \`cargo run --release --bin elb-bench -- synth-dump -o ${dir}\` first`);
   process.exit(2);
@@ -31,6 +39,9 @@ const label = path.basename(dir);
 console.log(`input: ${files.length} files, ${fmtMB(inputBytes)} in ${dir}`);
 
 const site = await startSite();
+const all = [];
+try {
+for (let run = 1; run <= runs; run++) {
 const browser = await launch();
 let result;
 try {
@@ -79,26 +90,43 @@ try {
     const wasm1 = await wasmMemoryBytes(page);
     const t1page = await pageNow(page);
     const tasks = (await longTasks(page)).filter((t) => t.start >= t0page && t.start <= t1page);
+    // The app's own marks: reading + parsing (in the worker) ends at
+    // 'elb-ingest-parsed'; the rest is showing the dataset.
+    const marks = await page.evaluate(() => {
+      const get = (n) => performance.getEntriesByName(n).at(-1)?.startTime ?? null;
+      return { start: get('elb-ingest-start'), sent: get('elb-ingest-sent'), read: get('elb-ingest-read'), parsed: get('elb-ingest-parsed') };
+    });
     const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
     let peakAbove = 0;
     let hwmAbove = 0;
+    const perPid = [];
     for (const pid of new Set([...before.keys(), ...peaks.keys()])) {
       const base = before.get(pid) ?? 0;
+      perPid.push({ pid, baseline: before.get(pid) ?? null, sampled_peak: peaks.get(pid) ?? null, hwm: procMem(pid).hwm });
       peakAbove = Math.max(peakAbove, (peaks.get(pid) ?? 0) - base);
       const { hwm } = procMem(pid);
       if (resetOk && hwm != null && before.has(pid)) hwmAbove = Math.max(hwmAbove, hwm - base);
     }
     const summaryText = failed ? null : await page.locator('section.summary').innerText();
     result = {
+      run,
+      load_average_before: machine().load_average_1_5_15,
       input_bytes: inputBytes,
       files: files.length,
       drop_to_summary_ms: t1 - t0,
       set_input_files_ms: tGiven - t0,
+      read_and_parse_ms: marks.start != null && marks.parsed != null ? marks.parsed - marks.start : null,
+      // start -> worker up and given the files -> every file read and parsed
+      // (the series starts coming) -> dataset complete
+      worker_start_ms: marks.sent != null ? marks.sent - marks.start : null,
+      worker_read_parse_ms: marks.read != null && marks.sent != null ? marks.read - marks.sent : null,
+      series_transfer_ms: marks.read != null && marks.parsed != null ? marks.parsed - marks.read : null,
       error: failed,
       renderer_peak_rss_above_baseline_bytes: Math.max(peakAbove, hwmAbove),
       renderer_sampled_peak_rss_above_baseline_bytes: peakAbove,
       renderer_vmhwm_above_baseline_bytes: resetOk ? hwmAbove : null,
       renderer_baseline_rss_bytes: [...before.values()],
+      renderers: perPid,
       wasm_memory_before_bytes: wasm0,
       wasm_memory_after_bytes: wasm1,
       js_heap_used_before_bytes: heap0.used,
@@ -114,9 +142,12 @@ try {
     const peak = result.renderer_peak_rss_above_baseline_bytes;
     console.log(
       [
+        `-- run ${run}/${runs} (load average before: ${result.load_average_before.join(', ')})`,
         `drop-to-summary: ${fmtMs(result.drop_to_summary_ms)} (target 5 s)${failed ? ` — FAILED: ${failed}` : ''}`,
+        `  of which reading + parsing (app marks): ${fmtMs(result.read_and_parse_ms)} = worker start ${fmtMs(result.worker_start_ms)} + read and parse ${fmtMs(result.worker_read_parse_ms)} + series to the page ${fmtMs(result.series_transfer_ms)}`,
         `renderer peak RSS above baseline: ${fmtMB(peak)} = ${(peak / inputBytes).toFixed(2)}x input (target < 3x = ${fmtMB(3 * inputBytes)})`,
         `  sampled ${fmtMB(peakAbove)}, VmHWM ${resetOk ? fmtMB(hwmAbove) : 'n/a'}`,
+        ...perPid.map((r) => `  renderer ${r.pid}: before ${fmtMB(r.baseline)}, sampled peak ${fmtMB(r.sampled_peak)}, VmHWM ${fmtMB(r.hwm)}`),
         `wasm memory (main page): ${wasm0.map(fmtMB).join(', ')} -> ${wasm1.map(fmtMB).join(', ')}`,
         `JS heap used: ${fmtMB(heap0.used)} -> peak sampled ${fmtMB(heapPeak)} -> ${fmtMB(heap1.used)}`,
         `longest main-thread task: ${fmtMs(maxTask)} (${tasks.length} long tasks)`,
@@ -127,7 +158,28 @@ try {
   }
 } finally {
   await browser.close();
+}
+all.push(result);
+}
+} finally {
   await site.close();
 }
-console.log(`wrote ${writeJson('browser-ingest.json', result)}`);
+const stats = (key) => {
+  const v = all.map((r) => r[key]).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  return v.length ? { min: v[0], median: v[Math.floor((v.length - 1) / 2)], max: v[v.length - 1] } : null;
+};
+const summary = {
+  runs: all.length,
+  drop_to_summary_ms: stats('drop_to_summary_ms'),
+  renderer_peak_rss_above_baseline_bytes: stats('renderer_peak_rss_above_baseline_bytes'),
+  longest_main_thread_task_ms: stats('longest_main_thread_task_ms'),
+};
+if (all.length > 1) {
+  const f = (s, fmt) => (s ? `${fmt(s.min)} / ${fmt(s.median)} / ${fmt(s.max)}` : '–');
+  console.log(`== ${all.length} runs, min / median / max`);
+  console.log(`drop-to-summary: ${f(summary.drop_to_summary_ms, fmtMs)}`);
+  console.log(`renderer peak RSS above baseline: ${f(summary.renderer_peak_rss_above_baseline_bytes, (b) => `${fmtMB(b)} (${(b / inputBytes).toFixed(2)}x)`)}`);
+  console.log(`longest main-thread task: ${f(summary.longest_main_thread_task_ms, fmtMs)}`);
+}
+console.log(`wrote ${writeJson('browser-ingest.json', all.length === 1 ? all[0] : { summary, runs: all })}`);
 console.log(`machine: ${JSON.stringify(machine())}`);
