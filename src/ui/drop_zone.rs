@@ -19,7 +19,6 @@ use web_sys::{
 
 use super::glue;
 use super::state::{use_state, AppState, Origin};
-use crate::engine::InputFile;
 
 /// Errors from the browser's file APIs, as text for the alert.
 fn js_err(what: &str, e: JsValue) -> String {
@@ -131,11 +130,6 @@ fn list_files(list: Option<FileList>) -> Vec<File> {
     (0..list.length()).filter_map(|i| list.get(i)).collect()
 }
 
-/// Ingest files and show the result (or the error).
-pub fn load_files(state: AppState, origin: Origin, files: Vec<InputFile>) {
-    show_loaded(state, origin, glue::read_files(&files));
-}
-
 /// Show an ingest result (the dataset, or the error).
 pub fn show_loaded(state: AppState, origin: Origin, result: Result<crate::engine::Dataset, crate::engine::Error>) {
     state.notice.set(None);
@@ -172,34 +166,39 @@ pub fn load_sample_preset(
             d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
         })
     };
-    match glue::sample_files_for(preset, format) {
-        Some((label, files)) => {
-            load_files(state, Origin::Sample(label), files);
-            if state.dataset.with_untracked(|d| d.is_none()) {
-                return;
-            }
-            if use_cluster || !fits() {
-                let c = glue::sample_cluster(preset);
-                state.form.npus.set(c.devices.to_string());
-                state.form.nodes.set(c.nodes.to_string());
-                state.form.redundant.set(c.redundant.to_string());
-                state.form.shared.set(c.shared_devices.to_string());
-                if fits() {
-                    state.notice.set(Some(format!(
-                        "Settings set to the {} sample's cluster: {} NPUs, {} nodes, {} redundant experts.",
-                        preset.name(),
-                        c.devices,
-                        c.nodes,
-                        c.redundant
-                    )));
-                }
-            }
+    state.loading.set(true);
+    state.error.set(None);
+    spawn_local(async move {
+        // Generated and parsed in the ingest worker; the page only shows it.
+        let progress = RwSignal::new(None);
+        let Some(shown) = super::ingest_worker::load_sample(state, preset, format, progress).await else {
+            // A newer load (a drop) replaced this one; it ends the loading.
+            return;
+        };
+        state.loading.set(false);
+        if !shown || state.dataset.with_untracked(|d| d.is_none()) {
+            return;
+        }
+        if use_cluster || !fits() {
+            let c = glue::sample_cluster(preset);
+            state.form.npus.set(c.devices.to_string());
+            state.form.nodes.set(c.nodes.to_string());
+            state.form.redundant.set(c.redundant.to_string());
+            state.form.shared.set(c.shared_devices.to_string());
             if fits() {
-                super::run::start(state);
+                state.notice.set(Some(format!(
+                    "Settings set to the {} sample's cluster: {} NPUs, {} nodes, {} redundant experts.",
+                    preset.name(),
+                    c.devices,
+                    c.nodes,
+                    c.redundant
+                )));
             }
         }
-        None => state.fail("The built-in sample data is not available in this build."),
-    }
+        if fits() {
+            super::run::start(state);
+        }
+    });
 }
 
 #[component]

@@ -2,26 +2,22 @@
 
 use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement, Settings};
 
-/// The built-in sample dataset shown when nothing was dropped: a synthetic
-/// DeepSeek-V3-shaped MindIE time-series dump (58 x 256 on 64 NPUs / 8
-/// nodes, the msit defaults), with its label.
-pub fn sample_files() -> Option<(String, Vec<InputFile>)> {
-    use crate::engine::sample::{Preset, SampleFormat};
-    sample_files_for(Preset::Dsv3, SampleFormat::Series)
-}
-
 /// A built-in sample of the given preset and format, with its label.
 pub fn sample_files_for(
     preset: crate::engine::sample::Preset,
     format: crate::engine::sample::SampleFormat,
 ) -> Option<(String, Vec<InputFile>)> {
-    use crate::engine::sample::{generate, SampleFormat};
+    Some((sample_label(preset, format), crate::engine::sample::generate(preset, format, 0)))
+}
+
+/// How a built-in sample is named on the page.
+pub fn sample_label(preset: crate::engine::sample::Preset, format: crate::engine::sample::SampleFormat) -> String {
+    use crate::engine::sample::SampleFormat;
     let kind = match format {
         SampleFormat::Series => "synthetic time-series dump",
         SampleFormat::Summed => "synthetic summed dump",
     };
-    let label = format!("{} ({kind})", preset.describe());
-    Some((label, generate(preset, format, 0)))
+    format!("{} ({kind})", preset.describe())
 }
 
 /// The cluster a sample preset is shaped for.

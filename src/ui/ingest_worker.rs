@@ -16,7 +16,8 @@
 //!
 //! Messages (plain JS values, not gloo-worker's format):
 //! - worker -> page `"ready"` once its wasm is loaded;
-//! - page -> worker `[paths: string[], files: File[]]`;
+//! - page -> worker `[paths: string[], files: File[]]`, or
+//!   `{sample: preset, format: "series"|"summed"}` (generate a built-in sample here);
 //! - worker -> page `{read: [files, bytes]}` after each file read;
 //! - worker -> page `{series: phase, len: n}`, then `{part: Float64Array}`
 //!   messages holding that phase's `n` series values in order;
@@ -100,13 +101,33 @@ pub async fn read_all(
     Ok(out)
 }
 
+/// Which load is the newest: an answer for an older one (a sample still
+/// parsing when a folder was dropped) is dropped.
+static LOAD_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    LOAD_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+fn is_current(generation: u64) -> bool {
+    LOAD_GENERATION.load(std::sync::atomic::Ordering::Relaxed) == generation
+}
+
 /// Read and parse `files` in a worker (or here, if no worker starts), with
 /// progress, and show the dataset or the error.
 pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, progress: RwSignal<Option<ReadProgress>>) {
+    let generation = next_generation();
     mark("elb-ingest-start");
     let total_bytes: f64 = files.iter().map(|(_, f)| f.size()).sum();
     progress.set(Some(ReadProgress { files: 0, total_files: files.len(), bytes: 0.0, total_bytes, parsing: false }));
-    let result = match parse_in_worker(&files, progress).await {
+    let paths = Array::new();
+    let list = Array::new();
+    for (p, f) in &files {
+        paths.push(&JsValue::from_str(p));
+        list.push(f);
+    }
+    let request: JsValue = Array::of2(&paths, &list).into();
+    let result = match parse_in_worker(&request, progress).await {
         Ok(result) => result,
         Err(why) => {
             web_sys::console::warn_1(&format!("parsing on the main thread: {why}").into());
@@ -125,7 +146,54 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
     // Showing the dataset (summary, charts) in a task of its own.
     next_task().await;
     progress.set(None);
-    super::drop_zone::show_loaded(state, origin, result);
+    if is_current(generation) {
+        super::drop_zone::show_loaded(state, origin, result);
+    }
+}
+
+/// Generate a built-in sample and parse it in a worker (generating a dsv3
+/// dump and parsing it takes a few hundred ms: too long for the page's
+/// thread), or here when no worker starts. `None` when a newer load replaced
+/// this one (nothing shown); else whether the dataset (not an error) was shown.
+pub async fn load_sample(
+    state: AppState,
+    preset: crate::engine::sample::Preset,
+    format: crate::engine::sample::SampleFormat,
+    progress: RwSignal<Option<ReadProgress>>,
+) -> Option<bool> {
+    let generation = next_generation();
+    mark("elb-ingest-start");
+    let label = super::glue::sample_label(preset, format);
+    progress.set(Some(ReadProgress { parsing: true, ..ReadProgress::default() }));
+    let o = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&o, &"sample".into(), &JsValue::from_str(preset.name()));
+    let _ = js_sys::Reflect::set(&o, &"format".into(), &JsValue::from_str(format_name(format)));
+    let result = match parse_in_worker(&o.into(), progress).await {
+        Ok(result) => result,
+        Err(why) => {
+            web_sys::console::warn_1(&format!("generating the sample on the main thread: {why}").into());
+            match super::glue::sample_files_for(preset, format) {
+                Some((_, files)) => super::glue::read_files(&files),
+                None => Err(Error::msg("The built-in sample data is not available in this build.")),
+            }
+        }
+    };
+    mark("elb-ingest-parsed");
+    next_task().await;
+    progress.set(None);
+    if !is_current(generation) {
+        return None;
+    }
+    let ok = result.is_ok();
+    super::drop_zone::show_loaded(state, Origin::Sample(label), result);
+    Some(ok)
+}
+
+fn format_name(f: crate::engine::sample::SampleFormat) -> &'static str {
+    match f {
+        crate::engine::sample::SampleFormat::Series => "series",
+        crate::engine::sample::SampleFormat::Summed => "summed",
+    }
 }
 
 /// Let the browser run other tasks first (a zero-delay timeout).
@@ -155,18 +223,12 @@ fn mark(name: &str) {
 type Parts = Rc<RefCell<Vec<(usize, Vec<f64>)>>>;
 
 /// `Err` = the worker did not get the files (fall back); `Ok` = its answer.
-async fn parse_in_worker(files: &[(String, File)], progress: RwSignal<Option<ReadProgress>>) -> Result<Result<Dataset, Error>, String> {
+async fn parse_in_worker(request: &JsValue, progress: RwSignal<Option<ReadProgress>>) -> Result<Result<Dataset, Error>, String> {
     let opts = web_sys::WorkerOptions::new();
     opts.set_name(WORKER_NAME);
     let worker = web_sys::Worker::new_with_options(WORKER_LOADER, &opts).map_err(|e| js_text(&e))?;
     // Whether the files went out (after that, no fallback).
     let sent = Rc::new(Cell::new(false));
-    let paths = Array::new();
-    let list = Array::new();
-    for (p, f) in files {
-        paths.push(&JsValue::from_str(p));
-        list.push(f);
-    }
     let parts: Parts = Rc::new(RefCell::new(Vec::new()));
     let handlers: Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>> = Rc::new(RefCell::new(Vec::new()));
     let timer: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
@@ -176,12 +238,12 @@ async fn parse_in_worker(files: &[(String, File)], progress: RwSignal<Option<Rea
         let reject_m = reject.clone();
         let reject_e = reject.clone();
         let reject_t = reject.clone();
-        let (paths, list) = (paths.clone(), list.clone());
+        let request = request.clone();
         let parts = parts.clone();
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
             let data = get(&ev, "data");
             if data.as_string().as_deref() == Some("ready") {
-                match w.post_message(&Array::of2(&paths, &list)) {
+                match w.post_message(&request) {
                     Ok(()) => {
                         sent_m.set(true);
                         mark("elb-ingest-sent");
@@ -354,7 +416,34 @@ impl FileSource for DroppedFiles {
     }
 }
 
+/// A generated sample's files, already in memory.
+struct MemoryFiles(Vec<InputFile>);
+
+impl FileSource for MemoryFiles {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+    fn path(&self, i: usize) -> String {
+        self.0.get(i).map(|f| f.path.clone()).unwrap_or_default()
+    }
+    fn read(&self, i: usize) -> Result<Vec<u8>, String> {
+        self.0.get(i).map(|f| f.bytes.clone()).ok_or_else(|| "no such file".to_string())
+    }
+}
+
 fn serve(data: JsValue) {
+    if let Some(name) = get(&data, "sample").as_string() {
+        use crate::engine::sample::{Preset, SampleFormat};
+        let format = match get(&data, "format").as_string().as_deref() {
+            Some("summed") => SampleFormat::Summed,
+            _ => SampleFormat::Series,
+        };
+        let files = match Preset::parse(&name) {
+            Ok(preset) => super::glue::sample_files_for(preset, format).map(|(_, f)| f).unwrap_or_default(),
+            Err(e) => return post_error(&e.to_string()),
+        };
+        return parse_and_send(&MemoryFiles(files));
+    }
     if !Array::is_array(&data) {
         return post_error("internal: the file parser got a malformed request");
     }
@@ -378,7 +467,12 @@ fn serve(data: JsValue) {
         }
     }
     drop(data);
-    let skeleton: Result<Dataset, Error> = crate::engine::ingest::read_source(&src).map(|d| {
+    parse_and_send(&src);
+}
+
+/// Parse `src`, send its series in parts, then the dataset's skeleton.
+fn parse_and_send(src: &dyn FileSource) {
+    let skeleton: Result<Dataset, Error> = crate::engine::ingest::read_source(src).map(|d| {
         let mut ds = d.dataset;
         for (pi, prep) in d.series {
             let Some(pd) = ds.phases.get_mut(pi) else { continue };
@@ -386,7 +480,6 @@ fn serve(data: JsValue) {
         }
         ds
     });
-    drop(src);
     let packed: Uint8Array = gloo_worker::Bincode::encode(&skeleton).unchecked_into();
     let transfer = Array::of1(&packed.buffer());
     if let Err(e) = scope().post_message_with_transfer(&Array::of1(&packed), &transfer) {
