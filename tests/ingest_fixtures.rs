@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use elb::engine::ingest::{read_files, read_roots};
 use elb::engine::model::{InputFile, Phase, PhaseData, Placement, SourceFormat};

@@ -7,11 +7,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+
 
 use elb::engine::algo::{self, internode, level2};
 use elb::engine::metrics;
-use elb::engine::{Algorithm, Cluster, InputFile, Phase, PhaseData, Placement, Settings, SourceFormat};
+use elb::engine::{Algorithm, Cluster, Phase, PhaseData, Placement, Settings, SourceFormat};
 use elb::engine::params::DeviceType;
 use elb::engine::model::TopK;
 

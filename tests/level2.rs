@@ -6,10 +6,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use elb::engine::algo::level2::{self, Knobs};
-use elb::engine::{Algorithm, Cluster, InputFile, LoadMatrix, Phase, PhaseData, Placement, Series, Settings, SourceFormat};
+use elb::engine::{Algorithm, Cluster, LoadMatrix, Phase, PhaseData, Placement, Series, Settings, SourceFormat};
 
 // ---------------------------------------------------------------- fixtures
 

@@ -144,3 +144,47 @@ fn layer_interval_imbalance_matches_the_metrics_on_one_interval() {
         assert!((row[0] - v).abs() < 1e-12, "{} vs {v}", row[0]);
     }
 }
+
+// ---------------------------------------------------------------- CLI
+
+fn elb(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
+}
+
+#[test]
+fn cli_robust_runs_level_2_and_refuses_other_algorithms() {
+    let input = support::fixture_dir("small-series").join("input");
+    let input = input.to_string_lossy().into_owned();
+    let out = std::env::temp_dir().join(format!("elb-robust-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = elb(&["-icp", &input, "-nn", "8", "-nd", "2", "-nre", "8", "-al", "3", "--robust", "-o", &out.to_string_lossy()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("robust (worst interval)"), "{stdout}");
+    // The table written is the engine's robust table.
+    let written = support::placement_json(&out.join("decode_global_deployment.json"));
+    let data = support::decode_phase(&support::fixture_dir("small-series").join("input"));
+    let c = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    assert_eq!(written, solve(&data, &settings(c, Algorithm::SpecMoe2, true, 0)));
+    let _ = std::fs::remove_dir_all(&out);
+
+    for (args, expect) in [
+        (vec!["-al", "1", "--robust"], "only the level-2 optimiser (-al 3 or -al 5) has a robust mode"),
+        (vec!["--algorithm", "deepseek-global", "--robust"], "DeepSeek EPLB global ignores it"),
+        (vec!["--robust=yes", "-al", "3"], "takes no value"),
+    ] {
+        let mut a = vec!["-icp", input.as_str(), "-nn", "8", "-nd", "2", "-nre", "8"];
+        a.extend(args);
+        let o = elb(&a);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert!(e.contains("--robust") && e.contains(expect), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+    let o = elb(&["score", "-icp", &input, "-nn", "8", "-nd", "2", "--robust"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("is a flag of the solve and sweep commands"), "{e}");
+    let help = String::from_utf8_lossy(&elb(&["--help"]).stdout).into_owned();
+    assert!(help.contains("--robust") && help.contains("worst fitted interval"), "{help}");
+}

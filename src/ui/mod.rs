@@ -13,8 +13,10 @@
 pub mod charts;
 pub mod compare;
 pub mod drop_zone;
+pub mod exports;
 pub mod glue;
 pub mod ingest_worker;
+pub mod migration_view;
 pub mod results;
 pub mod run;
 pub mod run_panel;

@@ -14,6 +14,7 @@ pub fn fixtures() -> PathBuf {
     super::support::fixtures_root()
 }
 
+#[allow(unused_imports)]
 pub use super::support::input_files;
 
 /// The decode phase of a fixture's `input/`, read by the engine's ingest.
