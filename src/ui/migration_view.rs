@@ -48,6 +48,8 @@ struct Aware {
     score: Score,
     tolerance: f64,
     millis: f64,
+    /// The longest single layer (the longest the page's thread was held).
+    longest_ms: f64,
     /// The msit table JSON, or why it cannot be offered.
     table: Result<String, String>,
 }
@@ -97,7 +99,9 @@ async fn refine(
     let n = r.before.layers.len();
     let mut layers = Vec::with_capacity(n);
     let mut reached = 0;
+    let mut longest_ms = 0.0f64;
     for l in 0..n {
+        let tl = now_ms();
         match migration::refine_layer_range(&r.before, &data.summed, series, &targets, 0, l..l + 1) {
             Ok(part) => {
                 reached += part.layers.iter().filter(|x| x.reached).count();
@@ -105,6 +109,7 @@ async fn refine(
             }
             Err(e) => return Some(Err(e.to_string())),
         }
+        longest_ms = longest_ms.max(now_ms() - tl);
         status.set(AwareState::Running { done: l + 1, total: n });
         yield_now().await;
         if current_gen.get_value() != gen {
@@ -115,7 +120,7 @@ async fn refine(
     let (moved, per) = migration::slots_changed(&r.before, &placement);
     let score = metrics::score(data, &placement, &r.settings.cluster);
     let table = export::export_checked(&placement, &r.settings.cluster, data.experts).map_err(|e| e.to_string());
-    Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, table }))
+    Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, longest_ms, table }))
 }
 
 fn dark() -> bool {
@@ -368,7 +373,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                         </thead>
                         <tbody>{body}</tbody>
                     </table>
-                    <p class="hint">{format!("Refined layer by layer in {:.0} ms.", a.millis)}</p>
+                    <p class="hint">{format!("Refined layer by layer in {:.0} ms (longest layer {:.0} ms).", a.millis, a.longest_ms)}</p>
                     <div class="download-row">
                         {dl}
                         <span class="file-name">{file}</span>
