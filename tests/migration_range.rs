@@ -52,3 +52,16 @@ fn a_range_outside_the_placement_is_an_error() {
     assert!(r.placement.layers.is_empty());
     assert_eq!(r.slots_changed, 0);
 }
+
+#[test]
+fn an_invalid_current_table_is_repaired_first() {
+    use elb::engine::LoadMatrix;
+    // Expert 0 twice on device 0: replaced by the expert that balances best.
+    let current = Placement { layers: vec![vec![vec![0, 0], vec![1, 2], vec![3, 1]]] };
+    let loads = LoadMatrix { layers: 1, experts: 4, data: vec![4.0, 2.0, 2.0, 2.0] };
+    let r = refine_to_targets(&current, &loads, None, &[10.0], 0).unwrap();
+    let dev0 = &r.placement.layers[0][0];
+    assert_ne!(dev0[0], dev0[1], "{:?}", r.placement);
+    assert_eq!(r.slots_changed, 1);
+    assert!(elb::engine::validate::validate_placement(&r.placement, 4, false).is_empty());
+}

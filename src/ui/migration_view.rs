@@ -110,9 +110,12 @@ async fn refine(
             Err(e) => return Some(Err(e.to_string())),
         }
         longest_ms = longest_ms.max(now_ms() - tl);
-        status.set(AwareState::Running { done: l + 1, total: n });
+        // The card may be gone (a new run): then the signals are disposed.
+        if status.try_set(AwareState::Running { done: l + 1, total: n }).is_some() {
+            return None;
+        }
         yield_now().await;
-        if current_gen.get_value() != gen {
+        if current_gen.try_get_value() != Some(gen) {
             return None;
         }
     }
@@ -267,13 +270,17 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
             let r = r.clone();
             spawn_local(async move {
                 yield_now().await;
-                if gen.get_value() != g {
+                if gen.try_get_value() != Some(g) {
                     return;
                 }
                 match refine(r, tol, g, gen, status).await {
                     None => {}
-                    Some(Ok(a)) => status.set(AwareState::Done(Arc::new(a))),
-                    Some(Err(e)) => status.set(AwareState::Failed(e)),
+                    Some(Ok(a)) => {
+                        let _ = status.try_set(AwareState::Done(Arc::new(a)));
+                    }
+                    Some(Err(e)) => {
+                        let _ = status.try_set(AwareState::Failed(e));
+                    }
                 }
             });
         });
