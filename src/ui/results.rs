@@ -396,7 +396,6 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     {table_error}
                     <super::exports::ExportChoice result=r.clone() />
                     {notes_view}
-                    <super::migration_view::MigrationPanel result=r.clone() layer=layer />
                 </div>
                 <div class="charts">
                     <div class="chart">
@@ -438,6 +437,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     </div>
                 </div>
             </div>
+            <super::migration_view::MigrationPanel result=r.clone() layer=layer />
         </section>
     }
 }
