@@ -1,7 +1,8 @@
-// Takes docs/migration.png and docs/exports.png (README, "Beyond the
-// reference"), and prints how long the migration-aware refinement takes in
-// the browser on the DeepSeek-V3-shaped fixture. Run after a build:
-//   NODE_PATH=<tools>/node_modules node tests/e2e/screenshot_beyond2.mjs
+// Takes docs/robust.png, docs/migration.png and docs/exports.png (README,
+// "Beyond the reference"), and prints how long the migration-aware
+// refinement takes in the browser on the DeepSeek-V3-shaped fixture. Run
+// after a build (`robust` as the argument: only the first, quick one):
+//   NODE_PATH=<tools>/node_modules node tests/e2e/screenshot_beyond2.mjs [robust]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,19 @@ const fixtures = fixturesDir();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-shots-'));
 const site = await startSite();
 const browser = await launch();
+const only = process.argv[2];
 try {
+  // Robust: the settings card with level 2 chosen and the option ticked.
+  {
+    const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
+    await setSettings(page, { algorithm: 'spec-moe-2' });
+    await page.getByLabel('Robust (optimise the worst interval)').check();
+    const card = page.locator('section.settings');
+    await card.scrollIntoViewIfNeeded();
+    await card.screenshot({ path: path.join(repoRoot, 'docs', 'robust.png') });
+    await context.close();
+  }
+  if (only === 'robust') throw new Error('done: robust only');
   // Migration: the dsv3-series dump with msit's level-1 table as the running placement, level 2 as the new table.
   const drop = path.join(tmp, 'dsv3-with-current');
   fs.cpSync(path.join(fixtures, 'dsv3-series', 'input'), drop, { recursive: true });
@@ -48,7 +61,10 @@ try {
     await col.screenshot({ path: path.join(repoRoot, 'docs', 'exports.png') });
     await context.close();
   }
-  console.log('wrote docs/migration.png, docs/exports.png');
+  console.log('wrote docs/robust.png, docs/migration.png, docs/exports.png');
+} catch (e) {
+  if (!String(e.message).startsWith('done:')) throw e;
+  console.log('wrote docs/robust.png');
 } finally {
   await browser.close();
   await site.close();
