@@ -311,3 +311,23 @@ pub fn report_markdown(phases: &[PhaseReport]) -> String {
     }
     out
 }
+
+/// The name of the "Download all" archive.
+pub const BUNDLE_FILE: &str = "elb_results.zip";
+/// The report files inside it.
+pub const REPORT_JSON_FILE: &str = "elb_report.json";
+pub const REPORT_MD_FILE: &str = "elb_report.md";
+
+/// The "Download all" archive (a stored ZIP, see [`super::zip`]): every
+/// `(file name, table JSON)` given, in order, then the report as JSON and as
+/// Markdown. The tables are taken as given: the caller offers only tables
+/// that passed [`export_checked`] (or msit-compatible ones, flagged in the
+/// report's warnings).
+pub fn bundle_zip(tables: &[(String, String)], reports: &[PhaseReport]) -> Result<Vec<u8>> {
+    let json = report_json(reports);
+    let md = report_markdown(reports);
+    let mut files: Vec<(&str, &[u8])> = tables.iter().map(|(n, t)| (n.as_str(), t.as_bytes())).collect();
+    files.push((REPORT_JSON_FILE, json.as_bytes()));
+    files.push((REPORT_MD_FILE, md.as_bytes()));
+    super::zip::store(&files)
+}

@@ -589,3 +589,72 @@ pub fn redundant_replicas(placement: &Placement) -> usize {
 pub fn replicas_added(before: &Placement, after: &Placement) -> i64 {
     redundant_replicas(after) as i64 - redundant_replicas(before) as i64
 }
+
+/// What the expert-popularity heatmap shows for one phase: each routed
+/// expert's load summed over time, per layer, and how many copies of it a
+/// placement holds (the shared expert, id `experts` in mixed tables, is left
+/// out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Popularity {
+    pub layers: usize,
+    pub experts: usize,
+    /// `[layer][expert]`: tokens routed to the expert (summed loads).
+    pub loads: Vec<Vec<f64>>,
+    /// `[layer][expert]`: copies in the placement (0 when not placed or the
+    /// placement has no such layer).
+    pub copies: Vec<Vec<usize>>,
+}
+
+impl Popularity {
+    /// The expert's share of its layer's total load (0..=1), `None` outside
+    /// the matrix or for a layer without load.
+    pub fn share(&self, layer: usize, expert: usize) -> Option<f64> {
+        let row = self.loads.get(layer)?;
+        let v = *row.get(expert)?;
+        let total: f64 = row.iter().sum();
+        (total > 0.0 && total.is_finite()).then(|| v / total)
+    }
+
+    /// Copies of `expert` in `layer` (0 outside the matrix).
+    pub fn copies_of(&self, layer: usize, expert: usize) -> usize {
+        self.copies.get(layer).and_then(|r| r.get(expert)).copied().unwrap_or(0)
+    }
+
+    /// `(layer, expert)` cells with more than one copy.
+    pub fn replicated(&self) -> usize {
+        self.copies.iter().flatten().filter(|&&c| c > 1).count()
+    }
+
+    /// Most copies of any expert.
+    pub fn max_copies(&self) -> usize {
+        self.copies.iter().flatten().copied().max().unwrap_or(0)
+    }
+}
+
+/// The [`Popularity`] of `data`'s summed loads under `placement`.
+pub fn expert_popularity(data: &PhaseData, placement: &Placement) -> Popularity {
+    let (layers, experts) = (data.summed.layers, data.summed.experts);
+    let loads = (0..layers)
+        .map(|l| {
+            let start = l.saturating_mul(experts);
+            let row = data.summed.data.get(start..start.saturating_add(experts)).unwrap_or(&[]);
+            let mut row: Vec<f64> = row.iter().map(|v| if v.is_finite() && *v > 0.0 { *v } else { 0.0 }).collect();
+            row.resize(experts, 0.0);
+            row
+        })
+        .collect();
+    let copies = (0..layers)
+        .map(|l| {
+            let mut c = vec![0usize; experts];
+            if let Some(layer) = placement.layers.get(l) {
+                for &e in layer.iter().flatten() {
+                    if let Some(n) = c.get_mut(e) {
+                        *n += 1;
+                    }
+                }
+            }
+            c
+        })
+        .collect();
+    Popularity { layers, experts, loads, copies }
+}

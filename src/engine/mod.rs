@@ -16,6 +16,7 @@ pub mod sample;
 pub mod sweep;
 pub mod table;
 pub mod validate;
+pub mod zip;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -2,6 +2,8 @@
 //! colour-blind-safe palette; "before" and "after" also differ in position
 //! (left/right bar, dashed/solid look via marker) so colour is never the only cue.
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
@@ -10,17 +12,19 @@ use web_sys::HtmlCanvasElement;
 pub const WIDTH: u32 = 720;
 pub const HEIGHT: u32 = 300;
 
-struct Palette {
-    bg: RGBColor,
-    fg: RGBColor,
-    grid: RGBColor,
-    before: RGBColor,
-    after: RGBColor,
-    bound: RGBColor,
-    mean: RGBColor,
+#[derive(Clone, Copy)]
+pub struct Palette {
+    pub bg: RGBColor,
+    pub fg: RGBColor,
+    pub grid: RGBColor,
+    pub before: RGBColor,
+    pub after: RGBColor,
+    pub bound: RGBColor,
+    pub mean: RGBColor,
 }
 
-fn palette() -> Palette {
+/// The chart colours for the current colour scheme.
+pub fn palette() -> Palette {
     let dark = web_sys::window()
         .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
         .is_some_and(|m| m.matches());
@@ -47,20 +51,194 @@ fn palette() -> Palette {
     }
 }
 
-/// Size the canvas for the screen; returns the scale factor.
-fn prepare(canvas: &HtmlCanvasElement) -> f64 {
+/// Size the canvas for the screen (`width` x `height` CSS pixels); returns
+/// the scale factor.
+pub fn prepare(canvas: &HtmlCanvasElement, width: u32, height: u32) -> f64 {
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
     let s = if dpr.is_finite() { dpr.clamp(1.0, 3.0) } else { 1.0 };
-    canvas.set_width((WIDTH as f64 * s).round() as u32);
-    canvas.set_height((HEIGHT as f64 * s).round() as u32);
+    canvas.set_width((width as f64 * s).round() as u32);
+    canvas.set_height((height as f64 * s).round() as u32);
     s
 }
 
-fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
+pub fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
     values.filter(|v| v.is_finite()).fold(0.0, f64::max)
 }
 
-type DrawResult = Result<(), String>;
+pub type DrawResult = Result<(), String>;
+
+/// The canvas of one chart, sized for the screen and cleared to the
+/// background: every chart starts here ([`Frame::new`]) and sets up its axes
+/// with [`Frame::chart`].
+pub struct Frame {
+    pub root: DrawingArea<CanvasBackend, Shift>,
+    pub p: Palette,
+    /// Device pixels per CSS pixel.
+    pub s: f64,
+}
+
+/// Which grid lines a chart's mesh draws.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mesh {
+    Both,
+    /// Horizontal lines only (bar charts).
+    YOnly,
+    None,
+}
+
+/// The axes of a chart: ranges, descriptions (with units), label counts and
+/// formats, and the space they take (CSS pixels).
+pub struct Axes<'a> {
+    pub caption: Option<&'a str>,
+    pub x: std::ops::Range<f64>,
+    pub y: std::ops::Range<f64>,
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub x_labels: usize,
+    pub y_labels: usize,
+    pub x_fmt: &'a dyn Fn(&f64) -> String,
+    pub y_fmt: &'a dyn Fn(&f64) -> String,
+    pub x_area: f64,
+    pub y_area: f64,
+    pub margin: f64,
+    pub mesh: Mesh,
+}
+
+/// A chart's plotting context on a canvas.
+pub type Chart2d<'a> = ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+impl Frame {
+    /// Size `canvas` to `width` x `height` CSS pixels (times the device
+    /// pixel ratio) and clear it.
+    pub fn new(canvas: HtmlCanvasElement, width: u32, height: u32) -> Result<Frame, String> {
+        let s = prepare(&canvas, width, height);
+        let p = palette();
+        let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
+        let root = backend.into_drawing_area();
+        root.fill(&p.bg).map_err(err)?;
+        Ok(Frame { root, p, s })
+    }
+
+    /// CSS pixels to canvas pixels.
+    pub fn px(&self, v: f64) -> i32 {
+        (v * self.s).round() as i32
+    }
+
+    /// The charts' text style (13 CSS px, foreground colour).
+    pub fn font(&self) -> TextStyle<'static> {
+        ("sans-serif", self.px(13.0)).into_font().color(&self.p.fg)
+    }
+
+    /// A cartesian chart on `area` (the whole frame or a part of it) with
+    /// its caption, axes, axis descriptions and labels drawn.
+    pub fn chart<'a>(&self, area: &'a DrawingArea<CanvasBackend, Shift>, a: &Axes<'_>) -> Result<Chart2d<'a>, String> {
+        let font = self.font();
+        let mut b = ChartBuilder::on(area);
+        b.margin(self.px(a.margin)).x_label_area_size(self.px(a.x_area)).y_label_area_size(self.px(a.y_area));
+        if let Some(c) = a.caption {
+            b.caption(c, font.clone());
+        }
+        let mut chart = b.build_cartesian_2d(a.x.clone(), a.y.clone()).map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        match a.mesh {
+            Mesh::Both => {}
+            Mesh::YOnly => {
+                mesh.disable_x_mesh();
+            }
+            Mesh::None => {
+                mesh.disable_mesh();
+            }
+        }
+        mesh.light_line_style(self.p.grid)
+            .bold_line_style(self.p.grid)
+            .axis_style(self.p.fg)
+            .x_desc(a.x_desc)
+            .y_desc(a.y_desc)
+            .x_labels(a.x_labels)
+            .y_labels(a.y_labels)
+            .x_label_formatter(a.x_fmt)
+            .y_label_formatter(a.y_fmt)
+            .label_style(font.clone())
+            .axis_desc_style(font)
+            .draw()
+            .map_err(err)?;
+        Ok(chart)
+    }
+
+    /// The series legend in the upper right corner.
+    pub fn legend(&self, chart: &mut Chart2d<'_>) -> DrawResult {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(self.p.bg.mix(0.85))
+            .border_style(self.p.grid)
+            .label_font(self.font())
+            .draw()
+            .map_err(err)
+    }
+
+    /// Show what was drawn.
+    pub fn present(&self) -> DrawResult {
+        self.root.present().map_err(err)
+    }
+}
+
+/// How a chart mapped its data rectangle onto canvas pixels (both axes),
+/// kept for the hover read-outs of grid charts (heatmaps).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GridMap {
+    pub px0: f64,
+    pub px1: f64,
+    pub py0: f64,
+    pub py1: f64,
+    pub x0: f64,
+    pub x1: f64,
+    pub y0: f64,
+    pub y1: f64,
+}
+
+impl GridMap {
+    pub fn of(chart: &Chart2d<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> GridMap {
+        let (a, b) = chart.backend_coord(&(x.start, y.start));
+        let (c, d) = chart.backend_coord(&(x.end, y.end));
+        GridMap {
+            px0: a as f64,
+            py0: b as f64,
+            px1: c as f64,
+            py1: d as f64,
+            x0: x.start,
+            x1: x.end,
+            y0: y.start,
+            y1: y.end,
+        }
+    }
+
+    /// Canvas pixels of one data unit along x and y.
+    pub fn cell_px(&self) -> (f64, f64) {
+        let w = if self.x1 > self.x0 { (self.px1 - self.px0).abs() / (self.x1 - self.x0) } else { 0.0 };
+        let h = if self.y1 > self.y0 { (self.py1 - self.py0).abs() / (self.y1 - self.y0) } else { 0.0 };
+        (w, h)
+    }
+
+    /// The cell `(column, row)` (integer data coordinates, floored) under a
+    /// mouse event's offset (CSS pixels) on `canvas`, within `cols` x `rows`.
+    pub fn cell_at(&self, canvas: &HtmlCanvasElement, offset_x: i32, offset_y: i32, cols: usize, rows: usize) -> Option<(usize, usize)> {
+        let (cw, ch) = (canvas.client_width() as f64, canvas.client_height() as f64);
+        if cw <= 0.0 || ch <= 0.0 || self.px1 == self.px0 || self.py1 == self.py0 {
+            return None;
+        }
+        let x = offset_x as f64 * canvas.width() as f64 / cw;
+        let y = offset_y as f64 * canvas.height() as f64 / ch;
+        let dx = self.x0 + (x - self.px0) / (self.px1 - self.px0) * (self.x1 - self.x0);
+        let dy = self.y0 + (y - self.py0) / (self.py1 - self.py0) * (self.y1 - self.y0);
+        if !(dx >= self.x0 && dx < self.x1 && dy >= self.y0 && dy < self.y1) {
+            return None;
+        }
+        // Cells are unit squares from the range start (which may be -0.5).
+        let (c, r) = ((dx - self.x0).floor(), (dy - self.y0).floor());
+        (c >= 0.0 && r >= 0.0 && (c as usize) < cols && (r as usize) < rows).then_some((c as usize, r as usize))
+    }
+}
 
 /// How a chart mapped its x data range onto canvas pixels (canvas backing
 /// pixels, as drawn), kept for the hover read-outs.
@@ -111,7 +289,7 @@ pub fn save_png(canvas: &HtmlCanvasElement, name: &str) -> Result<(), String> {
     super::results::save_blob(name, &blob)
 }
 
-fn xmap_of<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+pub fn xmap_of<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     chart: &ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
     x0: f64,
     x1: f64,
@@ -122,7 +300,7 @@ fn xmap_of<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     XMap { px0: a as f64, px1: b as f64, x0, x1 }
 }
 
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub fn err<E: std::fmt::Display>(e: E) -> String {
     format!("could not draw the chart: {e}")
 }
 
@@ -133,38 +311,31 @@ pub fn device_loads(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) ->
 
 /// [`device_loads`], returning the x mapping it used.
 pub fn device_loads_mapped(canvas: HtmlCanvasElement, before: &[f64], after: &[f64]) -> Result<XMap, String> {
-    let s = prepare(&canvas);
-    let px = |v: f64| (v * s).round() as i32;
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).map_err(err)?;
+    let f = Frame::new(canvas, WIDTH, HEIGHT)?;
+    let p = f.p;
     let n = before.len().max(after.len()).max(1);
     let mean = if after.is_empty() { 0.0 } else { after.iter().sum::<f64>() / after.len() as f64 };
     let ymax = finite_max(before.iter().chain(after.iter()).copied().chain([mean])).max(1.0) * 1.12;
-    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(px(10.0))
-        .x_label_area_size(px(36.0))
-        .y_label_area_size(px(64.0))
-        .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
-        .map_err(err)?;
-    let xmap = xmap_of(&chart, -0.6, n as f64 - 0.4, 0.0);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(p.grid)
-        .bold_line_style(p.grid)
-        .axis_style(p.fg)
-        .x_desc("NPU")
-        .y_desc("tokens")
-        .x_labels(n.min(16))
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| short(*y))
-        .label_style(font.clone())
-        .axis_desc_style(font.clone())
-        .draw()
-        .map_err(err)?;
+    let (x0, x1) = (-0.6, n as f64 - 0.4);
+    let mut chart = f.chart(
+        &f.root,
+        &Axes {
+            caption: None,
+            x: x0..x1,
+            y: 0.0..ymax,
+            x_desc: "NPU (device index)",
+            y_desc: "load (tokens)",
+            x_labels: n.min(16),
+            y_labels: 10,
+            x_fmt: &|x| format!("{}", x.round() as i64),
+            y_fmt: &|y| short(*y),
+            x_area: 36.0,
+            y_area: 64.0,
+            margin: 10.0,
+            mesh: Mesh::YOnly,
+        },
+    )?;
+    let xmap = xmap_of(&chart, x0, x1, 0.0);
     let w = 0.38;
     chart
         .draw_series(before.iter().enumerate().map(|(d, &v)| {
@@ -183,22 +354,12 @@ pub fn device_loads_mapped(canvas: HtmlCanvasElement, before: &[f64], after: &[f
         .label("after")
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], p.after.filled()));
     chart
-        .draw_series(LineSeries::new(
-            [(-0.6, mean), (n as f64 - 0.4, mean)],
-            p.mean.stroke_width(px(2.0) as u32),
-        ))
+        .draw_series(LineSeries::new([(x0, mean), (x1, mean)], p.mean.stroke_width(f.px(2.0) as u32)))
         .map_err(err)?
         .label("mean (perfect balance)")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.mean.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(p.bg.mix(0.85))
-        .border_style(p.grid)
-        .label_font(font)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
+    f.legend(&mut chart)?;
+    f.present()?;
     Ok(xmap)
 }
 
@@ -216,41 +377,35 @@ pub fn imbalance_lines_mapped(
     after: &[f64],
     bound: &[f64],
 ) -> Result<XMap, String> {
-    let s = prepare(&canvas);
-    let px = |v: f64| (v * s).round() as i32;
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).map_err(err)?;
+    let f = Frame::new(canvas, WIDTH, HEIGHT)?;
+    let p = f.p;
     let n = before.len().max(after.len()).max(bound.len()).max(1);
     let ymax = finite_max(before.iter().chain(after).chain(bound).copied()).max(1.0);
     // Headroom above the data for the legend.
     let ymax = 1.0 + (ymax - 1.0) * 1.3 + 0.02;
-    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(px(10.0))
-        .x_label_area_size(px(36.0))
-        .y_label_area_size(px(56.0))
-        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 1.0f64..ymax)
-        .map_err(err)?;
-    let xmap = xmap_of(&chart, -0.5, n as f64 - 0.5, 1.0);
-    chart
-        .configure_mesh()
-        .light_line_style(p.grid)
-        .bold_line_style(p.grid)
-        .axis_style(p.fg)
-        .x_desc(x_desc)
-        .y_desc("max / mean load")
-        .x_labels(n.min(20))
-        .x_label_formatter(&|x| format!("{}", x.round() as i64))
-        .y_label_formatter(&|y| format!("{y:.2}"))
-        .label_style(font.clone())
-        .axis_desc_style(font.clone())
-        .draw()
-        .map_err(err)?;
+    let (x0, x1) = (-0.5, n as f64 - 0.5);
+    let mut chart = f.chart(
+        &f.root,
+        &Axes {
+            caption: None,
+            x: x0..x1,
+            y: 1.0..ymax,
+            x_desc,
+            y_desc: "max / mean load (ratio)",
+            x_labels: n.min(20),
+            y_labels: 10,
+            x_fmt: &|x| format!("{}", x.round() as i64),
+            y_fmt: &|y| format!("{y:.2}"),
+            x_area: 36.0,
+            y_area: 56.0,
+            margin: 10.0,
+            mesh: Mesh::Both,
+        },
+    )?;
+    let xmap = xmap_of(&chart, x0, x1, 1.0);
     let pts = |v: &[f64]| v.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64, y)).collect::<Vec<_>>();
-    let r = px(3.0) as u32;
-    let sw = px(2.0) as u32;
+    let r = f.px(3.0) as u32;
+    let sw = f.px(2.0) as u32;
     if !bound.is_empty() {
         chart
             .draw_series(LineSeries::new(pts(bound), p.bound.stroke_width(sw)))
@@ -271,15 +426,8 @@ pub fn imbalance_lines_mapped(
         .map_err(err)?
         .label("after")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.after.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(p.bg.mix(0.85))
-        .border_style(p.grid)
-        .label_font(font)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
+    f.legend(&mut chart)?;
+    f.present()?;
     Ok(xmap)
 }
 
@@ -300,7 +448,7 @@ pub fn short(v: f64) -> String {
 }
 
 /// Viridis (perceptually uniform, colour-blind safe), `t` in 0..=1.
-fn viridis(t: f64) -> RGBColor {
+pub fn viridis(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
         (68.0, 1.0, 84.0),
         (59.0, 82.0, 139.0),
@@ -330,52 +478,77 @@ pub fn heat_scale(before: &[Vec<f64>], after: &[Vec<f64>]) -> f64 {
     m.clamp(1.5, 3.0)
 }
 
+/// Axis ranges of a `cols` x `rows` grid whose cell `i` is centred on `i`
+/// (so integer axis labels sit at the cells' middles).
+pub fn cell_ranges(cols: usize, rows: usize) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    (-0.5..cols.max(1) as f64 - 0.5, -0.5..rows.max(1) as f64 - 0.5)
+}
+
+/// An axis label for a cell index: integers only (no label between cells).
+pub fn index_label(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 && v.round() >= 0.0 {
+        format!("{}", v.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
+/// Colour of a heatmap cell: `value / row mean` on the scale `0..=vmax`.
+pub fn heat_colour(v: f64, mean: f64, vmax: f64) -> RGBColor {
+    let r = if mean > 0.0 && v.is_finite() { v / mean } else { 0.0 };
+    viridis(if vmax > 0.0 { r / vmax } else { 0.0 })
+}
+
+pub fn row_mean(row: &[f64]) -> f64 {
+    row.iter().sum::<f64>() / row.len().max(1) as f64
+}
+
 /// Load per NPU in every layer as two heatmaps (before | after), each cell
 /// the device's load over its layer's mean, on one colour scale `0..=vmax`.
 pub fn heatmaps(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[Vec<f64>], vmax: f64) -> DrawResult {
-    let s = prepare(&canvas);
-    let px = |v: f64| (v * s).round() as i32;
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).map_err(err)?;
-    let (w, _) = root.dim_in_pixel();
-    let (left, right) = root.split_horizontally(w / 2);
-    let font = ("sans-serif", px(13.0)).into_font().color(&p.fg);
-    for (area, m, title) in [(left, before, "before"), (right, after, "after")] {
+    heatmaps_mapped(canvas, before, after, vmax).map(|_| ())
+}
+
+/// [`heatmaps`], returning the grid mapping of each panel (before, after).
+pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[Vec<f64>], vmax: f64) -> Result<[GridMap; 2], String> {
+    let f = Frame::new(canvas, WIDTH, HEIGHT)?;
+    let (w, _) = f.root.dim_in_pixel();
+    let (left, right) = f.root.split_horizontally(w / 2);
+    let mut maps = [GridMap::default(); 2];
+    for (i, (area, m, title)) in [(left, before, "before"), (right, after, "after")].into_iter().enumerate() {
         let layers = m.len().max(1);
         let devices = m.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-        let mut chart = ChartBuilder::on(&area)
-            .margin(px(8.0))
-            .caption(title, font.clone())
-            .x_label_area_size(px(40.0))
-            .y_label_area_size(px(44.0))
-            .build_cartesian_2d(0f64..devices as f64, 0f64..layers as f64)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .axis_style(p.fg)
-            .x_desc("NPU")
-            .y_desc("layer")
-            .x_labels(devices.min(8))
-            .y_labels(layers.min(8))
-            .x_label_formatter(&|x| format!("{}", x.floor() as i64))
-            .y_label_formatter(&|y| format!("{}", y.floor() as i64))
-            .label_style(font.clone())
-            .axis_desc_style(font.clone())
-            .draw()
-            .map_err(err)?;
+        let (xr, yr) = cell_ranges(devices, layers);
+        let mut chart = f.chart(
+            &area,
+            &Axes {
+                caption: Some(title),
+                x: xr.clone(),
+                y: yr.clone(),
+                x_desc: "NPU (device index)",
+                y_desc: "MoE layer",
+                x_labels: devices.min(8),
+                y_labels: layers.min(8),
+                x_fmt: &index_label,
+                y_fmt: &index_label,
+                x_area: 40.0,
+                y_area: 44.0,
+                margin: 8.0,
+                mesh: Mesh::None,
+            },
+        )?;
+        maps[i] = GridMap::of(&chart, xr, yr);
         chart
             .draw_series(m.iter().enumerate().flat_map(|(l, row)| {
-                let mean = row.iter().sum::<f64>() / row.len().max(1) as f64;
+                let mean = row_mean(row);
                 row.iter().enumerate().map(move |(d, &v)| {
-                    let r = if mean > 0.0 { v / mean } else { 0.0 };
                     let (x, y) = (d as f64, l as f64);
-                    Rectangle::new([(x, y), (x + 1.0, y + 1.0)], viridis(r / vmax).filled())
+                    Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], heat_colour(v, mean, vmax).filled())
                 })
             }))
             .map_err(err)?;
     }
-    root.present().map_err(err)
+    f.present()?;
+    Ok(maps)
 }
+

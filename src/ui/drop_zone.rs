@@ -151,15 +151,50 @@ pub fn show_loaded(state: AppState, origin: Origin, result: Result<crate::engine
     }
 }
 
-/// Load the built-in sample and run it with the current settings (when they fit).
+/// Load the built-in sample (the default preset) and run it with the current
+/// settings (when they fit).
 pub fn load_sample(state: AppState) {
-    match glue::sample_files() {
+    use crate::engine::sample::{Preset, SampleFormat};
+    load_sample_preset(state, Preset::Dsv3, SampleFormat::Series, false);
+}
+
+/// Load a built-in sample and run it. With `use_cluster` (the sample picker)
+/// or when the current settings do not fit the sample, the preset's cluster
+/// (NPUs, nodes, redundant experts) is filled into the form first.
+pub fn load_sample_preset(
+    state: AppState,
+    preset: crate::engine::sample::Preset,
+    format: crate::engine::sample::SampleFormat,
+    use_cluster: bool,
+) {
+    let fits = move || {
+        state.dataset.with_untracked(|d| {
+            d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
+        })
+    };
+    match glue::sample_files_for(preset, format) {
         Some((label, files)) => {
             load_files(state, Origin::Sample(label), files);
-            let fits = state.dataset.with_untracked(|d| {
-                d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
-            });
-            if fits {
+            if state.dataset.with_untracked(|d| d.is_none()) {
+                return;
+            }
+            if use_cluster || !fits() {
+                let c = glue::sample_cluster(preset);
+                state.form.npus.set(c.devices.to_string());
+                state.form.nodes.set(c.nodes.to_string());
+                state.form.redundant.set(c.redundant.to_string());
+                state.form.shared.set(c.shared_devices.to_string());
+                if fits() {
+                    state.notice.set(Some(format!(
+                        "Settings set to the {} sample's cluster: {} NPUs, {} nodes, {} redundant experts.",
+                        preset.name(),
+                        c.devices,
+                        c.nodes,
+                        c.redundant
+                    )));
+                }
+            }
+            if fits() {
                 super::run::start(state);
             }
         }
@@ -215,7 +250,12 @@ pub fn DropZone() -> impl IntoView {
                 Ok((_, files)) if files.is_empty() => {
                     state.fail("Nothing was dropped that could be read: drop a folder of hotspot CSV files.")
                 }
-                Ok((label, files)) => super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await,
+                Ok((label, files)) => {
+                    // A share file opens like its link; anything else is data.
+                    if !super::share::open_if_share_file(state, &files).await {
+                        super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await
+                    }
+                }
                 Err(e) => state.fail(e),
             }
             state.loading.set(false);
@@ -234,7 +274,12 @@ pub fn DropZone() -> impl IntoView {
         spawn_local(async move {
             let result = read_file_list(files).await;
             match result {
-                Ok((label, files)) => super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await,
+                Ok((label, files)) => {
+                    // A share file opens like its link; anything else is data.
+                    if !super::share::open_if_share_file(state, &files).await {
+                        super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await
+                    }
+                }
                 Err(e) => state.fail(e),
             }
             state.loading.set(false);
@@ -305,9 +350,7 @@ pub fn DropZone() -> impl IntoView {
                         on:change=move |_| on_pick(files_input)
                     />
                 </label>
-                <button type="button" on:click=move |_| load_sample(state)>
-                    "Load sample data"
-                </button>
+                <super::sample_picker::SamplePicker />
             </div>
             <super::ingest_worker::IngestStatus loading=state.loading progress=progress />
         </section>

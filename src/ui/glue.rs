@@ -6,10 +6,27 @@ use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement, Settings};
 /// DeepSeek-V3-shaped MindIE time-series dump (58 x 256 on 64 NPUs / 8
 /// nodes, the msit defaults), with its label.
 pub fn sample_files() -> Option<(String, Vec<InputFile>)> {
-    use crate::engine::sample::{generate, Preset, SampleFormat};
-    let preset = Preset::Dsv3;
-    let label = format!("{} (synthetic time-series dump)", preset.describe());
-    Some((label, generate(preset, SampleFormat::Series, 0)))
+    use crate::engine::sample::{Preset, SampleFormat};
+    sample_files_for(Preset::Dsv3, SampleFormat::Series)
+}
+
+/// A built-in sample of the given preset and format, with its label.
+pub fn sample_files_for(
+    preset: crate::engine::sample::Preset,
+    format: crate::engine::sample::SampleFormat,
+) -> Option<(String, Vec<InputFile>)> {
+    use crate::engine::sample::{generate, SampleFormat};
+    let kind = match format {
+        SampleFormat::Series => "synthetic time-series dump",
+        SampleFormat::Summed => "synthetic summed dump",
+    };
+    let label = format!("{} ({kind})", preset.describe());
+    Some((label, generate(preset, format, 0)))
+}
+
+/// The cluster a sample preset is shaped for.
+pub fn sample_cluster(preset: crate::engine::sample::Preset) -> crate::engine::Cluster {
+    crate::engine::sample::cluster_for(preset)
 }
 
 /// Ingest dropped files.

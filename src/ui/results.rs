@@ -74,7 +74,7 @@ pub fn save_blob(name: &str, blob: &web_sys::Blob) -> Result<(), String> {
 }
 
 /// "Save <title> as PNG" for the chart drawn on `canvas`.
-fn save_button(state: AppState, canvas: NodeRef<html::Canvas>, title: &str, file: String) -> impl IntoView + use<> {
+pub fn save_button(state: AppState, canvas: NodeRef<html::Canvas>, title: &str, file: String) -> impl IntoView + use<> {
     view! {
         <button type="button" class="chart-save" aria-label=format!("Save {title} as PNG") on:click=move |_| {
             if let Some(c) = canvas.get_untracked() {
@@ -87,7 +87,7 @@ fn save_button(state: AppState, canvas: NodeRef<html::Canvas>, title: &str, file
 }
 
 /// The read-out line under a chart (what the mouse is over).
-fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
+pub fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
     view! { <p class="readout hint" aria-live="off">{move || text.get()}</p> }
 }
 
@@ -153,6 +153,7 @@ fn worst_layer(r: &PhaseResult) -> usize {
 fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
     let state = use_state();
     let r = result;
+    let popularity_result = r.clone();
     let phase = r.data.phase;
     let name = phase.name();
     let title = format!("{}{} results", name[..1].to_uppercase(), &name[1..]);
@@ -211,10 +212,34 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
     let heat_before = crate::engine::metrics::device_load_matrix(&r.data, &r.before);
     let heat_after = crate::engine::metrics::device_load_matrix(&r.data, &r.after);
     let vmax = charts::heat_scale(&heat_before, &heat_after);
+    let heat_maps = StoredValue::new([charts::GridMap::default(); 2]);
+    let heat_text = RwSignal::new(String::new());
+    let heat_move = {
+        let (hb, ha) = (heat_before.clone(), heat_after.clone());
+        move |ev: web_sys::MouseEvent| {
+            let Some(c) = heat.get_untracked() else { return };
+            let layers = hb.len().max(ha.len());
+            let devices = hb.iter().chain(ha.iter()).map(|r| r.len()).max().unwrap_or(0);
+            let cell = heat_maps
+                .get_value()
+                .iter()
+                .find_map(|m| m.cell_at(&c, ev.offset_x(), ev.offset_y(), devices, layers));
+            match cell {
+                Some((d, l)) => {
+                    let v = |m: &[Vec<f64>]| {
+                        m.get(l).and_then(|r| r.get(d)).map_or_else(|| "–".into(), |v| charts::short(*v))
+                    };
+                    heat_text.set(format!("layer {l}, NPU {d}: before {}, after {} tokens", v(&hb), v(&ha)));
+                }
+                None => heat_text.set(String::new()),
+            }
+        }
+    };
     Effect::new(move |_| {
         if let Some(c) = heat.get() {
-            if let Err(e) = charts::heatmaps(c, &heat_before, &heat_after, vmax) {
-                state.fail(e);
+            match charts::heatmaps_mapped(c, &heat_before, &heat_after, vmax) {
+                Ok(m) => heat_maps.set_value(m),
+                Err(e) => state.fail(e),
             }
         }
     });
@@ -432,9 +457,11 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                             <h3>"Load per NPU, every layer"</h3>
                             {save_button(state, heat, "Load per NPU, every layer", format!("{name}_load_heatmaps.png"))}
                         </div>
-                        <canvas node_ref=heat role="img" aria-label=format!("Heatmaps of the load per NPU and layer, before and after. {heat_caption}")></canvas>
+                        <canvas node_ref=heat role="img" aria-label=format!("Heatmaps of the load per NPU and layer, before and after. {heat_caption}") on:mousemove=heat_move></canvas>
+                        {readout(heat_text)}
                         <p class="hint">{heat_caption.clone()}</p>
                     </div>
+                    <super::popularity::PopularityChart result=popularity_result />
                 </div>
             </div>
             <super::migration_view::MigrationPanel result=r.clone() layer=layer />

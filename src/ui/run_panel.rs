@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use super::results::download;
 use super::share::ShareButton;
 use super::state::{use_state, RunStatus};
 
@@ -13,23 +12,15 @@ pub fn RunPanel() -> impl IntoView {
     let running = move || state.status.get() == RunStatus::Running;
     let status_text = move || match state.status.get() {
         RunStatus::Idle => String::new(),
-        RunStatus::Running => "Solving…".into(),
+        RunStatus::Running => {
+            let left = state.progress.with(|p| super::run::left_ms(p));
+            format!("Solving… {}", super::pool::left_text(left))
+        }
         RunStatus::Done { millis } => format!("Done in {:.0} ms.", millis.max(0.0)),
         RunStatus::Cancelled => "Cancelled.".into(),
         RunStatus::Failed => "The run failed: see the message above.".into(),
     };
-    let download_all = move |_| {
-        for r in state.results.get_untracked() {
-            match &r.table {
-                Ok((json, _)) => {
-                    if let Err(e) = download(&r.data.phase.table_file_name(), json) {
-                        state.fail(e);
-                    }
-                }
-                Err(e) => state.fail(format!("The {} table cannot be offered: {e}", r.data.phase.name())),
-            }
-        }
-    };
+    let download_all = move |_| super::download_all::download_all(state);
     let progress = move || {
         state
             .progress

@@ -10,6 +10,7 @@ import {
   startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes,
   runAndWait, waitDone, foreignRequests,
 } from './helpers.mjs';
+import { readZip } from './zip.mjs';
 
 let site;
 let browser;
@@ -178,18 +179,13 @@ test('decode and prefill in one folder: two result cards, Download all gives bot
     await runAndWait(page);
     await page.getByRole('region', { name: 'Prefill results' }).waitFor();
     await page.getByRole('region', { name: 'Decode results' }).waitFor();
-    const names = [];
-    const got = new Promise((resolve) => {
-      page.on('download', async (d) => {
-        names.push(d.suggestedFilename());
-        const text = fs.readFileSync(await d.path(), 'utf8');
-        assert.equal(text, expectedAl0.toString('utf8'), `${d.suggestedFilename()} is msit's table`);
-        if (names.length === 2) resolve();
-      });
-    });
-    await page.getByRole('button', { name: 'Download all' }).click();
-    await got;
-    assert.deepEqual(names.sort(), ['decode_global_deployment.json', 'prefill_global_deployment.json']);
+    // One archive: both tables (msit's bytes) and the report.
+    const { name, bytes } = await downloadBytes(page, 'Download all');
+    assert.equal(name, 'elb_results.zip');
+    const entries = readZip(bytes);
+    const tables = entries.filter((e) => e.name.endsWith('_global_deployment.json'));
+    assert.deepEqual(tables.map((e) => e.name).sort(), ['decode_global_deployment.json', 'prefill_global_deployment.json']);
+    for (const e of tables) assert.equal(e.data.toString('utf8'), expectedAl0.toString('utf8'), `${e.name} is msit's table`);
     // Another layer in the selector redraws without errors.
     const decode = page.getByRole('region', { name: 'Decode results' });
     await decode.getByLabel('Layer', { exact: true }).selectOption('2');
