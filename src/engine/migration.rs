@@ -402,11 +402,54 @@ fn hot_devices(st: &State, ll: &LayerLoads) -> Vec<usize> {
     ds
 }
 
+/// A slot of a device whose expert stands on that device more than once
+/// (an invalid table, e.g. one of msit's), if any.
+fn duplicate_slot(st: &State) -> Option<(usize, usize)> {
+    for (d, dev) in st.slots.iter().enumerate() {
+        for (j, &e) in dev.iter().enumerate() {
+            if dev[..j].contains(&e) {
+                return Some((d, j));
+            }
+        }
+    }
+    None
+}
+
+/// Replace every second copy of an expert on one device by the routed
+/// expert, not on that device yet, that leaves the layer's figure lowest
+/// (lowest id among equals): the refined table is valid even when the
+/// current one is not. Returns the moves made.
+fn repair_duplicates(l: usize, st: &mut State, ll: &LayerLoads, moves: &mut Vec<Move>) -> usize {
+    let mut n = 0;
+    let limit = st.slots.iter().map(Vec::len).sum::<usize>();
+    while let Some((d, j)) = duplicate_slot(st) {
+        if n >= limit {
+            break;
+        }
+        let mut ev = Evaluator::new(ll, st);
+        let mut best: Option<(f64, usize)> = None;
+        for b in 0..ll.experts {
+            if let Some(o) = ev.eval(st, Cand::Replace { d, s: j, b }, f64::INFINITY) {
+                if best.is_none_or(|(bo, _)| o < bo) {
+                    best = Some((o, b));
+                }
+            }
+        }
+        let Some((_, b)) = best else { break };
+        let old = st.slots[d][j];
+        st.slots[d][j] = b;
+        moves.push(Move::Replace { layer: l, device: d, slot: j, old, new: b });
+        st.rebuild(ll);
+        n += 1;
+    }
+    n
+}
+
 fn refine_layer(l: usize, slots: Vec<Vec<usize>>, ll: &LayerLoads, target: f64, max_moves: usize, moves: &mut Vec<Move>) -> (Vec<Vec<usize>>, f64, f64, usize) {
     let mut st = State::new(slots, ll);
     let start = imbalance_of(st.objective(ll), ll);
+    let mut n = repair_duplicates(l, &mut st, ll, moves);
     let mut obj = st.objective(ll);
-    let mut n = 0;
     let d_n = st.slots.len();
     while n < max_moves && imbalance_of(obj, ll) > target * (1.0 + 1e-12) {
         let mut ev = Evaluator::new(ll, &st);
@@ -491,7 +534,28 @@ fn refine_layer(l: usize, slots: Vec<Vec<usize>>, ll: &LayerLoads, target: f64, 
 /// expert twice on a device and never removes an expert's last replica.
 /// Deterministic.
 pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Option<&Series>, targets: &[f64], max_moves_per_layer: usize) -> Result<Refined> {
+    let l_n = current.layers.len();
+    refine_layer_range(current, summed, series, targets, max_moves_per_layer, 0..l_n)
+}
+
+/// [`refine_to_targets`] on the layers `layers` only (so a caller can work
+/// through a large model a few layers at a time and stay responsive): the
+/// result's placement, reports and per-device counts hold just those layers
+/// (reports keep their true layer numbers); the other layers are left as
+/// they are and not checked. Splitting the layers gives the same tables as
+/// one call.
+pub fn refine_layer_range(
+    current: &Placement,
+    summed: &LoadMatrix,
+    series: Option<&Series>,
+    targets: &[f64],
+    max_moves_per_layer: usize,
+    layers: std::ops::Range<usize>,
+) -> Result<Refined> {
     let (l_n, d_n, s_n) = check_inputs(current, summed, series)?;
+    if layers.start > layers.end || layers.end > l_n {
+        return Err(Error::param("layers", format!("layer range {}..{} is outside the placement's {l_n} layers", layers.start, layers.end)));
+    }
     if targets.len() != l_n {
         return Err(Error::param("target imbalance", format!("{} values given for {l_n} layers", targets.len())));
     }
@@ -503,6 +567,9 @@ pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Optio
     let mut layers_out = Vec::with_capacity(l_n);
     let mut reports = Vec::with_capacity(l_n);
     for (l, (&target, layer)) in targets.iter().zip(&current.layers).enumerate() {
+        if !layers.contains(&l) {
+            continue;
+        }
         let ll = layer_loads(l, d_n, summed, series);
         let (slots, before, after, n) = refine_layer(l, layer.clone(), &ll, target, max_moves, &mut moves);
         layers_out.push(slots);
@@ -517,7 +584,8 @@ pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Optio
         });
     }
     let placement = Placement { layers: layers_out };
-    let (total, per) = slots_changed(current, &placement);
+    let before = Placement { layers: current.layers[layers.clone()].to_vec() };
+    let (total, per) = slots_changed(&before, &placement);
     for (r, p) in reports.iter_mut().zip(&per) {
         r.slots_changed = p.iter().sum();
     }

@@ -419,6 +419,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                         <span class="file-name">{file.clone()}</span>
                     </div>
                     {table_error}
+                    <super::exports::ExportChoice result=r.clone() />
                     {notes_view}
                 </div>
                 <div class="charts">
@@ -463,6 +464,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     <super::popularity::PopularityChart result=popularity_result />
                 </div>
             </div>
+            <super::migration_view::MigrationPanel result=r.clone() layer=layer />
         </section>
     }
 }
