@@ -17,4 +17,7 @@ if [ "${ELB_SKIP_BUILD:-0}" != 1 ]; then
   trunk build --release --offline --dist dist
   echo "[e2e] trunk build took $(( $(date +%s) - start )) s"
 fi
+# The tests compare the page with the CLI: build it now so target/release/elb
+# is never older than the sources.
+cargo build --release --locked --bin elb --bin elb-bench
 exec node --test --test-concurrency=1 tests/e2e/
