@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use elb::engine::ingest::{read_files, read_roots};
 use elb::engine::model::{InputFile, Phase, PhaseData, Placement, SourceFormat};
@@ -11,24 +11,6 @@ fn fixtures() -> PathBuf {
     support::fixtures_root()
 }
 
-/// Load a folder as the browser would give it: paths start with the folder name.
-fn load_dir(dir: &Path) -> Vec<InputFile> {
-    fn walk(base: &Path, d: &Path, out: &mut Vec<InputFile>) {
-        let mut ents: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
-        ents.sort();
-        for p in ents {
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(InputFile::new(format!("input/{rel}"), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 fn score_json(fixture: &str, name: &str) -> serde_json::Value {
     let p = fixtures().join(fixture).join("expected").join(name);
@@ -75,7 +57,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn small_summed() {
-    let ds = read_files(&load_dir(&fixtures().join("small-summed/input"))).unwrap();
+    let ds = read_files(&support::input_files_under(&fixtures().join("small-summed/input"), "input")).unwrap();
     assert_eq!(ds.phases.len(), 1);
     let pd = &ds.phases[0];
     assert_eq!(pd.phase, Phase::Decode);
@@ -95,7 +77,7 @@ fn small_summed() {
 
 #[test]
 fn dsv3_summed() {
-    let ds = read_files(&load_dir(&fixtures().join("dsv3-summed/input"))).unwrap();
+    let ds = read_files(&support::input_files_under(&fixtures().join("dsv3-summed/input"), "input")).unwrap();
     let pd = &ds.phases[0];
     assert_eq!((pd.layers, pd.experts), (58, 256));
     let sc = score_json("dsv3-summed", "before-default.score.json");
@@ -104,7 +86,7 @@ fn dsv3_summed() {
 
 #[test]
 fn small_series() {
-    let ds = read_files(&load_dir(&fixtures().join("small-series/input"))).unwrap();
+    let ds = read_files(&support::input_files_under(&fixtures().join("small-series/input"), "input")).unwrap();
     assert_eq!(ds.phases.len(), 1);
     let pd = &ds.phases[0];
     assert_eq!(pd.format, SourceFormat::TimeSeries);
@@ -140,7 +122,7 @@ fn small_series() {
 
 #[test]
 fn small_series_nodes_map() {
-    let ds = read_files(&load_dir(&fixtures().join("small-series-nodes-map/input"))).unwrap();
+    let ds = read_files(&support::input_files_under(&fixtures().join("small-series-nodes-map/input"), "input")).unwrap();
     assert!(ds.missing_map.is_none());
     assert!(ds.dropped_table.is_none(), "the map is the current placement, not a dropped table");
     let pd = &ds.phases[0];
@@ -163,7 +145,7 @@ fn small_series_nodes_map() {
 
 #[test]
 fn nodes_map_missing_map() {
-    let files: Vec<InputFile> = load_dir(&fixtures().join("small-series-nodes-map/input"))
+    let files: Vec<InputFile> = support::input_files_under(&fixtures().join("small-series-nodes-map/input"), "input")
         .into_iter()
         .filter(|f| !f.path.ends_with("collected_expert_map.json"))
         .collect();
@@ -175,7 +157,7 @@ fn nodes_map_missing_map() {
 
 #[test]
 fn dsv3_series() {
-    let ds = read_files(&load_dir(&fixtures().join("dsv3-series/input"))).unwrap();
+    let ds = read_files(&support::input_files_under(&fixtures().join("dsv3-series/input"), "input")).unwrap();
     let pd = &ds.phases[0];
     assert_eq!((pd.layers, pd.experts), (58, 256));
     let sc = score_json("dsv3-series", "before-default.score.json");
@@ -188,7 +170,7 @@ fn dsv3_series() {
 
 #[test]
 fn roots_pool_like_node_folders() {
-    let all = load_dir(&fixtures().join("small-series-nodes-map/input"));
+    let all = support::input_files_under(&fixtures().join("small-series-nodes-map/input"), "input");
     let pick = |pre: &str| -> Vec<InputFile> {
         all.iter()
             .filter(|f| f.path.starts_with(pre) || f.path.ends_with("collected_expert_map.json"))
@@ -205,7 +187,7 @@ fn roots_pool_like_node_folders() {
 /// file order and a different top folder reads to the same data.
 #[test]
 fn encodings_and_order_do_not_change_the_data() {
-    let orig = load_dir(&fixtures().join("small-series-nodes-map/input"));
+    let orig = support::input_files_under(&fixtures().join("small-series-nodes-map/input"), "input");
     let base = read_files(&orig).unwrap();
     let mut variant: Vec<InputFile> = orig
         .iter()

@@ -7,40 +7,18 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+
 
 use elb::engine::algo::{self, internode, level2};
 use elb::engine::metrics;
-use elb::engine::{Algorithm, Cluster, InputFile, Phase, PhaseData, Placement, Settings, SourceFormat};
+use elb::engine::{Algorithm, Cluster, Phase, PhaseData, Placement, Settings, SourceFormat};
 use elb::engine::params::DeviceType;
 use elb::engine::model::TopK;
 
-fn fixture_dir(name: &str) -> PathBuf {
-    let d = support::fixtures_root().join(name);
-    assert!(d.exists(), "fixture {name} not found at {}", d.display());
-    d
-}
 
-fn load_dir(dir: &Path) -> Vec<InputFile> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(InputFile::new(rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 fn read_series(fixture: &str) -> PhaseData {
-    let ds = elb::engine::ingest::read_files(&load_dir(&fixture_dir(fixture).join("input"))).unwrap();
+    let ds = elb::engine::ingest::read_files(&support::input_files(&support::fixture_dir(fixture).join("input"))).unwrap();
     let d = ds.phases.into_iter().find(|p| p.phase == Phase::Decode).unwrap();
     assert_eq!(d.format, SourceFormat::TimeSeries);
     assert!(d.topk_traces.is_some(), "{fixture} has no top-k traces");

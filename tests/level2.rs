@@ -6,46 +6,18 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use elb::engine::algo::level2::{self, Knobs};
-use elb::engine::{Algorithm, Cluster, InputFile, LoadMatrix, Phase, PhaseData, Placement, Series, Settings, SourceFormat};
+use elb::engine::{Algorithm, Cluster, LoadMatrix, Phase, PhaseData, Placement, Series, Settings, SourceFormat};
 
 // ---------------------------------------------------------------- fixtures
 
-fn fixture_dir(name: &str) -> PathBuf {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    if local.exists() {
-        return local;
-    }
-    let shared = support::fixtures_root().join(name);
-    assert!(shared.exists(), "fixture {name} not found in tests/fixtures or {}", shared.display());
-    shared
-}
 
-/// Every file under `dir`, paths relative to it.
-fn load_dir(dir: &Path) -> Vec<InputFile> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<InputFile>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(InputFile::new(rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
-}
 
 /// The decode phase of a folder, read by the real ingest.
 fn read_phase(dir: &Path) -> PhaseData {
-    let ds = elb::engine::ingest::read_files(&load_dir(dir)).unwrap();
-    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).unwrap()
+    support::decode_phase(dir)
 }
 
 fn read_summed(dir: &Path) -> PhaseData {
@@ -69,7 +41,7 @@ fn settings(c: Cluster, algorithm: Algorithm, seed: u64, holdout: bool) -> Setti
 }
 
 fn reference_figure(fixture: &str, algo: &str, key: &str) -> f64 {
-    let p = fixture_dir(fixture).join("expected").join(format!("{algo}.score.json"));
+    let p = support::fixture_dir(fixture).join("expected").join(format!("{algo}.score.json"));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     v["metrics"][key].as_f64().unwrap()
 }
@@ -298,7 +270,7 @@ fn output_is_deterministic_and_split_independent() {
 
 #[test]
 fn beats_reference_on_small_summed() {
-    let d = read_summed(&fixture_dir("small-summed").join("input"));
+    let d = read_summed(&support::fixture_dir("small-summed").join("input"));
     let s = settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false);
     let t = solve(&d, &s);
     assert_valid(&t, 4, 16, 8, 3);
@@ -313,7 +285,7 @@ fn beats_reference_on_small_summed() {
 
 #[test]
 fn beats_reference_on_small_series() {
-    let d = read_series(&fixture_dir("small-series").join("input"));
+    let d = read_series(&support::fixture_dir("small-series").join("input"));
     assert_eq!(d.intervals(), 22);
     let all: Vec<usize> = (0..d.intervals()).collect();
     let s = settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false);
@@ -331,7 +303,7 @@ fn beats_reference_on_small_series() {
 
 #[test]
 fn mixed_beats_reference_on_small_series() {
-    let d = read_series(&fixture_dir("small-series").join("input"));
+    let d = read_series(&support::fixture_dir("small-series").join("input"));
     let all: Vec<usize> = (0..d.intervals()).collect();
     let s = settings(cluster(8, 2, 8), Algorithm::SpecMoe2Mixed, 0, false);
     let t = solve(&d, &s);
@@ -350,7 +322,7 @@ fn mixed_beats_reference_on_small_series() {
 #[test]
 fn beats_reference_on_nodes_map_fixture() {
     // Node subfolders and a current placement (8 redundant slots mapped back to experts).
-    let d = read_series(&fixture_dir("small-series-nodes-map").join("input"));
+    let d = read_series(&support::fixture_dir("small-series-nodes-map").join("input"));
     assert!(d.current.is_some());
     let all: Vec<usize> = (0..d.intervals()).collect();
     let s = settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false);
@@ -419,21 +391,7 @@ fn bench_one(name: &str, data: &PhaseData, s: &Settings, k: &Knobs) {
 }
 
 fn reference_table(fixture: &str, algo: &str) -> Vec<Vec<Vec<usize>>> {
-    let p = fixture_dir(fixture).join("expected").join(format!("{algo}.json"));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-    v["layer_list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            l["device_list"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["device_expert"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect())
-                .collect()
-        })
-        .collect()
+    support::placement_json(&support::fixture_dir(fixture).join("expected").join(format!("{algo}.json"))).layers
 }
 
 #[test]
@@ -441,7 +399,7 @@ fn reference_table(fixture: &str, algo: &str) -> Vec<Vec<Vec<usize>>> {
 fn bench_fixtures() {
     let k = Knobs::default();
     for (fx, series) in [("small-summed", false), ("small-series", true), ("small-series-nodes-map", true)] {
-        let dir = fixture_dir(fx).join("input");
+        let dir = support::fixture_dir(fx).join("input");
         let d = if series { read_series(&dir) } else { read_summed(&dir) };
         bench_one(fx, &d, &settings(cluster(8, 2, 8), Algorithm::SpecMoe2, 0, false), &k);
         if fx == "small-series" {
@@ -449,14 +407,14 @@ fn bench_fixtures() {
         }
         let key = if series { "ts_total_step_ratio" } else { "static_step_ratio" };
         for algo in ["al1", "al3", "al4", "al5"] {
-            if fixture_dir(fx).join("expected").join(format!("{algo}.score.json")).exists() {
+            if support::fixture_dir(fx).join("expected").join(format!("{algo}.score.json")).exists() {
                 println!("  reference {algo}: {:.4}", reference_figure(fx, algo, key));
             }
         }
     }
-    let d = read_summed(&fixture_dir("dsv3-summed").join("input"));
+    let d = read_summed(&support::fixture_dir("dsv3-summed").join("input"));
     bench_one("dsv3-summed", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2, 0, false), &k);
-    let d = read_series(&fixture_dir("dsv3-series").join("input"));
+    let d = read_series(&support::fixture_dir("dsv3-series").join("input"));
     bench_one("dsv3-series", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2, 0, false), &k);
     bench_one("dsv3-series holdout", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2, 0, true), &k);
     bench_one("dsv3-series mixed", &d, &settings(cluster(64, 8, 64), Algorithm::SpecMoe2Mixed, 0, false), &k);
@@ -524,7 +482,7 @@ fn bench_presets() {
 #[test]
 #[ignore]
 fn bench_knobs() {
-    let d = read_series(&fixture_dir("dsv3-series").join("input"));
+    let d = read_series(&support::fixture_dir("dsv3-series").join("input"));
     let var = std::env::var("ELB_KNOBS").unwrap_or_default();
     let mut k = Knobs::default();
     for kv in var.split(',').filter(|s| !s.is_empty()) {

@@ -42,22 +42,7 @@ fn loads(dir: &Path) -> LoadMatrix {
 }
 
 fn table(p: &Path) -> Placement {
-    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap();
-    Placement {
-        layers: v["layer_list"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| {
-                l["device_list"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d["device_expert"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect())
-                    .collect()
-            })
-            .collect(),
-    }
+    support::placement_json(p)
 }
 
 #[test]

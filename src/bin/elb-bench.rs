@@ -7,7 +7,14 @@
 //! elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
 //! elb-bench synth-dump -o <dir> [layers experts ranks dumps]
 //! elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
+//! elb-bench holdout [--json] [--case SUBSTR] [--algo KEY[,KEY]] [--fixtures DIR]
 //! ```
+//!
+//! `holdout`: for the `dsv3-series` fixture and every sample preset (series),
+//! each algorithm (al0, al1, al3, al3 robust, DeepSeek global) fitted on the
+//! first 70% of the kept intervals and on the even ones, scored in-sample and
+//! on the held-out rest: time-resolved step imbalance and the worst
+//! interval's step imbalance (docs/beyond.md).
 //!
 //! `parse`: ingest throughput of a synthetic time-series dump (default:
 //! DeepSeek-V3 size, 58 x 256, 64 ranks, 2000 dumps, about 200 MB).
@@ -999,6 +1006,7 @@ const USAGE: &str = "usage: elb-bench parse [layers experts ranks dumps]
        elb-bench solve [--json] [--kimi] [--holdout] [--chunk N] [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--fixtures DIR] [--wasm FILE]
        elb-bench synth-dump -o <dir> [layers experts ranks dumps]
        elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
+       elb-bench holdout [--json] [--case SUBSTR] [--algo al0,al1,al3,al3-robust,deepseek-global] [--fixtures DIR]
 algorithm keys: before, al0-a2, al0-a3, al1, al2, al3, al4, al5, deepseek-global, deepseek-hier";
 
 fn main() {
@@ -1015,6 +1023,7 @@ fn main() {
             bench_solve(&a, false);
         }
         Some("synth-dump") => synth_dump(&a),
+        Some("holdout") => holdout_report(&a),
         Some("all") => {
             let t = Instant::now();
             if !a.json {
@@ -1041,5 +1050,161 @@ fn main() {
             eprintln!("{USAGE}");
             std::process::exit(2);
         }
+    }
+}
+
+/// One line of the held-out report.
+#[derive(Debug, Clone, Serialize)]
+struct HoldoutRow {
+    case: String,
+    algo: String,
+    /// "70%" (chronological) or "even/odd".
+    split: String,
+    fit_intervals: usize,
+    eval_intervals: usize,
+    in_sample: f64,
+    held_out: f64,
+    /// `held_out / in_sample - 1`.
+    diff: f64,
+    /// Largest per-interval step imbalance, in-sample and held-out.
+    worst_in_sample: f64,
+    worst_held_out: f64,
+    /// Mean over layers of each layer's worst interval, in-sample and held-out.
+    layer_worst_in_sample: f64,
+    layer_worst_held_out: f64,
+    valid: bool,
+    seconds: f64,
+}
+
+/// `elb-bench holdout`: see the module docs.
+fn holdout_report(a: &Args) {
+    use elb::engine::holdout;
+    let mut cases: Vec<(String, Dataset, Cluster)> = Vec::new();
+    for c in fixture_cases(&fixtures_dir(a.fixtures.as_deref())) {
+        if c.name == "dsv3-series" {
+            cases.push((c.name, c.dataset, c.cluster));
+        }
+    }
+    for preset in Preset::ALL {
+        let files = sample::generate(preset, SampleFormat::Series, 0);
+        match read_files(&files) {
+            Ok(d) => cases.push((format!("sample {}", preset.name()), d, sample::cluster_for(preset))),
+            Err(e) => eprintln!("elb-bench: sample {}: {e}", preset.name()),
+        }
+    }
+    let algos: [(&str, Algorithm, bool); 5] = [
+        ("al0", Algorithm::C2lb, false),
+        ("al1", Algorithm::SpecMoe1, false),
+        ("al3", Algorithm::SpecMoe2, false),
+        ("al3-robust", Algorithm::SpecMoe2, true),
+        ("deepseek-global", Algorithm::DeepseekGlobal, false),
+    ];
+    let mut rows = Vec::new();
+    for (name, ds, cluster) in &cases {
+        if a.case.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let Some(data) = ds.phases.first() else { continue };
+        let splits = [("70%", holdout::split(data, holdout::DEFAULT_FIT_FRACTION)), ("even/odd", holdout::split_even_odd(data))];
+        for (key, algorithm, robust) in algos {
+            if a.algo.as_ref().is_some_and(|f| !f.iter().any(|k| k == key)) {
+                continue;
+            }
+            let settings = Settings { cluster: *cluster, algorithm, robust, ..Settings::default() };
+            for (split, parts) in &splits {
+                let (fit, eval) = match parts {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("elb-bench: {name}: {e}");
+                        continue;
+                    }
+                };
+                let t0 = Instant::now();
+                // ELB_ROBUST_SQ / ELB_ROBUST_THR: explore the robust knobs.
+                let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+                let solved = if robust && (env("ELB_ROBUST_SQ").is_some() || env("ELB_ROBUST_THR").is_some()) {
+                    let d = elb::engine::algo::level2::Knobs::default();
+                    let knobs = elb::engine::algo::level2::Knobs {
+                        robust_squarings: env("ELB_ROBUST_SQ").map_or(d.robust_squarings, |v| v as u32),
+                        robust_threshold: env("ELB_ROBUST_THR").unwrap_or(d.robust_threshold),
+                        ..d
+                    };
+                    elb::engine::algo::level2::solve_layers_with(fit, &settings, 0..fit.layers, &mut |_| true, &knobs)
+                        .map(|s| (elb::engine::Placement { layers: s.layers }, ()))
+                } else {
+                    solve_all(fit, &settings, &mut |_| true).map(|(p, _)| (p, ()))
+                };
+                let placement = match solved {
+                    Ok((p, _)) => p,
+                    Err(e) => {
+                        eprintln!("elb-bench: {name} {key} {split}: {e}");
+                        continue;
+                    }
+                };
+                let seconds = t0.elapsed().as_secs_f64();
+                let fs = score(fit, &placement, cluster);
+                let es = score(eval, &placement, cluster);
+                let wf = holdout::worst_interval(fit, &placement);
+                let we = holdout::worst_interval(eval, &placement);
+                let in_sample = fs.time_resolved_step_imbalance.unwrap_or(fs.step_imbalance);
+                let held_out = es.time_resolved_step_imbalance.unwrap_or(es.step_imbalance);
+                let row = HoldoutRow {
+                    case: name.clone(),
+                    algo: key.to_string(),
+                    split: split.to_string(),
+                    fit_intervals: fit.intervals(),
+                    eval_intervals: eval.intervals(),
+                    in_sample,
+                    held_out,
+                    diff: held_out / in_sample - 1.0,
+                    worst_in_sample: wf.model,
+                    worst_held_out: we.model,
+                    layer_worst_in_sample: wf.mean_layer,
+                    layer_worst_held_out: we.mean_layer,
+                    valid: fs.valid,
+                    seconds,
+                };
+                eprintln!(
+                    "{} | {} | {} | {:.4} | {:.4} | {:+.1}% | worst {:.4} / {:.4} | layer worst {:.4} / {:.4} | {:.1} s",
+                    row.case,
+                    row.algo,
+                    row.split,
+                    row.in_sample,
+                    row.held_out,
+                    row.diff * 100.0,
+                    row.worst_in_sample,
+                    row.worst_held_out,
+                    row.layer_worst_in_sample,
+                    row.layer_worst_held_out,
+                    row.seconds
+                );
+                rows.push(row);
+            }
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return;
+    }
+    println!("| input | algorithm | split (fit / held-out intervals) | in-sample | held-out | diff | worst interval in-sample | held-out | layers' worst interval in-sample | held-out | valid | fit s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} ({} / {}) | {:.4} | {:.4} | {:+.1}% | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.1} |",
+            r.case,
+            r.algo,
+            r.split,
+            r.fit_intervals,
+            r.eval_intervals,
+            r.in_sample,
+            r.held_out,
+            r.diff * 100.0,
+            r.worst_in_sample,
+            r.worst_held_out,
+            r.layer_worst_in_sample,
+            r.layer_worst_held_out,
+            if r.valid { "yes" } else { "no" },
+            r.seconds
+        );
     }
 }

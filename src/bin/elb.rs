@@ -4,7 +4,7 @@
 //! elb -icp <folder>[,<folder2>...] [-o <dir>] [-nre 64] [-nsed 0] [-nd 8] [-nn 64]
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
 //!     [--msit-compat] [--holdout | --holdout-split 0.7] [--current <table>]
-//!     [--migration-aware [--target-within 0.02]] [--export-format msit|sglang|trtllm|all]
+//!     [--robust] [--migration-aware [--target-within 0.02]] [--export-format msit|sglang|trtllm|all]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
 //! elb sweep -icp <folder> [cluster and algorithm flags] [--gb-per-expert 2.4] [--json]
 //! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
@@ -64,6 +64,9 @@ OPTIONS (msit elb flags and defaults):
                                         time-resolved imbalance on the odd ones beside the in-sample one
     --holdout-split <F>                 fit on the first fraction F of the intervals (e.g. 0.7) and
                                         print the time-resolved imbalance on the rest (time series)
+    --robust                            level 2 (-al 3 / -al 5) on time-series input: optimise the
+                                        worst fitted interval's imbalance rather than the mean one
+                                        (a table for drifting load); an error with other algorithms
     --current <file>                    the placement the server runs now: a deployment table JSON,
                                         a physical_to_logical_map JSON (SGLang/vLLM) or a TensorRT-LLM
                                         load-balancer YAML [default: the dump's eplb_expert_map_file];
@@ -110,6 +113,7 @@ struct Opts {
     holdout_split: Option<f64>,
     current: Option<String>,
     migration_aware: bool,
+    robust: bool,
     target_within: Option<f64>,
     export_formats: Vec<ExportFormat>,
     first_moe_layer: usize,
@@ -171,6 +175,7 @@ impl Default for Opts {
             holdout_split: None,
             current: None,
             migration_aware: false,
+            robust: false,
             target_within: None,
             export_formats: vec![ExportFormat::Msit],
             first_moe_layer: 0,
@@ -208,7 +213,8 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_string())),
             _ => (raw, None),
         };
-        const SWITCHES: [&str; 10] = ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--json", "-v", "--verbose"];
+        const SWITCHES: [&str; 11] =
+            ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--robust", "--json", "-v", "--verbose"];
         const VALUED: [&str; 25] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
@@ -223,6 +229,9 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             ["--holdout", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer"];
         if mode != Mode::Solve && SOLVE_ONLY.contains(&flag) {
             return Err(Error::param(flag, "is a flag of the solve command (elb -icp <folder> ...); see elb --help"));
+        }
+        if mode == Mode::Score && flag == "--robust" {
+            return Err(Error::param(flag, "is a flag of the solve and sweep commands (it changes how level 2 solves); see elb --help"));
         }
         if mode != Mode::Sweep && (flag == "--gb-per-expert" || flag == "--json") {
             return Err(Error::param(flag, "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help"));
@@ -276,6 +285,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--holdout-split" => o.holdout_split = Some(parse_f64(flag, &value)?),
             "--current" => o.current = Some(value),
             "--migration-aware" => o.migration_aware = true,
+            "--robust" => o.robust = true,
             "--target-within" => o.target_within = Some(parse_f64(flag, &value)?),
             "--export-format" => o.export_formats = parse_export_formats(&value)?,
             "--first-moe-layer" => o.first_moe_layer = parse_usize(flag, &value)?,
@@ -300,6 +310,15 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
         if !(f > 0.0 && f < 1.0) {
             return Err(Error::param("--holdout-split", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {f}")));
         }
+    }
+    if o.robust && !matches!(o.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed) {
+        return Err(Error::param(
+            "--robust",
+            format!(
+                "only the level-2 optimiser (-al 3 or -al 5) has a robust mode; {} ignores it",
+                o.algorithm.label()
+            ),
+        ));
     }
     if let Some(t) = o.target_within {
         if !o.migration_aware {
@@ -399,6 +418,7 @@ fn settings_of(opts: &Opts) -> Settings {
         seed: opts.seed,
         groups: opts.groups,
         holdout: opts.holdout,
+        robust: opts.robust,
         ..Settings::default()
     }
 }
@@ -560,7 +580,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
         say!(
             "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
             data.phase.name(),
-            opts.algorithm.label(),
+            if opts.robust { format!("{}, robust (worst interval)", opts.algorithm.label()) } else { opts.algorithm.label().to_string() },
             b.step_imbalance,
             a.step_imbalance,
             a.lower_bound,

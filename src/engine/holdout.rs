@@ -17,7 +17,7 @@
 //! top-k traces are kept on both parts (they are not time-indexed).
 
 use super::error::{Error, Result};
-use super::model::{PhaseData, Series};
+use super::model::{PhaseData, Placement, Series};
 
 /// Default fraction of the intervals used to fit in [`split`].
 pub const DEFAULT_FIT_FRACTION: f64 = 0.7;
@@ -86,4 +86,74 @@ pub fn split_even_odd(data: &PhaseData) -> Result<(PhaseData, PhaseData)> {
     let fit: Vec<usize> = (0..s.intervals).step_by(2).collect();
     let eval: Vec<usize> = (1..s.intervals).step_by(2).collect();
     Ok((subset(data, s, &fit), subset(data, s, &eval)))
+}
+
+/// Per layer and kept interval, `max_d load(t) / mean(t)` of `placement`
+/// (`[layer][interval]`; the load model of metrics.md: an expert's load
+/// split evenly over its replicas, the mixed shared expert (id E) carrying
+/// `layer total / top_k`). An interval without load counts as 1.0. Summed
+/// input gives one interval (the summed loads). Layers beyond the shorter of
+/// the data and the placement are left out.
+pub fn layer_interval_imbalance(data: &PhaseData, placement: &Placement) -> Vec<Vec<f64>> {
+    let e_n = data.experts;
+    let (t_n, series) = match &data.series {
+        Some(s) if s.intervals > 0 && s.data.len() == s.layers * s.experts * s.intervals => (s.intervals, Some(s)),
+        _ => (1, None),
+    };
+    let top_k = data.top_k.filter(|&k| k > 0).unwrap_or(1) as f64;
+    let layers = data.layers.min(placement.layers.len());
+    let mut out = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let pl = &placement.layers[l];
+        let counts = placement.replica_counts(l, e_n + 1);
+        let h = |e: usize, t: usize| -> f64 {
+            let v = match series {
+                Some(s) => s.data.get((l * s.experts + e) * s.intervals + t).copied().unwrap_or(0.0),
+                None => data.summed.data.get(l * e_n + e).copied().unwrap_or(0.0),
+            };
+            if v.is_finite() && v > 0.0 {
+                v
+            } else {
+                0.0
+            }
+        };
+        let mut row = Vec::with_capacity(t_n);
+        for t in 0..t_n {
+            let total: f64 = (0..e_n).map(|e| h(e, t)).sum();
+            let load_of = |e: usize| -> f64 {
+                let c = counts.get(e).copied().unwrap_or(0).max(1) as f64;
+                let v = if e < e_n { h(e, t) } else if e == e_n { total / top_k } else { 0.0 };
+                v / c
+            };
+            let dev: Vec<f64> = pl.iter().map(|d| d.iter().map(|&e| load_of(e)).sum()).collect();
+            let sum: f64 = dev.iter().sum();
+            let max = dev.iter().copied().fold(0.0, f64::max);
+            let mean = sum / dev.len().max(1) as f64;
+            row.push(if mean > 0.0 && mean.is_finite() { max / mean } else { 1.0 });
+        }
+        out.push(row);
+    }
+    out
+}
+
+/// How a table fares in its worst interval: the largest per-interval step
+/// imbalance of the model (`metrics::interval_step_imbalance`, all layers
+/// summed), and the mean over layers of each layer's worst interval (what
+/// the robust level-2 option optimises, layer by layer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorstInterval {
+    pub model: f64,
+    pub mean_layer: f64,
+}
+
+/// See [`WorstInterval`].
+pub fn worst_interval(data: &PhaseData, placement: &Placement) -> WorstInterval {
+    let model = super::metrics::interval_step_imbalance(data, placement)
+        .into_iter()
+        .filter(|v| v.is_finite())
+        .fold(1.0, f64::max);
+    let per = layer_interval_imbalance(data, placement);
+    let n = per.len();
+    let sum: f64 = per.iter().map(|r| r.iter().copied().fold(1.0, f64::max)).sum();
+    WorstInterval { model, mean_layer: if n > 0 { sum / n as f64 } else { 1.0 } }
 }

@@ -491,7 +491,28 @@ fn refine_layer(l: usize, slots: Vec<Vec<usize>>, ll: &LayerLoads, target: f64, 
 /// expert twice on a device and never removes an expert's last replica.
 /// Deterministic.
 pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Option<&Series>, targets: &[f64], max_moves_per_layer: usize) -> Result<Refined> {
+    let l_n = current.layers.len();
+    refine_layer_range(current, summed, series, targets, max_moves_per_layer, 0..l_n)
+}
+
+/// [`refine_to_targets`] on the layers `layers` only (so a caller can work
+/// through a large model a few layers at a time and stay responsive): the
+/// result's placement, reports and per-device counts hold just those layers
+/// (reports keep their true layer numbers); the other layers are left as
+/// they are and not checked. Splitting the layers gives the same tables as
+/// one call.
+pub fn refine_layer_range(
+    current: &Placement,
+    summed: &LoadMatrix,
+    series: Option<&Series>,
+    targets: &[f64],
+    max_moves_per_layer: usize,
+    layers: std::ops::Range<usize>,
+) -> Result<Refined> {
     let (l_n, d_n, s_n) = check_inputs(current, summed, series)?;
+    if layers.start > layers.end || layers.end > l_n {
+        return Err(Error::param("layers", format!("layer range {}..{} is outside the placement's {l_n} layers", layers.start, layers.end)));
+    }
     if targets.len() != l_n {
         return Err(Error::param("target imbalance", format!("{} values given for {l_n} layers", targets.len())));
     }
@@ -503,6 +524,9 @@ pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Optio
     let mut layers_out = Vec::with_capacity(l_n);
     let mut reports = Vec::with_capacity(l_n);
     for (l, (&target, layer)) in targets.iter().zip(&current.layers).enumerate() {
+        if !layers.contains(&l) {
+            continue;
+        }
         let ll = layer_loads(l, d_n, summed, series);
         let (slots, before, after, n) = refine_layer(l, layer.clone(), &ll, target, max_moves, &mut moves);
         layers_out.push(slots);
@@ -517,7 +541,8 @@ pub fn refine_to_targets(current: &Placement, summed: &LoadMatrix, series: Optio
         });
     }
     let placement = Placement { layers: layers_out };
-    let (total, per) = slots_changed(current, &placement);
+    let before = Placement { layers: current.layers[layers.clone()].to_vec() };
+    let (total, per) = slots_changed(&before, &placement);
     for (r, p) in reports.iter_mut().zip(&per) {
         r.slots_changed = p.iter().sum();
     }

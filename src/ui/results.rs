@@ -419,7 +419,9 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                         <span class="file-name">{file.clone()}</span>
                     </div>
                     {table_error}
+                    <super::exports::ExportChoice result=r.clone() />
                     {notes_view}
+                    <super::migration_view::MigrationPanel result=r.clone() layer=layer />
                 </div>
                 <div class="charts">
                     <div class="chart">

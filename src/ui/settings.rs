@@ -148,6 +148,24 @@ pub fn SettingsForm() -> impl IntoView {
                         {move || algo_error().map(|m| view! { <span class="field-error">{m}</span> })}
                     </p>
                 </div>
+                {move || {
+                    let level2 = Algorithm::parse(&form.algorithm.get()).is_ok_and(Form::has_robust);
+                    level2.then(|| view! {
+                        <div class="field wide check">
+                            <input
+                                id="f-robust"
+                                type="checkbox"
+                                aria-describedby="f-robust-hint"
+                                prop:checked=move || form.robust.get()
+                                on:change=move |ev| form.robust.set(event_target_checked(&ev))
+                            />
+                            <label for="f-robust">"Robust (optimise the worst interval)"</label>
+                            <p class="hint" id="f-robust-hint">
+                                "Level 2 only, time-series input: the local search lowers the imbalance of the worst fitted interval (a power mean of the per-interval imbalances) instead of the mean, for load that drifts. Slower; summed input gives the plain table."
+                            </p>
+                        </div>
+                    })
+                }}
                 <div class="field wide check">
                     <input
                         id="f-msit"

@@ -23,6 +23,12 @@ pub struct Form {
     /// Expert groups (DeepSeek EPLB hierarchical); empty = none.
     pub groups: RwSignal<String>,
     pub msit_compat: RwSignal<bool>,
+    /// Level 2 only: optimise the worst interval (`Settings::robust`).
+    pub robust: RwSignal<bool>,
+    /// After the solve, refine the current placement instead (migration view).
+    pub migration_aware: RwSignal<bool>,
+    /// Tolerance of the migration-aware refinement, in percent as typed.
+    pub target_within: RwSignal<String>,
 }
 
 /// A form field (for attaching an error to it).
@@ -84,6 +90,9 @@ impl Form {
             seed: RwSignal::new(d.seed.to_string()),
             groups: RwSignal::new(d.groups.map(|g| g.to_string()).unwrap_or_default()),
             msit_compat: RwSignal::new(d.msit_compat),
+            robust: RwSignal::new(d.robust),
+            migration_aware: RwSignal::new(false),
+            target_within: RwSignal::new("2".to_string()),
         }
     }
 
@@ -119,12 +128,15 @@ impl Form {
         } else {
             Some(num(&groups_text, Field::Groups, "Expert groups", 1)?)
         };
+        // The robust box is shown for level 2 only; a hidden tick does not count.
+        let robust = self.robust.get() && Form::has_robust(algorithm);
         Ok(Settings {
             cluster: Cluster { devices, nodes, redundant, shared_devices, device_type },
             algorithm,
             msit_compat: self.msit_compat.get(),
             seed,
             groups,
+            robust,
             ..Settings::default()
         })
     }
@@ -140,6 +152,21 @@ impl Form {
         self.seed.set(s.seed.to_string());
         self.groups.set(s.groups.map(|g| g.to_string()).unwrap_or_default());
         self.msit_compat.set(s.msit_compat);
+        self.robust.set(s.robust);
+    }
+
+    /// Whether `algorithm` reads the robust option (level 2, al 3 / al 5).
+    pub fn has_robust(algorithm: Algorithm) -> bool {
+        matches!(algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed)
+    }
+
+    /// The migration-aware tolerance as a fraction (`2` typed = 0.02).
+    pub fn target_fraction(&self) -> Result<f64, String> {
+        let t = self.target_within.get();
+        match t.trim().trim_end_matches('%').trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v / 100.0),
+            _ => Err(format!("Target within must be a percentage from 0 to 100, got '{}'", t.trim())),
+        }
     }
 }
 

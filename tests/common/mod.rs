@@ -67,21 +67,7 @@ fn concat(mats: Vec<Vec<Vec<f64>>>) -> Vec<Vec<f64>> {
 }
 
 pub fn read_table(p: &Path) -> Placement {
-    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap();
-    let layers = v["layer_list"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            l["device_list"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["device_expert"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect())
-                .collect()
-        })
-        .collect();
-    Placement { layers }
+    super::support::placement_json(p)
 }
 
 /// Load the decode phase of a fixture's `input/` with the real ingest.

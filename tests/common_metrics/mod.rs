@@ -14,29 +14,12 @@ pub fn fixtures() -> PathBuf {
     super::support::fixtures_root()
 }
 
-/// Every file under `dir` (sorted), paths relative to it with forward slashes.
-pub fn input_files(dir: &Path) -> Vec<elb::engine::InputFile> {
-    fn rec(base: &Path, dir: &Path, out: &mut Vec<elb::engine::InputFile>) {
-        let mut entries: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                rec(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
-                out.push(elb::engine::InputFile::new(rel, fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    rec(dir, dir, &mut out);
-    out
-}
+#[allow(unused_imports)]
+pub use super::support::input_files;
 
 /// The decode phase of a fixture's `input/`, read by the engine's ingest.
 pub fn ingest_input(dir: &Path) -> PhaseData {
-    let ds = elb::engine::ingest::read_files(&input_files(dir)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).expect("a decode phase")
+    super::support::decode_phase(dir)
 }
 
 pub fn read_json(path: &Path) -> serde_json::Value {

@@ -1,9 +1,17 @@
+//! Fixture access shared by every test file (`mod support;`): where the
+//! shared fixtures are, a fixture's folder, a folder's files as the engine
+//! takes them, the decode phase read by the real ingest, and a deployment
+//! table JSON as a placement.
+//!
 //! Where the shared fixtures are: `$ELB_FIXTURES`, else `../shared/fixtures`
 //! beside the checkout (as on the project's machines and in CI), else
 //! `/work/shared/fixtures`. A missing fixture folder FAILS the tests: golden
 //! tests that skip silently would hide regressions.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+use elb::engine::{InputFile, Phase, PhaseData, Placement};
 
 pub fn fixtures_root() -> PathBuf {
     let mut cands: Vec<PathBuf> = Vec::new();
@@ -18,4 +26,68 @@ pub fn fixtures_root() -> PathBuf {
         }
     }
     panic!("shared fixtures not found (tried {cands:?}); set ELB_FIXTURES to the fixtures folder");
+}
+
+/// The folder of fixture `name` (fails when it is missing).
+pub fn fixture_dir(name: &str) -> PathBuf {
+    let d = fixtures_root().join(name);
+    assert!(d.exists(), "fixture {name} not found at {}", d.display());
+    d
+}
+
+/// Every file under `dir` (sorted), paths relative to it with forward
+/// slashes, each prefixed with `prefix/` when `prefix` is not empty (the
+/// browser gives a dropped folder's files with the folder's name first).
+pub fn input_files_under(dir: &Path, prefix: &str) -> Vec<InputFile> {
+    fn rec(base: &Path, dir: &Path, prefix: &str, out: &mut Vec<InputFile>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                rec(base, &p, prefix, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                let path = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
+                out.push(InputFile::new(path, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rec(dir, dir, prefix, &mut out);
+    out
+}
+
+/// Every file under `dir` (sorted), paths relative to it.
+pub fn input_files(dir: &Path) -> Vec<InputFile> {
+    input_files_under(dir, "")
+}
+
+/// The decode phase of a folder, read by the engine's ingest.
+pub fn decode_phase(dir: &Path) -> PhaseData {
+    let ds = elb::engine::ingest::read_files(&input_files(dir)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    ds.phases.into_iter().find(|p| p.phase == Phase::Decode).expect("a decode phase")
+}
+
+/// A deployment table JSON (`layer_list[].device_list[].device_expert`) as
+/// a placement, every device included (well-formed files only).
+pub fn placement_json(p: &Path) -> Placement {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let layers = v["layer_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["device_list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["device_expert"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect())
+                .collect()
+        })
+        .collect();
+    Placement { layers }
 }

@@ -58,11 +58,17 @@ pub struct Knobs {
     pub alt_power: u32,
     /// Time series: at most this many independent runs per layer.
     pub max_runs: usize,
+    /// Robust option: the power mean of the per-interval imbalances uses
+    /// the exponent `2^robust_squarings`.
+    pub robust_squarings: u32,
+    /// Robust option: starting acceptance threshold on that power mean, per
+    /// fitted interval; decays linearly to 0.
+    pub robust_threshold: f64,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8 }
+        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01 }
     }
 }
 
@@ -119,6 +125,10 @@ struct Plan {
     /// Kept intervals of the series used for fitting, grouped: each inner
     /// list is summed into one optimisation interval. `None` = summed input.
     groups: Option<Vec<Vec<usize>>>,
+    /// `Settings::robust` with time-series input: minimise the worst fitted
+    /// interval's imbalance (a power mean of the per-interval ratios) instead
+    /// of the summed busiest-device load.
+    robust: bool,
     knobs: Knobs,
     warnings: Vec<String>,
 }
@@ -208,7 +218,14 @@ impl Plan {
         if settings.holdout && series.is_none() {
             warnings.push("held-out fitting needs time-series input; fitted on all of the data".to_string());
         }
-        Ok(Plan { devices, slots, ids, experts, redundant, mixed, top_k, groups, knobs: *knobs, warnings })
+        let robust = settings.robust && series.is_some();
+        if settings.robust && series.is_none() {
+            warnings.push(
+                "the robust option needs time-series input (with one interval the worst interval is the whole run); this is the plain level-2 table"
+                    .to_string(),
+            );
+        }
+        Ok(Plan { devices, slots, ids, experts, redundant, mixed, top_k, groups, robust, knobs: *knobs, warnings })
     }
 
     fn intervals(&self) -> usize {
@@ -423,7 +440,11 @@ fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize
         let key = count_keys(h, ids, t_n, power);
         let counts = water_fill(&key, plan.redundant, d_n);
         let mut st = build(plan, h, t_n, &counts);
-        let f = anneal_series(&mut st, knobs, moves as u64, &mut rng);
+        let f = if plan.robust {
+            anneal_series_robust(&mut st, knobs, moves as u64, &mut rng)
+        } else {
+            anneal_series(&mut st, knobs, moves as u64, &mut rng)
+        };
         if best.as_ref().is_none_or(|(bf, _)| f < *bf) {
             best = Some((f, st));
         }
@@ -759,6 +780,108 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
         }
     }
     objective(&top)
+}
+
+/// `x^(2^n)` by repeated squaring (exact same operations on every platform).
+#[inline]
+fn robust_pow(x: f64, n: u32) -> f64 {
+    let mut y = x;
+    for _ in 0..n {
+        y *= y;
+    }
+    y
+}
+
+/// The inverse of [`robust_pow`] (square roots only).
+fn robust_root(x: f64, n: u32) -> f64 {
+    let mut y = x;
+    for _ in 0..n {
+        y = y.sqrt();
+    }
+    y
+}
+
+/// Time-series input, robust: threshold accepting on
+/// `G = sum_t (max_d load(d, t) / mean(t))^16`, a smooth stand-in for the
+/// worst interval's imbalance (`max_t` of the ratio; the power mean
+/// `(G / T)^(1/16)` lies within a factor `T^(1/16)` of it, and every interval
+/// still counts a little, so ties between equally bad worst intervals are
+/// broken by the others). Intervals without load are left out. Moves are
+/// accepted when they raise the power mean by at most the threshold (the
+/// same fraction as the mean objective, now of an imbalance ratio), which
+/// decays linearly to 0. Returns the power mean (lower is better).
+fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
+    let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
+    let mut top = vec![Top3::EMPTY; t_n];
+    for k in 0..t_n {
+        rescan(st, &mut top, k);
+    }
+    // 1 / mean device load per interval (0 for an idle interval).
+    let mut inv = vec![0.0f64; t_n];
+    let mut used = 0usize;
+    for (k, iv) in inv.iter_mut().enumerate() {
+        let mut tot = 0.0;
+        for d in 0..d_n {
+            tot += st.load[d * t_n + k];
+        }
+        if tot > 0.0 && tot.is_finite() {
+            *iv = d_n as f64 / tot;
+            used += 1;
+        }
+    }
+    let sq = knobs.robust_squarings.min(6);
+    let term = |v: f64, iv: f64| robust_pow(v.max(0.0) * iv, sq);
+    let mut w: Vec<f64> = (0..t_n).map(|k| term(top[k].v[0], inv[k])).collect();
+    let power_mean = |g: f64| if used == 0 { 0.0 } else { robust_root(g / used as f64, sq) };
+    let mut g: f64 = w.iter().sum();
+    if d_n < 2 || s_n == 0 || used == 0 {
+        return power_mean(g);
+    }
+    for it in 0..moves {
+        let frac = 1.0 - it as f64 / moves as f64;
+        let d1 = if rng.unit() < knobs.targeted { top[rng.below(t_n)].d[0] } else { rng.below(d_n) };
+        let mut d2 = rng.below(d_n - 1);
+        if d2 >= d1 {
+            d2 += 1;
+        }
+        let a = rng.below(s_n);
+        let b = rng.below(s_n);
+        if !st.swappable(d1, a, d2, b) {
+            continue;
+        }
+        let e1 = st.slot[d1 * s_n + a];
+        let e2 = st.slot[d2 * s_n + b];
+        let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
+        let mut g_new = 0.0;
+        for (k, t3) in top.iter().enumerate() {
+            if inv[k] == 0.0 {
+                continue;
+            }
+            let dl = st.hr[h2 + k] - st.hr[h1 + k];
+            let x = st.load[o1 + k] + dl;
+            let y = st.load[o2 + k] - dl;
+            g_new += term(x.max(y).max(t3.other(d1, d2)), inv[k]);
+        }
+        let (m_old, m_new) = (power_mean(g), power_mean(g_new));
+        if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
+            st.swap(d1, a, d2, b);
+            for k in 0..t_n {
+                let t3 = top[k];
+                let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
+                if touched {
+                    rescan(st, &mut top, k);
+                } else {
+                    let mut n = t3;
+                    n.insert(st.load[o1 + k], d1);
+                    n.insert(st.load[o2 + k], d2);
+                    top[k] = n;
+                }
+                w[k] = term(top[k].v[0], inv[k]);
+            }
+            g = w.iter().sum();
+        }
+    }
+    power_mean(g)
 }
 
 /// The layer's own generator: any split of the layers gives the same stream.

@@ -1,0 +1,426 @@
+//! What it costs to switch: when the phase has a current placement (the
+//! dump's `eplb_expert_map_file`, or a deployment table dropped with the
+//! data), the slots whose weights must be loaded to go to the new table, per
+//! NPU (all layers, and the layer chosen in the phase card), and the
+//! "Migration-aware" option: refine the current placement until every layer
+//! is within the target of the new table (`migration::refine_layer_range`),
+//! moving as few slots as possible, and compare both tables.
+//!
+//! The refinement runs on the page's thread one layer at a time, yielding
+//! to the browser between layers, so the page stays responsive; a new
+//! tolerance or a new run abandons the one in progress.
+
+use std::sync::Arc;
+
+use leptos::html;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use plotters::prelude::*;
+use plotters_canvas::CanvasBackend;
+use wasm_bindgen::JsValue;
+use web_sys::HtmlCanvasElement;
+
+use super::charts;
+use super::results::download;
+use super::state::{use_state, PhaseResult};
+use crate::engine::metrics::{self, Score};
+use crate::engine::{export, migration, Placement};
+
+/// Whether the phase's "before" is a current placement rather than the
+/// default layout.
+pub fn has_current(r: &PhaseResult) -> bool {
+    r.data.current.is_some()
+        || r.before != Placement::default_layout(r.data.layers, r.data.experts, r.settings.cluster.routed_devices())
+}
+
+/// Per NPU, over all layers, from `[layer][device]` counts.
+fn per_device(per: &[Vec<usize>]) -> Vec<usize> {
+    let n = per.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect()
+}
+
+/// The migration-aware table and its figures.
+struct Aware {
+    moved: usize,
+    per: Vec<Vec<usize>>,
+    reached: usize,
+    layers: usize,
+    score: Score,
+    tolerance: f64,
+    millis: f64,
+    /// The longest single layer (the longest the page's thread was held).
+    longest_ms: f64,
+    /// The msit table JSON, or why it cannot be offered.
+    table: Result<String, String>,
+}
+
+#[derive(Clone)]
+enum AwareState {
+    Off,
+    Running { done: usize, total: usize },
+    Done(Arc<Aware>),
+    Failed(String),
+}
+
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// Give the browser a turn (a zero-delay timeout).
+async fn yield_now() {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        let ok = web_sys::window()
+            .map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).is_ok())
+            .unwrap_or(false);
+        if !ok {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+}
+
+/// Refine `r.before` towards `r.after` within `tolerance`, layer by layer;
+/// `None` when generation `gen` was superseded.
+async fn refine(
+    r: Arc<PhaseResult>,
+    tolerance: f64,
+    gen: u64,
+    current_gen: StoredValue<u64>,
+    status: RwSignal<AwareState>,
+) -> Option<Result<Aware, String>> {
+    let t0 = now_ms();
+    let data = &r.data;
+    let series = data.series.as_ref();
+    let best = match migration::layer_imbalances(&r.after, &data.summed, series) {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let targets: Vec<f64> = best.iter().map(|b| b * (1.0 + tolerance)).collect();
+    let n = r.before.layers.len();
+    let mut layers = Vec::with_capacity(n);
+    let mut reached = 0;
+    let mut longest_ms = 0.0f64;
+    for l in 0..n {
+        let tl = now_ms();
+        match migration::refine_layer_range(&r.before, &data.summed, series, &targets, 0, l..l + 1) {
+            Ok(part) => {
+                reached += part.layers.iter().filter(|x| x.reached).count();
+                layers.extend(part.placement.layers);
+            }
+            Err(e) => return Some(Err(e.to_string())),
+        }
+        longest_ms = longest_ms.max(now_ms() - tl);
+        status.set(AwareState::Running { done: l + 1, total: n });
+        yield_now().await;
+        if current_gen.get_value() != gen {
+            return None;
+        }
+    }
+    let placement = Placement { layers };
+    let (moved, per) = migration::slots_changed(&r.before, &placement);
+    let score = metrics::score(data, &placement, &r.settings.cluster);
+    let table = export::export_checked(&placement, &r.settings.cluster, data.experts).map_err(|e| e.to_string());
+    Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, longest_ms, table }))
+}
+
+fn dark() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .is_some_and(|m| m.matches())
+}
+
+/// Two bar panels: slots moved per NPU over all layers, and in layer
+/// `layer`; the new table's bars left, the migration-aware table's right.
+fn draw(
+    canvas: HtmlCanvasElement,
+    total: &[usize],
+    total_aware: Option<&[usize]>,
+    one: &[usize],
+    one_aware: Option<&[usize]>,
+    layer: usize,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("could not draw the migration chart: {e}");
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let s = if dpr.is_finite() { dpr.clamp(1.0, 3.0) } else { 1.0 };
+    canvas.set_width((charts::WIDTH as f64 * s).round() as u32);
+    canvas.set_height((charts::HEIGHT as f64 * s).round() as u32);
+    let px = |v: f64| (v * s).round() as i32;
+    let (bg, fg, grid) = if dark() {
+        (RGBColor(0x1b, 0x1e, 0x24), RGBColor(0xe6, 0xe8, 0xeb), RGBColor(0x3a, 0x3f, 0x48))
+    } else {
+        (RGBColor(0xff, 0xff, 0xff), RGBColor(0x1f, 0x23, 0x28), RGBColor(0xdd, 0xe1, 0xe6))
+    };
+    // Okabe-Ito blue (new table) and vermillion (migration-aware).
+    let new_c = RGBColor(0x00, 0x72, 0xB2);
+    let aware_c = RGBColor(0xD5, 0x5E, 0x00);
+    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
+    let root = backend.into_drawing_area();
+    root.fill(&bg).map_err(|e| err(&e))?;
+    let (left, right) = root.split_horizontally(px(charts::WIDTH as f64 / 2.0));
+    let font = ("sans-serif", px(12.0)).into_font().color(&fg);
+    let panels: [(&DrawingArea<_, _>, String, &[usize], Option<&[usize]>); 2] =
+        [(&left, "all layers".to_string(), total, total_aware), (&right, format!("layer {layer}"), one, one_aware)];
+    for (area, title, a, b) in panels {
+        let n = a.len().max(b.map_or(0, <[usize]>::len)).max(1);
+        let ymax = a.iter().chain(b.unwrap_or(&[]).iter()).copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+        let mut chart = ChartBuilder::on(area)
+            .margin(px(8.0))
+            .caption(title, font.clone())
+            .x_label_area_size(px(30.0))
+            .y_label_area_size(px(44.0))
+            .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(grid)
+            .bold_line_style(grid)
+            .axis_style(fg)
+            .x_desc("NPU")
+            .y_desc("slots loaded")
+            .x_labels(n.min(8))
+            .y_labels(5)
+            .x_label_formatter(&|x| format!("{}", x.round() as i64))
+            .y_label_formatter(&|y| format!("{}", y.round() as i64))
+            .label_style(font.clone())
+            .axis_desc_style(font.clone())
+            .draw()
+            .map_err(|e| err(&e))?;
+        let w = if b.is_some() { 0.38 } else { 0.7 };
+        let left_of = if b.is_some() { w } else { w / 2.0 };
+        chart
+            .draw_series(a.iter().enumerate().map(|(d, &v)| {
+                let x = d as f64;
+                Rectangle::new([(x - left_of, 0.0), (x - left_of + w, v as f64)], new_c.filled())
+            }))
+            .map_err(|e| err(&e))?
+            .label("new table")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], new_c.filled()));
+        if let Some(b) = b {
+            chart
+                .draw_series(b.iter().enumerate().map(|(d, &v)| {
+                    let x = d as f64;
+                    Rectangle::new([(x, 0.0), (x + w, v as f64)], aware_c.filled())
+                }))
+                .map_err(|e| err(&e))?
+                .label("migration-aware")
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], aware_c.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(bg.mix(0.85))
+            .border_style(grid)
+            .label_font(font.clone())
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+fn fmt4(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        "–".into()
+    }
+}
+
+/// The migration section of a phase card (nothing without a current placement).
+#[component]
+pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl IntoView {
+    if !has_current(&result) {
+        return ().into_any();
+    }
+    let state = use_state();
+    let form = state.form;
+    let r = result;
+    let name = r.data.phase.name();
+    let (moved, per) = migration::slots_changed(&r.before, &r.after);
+    let total_slots: usize = r.after.layers.iter().flatten().map(Vec::len).sum();
+    let per_total = per_device(&per);
+    let status = RwSignal::new(AwareState::Off);
+    let gen = StoredValue::new(0u64);
+    let canvas = NodeRef::<html::Canvas>::new();
+
+    // Start (or drop) the refinement when the option or its target changes.
+    {
+        let r = r.clone();
+        Effect::new(move |_| {
+            let on = form.migration_aware.get();
+            let tol = form.target_fraction();
+            let g = gen.get_value() + 1;
+            gen.set_value(g);
+            if !on {
+                status.set(AwareState::Off);
+                return;
+            }
+            let tol = match tol {
+                Ok(t) => t,
+                Err(e) => {
+                    status.set(AwareState::Failed(e));
+                    return;
+                }
+            };
+            status.set(AwareState::Running { done: 0, total: r.before.layers.len() });
+            let r = r.clone();
+            spawn_local(async move {
+                yield_now().await;
+                if gen.get_value() != g {
+                    return;
+                }
+                match refine(r, tol, g, gen, status).await {
+                    None => {}
+                    Some(Ok(a)) => status.set(AwareState::Done(Arc::new(a))),
+                    Some(Err(e)) => status.set(AwareState::Failed(e)),
+                }
+            });
+        });
+    }
+    {
+        let per = per.clone();
+        let per_total = per_total.clone();
+        Effect::new(move |_| {
+            let l = layer.get();
+            let st = status.get();
+            let Some(c) = canvas.get() else { return };
+            let aware = match &st {
+                AwareState::Done(a) => Some(a.clone()),
+                _ => None,
+            };
+            let aware_total = aware.as_ref().map(|a| per_device(&a.per));
+            let one: &[usize] = per.get(l).map_or(&[], |v| v.as_slice());
+            let aware_one: Option<Vec<usize>> = aware.as_ref().map(|a| a.per.get(l).cloned().unwrap_or_default());
+            if let Err(e) = draw(c, &per_total, aware_total.as_deref(), one, aware_one.as_deref(), l) {
+                state.fail(e);
+            }
+        });
+    }
+    let busiest = per_total.iter().copied().max().unwrap_or(0);
+    let summary = format!(
+        "Switching from {} to the new table loads {moved} of {total_slots} slots (weights to move); at most {busiest} on one NPU.",
+        r.before_label
+    );
+    let chart_label = {
+        let per = per.clone();
+        move || {
+            let l = layer.get();
+            let in_layer: usize = per.get(l).map_or(0, |v| v.iter().sum());
+            let aware = match status.get() {
+                AwareState::Done(a) => format!(
+                    "; migration-aware: {} in all layers, {} in layer {l}",
+                    a.moved,
+                    a.per.get(l).map_or(0, |v| v.iter().sum::<usize>())
+                ),
+                _ => String::new(),
+            };
+            format!("Slots loaded per NPU: new table {moved} in all layers, {in_layer} in layer {l}{aware}")
+        }
+    };
+    let aware_id = format!("migr-aware-{name}");
+    let target_id = format!("migr-target-{name}");
+    let target_hint = format!("{target_id}-hint");
+    let r2 = r.clone();
+    let outcome = move || match status.get() {
+        AwareState::Off => None,
+        AwareState::Running { done, total } => Some(
+            view! { <p class="hint" role="status">{format!("Refining the current placement: layer {done} of {total}…")}</p> }
+                .into_any(),
+        ),
+        AwareState::Failed(e) => Some(view! { <p class="field-error">{format!("Migration-aware refinement: {e}")}</p> }.into_any()),
+        AwareState::Done(a) => {
+            let s = &r2.score_after;
+            let rows = vec![
+                ("Slots moved", moved.to_string(), a.moved.to_string()),
+                ("Step imbalance", fmt4(s.step_imbalance), fmt4(a.score.step_imbalance)),
+                (
+                    "Time-resolved step imbalance",
+                    s.time_resolved_step_imbalance.map_or("–".into(), fmt4),
+                    a.score.time_resolved_step_imbalance.map_or("–".into(), fmt4),
+                ),
+                ("Layers within the target", "–".into(), format!("{} of {}", a.reached, a.layers)),
+                ("Valid table", if s.valid { "yes" } else { "no" }.into(), if a.score.valid { "yes" } else { "no" }.into()),
+            ];
+            let body = rows
+                .into_iter()
+                .map(|(k, x, y)| view! { <tr><th scope="row">{k}</th><td>{x}</td><td>{y}</td></tr> })
+                .collect_view();
+            let file = format!("{name}_migration_aware_global_deployment.json");
+            let dl = match &a.table {
+                Ok(json) => {
+                    let (json, file) = (json.clone(), file.clone());
+                    view! {
+                        <button type="button" on:click=move |_| {
+                            if let Err(e) = download(&file, &json) {
+                                state.fail(e);
+                            }
+                        }>{format!("Download migration-aware {name} table")}</button>
+                    }
+                    .into_any()
+                }
+                Err(e) => view! { <p class="field-error">{format!("The migration-aware table cannot be offered: {e}")}</p> }.into_any(),
+            };
+            Some(
+                view! {
+                    <table class="figures" aria-label=format!("New table vs migration-aware ({name})")>
+                        <thead>
+                            <tr>
+                                <th scope="col">{format!("Within {:.1} % of the new table", a.tolerance * 100.0)}</th>
+                                <th scope="col">"New table"</th>
+                                <th scope="col">"Migration-aware"</th>
+                            </tr>
+                        </thead>
+                        <tbody>{body}</tbody>
+                    </table>
+                    <p class="hint">{format!("Refined layer by layer in {:.0} ms (longest layer {:.0} ms).", a.millis, a.longest_ms)}</p>
+                    <div class="download-row">
+                        {dl}
+                        <span class="file-name">{file}</span>
+                    </div>
+                }
+                .into_any(),
+            )
+        }
+    };
+    let target_error = move || form.target_fraction().err();
+    view! {
+        <div class="migration" role="group" aria-label=format!("Migration ({name})")>
+            <h3>"Migration from the current placement"</h3>
+            <p>{summary}</p>
+            <div class="chart">
+                <div class="chart-head">
+                    <h3>"Slots moved per NPU"</h3>
+                </div>
+                <canvas node_ref=canvas role="img" aria-label=chart_label></canvas>
+            </div>
+            <div class="field check">
+                <input
+                    id=aware_id.clone()
+                    type="checkbox"
+                    prop:checked=move || form.migration_aware.get()
+                    on:change=move |ev| form.migration_aware.set(event_target_checked(&ev))
+                />
+                <label for=aware_id>"Migration-aware"</label>
+            </div>
+            <div class="field" class:invalid=move || target_error().is_some()>
+                <label for=target_id.clone()>"Target within %"</label>
+                <input
+                    id=target_id
+                    type="text"
+                    inputmode="decimal"
+                    autocomplete="off"
+                    aria-describedby=target_hint.clone()
+                    prop:value=move || form.target_within.get()
+                    on:input=move |ev| form.target_within.set(event_target_value(&ev))
+                />
+                <p class="hint" id=target_hint>
+                    <span class="rule">"Keep the current placement and change as few slots as possible until every layer is within this percentage of the new table's imbalance."</span>
+                    {move || target_error().map(|m| view! { <span class="field-error">{m}</span> })}
+                </p>
+            </div>
+            {outcome}
+        </div>
+    }
+    .into_any()
+}

@@ -1,0 +1,56 @@
+// Takes docs/migration.png and docs/exports.png (README, "Beyond the
+// reference"), and prints how long the migration-aware refinement takes in
+// the browser on the DeepSeek-V3-shaped fixture. Run after a build:
+//   NODE_PATH=<tools>/node_modules node tests/e2e/screenshot_beyond2.mjs
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startSite, launch, openApp, repoRoot, fixturesDir, dropFolder, setSettings, runAndWait } from './helpers.mjs';
+
+const fixtures = fixturesDir();
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-shots-'));
+const site = await startSite();
+const browser = await launch();
+try {
+  // Migration: the dsv3-series dump with msit's C2LB table as the running placement.
+  const drop = path.join(tmp, 'dsv3-with-current');
+  fs.cpSync(path.join(fixtures, 'dsv3-series', 'input'), drop, { recursive: true });
+  fs.copyFileSync(path.join(fixtures, 'dsv3-series', 'expected', 'al0-a2.json'), path.join(drop, 'running_global_deployment.json'));
+  {
+    const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
+    await dropFolder(context, page, drop);
+    await page.locator('section.summary').getByText('Dropped: dsv3-with-current').waitFor({ timeout: 120_000 });
+    await setSettings(page, { npus: 64, nodes: 8, redundant: 64, algorithm: 'spec-moe-1' });
+    await runAndWait(page, 300_000);
+    const group = page.getByRole('group', { name: 'Migration (decode)' });
+    await group.getByLabel('Migration-aware').check();
+    const hint = group.getByText(/Refined layer by layer in/);
+    await hint.waitFor({ timeout: 300_000 });
+    console.log(`dsv3-series, al1 vs current al0-a2, within 2 %: ${await hint.innerText()}`);
+    console.log((await group.getByRole('table').innerText()).replace(/\t/g, ' | '));
+    await group.scrollIntoViewIfNeeded();
+    await group.screenshot({ path: path.join(repoRoot, 'docs', 'migration.png') });
+    await context.close();
+  }
+  // Exports: the small-series fixture, level 1, the SGLang format chosen.
+  {
+    const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
+    await dropFolder(context, page, path.join(fixtures, 'small-series', 'input'));
+    await page.locator('section.summary').getByText('Dropped: input').waitFor();
+    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, algorithm: 'spec-moe-1' });
+    await runAndWait(page, 120_000);
+    const card = page.getByRole('region', { name: 'Decode results' });
+    const group = card.getByRole('group', { name: 'Export (decode)' });
+    await group.getByLabel('Export format').selectOption('sglang');
+    await group.getByLabel('First MoE layer').fill('3');
+    const col = card.locator('.result-grid > div').first();
+    await col.scrollIntoViewIfNeeded();
+    await col.screenshot({ path: path.join(repoRoot, 'docs', 'exports.png') });
+    await context.close();
+  }
+  console.log('wrote docs/migration.png, docs/exports.png');
+} finally {
+  await browser.close();
+  await site.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
