@@ -52,9 +52,29 @@ fn dsv3_c2lb_towards_level2() {
     let m = loads(&dir.join("input"));
     let current = table(&dir.join("expected/al0-a2.json"));
     let best = table(&dir.join("expected/al3.json"));
+    // msit's C2LB table puts an expert twice on one device in some layers:
+    // the refinement replaces each second copy first (one slot each), so the
+    // refined table is valid; otherwise C2LB is already within 2% of level 2.
+    // (Before the repair step, nothing moved at all.)
+    let dups = |p: &Placement, l: usize| -> usize {
+        p.layers[l]
+            .iter()
+            .map(|d| {
+                let mut v = d.clone();
+                v.sort_unstable();
+                v.dedup();
+                d.len() - v.len()
+            })
+            .sum()
+    };
+    let dup_total: usize = (0..current.layers.len()).map(|l| dups(&current, l)).sum();
+    assert!(dup_total > 0, "the fixture's C2LB table has duplicates (its score.json lists them)");
     let r2 = refine_towards(&current, &best, &m, None, &RefineOptions::default()).unwrap();
     assert!(r2.layers.iter().all(|l| l.reached));
-    assert_eq!(r2.slots_changed, 0);
+    // Each repair loads one slot; a repaired layer may then need a few more
+    // moves to get back within 2% (measured: 65 slots for 41 duplicates).
+    assert!(r2.slots_changed >= dup_total && r2.slots_changed <= 2 * dup_total, "{} slots for {dup_total} duplicates", r2.slots_changed);
+    assert!(elb::engine::validate::validate_placement(&r2.placement, m.experts, false).is_empty());
     let r = refine_towards(&current, &best, &m, None, &RefineOptions { tolerance: 0.0, ..Default::default() }).unwrap();
     let reached = r.layers.iter().filter(|l| l.reached).count();
     let (full, _) = slots_changed(&current, &best);
@@ -78,5 +98,6 @@ fn dsv3_c2lb_towards_level2() {
     assert!(reached >= 54, "{:?}", r.layers.iter().filter(|l| !l.reached).collect::<Vec<_>>());
     assert!(r.slots_changed * 10 < full, "{} vs {full}", r.slots_changed);
     assert!(step(&r.placement) <= step(&best));
-    assert!(r.layers.iter().all(|l| l.after <= l.before));
+    assert!(r.layers.iter().filter(|l| dups(&current, l.layer) == 0).all(|l| l.after <= l.before));
+    assert!(elb::engine::validate::validate_placement(&r.placement, m.experts, false).is_empty());
 }

@@ -52,3 +52,61 @@ fn a_range_outside_the_placement_is_an_error() {
     assert!(r.placement.layers.is_empty());
     assert_eq!(r.slots_changed, 0);
 }
+
+#[test]
+fn an_invalid_current_table_is_repaired_first() {
+    use elb::engine::LoadMatrix;
+    // Expert 0 twice on device 0: replaced by the expert that balances best.
+    let current = Placement { layers: vec![vec![vec![0, 0], vec![1, 2], vec![3, 1]]] };
+    let loads = LoadMatrix { layers: 1, experts: 4, data: vec![4.0, 2.0, 2.0, 2.0] };
+    let r = refine_to_targets(&current, &loads, None, &[10.0], 0).unwrap();
+    let dev0 = &r.placement.layers[0][0];
+    assert_ne!(dev0[0], dev0[1], "{:?}", r.placement);
+    assert_eq!(r.slots_changed, 1);
+    assert!(elb::engine::validate::validate_placement(&r.placement, 4, false).is_empty());
+}
+
+/// The page's loop: each layer in chunks of at most `chunk` moves, resuming
+/// from the chunk's table, until the target is reached, a chunk stops early
+/// or D*S moves are made.
+fn chunked(current: &Placement, data: &elb::engine::PhaseData, targets: &[f64], chunk: usize) -> (Placement, usize) {
+    let mut work = current.clone();
+    let mut reached = 0;
+    for l in 0..work.layers.len() {
+        let cap = work.layers[l].iter().map(Vec::len).sum::<usize>();
+        let mut made = 0;
+        loop {
+            let limit = chunk.min(cap - made).max(1);
+            let part = refine_layer_range(&work, &data.summed, data.series.as_ref(), targets, limit, l..l + 1).unwrap();
+            let rep = &part.layers[0];
+            work.layers[l] = part.placement.layers[0].clone();
+            made += rep.moves;
+            let finished = rep.reached || rep.moves < limit || made >= cap;
+            if finished {
+                reached += usize::from(rep.reached);
+                break;
+            }
+        }
+    }
+    (work, reached)
+}
+
+#[test]
+fn chunks_of_a_few_moves_give_the_one_call_table() {
+    let data = support::decode_phase(&support::fixture_dir("small-series-nodes-map").join("input"));
+    let current = data.current.clone().unwrap();
+    let cluster = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let settings = Settings { cluster, algorithm: Algorithm::SpecMoe2, ..Settings::default() };
+    let (best, _) = algo::solve_all(&data, &settings, &mut |_| true).unwrap();
+    let series = data.series.as_ref();
+    for tol in [0.0, 0.02] {
+        let targets: Vec<f64> = layer_imbalances(&best, &data.summed, series).unwrap().iter().map(|b| b * (1.0 + tol)).collect();
+        let whole = refine_to_targets(&current, &data.summed, series, &targets, 0).unwrap();
+        assert!(whole.layers.iter().any(|l| l.moves > 3), "the case needs layers of several moves: {:?}", whole.layers);
+        for chunk in [1, 2, 3, 8] {
+            let (p, reached) = chunked(&current, &data, &targets, chunk);
+            assert_eq!(p, whole.placement, "tolerance {tol}, chunk {chunk}");
+            assert_eq!(reached, whole.layers.iter().filter(|l| l.reached).count());
+        }
+    }
+}

@@ -88,6 +88,77 @@ pub fn split_even_odd(data: &PhaseData) -> Result<(PhaseData, PhaseData)> {
     Ok((subset(data, s, &fit), subset(data, s, &eval)))
 }
 
+/// One table scored on the fit part and on the held-out part of a split.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HoldoutFigures {
+    pub fit_intervals: usize,
+    pub held_out_intervals: usize,
+    /// Step imbalance (summed loads of the part, metrics.md) on each part.
+    pub fit_step: f64,
+    pub held_out_step: f64,
+    /// Time-resolved step imbalance on each part.
+    pub fit_time_resolved: Option<f64>,
+    pub held_out_time_resolved: Option<f64>,
+}
+
+impl HoldoutFigures {
+    /// `held_out / fit - 1` of the step imbalance (`None` when undefined).
+    pub fn step_change(&self) -> Option<f64> {
+        relative_change(self.fit_step, self.held_out_step)
+    }
+    /// `held_out / fit - 1` of the time-resolved step imbalance.
+    pub fn time_resolved_change(&self) -> Option<f64> {
+        relative_change(self.fit_time_resolved?, self.held_out_time_resolved?)
+    }
+}
+
+fn relative_change(fit: f64, held_out: f64) -> Option<f64> {
+    let c = held_out / fit - 1.0;
+    (fit.is_finite() && held_out.is_finite() && fit > 0.0 && c.is_finite()).then_some(c)
+}
+
+/// The settings to fit with on a part made by [`split`]: the split is done
+/// already, so level 2's own even-interval hold-out (`Settings::holdout`) is off.
+pub fn fit_settings(settings: &super::params::Settings) -> super::params::Settings {
+    let mut s = settings.clone();
+    s.holdout = false;
+    s
+}
+
+/// Score `placement` on both parts of a split ([`split`] / [`split_even_odd`]).
+pub fn evaluate(
+    fit: &PhaseData,
+    held_out: &PhaseData,
+    placement: &super::model::Placement,
+    cluster: &super::params::Cluster,
+) -> HoldoutFigures {
+    let f = super::metrics::score(fit, placement, cluster);
+    let h = super::metrics::score(held_out, placement, cluster);
+    HoldoutFigures {
+        fit_intervals: fit.intervals(),
+        held_out_intervals: held_out.intervals(),
+        fit_step: f.step_imbalance,
+        held_out_step: h.step_imbalance,
+        fit_time_resolved: f.time_resolved_step_imbalance,
+        held_out_time_resolved: h.time_resolved_step_imbalance,
+    }
+}
+
+/// Split `data` chronologically, fit with `settings` on the first part and
+/// score the table on both parts (one thread; the browser solves the fit
+/// part in its workers and calls [`evaluate`] itself). Returns the table too.
+pub fn check(
+    data: &PhaseData,
+    settings: &super::params::Settings,
+    fraction: f64,
+) -> Result<(super::model::Placement, HoldoutFigures)> {
+    let (fit, held_out) = split(data, fraction)?;
+    let s = fit_settings(settings);
+    let (placement, _) = super::algo::solve_all(&fit, &s, &mut |_| true)?;
+    let figures = evaluate(&fit, &held_out, &placement, &s.cluster);
+    Ok((placement, figures))
+}
+
 /// Per layer and kept interval, `max_d load(t) / mean(t)` of `placement`
 /// (`[layer][interval]`; the load model of metrics.md: an expert's load
 /// split evenly over its replicas, the mixed shared expert (id E) carrying

@@ -402,11 +402,54 @@ fn hot_devices(st: &State, ll: &LayerLoads) -> Vec<usize> {
     ds
 }
 
+/// A slot of a device whose expert stands on that device more than once
+/// (an invalid table, e.g. one of msit's), if any.
+fn duplicate_slot(st: &State) -> Option<(usize, usize)> {
+    for (d, dev) in st.slots.iter().enumerate() {
+        for (j, &e) in dev.iter().enumerate() {
+            if dev[..j].contains(&e) {
+                return Some((d, j));
+            }
+        }
+    }
+    None
+}
+
+/// Replace every second copy of an expert on one device by the routed
+/// expert, not on that device yet, that leaves the layer's figure lowest
+/// (lowest id among equals): the refined table is valid even when the
+/// current one is not. Returns the moves made.
+fn repair_duplicates(l: usize, st: &mut State, ll: &LayerLoads, moves: &mut Vec<Move>) -> usize {
+    let mut n = 0;
+    let limit = st.slots.iter().map(Vec::len).sum::<usize>();
+    while let Some((d, j)) = duplicate_slot(st) {
+        if n >= limit {
+            break;
+        }
+        let mut ev = Evaluator::new(ll, st);
+        let mut best: Option<(f64, usize)> = None;
+        for b in 0..ll.experts {
+            if let Some(o) = ev.eval(st, Cand::Replace { d, s: j, b }, f64::INFINITY) {
+                if best.is_none_or(|(bo, _)| o < bo) {
+                    best = Some((o, b));
+                }
+            }
+        }
+        let Some((_, b)) = best else { break };
+        let old = st.slots[d][j];
+        st.slots[d][j] = b;
+        moves.push(Move::Replace { layer: l, device: d, slot: j, old, new: b });
+        st.rebuild(ll);
+        n += 1;
+    }
+    n
+}
+
 fn refine_layer(l: usize, slots: Vec<Vec<usize>>, ll: &LayerLoads, target: f64, max_moves: usize, moves: &mut Vec<Move>) -> (Vec<Vec<usize>>, f64, f64, usize) {
     let mut st = State::new(slots, ll);
     let start = imbalance_of(st.objective(ll), ll);
+    let mut n = repair_duplicates(l, &mut st, ll, moves);
     let mut obj = st.objective(ll);
-    let mut n = 0;
     let d_n = st.slots.len();
     while n < max_moves && imbalance_of(obj, ll) > target * (1.0 + 1e-12) {
         let mut ev = Evaluator::new(ll, &st);

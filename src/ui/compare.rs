@@ -1,21 +1,24 @@
 //! "Compare algorithms": every applicable algorithm on the loaded data with
 //! the form's settings, one table per phase plus a per-layer imbalance chart.
 //!
-//! The solves run in the page, one layer at a time, yielding to the browser
-//! between layers (so the page stays responsive and a new click restarts).
-//! Algorithms whose parameter check fails are listed with the reason.
+//! The solves run in the page's worker pool ([`super::pool`]), one
+//! algorithm after the other (each over all workers), so the page stays
+//! responsive; the status shows the algorithm and its layers done, and
+//! "Stop comparison" terminates the workers. Algorithms whose parameter
+//! check fails are listed with the reason.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::html;
 use leptos::prelude::*;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
 use super::charts;
+use super::pool;
 use super::results::download;
 use super::settings::validate;
 use super::state::AppState;
@@ -49,50 +52,45 @@ pub struct PhaseCompare {
 }
 
 thread_local! {
-    /// Bumped by every click: an older comparison stops at its next layer.
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// The pool group of the comparison going on, if any.
+    static GROUP: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
-/// Let the browser paint and handle events.
-async fn yield_now() {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+fn current(group: u64) -> bool {
+    GROUP.with(|g| g.get()) == Some(group)
 }
 
-/// Solve `data` with `settings` layer by layer; `None` when superseded.
-async fn solve_chunked(data: &PhaseData, settings: &Settings, generation: u64) -> Option<Result<(Placement, f64), String>> {
-    let mut layers = Vec::with_capacity(data.layers);
-    let mut millis = 0.0;
-    for l in 0..data.layers {
-        yield_now().await;
-        if GENERATION.with(|g| g.get()) != generation {
-            return None;
+/// Stop the comparison going on (if any).
+pub fn stop() -> bool {
+    match GROUP.with(|g| g.take()) {
+        Some(group) => {
+            pool::cancel(group);
+            true
         }
-        let t0 = now_ms();
-        let r = algo::solve(data, settings, l..l + 1, &mut |_| true);
-        millis += now_ms() - t0;
-        match r {
-            Ok(sol) => layers.extend(sol.layers),
-            Err(e) => return Some(Err(e.to_string())),
-        }
+        None => false,
     }
-    Some(Ok((Placement { layers }, millis)))
+}
+
+/// What the comparison is doing: the algorithm, its layers done, time left.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub label: String,
+    pub done: usize,
+    pub total: usize,
+    pub left_ms: Option<f64>,
 }
 
 async fn compare(
     phases: Vec<Arc<PhaseData>>,
     base: Settings,
-    generation: u64,
+    group: u64,
     out: RwSignal<Vec<Arc<PhaseCompare>>>,
     status: RwSignal<String>,
+    step: RwSignal<Option<Step>>,
 ) {
     let mut results: Vec<Arc<PhaseCompare>> = Vec::new();
     for data in &phases {
@@ -103,17 +101,24 @@ async fn compare(
                 pc.skipped.push((a, e.to_string()));
                 continue;
             }
-            status.set(format!(
-                "Comparing: {} phase, {} ({} of {})…",
-                data.phase.name(),
-                a.label(),
-                i + 1,
-                ALGORITHMS.len()
-            ));
-            match solve_chunked(data, &settings, generation).await {
-                None => return,
-                Some(Err(e)) => pc.skipped.push((a, e)),
-                Some(Ok((placement, millis))) => {
+            let label = format!("{} phase, {} ({} of {})", data.phase.name(), a.label(), i + 1, ALGORITHMS.len());
+            status.set(format!("Comparing: {label}…"));
+            step.set(Some(Step { label: label.clone(), done: 0, total: data.layers, left_ms: None }));
+            let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
+                if current(group) {
+                    step.set(Some(Step { label: label.clone(), done: p.done, total: p.total, left_ms: p.left_ms() }));
+                }
+            });
+            let t0 = now_ms();
+            let result = pool::solve(group, data.clone(), settings.clone(), Some(on_progress)).await;
+            if !current(group) {
+                return;
+            }
+            match result {
+                Err(e) => pc.skipped.push((a, e.to_string())),
+                Ok(sol) => {
+                    let millis = now_ms() - t0;
+                    let placement = Placement { layers: sol.layers };
                     let score = metrics::score(data, &placement, &settings.cluster);
                     let table = export::export_checked(&placement, &settings.cluster, data.experts).map_err(|e| e.to_string());
                     pc.rows.push(Row { algorithm: a, score, millis, table });
@@ -123,7 +128,9 @@ async fn compare(
         results.push(Arc::new(pc));
         out.set(results.clone());
     }
-    if GENERATION.with(|g| g.get()) == generation {
+    if current(group) {
+        GROUP.with(|g| g.set(None));
+        step.set(None);
         status.set(format!("Compared {} algorithms on {} phase(s).", ALGORITHMS.len(), phases.len()));
     }
 }
@@ -136,31 +143,16 @@ fn ratio(v: f64) -> String {
     }
 }
 
-/// Okabe-Ito colours, one per algorithm row.
-const COLOURS: [RGBColor; 5] = [
-    RGBColor(0xE6, 0x9F, 0x00),
-    RGBColor(0x00, 0x72, 0xB2),
-    RGBColor(0x00, 0x9E, 0x73),
-    RGBColor(0xD5, 0x5E, 0x00),
-    RGBColor(0xCC, 0x79, 0xA7),
-];
-
 /// Per-layer imbalance, one line (and marker shape) per algorithm.
 fn draw_lines(canvas: HtmlCanvasElement, series: &[(String, Vec<f64>)]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("could not draw the comparison chart: {e}");
-    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
-    let s = if dpr.is_finite() { dpr.clamp(1.0, 3.0) } else { 1.0 };
-    canvas.set_width((charts::WIDTH as f64 * s).round() as u32);
-    canvas.set_height((charts::HEIGHT as f64 * s).round() as u32);
+    let s = charts::prepare(&canvas, charts::WIDTH, charts::HEIGHT);
     let px = |v: f64| (v * s).round() as i32;
-    let dark = web_sys::window()
-        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
-        .is_some_and(|m| m.matches());
-    let (bg, fg, grid) = if dark {
-        (RGBColor(0x1b, 0x1e, 0x24), RGBColor(0xe6, 0xe8, 0xeb), RGBColor(0x3a, 0x3f, 0x48))
-    } else {
-        (RGBColor(0xff, 0xff, 0xff), RGBColor(0x1f, 0x23, 0x28), RGBColor(0xdd, 0xe1, 0xe6))
-    };
+    let p = charts::palette();
+    let (bg, fg, grid) = (p.bg, p.fg, p.grid);
+    // The charts' colour-blind-safe colours; with the marker shape (3 kinds)
+    // every line differs from the others in more than colour.
+    let colours = [p.before, p.after, p.bound, p.mean];
     let backend = CanvasBackend::with_canvas_object(canvas).ok_or("no canvas context")?;
     let root = backend.into_drawing_area();
     root.fill(&bg).map_err(|e| err(&e))?;
@@ -191,7 +183,7 @@ fn draw_lines(canvas: HtmlCanvasElement, series: &[(String, Vec<f64>)]) -> Resul
     let sw = px(2.0) as u32;
     let r = px(3.0);
     for (i, (name, v)) in series.iter().enumerate() {
-        let c = COLOURS[i % COLOURS.len()];
+        let c = colours[i % colours.len()];
         let pts: Vec<(f64, f64)> = v.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(x, &y)| (x as f64, y)).collect();
         // Marker shape differs per line so colour is not the only cue.
         match i % 3 {
@@ -309,12 +301,21 @@ pub fn Compare() -> impl IntoView {
     let state = expect_context::<AppState>();
     let out: RwSignal<Vec<Arc<PhaseCompare>>> = RwSignal::new(Vec::new());
     let status = RwSignal::new(String::new());
+    let step: RwSignal<Option<Step>> = RwSignal::new(None);
+    // New data: the comparison of the old data stops and goes.
+    Effect::new(move |prev: Option<()>| {
+        state.dataset.track();
+        if prev.is_some() {
+            stop();
+            out.set(Vec::new());
+            step.set(None);
+            status.set(String::new());
+        }
+    });
     let start = move |_| {
-        let generation = GENERATION.with(|g| {
-            g.set(g.get() + 1);
-            g.get()
-        });
+        stop();
         out.set(Vec::new());
+        step.set(None);
         let Some(dataset) = state.dataset.get_untracked() else {
             status.set("Nothing to compare: drop a hotspot folder or load the sample data first.".into());
             return;
@@ -326,15 +327,34 @@ pub fn Compare() -> impl IntoView {
                 return;
             }
         };
-        let phases: Vec<Arc<PhaseData>> = dataset.phases.iter().cloned().map(Arc::new).collect();
+        let phases = pool::phases_of(&dataset);
+        let group = pool::new_group();
+        GROUP.with(|g| g.set(Some(group)));
         status.set("Comparing…".into());
-        leptos::task::spawn_local(compare(phases, base, generation, out, status));
+        leptos::task::spawn_local(compare(phases, base, group, out, status, step));
     };
+    let stop_click = move |_| {
+        if stop() {
+            step.set(None);
+            status.set("Comparison stopped.".into());
+        }
+    };
+    let running = move || step.get().is_some();
     view! {
         <section class="compare" aria-labelledby="compare-h">
             <h2 id="compare-h">"Compare algorithms"</h2>
-            <p>"Runs C2LB, level 1, dynamic C2LB, level 2 and DeepSeek EPLB (global) on the loaded data with the settings above."</p>
-            <button type="button" on:click=start>"Compare algorithms"</button>
+            <p>"Runs C2LB, level 1, dynamic C2LB, level 2 and DeepSeek EPLB (global) on the loaded data with the settings above, one after the other in the solver's web workers."</p>
+            <div class="actions">
+                <button type="button" on:click=start>"Compare algorithms"</button>
+                <button type="button" disabled=move || !running() on:click=stop_click>"Stop comparison"</button>
+            </div>
+            {move || step.get().map(|s| view! {
+                <div class="progress-row">
+                    <label for="compare-progress">{format!("{}: layers solved", s.label)}</label>
+                    <progress id="compare-progress" max=s.total.max(1) value=s.done></progress>
+                    <span class="count">{format!("{} / {}, {}", s.done, s.total, pool::left_text(s.left_ms))}</span>
+                </div>
+            })}
             <p class="compare-status" role="status">{move || status.get()}</p>
             {move || out.get().into_iter().map(|pc| phase_view(state, pc)).collect_view()}
         </section>

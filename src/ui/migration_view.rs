@@ -48,7 +48,7 @@ struct Aware {
     score: Score,
     tolerance: f64,
     millis: f64,
-    /// The longest single layer (the longest the page's thread was held).
+    /// The longest chunk (the longest the page's thread was held).
     longest_ms: f64,
     /// The msit table JSON, or why it cannot be offered.
     table: Result<String, String>,
@@ -61,6 +61,11 @@ enum AwareState {
     Done(Arc<Aware>),
     Failed(String),
 }
+
+/// Moves per chunk of the refinement between two yields to the browser
+/// (on the DeepSeek-V3 fixture a move takes a few ms in wasm; a whole layer
+/// took up to 424 ms).
+const CHUNK: usize = 8;
 
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
@@ -97,25 +102,47 @@ async fn refine(
     };
     let targets: Vec<f64> = best.iter().map(|b| b * (1.0 + tolerance)).collect();
     let n = r.before.layers.len();
-    let mut layers = Vec::with_capacity(n);
+    // The whole placement, refined layer by layer in place.
+    let mut work = r.before.clone();
     let mut reached = 0;
     let mut longest_ms = 0.0f64;
     for l in 0..n {
-        let tl = now_ms();
-        match migration::refine_layer_range(&r.before, &data.summed, series, &targets, 0, l..l + 1) {
-            Ok(part) => {
-                reached += part.layers.iter().filter(|x| x.reached).count();
-                layers.extend(part.placement.layers);
+        // A layer in chunks of CHUNK moves: the greedy's state is the table
+        // alone, so resuming from a chunk's table makes the same moves as one
+        // call (what `elb --migration-aware` does; tests/migration_range.rs).
+        let cap = work.layers[l].iter().map(Vec::len).sum::<usize>().max(1);
+        let mut made_total = 0;
+        loop {
+            let tl = now_ms();
+            let limit = CHUNK.min(cap - made_total).max(1);
+            let part = match migration::refine_layer_range(&work, &data.summed, series, &targets, limit, l..l + 1) {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e.to_string())),
+            };
+            longest_ms = longest_ms.max(now_ms() - tl);
+            let (Some(rep), Some(table)) = (part.layers.first(), part.placement.layers.into_iter().next()) else {
+                return Some(Err(format!("internal: no refined table for layer {l}")));
+            };
+            work.layers[l] = table;
+            made_total += rep.moves;
+            let finished = rep.reached || rep.moves < limit || made_total >= cap;
+            if finished && rep.reached {
+                reached += 1;
             }
-            Err(e) => return Some(Err(e.to_string())),
-        }
-        longest_ms = longest_ms.max(now_ms() - tl);
-        status.set(AwareState::Running { done: l + 1, total: n });
-        yield_now().await;
-        if current_gen.get_value() != gen {
-            return None;
+            // The card may be gone (a new run): then the signals are disposed.
+            if status.try_set(AwareState::Running { done: l + usize::from(finished), total: n }).is_some() {
+                return None;
+            }
+            yield_now().await;
+            if current_gen.try_get_value() != Some(gen) {
+                return None;
+            }
+            if finished {
+                break;
+            }
         }
     }
+    let layers = work.layers;
     let placement = Placement { layers };
     let (moved, per) = migration::slots_changed(&r.before, &placement);
     let score = metrics::score(data, &placement, &r.settings.cluster);
@@ -267,13 +294,17 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
             let r = r.clone();
             spawn_local(async move {
                 yield_now().await;
-                if gen.get_value() != g {
+                if gen.try_get_value() != Some(g) {
                     return;
                 }
                 match refine(r, tol, g, gen, status).await {
                     None => {}
-                    Some(Ok(a)) => status.set(AwareState::Done(Arc::new(a))),
-                    Some(Err(e)) => status.set(AwareState::Failed(e)),
+                    Some(Ok(a)) => {
+                        let _ = status.try_set(AwareState::Done(Arc::new(a)));
+                    }
+                    Some(Err(e)) => {
+                        let _ = status.try_set(AwareState::Failed(e));
+                    }
                 }
             });
         });
@@ -373,7 +404,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                         </thead>
                         <tbody>{body}</tbody>
                     </table>
-                    <p class="hint">{format!("Refined layer by layer in {:.0} ms (longest layer {:.0} ms).", a.millis, a.longest_ms)}</p>
+                    <p class="hint">{format!("Refined layer by layer in {:.0} ms (longest step {:.0} ms).", a.millis, a.longest_ms)}</p>
                     <div class="download-row">
                         {dl}
                         <span class="file-name">{file}</span>

@@ -4,7 +4,11 @@
 //! - [`drop_zone`]: folder drop / pickers / sample data -> ingest;
 //! - [`summary`]: what ingest recognised;
 //! - [`settings`]: msit's flags, checked as you type;
-//! - [`run`] + [`run_panel`]: the worker pool, progress, cancel;
+//! - [`pool`]: the solver's worker pool (any phase + settings);
+//! - [`run`] + [`run_panel`]: the main run on the pool, progress, cancel;
+//! - [`compare`]: every algorithm on the pool, side by side;
+//! - [`sweep`] + [`sweep_chart`]: the redundancy sweep;
+//! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
@@ -16,8 +20,10 @@ pub mod download_all;
 pub mod drop_zone;
 pub mod exports;
 pub mod glue;
+pub mod holdout;
 pub mod ingest_worker;
 pub mod migration_view;
+pub mod pool;
 pub mod popularity;
 pub mod results;
 pub mod run;
@@ -27,6 +33,8 @@ pub mod settings;
 pub mod share;
 pub mod state;
 pub mod summary;
+pub mod sweep;
+pub mod sweep_chart;
 pub mod worker;
 
 use leptos::prelude::*;
@@ -74,6 +82,8 @@ fn App() -> impl IntoView {
             <run_panel::RunPanel />
             <results::Results />
             <compare::Compare />
+            <sweep::Sweep />
+            <holdout::Holdout />
         </main>
         <footer>
             <p>"Tables follow the msit elb format (decode_global_deployment.json / prefill_global_deployment.json)."</p>

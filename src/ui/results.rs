@@ -421,7 +421,6 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     {table_error}
                     <super::exports::ExportChoice result=r.clone() />
                     {notes_view}
-                    <super::migration_view::MigrationPanel result=r.clone() layer=layer />
                 </div>
                 <div class="charts">
                     <div class="chart">
@@ -465,6 +464,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     <super::popularity::PopularityChart result=popularity_result />
                 </div>
             </div>
+            <super::migration_view::MigrationPanel result=r.clone() layer=layer />
         </section>
     }
 }

@@ -12,7 +12,10 @@ pub fn RunPanel() -> impl IntoView {
     let running = move || state.status.get() == RunStatus::Running;
     let status_text = move || match state.status.get() {
         RunStatus::Idle => String::new(),
-        RunStatus::Running => "Solving…".into(),
+        RunStatus::Running => {
+            let left = state.progress.with(|p| super::run::left_ms(p));
+            format!("Solving… {}", super::pool::left_text(left))
+        }
         RunStatus::Done { millis } => format!("Done in {:.0} ms.", millis.max(0.0)),
         RunStatus::Cancelled => "Cancelled.".into(),
         RunStatus::Failed => "The run failed: see the message above.".into(),

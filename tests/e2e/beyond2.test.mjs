@@ -103,7 +103,7 @@ test('a current table dropped with the data: slots moved per NPU, and the migrat
   const small = path.join(fixtures, 'small-summed');
   const drop = path.join(tmp, 'with-current');
   fs.cpSync(path.join(small, 'input'), drop, { recursive: true });
-  fs.copyFileSync(path.join(small, 'expected', 'al0-a2.json'), path.join(drop, 'current_global_deployment.json'));
+  fs.copyFileSync(path.join(small, 'expected', 'al1.json'), path.join(drop, 'current_global_deployment.json'));
   const { context, page, errors } = await openApp(browser, site.url);
   try {
     await dropFolder(context, page, drop);
@@ -119,7 +119,7 @@ test('a current table dropped with the data: slots moved per NPU, and the migrat
     // The CLI counts the same slots against the same current table.
     const outDir = path.join(tmp, 'migr');
     const cliOut = elb(['-icp', path.join(small, 'input'), '-nn', '8', '-nd', '2', '-nre', '8', '-al', '3',
-      '--current', path.join(small, 'expected', 'al0-a2.json'), '-o', outDir]);
+      '--current', path.join(small, 'expected', 'al1.json'), '-o', outDir]);
     const cm = cliOut.match(/slots moved vs current \([^)]*\): (\d+) of (\d+)/);
     assert.ok(cm, cliOut);
     assert.equal(m[1], cm[1], 'slots moved: page vs CLI');
@@ -139,7 +139,7 @@ test('a current table dropped with the data: slots moved per NPU, and the migrat
     assert.equal(valid, 'yes');
     // The CLI's migration-aware refinement moves the same number of slots.
     const awareCli = elb(['-icp', path.join(small, 'input'), '-nn', '8', '-nd', '2', '-nre', '8', '-al', '3',
-      '--current', path.join(small, 'expected', 'al0-a2.json'), '--migration-aware', '-o', path.join(tmp, 'migr2')]);
+      '--current', path.join(small, 'expected', 'al1.json'), '--migration-aware', '-o', path.join(tmp, 'migr2')]);
     const am = awareCli.match(/migration-aware \(within 2\.0%\): (\d+) slots moved instead of (\d+)/);
     assert.ok(am, awareCli);
     assert.equal(awareMoved, Number(am[1]), 'migration-aware slots: page vs CLI');

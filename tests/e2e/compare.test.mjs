@@ -1,9 +1,10 @@
-// End-to-end test of "Compare algorithms" (issue 5) on the small-summed fixture.
+// End-to-end tests of "Compare algorithms" (issue 5): the small-summed fixture,
+// the dsv3 sample with level 2 in the worker pool (page responsive), and stopping.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes,
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, waitDone, runAndWait,
 } from './helpers.mjs';
 
 let site;
@@ -47,6 +48,71 @@ test('compare on small-summed shows a row per algorithm and a table downloads', 
     assert.equal(name, 'decode_c2lb_global_deployment.json');
     const json = JSON.parse(bytes.toString('utf8'));
     assert.ok(json && typeof json === 'object');
+    const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
+    assert.deepEqual(bad, [], 'the page must not panic');
+  } finally {
+    await context.close();
+  }
+});
+
+/** Record main-thread long tasks from now on (window.__elbCmpLong). */
+async function watchLongTasks(page) {
+  await page.evaluate(() => {
+    window.__elbCmpLong = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__elbCmpLong.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask' });
+  });
+}
+
+test('compare on the dsv3 sample, level 2 included, solves in workers and keeps the page responsive', async () => {
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    // The page opens on the dsv3 time-series sample and runs it: let that finish.
+    await waitDone(page, 180_000);
+    await watchLongTasks(page);
+    const section = page.locator('section.compare');
+    await page.getByRole('button', { name: 'Compare algorithms', exact: true }).click();
+    // Progress names the algorithm and counts its layers.
+    await section.getByText(/Level 2 optimiser \(al 3\) \(4 of 5\): layers solved/).waitFor({ timeout: 180_000 });
+    assert.ok(page.workers().length >= 1, 'the comparison uses web workers');
+    await section.locator('.compare-status', { hasText: /^Compared / }).waitFor({ timeout: 600_000 });
+    await page.waitForTimeout(300);
+    const rowHeads = await section.locator('table.compare-table').first().locator('tbody th[scope=row]').allInnerTexts();
+    assert.ok(rowHeads.includes('Level 2 optimiser (al 3)'), `level 2 has a row (rows: ${rowHeads.join(' | ')})`);
+    const long = await page.evaluate(() => window.__elbCmpLong);
+    const max = Math.max(0, ...long.map((e) => e.duration));
+    console.log(`[compare] ${long.length} long tasks during the dsv3 comparison, longest ${max.toFixed(0)} ms`);
+    assert.ok(max <= 200, `no main-thread task over 200 ms during the comparison (max ${max.toFixed(0)} ms)`);
+    const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
+    assert.deepEqual(bad, [], 'the page must not panic');
+  } finally {
+    await context.close();
+  }
+});
+
+test('"Stop comparison" terminates the workers and leaves both stop buttons unambiguous', async () => {
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await waitDone(page, 180_000);
+    const section = page.locator('section.compare');
+    await page.getByRole('button', { name: 'Compare algorithms', exact: true }).click();
+    await section.getByText(/Level 2 optimiser \(al 3\) \(4 of 5\): layers solved/).waitFor({ timeout: 180_000 });
+    const workers = page.workers();
+    assert.ok(workers.length >= 1, 'the comparison uses web workers');
+    const closed = Promise.all(workers.map((w) => new Promise((resolve) => w.once('close', resolve))));
+    // The main run's "Cancel" still matches one button only (Playwright's
+    // non-exact, case-insensitive name match), and it is disabled now.
+    assert.equal(await page.getByRole('button', { name: 'Cancel' }).count(), 1);
+    assert.equal(await page.getByRole('button', { name: 'Cancel' }).isEnabled(), false);
+    await page.getByRole('button', { name: 'Stop comparison', exact: true }).click();
+    await section.locator('.compare-status', { hasText: 'Comparison stopped.' }).waitFor();
+    await closed;
+    assert.equal(await page.getByRole('button', { name: 'Stop comparison', exact: true }).isEnabled(), false);
+    assert.equal(await section.locator('progress').count(), 0, 'no progress bar after stopping');
+    // The main run still works on the same pool afterwards.
+    await setSettings(page, { algorithm: 'c2lb' });
+    await runAndWait(page, 180_000);
     const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
     assert.deepEqual(bad, [], 'the page must not panic');
   } finally {

@@ -753,16 +753,7 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
     let thr0 = knobs.threshold * scale;
     for it in 0..moves {
         let thr = thr0 * (1.0 - it as f64 / moves as f64);
-        let d1 = if rng.unit() < knobs.targeted { top[rng.below(t_n)].d[0] } else { rng.below(d_n) };
-        let mut d2 = rng.below(d_n - 1);
-        if d2 >= d1 {
-            d2 += 1;
-        }
-        let a = rng.below(s_n);
-        let b = rng.below(s_n);
-        if !st.swappable(d1, a, d2, b) {
-            continue;
-        }
+        let Some((d1, a, d2, b)) = propose(st, &top, knobs, rng) else { continue };
         let e1 = st.slot[d1 * s_n + a];
         let e2 = st.slot[d2 * s_n + b];
         let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
@@ -777,24 +768,44 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
             delta += fmath::max(fmath::max(x, y), t3.other(d1, d2)) - t3.v[0];
         }
         if delta <= thr {
-            st.swap(d1, a, d2, b);
-            for k in 0..t_n {
-                let t3 = top[k];
-                let x = st.load[o1 + k];
-                let y = st.load[o2 + k];
-                let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
-                if touched {
-                    rescan(st, &mut top, k);
-                } else {
-                    let mut n = t3;
-                    n.insert(x, d1);
-                    n.insert(y, d2);
-                    top[k] = n;
-                }
-            }
+            apply_swap(st, &mut top, (d1, a, d2, b));
         }
     }
     objective(&top)
+}
+
+/// A random swap of the threshold-accepting search: the first device the
+/// busiest of a random interval (with probability `knobs.targeted`) or a
+/// random one, the second another random device, random slots; `None` when
+/// the swap is not allowed. Draws the same numbers whatever the outcome.
+fn propose(st: &State, top: &[Top3], knobs: &Knobs, rng: &mut SplitMix64) -> Option<(usize, usize, usize, usize)> {
+    let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
+    let d1 = if rng.unit() < knobs.targeted { top[rng.below(t_n)].d[0] } else { rng.below(d_n) };
+    let mut d2 = rng.below(d_n - 1);
+    if d2 >= d1 {
+        d2 += 1;
+    }
+    let a = rng.below(s_n);
+    let b = rng.below(s_n);
+    st.swappable(d1, a, d2, b).then_some((d1, a, d2, b))
+}
+
+/// Make the swap and bring the three largest loads of every interval up to date.
+fn apply_swap(st: &mut State, top: &mut [Top3], (d1, a, d2, b): (usize, usize, usize, usize)) {
+    st.swap(d1, a, d2, b);
+    let t_n = st.t_n;
+    for k in 0..t_n {
+        let t3 = top[k];
+        let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
+        if touched {
+            rescan(st, top, k);
+        } else {
+            let mut n = t3;
+            n.insert(st.load[d1 * t_n + k], d1);
+            n.insert(st.load[d2 * t_n + k], d2);
+            top[k] = n;
+        }
+    }
 }
 
 /// `x^(2^n)` by repeated squaring (exact same operations on every platform).
@@ -855,16 +866,7 @@ fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Spl
     }
     for it in 0..moves {
         let frac = 1.0 - it as f64 / moves as f64;
-        let d1 = if rng.unit() < knobs.targeted { top[rng.below(t_n)].d[0] } else { rng.below(d_n) };
-        let mut d2 = rng.below(d_n - 1);
-        if d2 >= d1 {
-            d2 += 1;
-        }
-        let a = rng.below(s_n);
-        let b = rng.below(s_n);
-        if !st.swappable(d1, a, d2, b) {
-            continue;
-        }
+        let Some((d1, a, d2, b)) = propose(st, &top, knobs, rng) else { continue };
         let e1 = st.slot[d1 * s_n + a];
         let e2 = st.slot[d2 * s_n + b];
         let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
@@ -882,18 +884,8 @@ fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Spl
         }
         let (m_old, m_new) = (power_mean(g), power_mean(g_new));
         if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
-            st.swap(d1, a, d2, b);
+            apply_swap(st, &mut top, (d1, a, d2, b));
             for k in 0..t_n {
-                let t3 = top[k];
-                let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
-                if touched {
-                    rescan(st, &mut top, k);
-                } else {
-                    let mut n = t3;
-                    n.insert(st.load[o1 + k], d1);
-                    n.insert(st.load[o2 + k], d2);
-                    top[k] = n;
-                }
                 w[k] = term(top[k].v[0], inv[k]);
             }
             g = w.iter().sum();
