@@ -23,6 +23,7 @@ use super::params::{Algorithm, DeviceType, Settings};
 pub mod c2lb;
 pub mod deepseek;
 pub mod dynamic_c2lb;
+pub(crate) mod fmath;
 pub mod internode;
 pub mod level2;
 pub mod repair;

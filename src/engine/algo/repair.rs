@@ -220,7 +220,7 @@ fn swap_away(layer: &mut [Vec<usize>], v: &[f64], groups: &[Range<usize>]) -> bo
                 }
                 let nd = load[d] - v[e] + v[f];
                 let nd2 = load[d2] - v[f] + v[e];
-                let key = nd.max(nd2);
+                let key = super::fmath::max(nd, nd2);
                 if best.is_none_or(|b| key < b.0) {
                     best = Some((key, d2, j));
                 }
@@ -333,7 +333,7 @@ fn improve(layer: &mut [Vec<usize>], v: &[f64], load: &mut [f64], groups: &[Rang
                     if x == y || v[x] <= v[y] || layer[dm].contains(&y) || layer[d2].contains(&x) {
                         continue;
                     }
-                    let key = (load[dm] - v[x] + v[y]).max(load[d2] - v[y] + v[x]);
+                    let key = super::fmath::max(load[dm] - v[x] + v[y], load[d2] - v[y] + v[x]);
                     if key < load[dm] && best.is_none_or(|bb| key < bb.0) {
                         best = Some((key, d2, a, b));
                     }

@@ -166,7 +166,7 @@ pub fn replica_counts(w: &[f64], n_stage: usize, e_n: usize, devices: usize, r: 
             }
             let Some((b, bv)) = best else { continue };
             let rv = runner.unwrap_or(ws[e_n - 1] / count[e_n - 1] as f64);
-            let gain = bv - (ws[b] / (count[b] + 1) as f64).max(rv);
+            let gain = bv - super::fmath::max(ws[b] / (count[b] + 1) as f64, rv);
             if !credited.contains(&b) {
                 credited.push(b);
                 credit[b] = -0.1;
@@ -414,8 +414,8 @@ pub fn place(
                 for s in 0..n_stage {
                     let x = &ext[s];
                     let nv = load[s][d] + add[s];
-                    let mx = nv.max(if x.max1_dev == d { x.max2 } else { x.max1 });
-                    let mn = nv.min(if x.min1_dev == d { x.min2 } else { x.min1 });
+                    let mx = super::fmath::max(nv, if x.max1_dev == d { x.max2 } else { x.max1 });
+                    let mn = super::fmath::min(nv, if x.min1_dev == d { x.min2 } else { x.min1 });
                     let mean = sums[s].sum_with(&load[s], d, nv) / dn;
                     ra[s] = lambda[s] * (mx / (mean + 1e-10));
                     rb[s] = lambda[s] * (mx / (mn + 1e-10));

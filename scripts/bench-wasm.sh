@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The level-2 (or any) solve as wasm under Node, without the UI — the figures
+# of docs/benchmarks.md "wasm vs native". Builds src/bin/wasm-bench.rs for
+# wasm32 (release profile), runs wasm-bindgen --target nodejs, optionally
+# wasm-opt (as Trunk does for the page's worker), then calls it from Node.
+#
+# Usage: scripts/bench-wasm.sh [--no-build] [--opt LEVEL|none] [--node-flag F]... [preset] [algo] [robust] [repeats]
+#   defaults: --opt 3 (the worker's data-wasm-opt), dsv3 al3 false 1
+# The native figure of the same call: cargo run --release --bin wasm-bench -- dsv3 al3 false 1
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+for t in "$here/.tools/node_modules" /work/main/.tools/node_modules; do
+  if [ -d "$t" ]; then export PATH="$t/.bin:$PATH"; break; fi
+done
+export PATH="$HOME/.cargo/bin:$PATH"
+build=1
+opt=3
+node_flags=()
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --opt) opt="$2"; shift ;;
+    --node-flag) node_flags+=("$2"); shift ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+out="target/wasm-bench"
+mkdir -p "$out"
+if [ "$build" = 1 ]; then
+  cargo build --release --target wasm32-unknown-unknown --bin wasm-bench
+  wasm-bindgen --target nodejs --out-dir "$out" --keep-debug target/wasm32-unknown-unknown/release/wasm-bench.wasm
+  cp "$out/wasm-bench_bg.wasm" "$out/raw_bg.wasm"
+fi
+if [ "$opt" != none ]; then
+  wasm-opt "-O$opt" --debuginfo "$out/raw_bg.wasm" -o "$out/wasm-bench_bg.wasm"
+else
+  cp "$out/raw_bg.wasm" "$out/wasm-bench_bg.wasm"
+fi
+node ${node_flags[@]+"${node_flags[@]}"} scripts/bench-wasm.mjs "$out/wasm-bench.js" ${args[@]+"${args[@]}"}
