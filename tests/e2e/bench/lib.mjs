@@ -105,6 +105,9 @@ export async function openBench(browser, url) {
   });
   await page.goto(url);
   await page.getByRole('button', { name: 'Run', exact: true }).waitFor();
+  // The built-in sample is generated and parsed in a worker: wait for its
+  // summary, then for its run.
+  await page.locator('section.summary dd').first().waitFor({ timeout: 120_000 });
   await settle(page);
   return { context, page, errors };
 }
