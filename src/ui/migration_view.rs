@@ -150,12 +150,6 @@ async fn refine(
     Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, longest_ms, table }))
 }
 
-fn dark() -> bool {
-    web_sys::window()
-        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
-        .is_some_and(|m| m.matches())
-}
-
 /// Two bar panels: slots moved per NPU over all layers, and in layer
 /// `layer`; the new table's bars left, the migration-aware table's right.
 fn draw(
@@ -172,11 +166,8 @@ fn draw(
     canvas.set_width((charts::WIDTH as f64 * s).round() as u32);
     canvas.set_height((charts::HEIGHT as f64 * s).round() as u32);
     let px = |v: f64| (v * s).round() as i32;
-    let (bg, fg, grid) = if dark() {
-        (RGBColor(0x1b, 0x1e, 0x24), RGBColor(0xe6, 0xe8, 0xeb), RGBColor(0x3a, 0x3f, 0x48))
-    } else {
-        (RGBColor(0xff, 0xff, 0xff), RGBColor(0x1f, 0x23, 0x28), RGBColor(0xdd, 0xe1, 0xe6))
-    };
+    let pal = charts::palette();
+    let (bg, fg, grid) = (pal.bg, pal.fg, pal.grid);
     // Okabe-Ito blue (new table) and vermillion (migration-aware).
     let new_c = RGBColor(0x00, 0x72, 0xB2);
     let aware_c = RGBColor(0xD5, 0x5E, 0x00);
@@ -189,11 +180,11 @@ fn draw(
         [(&left, "all layers".to_string(), total, total_aware), (&right, format!("layer {layer}"), one, one_aware)];
     for (area, title, a, b) in panels {
         let n = a.len().max(b.map_or(0, <[usize]>::len)).max(1);
-        let ymax = a.iter().chain(b.unwrap_or(&[]).iter()).copied().max().unwrap_or(0).max(1) as f64 * 1.15;
+        let ymax = a.iter().chain(b.unwrap_or(&[]).iter()).copied().max().unwrap_or(0).max(1) as f64 * 1.45;
         let mut chart = ChartBuilder::on(area)
             .margin(px(8.0))
             .caption(title, font.clone())
-            .x_label_area_size(px(30.0))
+            .x_label_area_size(px(40.0))
             .y_label_area_size(px(44.0))
             .build_cartesian_2d(-0.6f64..(n as f64 - 0.4), 0f64..ymax)
             .map_err(|e| err(&e))?;
