@@ -7,7 +7,6 @@
 //! "Stop comparison" terminates the workers. Algorithms whose parameter
 //! check fails are listed with the reason.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -53,7 +52,7 @@ pub struct PhaseCompare {
 
 thread_local! {
     /// The pool group of the comparison going on, if any.
-    static GROUP: Cell<Option<u64>> = const { Cell::new(None) };
+    static GROUP: pool::JobSlot = const { pool::JobSlot::new() };
 }
 
 fn now_ms() -> f64 {
@@ -61,18 +60,12 @@ fn now_ms() -> f64 {
 }
 
 fn current(group: u64) -> bool {
-    GROUP.with(|g| g.get()) == Some(group)
+    GROUP.with(|g| g.is_current(group))
 }
 
 /// Stop the comparison going on (if any).
 pub fn stop() -> bool {
-    match GROUP.with(|g| g.take()) {
-        Some(group) => {
-            pool::cancel(group);
-            true
-        }
-        None => false,
-    }
+    GROUP.with(pool::JobSlot::stop)
 }
 
 /// What the comparison is doing: the algorithm, its layers done, time left.
@@ -129,7 +122,7 @@ async fn compare(
         out.set(results.clone());
     }
     if current(group) {
-        GROUP.with(|g| g.set(None));
+        GROUP.with(pool::JobSlot::clear);
         step.set(None);
         status.set(format!("Compared {} algorithms on {} phase(s).", ALGORITHMS.len(), phases.len()));
     }
@@ -329,7 +322,7 @@ pub fn Compare() -> impl IntoView {
         };
         let phases = pool::phases_of(&dataset);
         let group = pool::new_group();
-        GROUP.with(|g| g.set(Some(group)));
+        GROUP.with(|g| g.set(group));
         status.set("Comparing…".into());
         leptos::task::spawn_local(compare(phases, base, group, out, status, step));
     };

@@ -9,7 +9,6 @@
 //! expert for the whole collection), so there is nothing to hold out: the
 //! panel says so and its button is disabled.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -22,22 +21,16 @@ use crate::engine::holdout::{self, HoldoutFigures};
 use crate::engine::{metrics, Algorithm, Phase, Placement};
 
 thread_local! {
-    static GROUP: Cell<Option<u64>> = const { Cell::new(None) };
+    static GROUP: pool::JobSlot = const { pool::JobSlot::new() };
 }
 
 fn current(group: u64) -> bool {
-    GROUP.with(|g| g.get()) == Some(group)
+    GROUP.with(|g| g.is_current(group))
 }
 
 /// Stop the check going on (if any).
 pub fn stop() -> bool {
-    match GROUP.with(|g| g.take()) {
-        Some(group) => {
-            pool::cancel(group);
-            true
-        }
-        None => false,
-    }
+    GROUP.with(pool::JobSlot::stop)
 }
 
 /// One phase's check.
@@ -195,7 +188,7 @@ pub fn Holdout() -> impl IntoView {
             status.set("No phase of the data is a time series with 2 or more intervals.".into());
             return;
         }
-        GROUP.with(|g| g.set(Some(group)));
+        GROUP.with(|g| g.set(group));
         let total: usize = jobs.iter().map(|j| j.0.layers).sum();
         let done: Rc<std::cell::RefCell<Vec<usize>>> = Rc::new(std::cell::RefCell::new(vec![0; jobs.len()]));
         progress.set(Some((0, total, None)));
@@ -249,7 +242,7 @@ pub fn Holdout() -> impl IntoView {
                     }
                 }
             }
-            GROUP.with(|g| g.set(None));
+            GROUP.with(pool::JobSlot::clear);
             progress.set(None);
             status.set(format!("Held-out check done on {} phase(s).", checks.len()));
         });

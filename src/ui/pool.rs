@@ -19,7 +19,7 @@
 //! `FromWorker::ProcessOutput(handler, output)` = `(1u32, u64, output)` the
 //! other. Messages wait until the worker says it has loaded.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -248,6 +248,39 @@ pub fn phases_of(dataset: &Arc<Dataset>) -> Vec<Arc<PhaseData>> {
         *c = Some((dataset.clone(), phases.clone()));
         phases
     })
+}
+
+/// The pool group of a panel's job in flight (compare, sweep, held-out
+/// check: one job at a time each). Starting a job takes a new group;
+/// stopping cancels that group's work in the pool.
+pub struct JobSlot(Cell<Option<u64>>);
+
+impl JobSlot {
+    pub const fn new() -> JobSlot {
+        JobSlot(Cell::new(None))
+    }
+    /// Make `group` the panel's job.
+    pub fn set(&self, group: u64) {
+        self.0.set(Some(group));
+    }
+    /// Whether `group` is still the panel's job (not stopped or replaced).
+    pub fn is_current(&self, group: u64) -> bool {
+        self.0.get() == Some(group)
+    }
+    /// The job ended by itself: nothing to stop any more.
+    pub fn clear(&self) {
+        self.0.set(None);
+    }
+    /// Stop the job in flight, if any (`false` when there was none).
+    pub fn stop(&self) -> bool {
+        match self.0.take() {
+            Some(group) => {
+                cancel(group);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A new group id (one per click that starts work).

@@ -26,11 +26,11 @@ use crate::engine::{Algorithm, Phase, PhaseData, Placement};
 
 thread_local! {
     /// The pool group of the sweep going on, if any.
-    static GROUP: Cell<Option<u64>> = const { Cell::new(None) };
+    static GROUP: pool::JobSlot = const { pool::JobSlot::new() };
 }
 
 fn current(group: u64) -> bool {
-    GROUP.with(|g| g.get()) == Some(group)
+    GROUP.with(|g| g.is_current(group))
 }
 
 fn now_ms() -> f64 {
@@ -39,13 +39,7 @@ fn now_ms() -> f64 {
 
 /// Stop the sweep going on (if any).
 pub fn stop() -> bool {
-    match GROUP.with(|g| g.take()) {
-        Some(group) => {
-            pool::cancel(group);
-            true
-        }
-        None => false,
-    }
+    GROUP.with(pool::JobSlot::stop)
 }
 
 /// A finished (or growing) sweep of one phase.
@@ -174,7 +168,7 @@ fn start_sweep(
         }
         sweep::mark_knee(&mut result.points);
         result.millis = Some(now_ms() - t0);
-        GROUP.with(|g| g.set(None));
+        GROUP.with(pool::JobSlot::clear);
         progress.set(None);
         let knee = result.points.iter().find(|p| p.knee);
         status.set(format!(
@@ -325,7 +319,7 @@ pub fn Sweep() -> impl IntoView {
             }
         };
         let group = pool::new_group();
-        GROUP.with(|g| g.set(Some(group)));
+        GROUP.with(|g| g.set(group));
         status.set(format!(
             "Sweeping the {} phase with {}: R = {} ({} points)…",
             data.phase.name(),
