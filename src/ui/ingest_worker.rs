@@ -142,13 +142,28 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
             }
         }
     };
+    show(state, origin, generation, result, progress).await;
+}
+
+/// End a load: show its dataset or error (summary, charts) in a task of its
+/// own, unless a newer load replaced it. `None` when replaced; else whether
+/// a dataset (not an error) was shown.
+async fn show(
+    state: AppState,
+    origin: Origin,
+    generation: u64,
+    result: Result<Dataset, Error>,
+    progress: RwSignal<Option<ReadProgress>>,
+) -> Option<bool> {
     mark("elb-ingest-parsed");
-    // Showing the dataset (summary, charts) in a task of its own.
     next_task().await;
     progress.set(None);
-    if is_current(generation) {
-        super::drop_zone::show_loaded(state, origin, result);
+    if !is_current(generation) {
+        return None;
     }
+    let ok = result.is_ok();
+    super::drop_zone::show_loaded(state, origin, result);
+    Some(ok)
 }
 
 /// Generate a built-in sample and parse it in a worker (generating a dsv3
@@ -178,15 +193,7 @@ pub async fn load_sample(
             }
         }
     };
-    mark("elb-ingest-parsed");
-    next_task().await;
-    progress.set(None);
-    if !is_current(generation) {
-        return None;
-    }
-    let ok = result.is_ok();
-    super::drop_zone::show_loaded(state, Origin::Sample(label), result);
-    Some(ok)
+    show(state, Origin::Sample(label), generation, result, progress).await
 }
 
 fn format_name(f: crate::engine::sample::SampleFormat) -> &'static str {
