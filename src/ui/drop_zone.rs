@@ -224,6 +224,7 @@ pub fn DropZone() -> impl IntoView {
             }
         }
         let flat = list_files(dt.files());
+        super::ingest_worker::supersede();
         state.loading.set(true);
         state.error.set(None);
         spawn_local(async move {
@@ -268,6 +269,7 @@ pub fn DropZone() -> impl IntoView {
         if files.is_empty() {
             return;
         }
+        super::ingest_worker::supersede();
         state.loading.set(true);
         state.error.set(None);
         spawn_local(async move {

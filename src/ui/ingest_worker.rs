@@ -109,6 +109,12 @@ fn next_generation() -> u64 {
     LOAD_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
+/// A user drop or pick replaces any load still in flight (a share file
+/// dropped while the start-up sample is parsing must not be overwritten by it).
+pub fn supersede() {
+    next_generation();
+}
+
 fn is_current(generation: u64) -> bool {
     LOAD_GENERATION.load(std::sync::atomic::Ordering::Relaxed) == generation
 }
