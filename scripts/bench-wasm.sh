@@ -10,7 +10,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
-for t in "$here/.tools/node_modules" /work/main/.tools/node_modules; do
+for t in "$here/.tools/node_modules" ${ELB_TOOLS:+"$ELB_TOOLS"}; do
   if [ -d "$t" ]; then export PATH="$t/.bin:$PATH"; break; fi
 done
 export PATH="$HOME/.cargo/bin:$PATH"

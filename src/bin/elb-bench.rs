@@ -18,7 +18,7 @@
 //!
 //! `parse`: ingest throughput of a synthetic time-series dump (default:
 //! DeepSeek-V3 size, 58 x 256, 64 ranks, 2000 dumps, about 200 MB).
-//! `solve`: for every fixture of `../shared/fixtures` and every sample preset
+//! `solve`: for every fixture of `tests/fixtures` and every sample preset
 //! (summed and series), each algorithm's wall time and the figures of
 //! metrics.md, with the reference tool's figures (fixtures'
 //! `expected/<algo>.score.json`, wall times from `params.json`) beside them.
@@ -292,16 +292,7 @@ fn fixtures_dir(given: Option<&str>) -> PathBuf {
         return PathBuf::from(g);
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for p in [
-        root.join("../shared/fixtures"),
-        PathBuf::from("/work/shared/fixtures"),
-        root.join("tests/fixtures"),
-    ] {
-        if p.join("README.md").exists() || p.join("dsv3-summed").exists() {
-            return p;
-        }
-    }
-    root.join("../shared/fixtures")
+    root.join("tests/fixtures")
 }
 
 /// Every file under `dir`, recursively, sorted, paths relative to it.
@@ -946,7 +937,7 @@ fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
     } else {
         println!(
             "CPU and wall times: fastest of up to 5 runs of the single-threaded solve (CPU = time the solving thread ran, \
-             unaffected by other load on the machine; wall includes waiting for a core). Figures of shared/spec/metrics.md; \
+             unaffected by other load on the machine; wall includes waiting for a core). Figures of docs/metrics.md; \
              \"ref\" = the reference tool (msit elb) on the fixture, from expected/<algo>.score.json and params.json."
         );
         if opts.holdout {

@@ -1,4 +1,4 @@
-//! The balance figures of shared/spec/metrics.md, one definition used by the
+//! The balance figures of docs/metrics.md, one definition used by the
 //! charts, `elb score`, the tests and the benchmarks.
 //!
 //! Load model: the tokens routed to a logical expert split evenly over its

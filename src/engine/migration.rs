@@ -7,7 +7,7 @@
 //! `after - before` of its expert ids (moving slots around inside a device,
 //! or dropping an expert, costs nothing).
 //!
-//! Balance (shared/spec/metrics.md): the load of a device is the sum over
+//! Balance (docs/metrics.md): the load of a device is the sum over
 //! its slots of `load(e) / replicas(e)`; a layer's imbalance is
 //! `max_d load / mean` on summed loads, or, when a [`Series`] is given,
 //! `sum_t max_d load(t) / sum_t mean(t)` (the time-resolved figure).

@@ -4,7 +4,7 @@
 //! [`PhaseData`] per phase) -> [`crate::engine::algo`] -> [`Placement`] ->
 //! [`crate::engine::metrics`] and [`crate::engine::export`].
 //!
-//! Vocabulary (see shared/spec/formats.md): L layers, E logical experts,
+//! Vocabulary (see docs/formats.md): L layers, E logical experts,
 //! D devices (NPUs), N nodes, R redundant slots in total, S = (E+R)/D slots
 //! per device, T kept intervals of a time-series dump.
 

@@ -2,7 +2,7 @@
 //! bursty expert popularity), the same generator behind `elb sample` and the
 //! page's "Load sample data" button.
 //!
-//! The files are exactly what MindIE writes (shared/spec/formats.md):
+//! The files are exactly what MindIE writes (docs/formats.md):
 //! format 1 (`decode_<rank>.csv`, headerless `[layers x E/D]` summed token
 //! counts) or format 2 (`model_gen_config.json`, cumulative
 //! `decode_<rank>.csv` blocks of L rows per dump, `decode_topk_<rank>.csv`

@@ -1,4 +1,4 @@
-//! The deployment table of shared/spec/formats.md §3: its JSON shape and
+//! The deployment table of docs/formats.md §3: its JSON shape and
 //! reading it (as the current placement or a dropped table).
 //!
 //! Reading is lenient: JSON syntax and type errors are hard errors (naming the

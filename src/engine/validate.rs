@@ -1,4 +1,4 @@
-//! The validity rules of a deployment table (shared/spec/formats.md §3).
+//! The validity rules of a deployment table (docs/formats.md §3).
 //!
 //! Two levels:
 //! - [`validate_table`] checks the raw JSON table as written to / read from
@@ -10,7 +10,7 @@
 //!
 //! Both return every violation found, as one line of text each, in layer
 //! order then device order. An empty list means the table is valid. The
-//! message shape follows the reference scores in shared/fixtures, e.g.
+//! message shape follows the reference scores in tests/fixtures, e.g.
 //! `layer 2 device 1: holds expert(s) [3] more than once`.
 //!
 //! What `-nsed K` means in a table (as msit writes it): every layer starts with

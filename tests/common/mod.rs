@@ -1,6 +1,6 @@
 //! Fixture loading for the algorithm tests: [`load`] goes through the real
 //! ingest (`ingest::read_files`); [`load_private`] is the minimal loader
-//! written from shared/spec/formats.md before ingest landed, kept as an
+//! written from docs/formats.md before ingest landed, kept as an
 //! independent cross-check of the loads the algorithms see.
 #![allow(dead_code)]
 

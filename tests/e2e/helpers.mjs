@@ -16,20 +16,17 @@ function loadPlaywright() {
     ...(process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean),
     path.join(repoRoot, '.tools', 'node_modules'),
     path.join(repoRoot, 'node_modules'),
-    path.resolve(repoRoot, '..', 'main', '.tools', 'node_modules'),
-    path.resolve(repoRoot, '..', '..', 'main', '.tools', 'node_modules'),
   ];
   const resolved = require.resolve('playwright-core', { paths });
   return require(resolved);
 }
 export const { chromium } = loadPlaywright();
 
-/** The shared fixtures: beside the checkout (`../shared/fixtures`). */
+/** The fixtures: `tests/fixtures` in the repository (or `$ELB_FIXTURES`). */
 export function fixturesDir() {
   const cands = [
     process.env.ELB_FIXTURES,
-    path.resolve(repoRoot, '..', 'shared', 'fixtures'),
-    path.resolve(repoRoot, '..', '..', 'shared', 'fixtures'),
+    path.join(repoRoot, 'tests', 'fixtures'),
   ].filter(Boolean);
   const found = cands.find((p) => fs.existsSync(path.join(p, 'README.md')));
   if (!found) throw new Error(`fixtures not found; tried ${cands.join(', ')} (set ELB_FIXTURES)`);

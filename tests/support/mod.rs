@@ -3,10 +3,10 @@
 //! takes them, the decode phase read by the real ingest, and a deployment
 //! table JSON as a placement.
 //!
-//! Where the shared fixtures are: `$ELB_FIXTURES`, else `../shared/fixtures`
-//! beside the checkout (as on the project's machines and in CI), else
-//! `/work/shared/fixtures`. A missing fixture folder FAILS the tests: golden
-//! tests that skip silently would hide regressions.
+//! Where the fixtures are: `$ELB_FIXTURES`, else `tests/fixtures` in the
+//! repository (the data and the reference tool's golden tables; see
+//! tests/fixtures/README.md). A missing fixture folder FAILS the tests:
+//! golden tests that skip silently would hide regressions.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -18,14 +18,13 @@ pub fn fixtures_root() -> PathBuf {
     if let Ok(p) = std::env::var("ELB_FIXTURES") {
         cands.push(PathBuf::from(p));
     }
-    cands.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    cands.push(PathBuf::from("/work/shared/fixtures"));
+    cands.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
     for c in &cands {
         if c.join("README.md").exists() {
             return c.clone();
         }
     }
-    panic!("shared fixtures not found (tried {cands:?}); set ELB_FIXTURES to the fixtures folder");
+    panic!("fixtures not found (tried {cands:?}); set ELB_FIXTURES to the fixtures folder");
 }
 
 /// The folder of fixture `name` (fails when it is missing).

@@ -1,7 +1,7 @@
 //! Ingest: every input format, all read from a list of (relative path, bytes)
 //! so the same code serves a dropped folder and the CLI's directory walk.
 //!
-//! Recognised (shared/spec/formats.md):
+//! Recognised (docs/formats.md):
 //! - format 1, a summed folder of `decode_<rank>.csv` / `prefill_<rank>.csv`;
 //! - format 2, a time-series dump marked by `model_gen_config.json` in the
 //!   folder or in each node subfolder;
