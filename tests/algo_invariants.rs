@@ -4,6 +4,7 @@
 mod common;
 mod support;
 
+use elb::engine::error::Param;
 use elb::engine::algo::{self, deepseek, repair};
 use elb::engine::{Algorithm, Cluster, DeviceType, LoadMatrix, Phase, PhaseData, Series, Settings, SourceFormat};
 use proptest::prelude::*;
@@ -79,7 +80,7 @@ fn parameter_errors_name_the_parameter_and_rule() {
     let data = summed(1, 256, vec![1.0; 256]);
     let err = |s: Settings| solve(&data, &s).unwrap_err();
     let e = err(settings(Algorithm::C2lb, 64, 8, 60, DeviceType::A2, false));
-    assert_eq!(e.param.as_deref(), Some("redundant experts (-nre)"));
+    assert_eq!(e.param, Some(Param::Redundant));
     assert_eq!(
         e.message,
         "(experts + redundant + shared) must be a multiple of NPUs: 256 + 60 + 0 = 316 is not a multiple of 64"
@@ -87,9 +88,9 @@ fn parameter_errors_name_the_parameter_and_rule() {
     let e = err(settings(Algorithm::C2lb, 64, 8, 128, DeviceType::A2, false));
     assert!(e.message.contains("redundant (128) must be <= NPUs (64)"), "{e}");
     let e = err(settings(Algorithm::C2lb, 0, 8, 64, DeviceType::A2, false));
-    assert_eq!(e.param.as_deref(), Some("NPUs (-nn)"));
+    assert_eq!(e.param, Some(Param::Npus));
     let e = err(settings(Algorithm::C2lb, 64, 0, 64, DeviceType::A2, false));
-    assert_eq!(e.param.as_deref(), Some("nodes (-nd)"));
+    assert_eq!(e.param, Some(Param::Nodes));
     let e = err(settings(Algorithm::C2lb, 64, 6, 64, DeviceType::A2, false));
     assert!(e.message.contains("64 NPUs cannot be split over 6 nodes"), "{e}");
     let e = err(settings(Algorithm::C2lb, 64, 128, 64, DeviceType::A2, false));
@@ -109,7 +110,7 @@ fn parameter_errors_name_the_parameter_and_rule() {
     // Mixed needs -nsed 0 and top-k on time series.
     let mut s = settings(Algorithm::SpecMoe1Mixed, 64, 8, 64, DeviceType::A2, false);
     s.cluster.shared_devices = 1;
-    assert_eq!(err(s).param.as_deref(), Some("shared-expert NPUs (-nsed)"));
+    assert_eq!(err(s).param, Some(Param::SharedDevices));
     let mut ts = series(1, 16, 2, vec![1.0; 32], 2);
     ts.top_k = None;
     let e = solve(&ts, &settings(Algorithm::SpecMoe1Mixed, 8, 2, 8, DeviceType::A2, false)).unwrap_err();
@@ -121,15 +122,15 @@ fn parameter_errors_name_the_parameter_and_rule() {
     s.groups = Some(24);
     assert!(err(s.clone()).message.contains("experts must split evenly into groups"));
     s.groups = None;
-    assert_eq!(err(s).param.as_deref(), Some("expert groups"));
+    assert_eq!(err(s).param, Some(Param::Groups));
     // A3 rejects shared-expert devices.
     let mut s = settings(Algorithm::C2lb, 65, 1, 64, DeviceType::A3, false);
     s.cluster.shared_devices = 1;
-    assert_eq!(err(s).param.as_deref(), Some("shared-expert NPUs (-nsed)"));
+    assert_eq!(err(s).param, Some(Param::SharedDevices));
     // Layer range.
     let mut p = |_: usize| true;
     let e = algo::solve(&data, &settings(Algorithm::C2lb, 64, 8, 64, DeviceType::A2, false), 0..2, &mut p).unwrap_err();
-    assert_eq!(e.param.as_deref(), Some("layers"));
+    assert_eq!(e.param, Some(Param::Other("layers".into())));
 }
 
 #[test]

@@ -68,9 +68,9 @@ fn help_lists_the_flags() {
 #[test]
 fn bad_flags_exit_2_with_a_message() {
     assert_bad(&elb(&[]), "-icp");
-    assert_bad(&elb(&["-nre"]), "parameter -nre: needs a value");
-    assert_bad(&elb(&["-icp", "x", "-nre", "many"]), "parameter -nre: must be a non-negative integer, got 'many'");
-    assert_bad(&elb(&["-icp", "x", "-nn=-3"]), "parameter -nn: must be a non-negative integer, got '-3'");
+    assert_bad(&elb(&["-nre"]), "parameter redundant experts (-nre): needs a value");
+    assert_bad(&elb(&["-icp", "x", "-nre", "many"]), "parameter redundant experts (-nre): must be a non-negative integer, got 'many'");
+    assert_bad(&elb(&["-icp", "x", "-nn=-3"]), "parameter NPUs (-nn): must be a non-negative integer, got '-3'");
     assert_bad(&elb(&["-icp", "x", "-al", "9"]), "parameter algorithm (-al): must be 0..5, got 9");
     assert_bad(&elb(&["-icp", "x", "-dt", "a9"]), "parameter device type (-dt): must be a2 or a3");
     assert_bad(&elb(&["-icp", "x", "--algorithm", "best"]), "unknown algorithm 'best'");

@@ -104,7 +104,7 @@ fn physical_map_import_errors() {
     let e = physical_map::import(f, "[[0,1]]", 2, 1).unwrap_err();
     assert!(e.message.contains("dense layers to skip"), "{e}");
     let e = physical_map::import(f, "[[0,1]]", 0, 0).unwrap_err();
-    assert_eq!(e.param.as_deref(), Some("devices"));
+    assert_eq!(e.param.map(|p| p.to_string()).as_deref(), Some("devices"));
 }
 
 // ---------------------------------------------------------------- TRT-LLM YAML
@@ -166,7 +166,7 @@ fn trtllm_yaml_errors() {
     let e = trtllm_config::parse(f, "num_slots: 4\n").unwrap_err();
     assert!(e.message.contains("no initial_global_assignments"), "{e}");
     let e = trtllm_config::import(f, "initial_global_assignments:\n  3: [0, 1, 2]\n", 2).unwrap_err();
-    assert_eq!(e.param.as_deref(), Some("devices"));
+    assert_eq!(e.param.map(|p| p.to_string()).as_deref(), Some("devices"));
 }
 
 proptest! {

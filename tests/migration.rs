@@ -125,12 +125,12 @@ fn refine_errors() {
     let loads = lm(&[&[1.0, 1.0]]);
     let p = Placement { layers: vec![vec![vec![0], vec![1]]] };
     let e = refine_to_targets(&p, &loads, None, &[1.0, 1.0], 0).unwrap_err();
-    assert_eq!(e.param.as_deref(), Some("target imbalance"));
+    assert_eq!(e.param, Some(elb::engine::error::Param::TargetWithin));
     let two = Placement { layers: vec![p.layers[0].clone(), p.layers[0].clone()] };
     let e = refine_to_targets(&two, &loads, None, &[1.0, 1.0], 0).unwrap_err();
     assert!(e.message.contains("2 layers but the loads have 1"), "{e}");
     let e = refine(&p, &loads, None, &[1.0], &RefineOptions { tolerance: -1.0, ..Default::default() }).unwrap_err();
-    assert_eq!(e.param.as_deref(), Some("tolerance"));
+    assert_eq!(e.param, Some(elb::engine::error::Param::TargetWithin));
     let bad = lm(&[&[1.0, f64::NAN]]);
     assert!(refine_to_targets(&p, &bad, None, &[1.0], 0).is_err());
     let ragged = Placement { layers: vec![vec![vec![0], vec![1, 0]]] };

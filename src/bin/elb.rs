@@ -15,6 +15,7 @@
 //! parser is hand-written (no dependency) and nothing here unwraps data that
 //! came from the user.
 
+use elb::engine::error::Param;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -271,7 +272,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "-nd" | "--num-nodes" => o.cluster.nodes = parse_usize("-nd", &value)?,
             "-nn" | "--num-npus" => o.cluster.devices = parse_usize("-nn", &value)?,
             "-al" => {
-                let n = value.trim().parse::<u32>().map_err(|_| Error::param("algorithm (-al)", format!("must be 0..5, got '{value}'")))?;
+                let n = value.trim().parse::<u32>().map_err(|_| Error::param(Param::Algorithm, format!("must be 0..5, got '{value}'")))?;
                 o.algorithm = Algorithm::from_al(n)?;
             }
             "--algorithm" => o.algorithm = Algorithm::parse(value.trim())?,
@@ -717,18 +718,18 @@ fn score_table_only(name: &str, p: &Placement, cluster: &Cluster) -> String {
 /// that fits the data: at least one routed NPU and no more than experts.
 fn check_default_layout(data: &PhaseData, cluster: &Cluster) -> Result<()> {
     if cluster.devices == 0 {
-        return Err(Error::param("NPUs (-nn)", "must be at least 1"));
+        return Err(Error::param(Param::Npus, "must be at least 1"));
     }
     if cluster.shared_devices >= cluster.devices {
         return Err(Error::param(
-            "shared-expert devices (-nsed)",
+            Param::SharedDevices,
             format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", cluster.shared_devices, cluster.devices),
         ));
     }
     let d = cluster.routed_devices();
     if d > data.experts {
         return Err(Error::param(
-            "NPUs (-nn)",
+            Param::Npus,
             format!(
                 "the default layout spreads the {} experts of the {} data over the routed NPUs, E/D each: {d} routed NPUs would leave NPUs empty; give the cluster's -nn (and -nsed)",
                 data.experts,

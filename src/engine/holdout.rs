@@ -16,6 +16,7 @@
 //! C2LB loads are the sum of its own intervals. The current placement and
 //! top-k traces are kept on both parts (they are not time-indexed).
 
+use crate::engine::error::Param;
 use super::error::{Error, Result};
 use super::model::{PhaseData, Placement, Series};
 
@@ -60,7 +61,7 @@ fn series_of(data: &PhaseData) -> Result<&Series> {
         )));
     }
     if s.data.len() != s.layers * s.experts * s.intervals {
-        return Err(Error::msg("internal: the time series does not match its shape"));
+        return Err(Error::internal("the time series does not match its shape"));
     }
     Ok(s)
 }
@@ -70,7 +71,7 @@ fn series_of(data: &PhaseData) -> Result<&Series> {
 /// strictly between 0 and 1.
 pub fn split(data: &PhaseData, fraction: f64) -> Result<(PhaseData, PhaseData)> {
     if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
-        return Err(Error::param("hold-out split (--holdout-split)", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {fraction}")));
+        return Err(Error::param(Param::HoldoutSplit, format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {fraction}")));
     }
     let s = series_of(data)?;
     let t = s.intervals;

@@ -14,6 +14,7 @@
 //! Expert ids `>= E` (the shared expert of the mixed variants) count as
 //! zero load here and are never removed.
 
+use crate::engine::error::Param;
 use super::ecosystem::placement_shape;
 use super::error::{Error, Result};
 use super::model::{LoadMatrix, Placement, Series};
@@ -557,10 +558,10 @@ pub fn refine_layer_range(
         return Err(Error::param("layers", format!("layer range {}..{} is outside the placement's {l_n} layers", layers.start, layers.end)));
     }
     if targets.len() != l_n {
-        return Err(Error::param("target imbalance", format!("{} values given for {l_n} layers", targets.len())));
+        return Err(Error::param(Param::TargetWithin, format!("{} values given for {l_n} layers", targets.len())));
     }
     if let Some((l, t)) = targets.iter().enumerate().find(|(_, t)| !t.is_finite()) {
-        return Err(Error::param("target imbalance", format!("layer {l}: target {t} is not a finite number")));
+        return Err(Error::param(Param::TargetWithin, format!("layer {l}: target {t} is not a finite number")));
     }
     let max_moves = if max_moves_per_layer == 0 { d_n * s_n } else { max_moves_per_layer };
     let mut moves = Vec::new();
@@ -597,7 +598,7 @@ pub fn refine_layer_range(
 /// [`layer_imbalances`] of a freshly solved table).
 pub fn refine(current: &Placement, summed: &LoadMatrix, series: Option<&Series>, best: &[f64], opts: &RefineOptions) -> Result<Refined> {
     if !opts.tolerance.is_finite() || opts.tolerance < 0.0 {
-        return Err(Error::param("tolerance", format!("must be a non-negative number, got {}", opts.tolerance)));
+        return Err(Error::param(Param::TargetWithin, format!("must be a non-negative number, got {}", opts.tolerance)));
     }
     let targets: Vec<f64> = best.iter().map(|b| b * (1.0 + opts.tolerance)).collect();
     refine_to_targets(current, summed, series, &targets, opts.max_moves_per_layer)

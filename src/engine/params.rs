@@ -9,6 +9,7 @@
 //! | `-al` | `algorithm` | 0 (C2LB) |
 //! | `-dt` | `device_type` | a2 |
 
+use crate::engine::error::Param;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
@@ -26,7 +27,7 @@ impl DeviceType {
         match s.to_ascii_lowercase().as_str() {
             "a2" => Ok(DeviceType::A2),
             "a3" => Ok(DeviceType::A3),
-            other => Err(Error::param("device type (-dt)", format!("must be a2 or a3, got '{other}'"))),
+            other => Err(Error::param(Param::DeviceType, format!("must be a2 or a3, got '{other}'"))),
         }
     }
     pub fn name(self) -> &'static str {
@@ -109,7 +110,7 @@ impl Algorithm {
             3 => Algorithm::SpecMoe2,
             4 => Algorithm::SpecMoe1Mixed,
             5 => Algorithm::SpecMoe2Mixed,
-            _ => return Err(Error::param("algorithm (-al)", format!("must be 0..5, got {n}"))),
+            _ => return Err(Error::param(Param::Algorithm, format!("must be 0..5, got {n}"))),
         })
     }
 
@@ -146,7 +147,7 @@ impl Algorithm {
         }
         Algorithm::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
             let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-            Error::param("algorithm", format!("unknown algorithm '{s}'; expected 0..5 or one of {}", names.join(", ")))
+            Error::param(Param::Algorithm, format!("unknown algorithm '{s}'; expected 0..5 or one of {}", names.join(", ")))
         })
     }
 

@@ -39,6 +39,7 @@
 //! [`point`] to score each table and [`mark_knee`] once all are in. [`run`]
 //! does the same in one thread (CLI, tests).
 
+use crate::engine::error::Param;
 use serde::{Deserialize, Serialize};
 
 use super::algo;
@@ -106,7 +107,7 @@ pub fn points_checked(data: &PhaseData, base: &Settings) -> Result<Vec<usize>> {
     let probe = (0..=max).find(|r| (data.experts + r) % d == 0).unwrap_or(0);
     match algo::check(data, &settings_for(base, probe)) {
         Err(e) => Err(Error { message: format!("no redundant-slot count from 0 to {max} works: {}", e.message), ..e }),
-        Ok(()) => Err(Error::param("redundant experts (-nre)", format!("no redundant-slot count from 0 to {max} is accepted"))),
+        Ok(()) => Err(Error::param(Param::Redundant, format!("no redundant-slot count from 0 to {max} is accepted"))),
     }
 }
 
@@ -171,7 +172,7 @@ pub fn mark_knee(pts: &mut [SweepPoint]) {
 pub fn run(data: &PhaseData, base: &Settings, gb_per_redundant_per_card: f64, progress: algo::Progress<'_>) -> Result<Vec<SweepPoint>> {
     if !gb_per_redundant_per_card.is_finite() || gb_per_redundant_per_card < 0.0 {
         return Err(Error::param(
-            "GB per redundant expert per card",
+            Param::GbPerExpert,
             format!("must be a non-negative number, got {gb_per_redundant_per_card}"),
         ));
     }
@@ -182,7 +183,7 @@ pub fn run(data: &PhaseData, base: &Settings, gb_per_redundant_per_card: f64, pr
         let (placement, _) = algo::solve_all(data, &s, &mut |_| true)?;
         out.push(point(data, &s, &placement, gb_per_redundant_per_card));
         if !progress(i + 1) {
-            return Err(Error::msg("cancelled"));
+            return Err(Error::cancelled());
         }
     }
     mark_knee(&mut out);

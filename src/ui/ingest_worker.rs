@@ -344,7 +344,7 @@ async fn parse_in_worker(request: &JsValue, progress: RwSignal<Option<ReadProgre
 
 /// The page side: the worker's dataset with its series put back.
 fn unpack(data: Array, parts: Vec<(usize, Vec<f64>)>) -> Result<Dataset, Error> {
-    let bad = || Error::msg("internal: the file parser's answer is malformed");
+    let bad = || Error::internal("the file parser's answer is malformed");
     let skeleton = data.get(0);
     if !skeleton.is_instance_of::<Uint8Array>() {
         return Err(bad());

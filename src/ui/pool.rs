@@ -45,8 +45,6 @@ const HANDLER: u64 = 0;
 /// Most workers the pool starts.
 const MAX_WORKERS: usize = 16;
 
-/// The error a cancelled job's future resolves to.
-pub const CANCELLED: &str = "cancelled";
 
 /// A job's progress.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -136,7 +134,7 @@ impl Future for Pending {
             return Poll::Ready(v);
         }
         if s.closed {
-            return Poll::Ready(Err(Error::msg(CANCELLED)));
+            return Poll::Ready(Err(Error::cancelled()));
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending
@@ -294,12 +292,12 @@ pub fn new_group() -> u64 {
 
 /// Whether `e` is the error of a cancelled job.
 pub fn is_cancelled(e: &Error) -> bool {
-    e.message == CANCELLED
+    e.is_cancelled()
 }
 
 /// Queue `data` solved with `settings` in `group`. The returned future
 /// resolves to the whole phase's solution (layers in order), the first
-/// error of a range, or the [`CANCELLED`] error.
+/// error of a range, or the cancelled error ([`Error::cancelled`]).
 pub fn solve(group: u64, data: Arc<PhaseData>, settings: Settings, on_progress: Option<OnProgress>) -> Pending {
     // Never called from a worker's handler (callers run on clicks or in
     // spawned tasks), so no retired handler is running now.
@@ -352,7 +350,7 @@ pub fn solve(group: u64, data: Arc<PhaseData>, settings: Settings, on_progress: 
 }
 
 /// Stop every job of `group`: queued ranges are dropped, workers busy with
-/// them are terminated, their futures resolve to [`CANCELLED`].
+/// them are terminated, their futures resolve to [`Error::cancelled`].
 pub fn cancel(group: u64) {
     let after = POOL.with(|p| {
         let mut p = p.borrow_mut();
@@ -615,8 +613,7 @@ fn finish(mut job: Job) -> Vec<After> {
     let result = if solution.layers.len() == job.total {
         Ok(solution)
     } else {
-        Err(Error::msg(format!(
-            "internal: the {} solve returned {} layers for {}",
+        Err(Error::internal(format!("the {} solve returned {} layers for {}",
             job.data.phase.name(),
             solution.layers.len(),
             job.total

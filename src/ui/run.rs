@@ -137,8 +137,7 @@ fn finish_phase(
     solution: Solution,
 ) -> Result<PhaseResult, Error> {
     if solution.layers.len() != data.layers {
-        return Err(Error::msg(format!(
-            "internal: the {} solve returned {} layers for {}",
+        return Err(Error::internal(format!("the {} solve returned {} layers for {}",
             data.phase.name(),
             solution.layers.len(),
             data.layers

@@ -13,7 +13,7 @@ pub fn validate(form: &Form, dataset: Option<&Dataset>) -> Result<Settings, Form
     if let Some(ds) = dataset {
         for p in &ds.phases {
             algo::check(p, &settings).map_err(|e| FormError {
-                field: e.param.as_deref().and_then(Field::from_param),
+                field: e.param.as_ref().and_then(Field::from_param),
                 message: format!("{} ({})", e, p.phase.name()),
             })?;
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::engine::algo::Solution;
+use crate::engine::error::Param;
 use crate::engine::metrics::Score;
 use crate::engine::{
     Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Placement, Settings,
@@ -45,27 +46,18 @@ pub enum Field {
 }
 
 impl Field {
-    /// The field an engine parameter error is about (msit flag names).
-    pub fn from_param(param: &str) -> Option<Field> {
-        let p = param.to_ascii_lowercase();
-        Some(if p.contains("-nre") || p.contains("redundant") {
-            Field::Redundant
-        } else if p.contains("-nsed") || p.contains("shared") {
-            Field::Shared
-        } else if p.contains("-nn") || p.contains("npu") || p.contains("devices") {
-            Field::Npus
-        } else if p.contains("-nd") || p.contains("node") {
-            Field::Nodes
-        } else if p.contains("-dt") || p.contains("device type") {
-            Field::DeviceType
-        } else if p.contains("group") {
-            Field::Groups
-        } else if p.contains("-al") || p.contains("algorithm") {
-            Field::Algorithm
-        } else if p.contains("seed") {
-            Field::Seed
-        } else {
-            return None;
+    /// The form field of an engine parameter.
+    pub fn from_param(param: &Param) -> Option<Field> {
+        Some(match param {
+            Param::Redundant => Field::Redundant,
+            Param::SharedDevices => Field::Shared,
+            Param::Npus => Field::Npus,
+            Param::Nodes => Field::Nodes,
+            Param::DeviceType => Field::DeviceType,
+            Param::Groups => Field::Groups,
+            Param::Algorithm | Param::Robust => Field::Algorithm,
+            Param::Seed => Field::Seed,
+            _ => return None,
         })
     }
 }

@@ -66,7 +66,7 @@ impl Worker for SolveWorker {
                         };
                         algo::solve(data, settings, start..end, &mut progress)
                     }
-                    _ => Err(Error::msg("internal: the worker was asked to solve a job it was not given")),
+                    _ => Err(Error::internal("the worker was asked to solve a job it was not given")),
                 };
                 CURRENT.with(|c| c.set(None));
                 scope.respond(id, Reply::Done { job, start, result });

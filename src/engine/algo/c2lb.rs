@@ -4,11 +4,12 @@
 //! including the tables where an expert lands twice on one device (the
 //! caller repairs those unless msit-compat is asked for).
 
+use crate::engine::error::Param;
 use super::replicas::{halving, sort_desc, Bins, Ties};
 use crate::engine::error::{Error, Result};
 
 fn no_room() -> Error {
-    Error::msg("internal: no device has a free slot left (the slot count does not match the experts)")
+    Error::internal("no device has a free slot left (the slot count does not match the experts)")
 }
 
 /// The A2 steps on local experts `0..w.len()` (their global ids are
@@ -27,7 +28,7 @@ pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties, b
         for _ in 1..c {
             if d >= bins.items.len() {
                 return Err(Error::param(
-                    "redundant experts (-nre)",
+                    Param::Redundant,
                     format!("C2LB places at most one redundant copy per NPU: {r} redundant slots on {devices} NPUs"),
                 ));
             }

@@ -7,6 +7,7 @@
 //! device of the node that still has room, so devices fill up in order. The parameter rules (R mod D = 0, R <= D, D mod N = 0,
 //! R mod N = 0, (E+R) mod N = 0) are checked by `algo::check`.
 
+use crate::engine::error::Param;
 use super::c2lb::a2_core;
 use super::replicas::Ties;
 use crate::engine::error::{Error, Result};
@@ -17,7 +18,7 @@ pub fn layer(w: &[f64], devices: usize, nodes: usize, r: usize) -> Result<Vec<Ve
     let e_n = w.len();
     if nodes == 0 || devices == 0 || devices % nodes != 0 || e_n % nodes != 0 || r % nodes != 0 {
         return Err(Error::param(
-            "nodes (-nd)",
+            Param::Nodes,
             format!("dynamic C2LB needs NPUs ({devices}), experts ({e_n}) and redundant slots ({r}) to divide evenly over {nodes} nodes"),
         ));
     }

@@ -22,6 +22,7 @@
 //! the layer index (so any split of the layers gives the same table); only
 //! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
 
+use crate::engine::error::Param;
 use crate::engine::rng::SplitMix64;
 use std::ops::Range;
 
@@ -101,7 +102,7 @@ pub fn solve_layers_with(
         }
         out.push(layer);
         if !progress(i + 1) {
-            return Err(Error::msg("cancelled"));
+            return Err(Error::cancelled());
         }
     }
     Ok(Solution { layers: out, warnings: plan.warnings, reference_invalid_layers: Vec::new() })
@@ -142,14 +143,14 @@ impl Plan {
             return Err(Error::msg("the data has no experts"));
         }
         if data.summed.data.len() != data.layers * experts {
-            return Err(Error::msg("internal: summed load matrix does not match layers x experts"));
+            return Err(Error::internal("summed load matrix does not match layers x experts"));
         }
         if cluster.devices == 0 {
-            return Err(Error::param("devices (-nn)", "must be at least 1"));
+            return Err(Error::param(Param::Npus, "must be at least 1"));
         }
         if cluster.shared_devices >= cluster.devices {
             return Err(Error::param(
-                "shared-expert devices (-nsed)",
+                Param::SharedDevices,
                 format!(
                     "must be fewer than the {} devices (-nn), got {}",
                     cluster.devices, cluster.shared_devices
@@ -160,7 +161,7 @@ impl Plan {
         let series = data.series.as_ref().filter(|s| s.intervals > 0);
         if let Some(s) = series {
             if s.layers != data.layers || s.experts != experts || s.data.len() != s.layers * s.experts * s.intervals {
-                return Err(Error::msg("internal: time series does not match layers x experts x intervals"));
+                return Err(Error::internal("time series does not match layers x experts x intervals"));
             }
         }
         let want_mixed = settings.algorithm == Algorithm::SpecMoe2Mixed;
@@ -174,7 +175,7 @@ impl Plan {
         if mixed {
             if cluster.shared_devices != 0 {
                 return Err(Error::param(
-                    "shared-expert devices (-nsed)",
+                    Param::SharedDevices,
                     "must be 0 when the shared expert is mixed in among the routed experts",
                 ));
             }
@@ -182,7 +183,7 @@ impl Plan {
                 Some(k) if k > 0 => k,
                 _ => {
                     return Err(Error::param(
-                        "algorithm",
+                        Param::Algorithm,
                         "mixing the shared expert in needs top-k (num_of_selected_experts in model_gen_config.json)",
                     ))
                 }
@@ -193,7 +194,7 @@ impl Plan {
         let total = ids + redundant;
         if total % devices != 0 {
             return Err(Error::param(
-                "redundant experts (-nre)",
+                Param::Redundant,
                 format!(
                     "experts + redundant slots ({ids} + {redundant} = {total}) must be a multiple of the {devices} routed devices"
                 ),
@@ -201,7 +202,7 @@ impl Plan {
         }
         if redundant > ids * (devices - 1) {
             return Err(Error::param(
-                "redundant experts (-nre)",
+                Param::Redundant,
                 format!(
                     "{redundant} redundant slots cannot be filled without putting an expert twice on a device \
                      ({ids} experts x {devices} devices allow at most {} copies)",

@@ -12,6 +12,7 @@
 //! the default output repairs those layers ([`repair`]) and says so in
 //! [`Solution::warnings`] / [`Solution::reference_invalid_layers`].
 
+use crate::engine::error::Param;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -45,11 +46,11 @@ pub struct Solution {
 /// the range done so far; returning `false` cancels the solve.
 pub type Progress<'a> = &'a mut dyn FnMut(usize) -> bool;
 
-const P_NPUS: &str = "NPUs (-nn)";
-const P_NODES: &str = "nodes (-nd)";
-const P_RED: &str = "redundant experts (-nre)";
-const P_SHARED: &str = "shared-expert NPUs (-nsed)";
-const P_GROUPS: &str = "expert groups";
+const P_NPUS: Param = Param::Npus;
+const P_NODES: Param = Param::Nodes;
+const P_RED: Param = Param::Redundant;
+const P_SHARED: Param = Param::SharedDevices;
+const P_GROUPS: Param = Param::Groups;
 
 /// Whether the mixed shared-expert variant really mixes (time-series input);
 /// on summed input msit writes the plain table.
@@ -59,8 +60,7 @@ fn mixes(data: &PhaseData, settings: &Settings) -> bool {
 
 fn check_matrix(name: &str, layers: usize, experts: usize, len: usize, data: &PhaseData) -> Result<()> {
     if layers != data.layers || experts != data.experts || len != layers * experts {
-        return Err(Error::msg(format!(
-            "internal: {name} is {layers} x {experts} ({len} values) but the phase has {} layers x {} experts",
+        return Err(Error::internal(format!("{name} is {layers} x {experts} ({len} values) but the phase has {} layers x {} experts",
             data.layers, data.experts
         )));
     }
@@ -101,7 +101,7 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
     check_matrix("the C2LB load matrix", data.c2lb_loads.layers, data.c2lb_loads.experts, data.c2lb_loads.data.len(), data)?;
     if let Some(s) = &data.series {
         if s.layers != data.layers || s.experts != data.experts || s.data.len() != s.layers * s.experts * s.intervals {
-            return Err(Error::msg("internal: the time series does not match the phase's layers x experts"));
+            return Err(Error::internal("the time series does not match the phase's layers x experts"));
         }
         if s.intervals == 0 {
             return Err(Error::msg("the time series has no kept interval"));
@@ -369,7 +369,7 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
         }
         sol.layers.push(table);
         if !progress(i + 1) {
-            return Err(Error::msg("cancelled"));
+            return Err(Error::cancelled());
         }
     }
     Ok(sol)
@@ -397,7 +397,7 @@ fn even_intervals(data: &PhaseData) -> PhaseData {
 }
 
 fn unreachable_level2() -> Result<Kind> {
-    Err(Error::msg("internal: level 2 is dispatched before this point"))
+    Err(Error::internal("level 2 is dispatched before this point"))
 }
 
 /// Solve every layer, single-threaded (CLI, tests).

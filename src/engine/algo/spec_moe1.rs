@@ -5,6 +5,7 @@
 //! keeps the stage-weighted `max/mean` (then `max/min`) device load lowest.
 //! Reproduces msit's table exactly, tie rules included (algorithms.md).
 
+use crate::engine::error::Param;
 use std::ops::Range;
 
 use crate::engine::error::{Error, Result};
@@ -89,13 +90,13 @@ impl Level1 {
         match &data.series {
             Some(s) => {
                 if l >= s.layers || s.experts != e_n {
-                    return Err(Error::msg(format!("internal: time series has no layer {l} of {e_n} experts")));
+                    return Err(Error::internal(format!("time series has no layer {l} of {e_n} experts")));
                 }
                 h[..e_n * t_n].copy_from_slice(s.layer(l));
             }
             None => {
                 if l >= data.summed.layers || data.summed.experts != e_n {
-                    return Err(Error::msg(format!("internal: load matrix has no layer {l} of {e_n} experts")));
+                    return Err(Error::internal(format!("load matrix has no layer {l} of {e_n} experts")));
                 }
                 h[..e_n].copy_from_slice(data.summed.layer(l));
             }
@@ -181,7 +182,7 @@ pub fn replica_counts(w: &[f64], n_stage: usize, e_n: usize, devices: usize, r: 
         }
         let Some(p) = pick else {
             return Err(Error::param(
-                "redundant experts (-nre)",
+                Param::Redundant,
                 format!("every expert already sits on all {devices} NPUs: no room for more redundant slots"),
             ));
         };

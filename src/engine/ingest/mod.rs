@@ -490,7 +490,7 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
             Some(ci) => {
                 let cfg = match configs.get(&ci) {
                     Some(c) => c,
-                    None => return Err(Error::msg("internal: configuration not read")),
+                    None => return Err(Error::internal("configuration not read")),
                 };
                 let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
                 let (mut pd, prep) = series::prepare_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;

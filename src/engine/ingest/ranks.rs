@@ -270,7 +270,7 @@ pub fn load_entry(e: &RankEntry<'_>, info: &mut PhaseInfo, warnings: &mut Vec<St
             info.backups_used.push(b.path.clone());
             Ok(LoadedRank { m: x, path: b.path.clone() })
         }
-        (None, None) => Err(Error::msg("internal: empty rank entry")),
+        (None, None) => Err(Error::internal("empty rank entry")),
     }
 }
 
