@@ -71,7 +71,7 @@ fn small_summed() {
     assert!(pd.series.is_none());
     assert_eq!(ds.format_label, "summed (format 1)");
     let sc = score_json("small-summed", "before-default.score.json");
-    let p = pd.before(8);
+    let p = before_on(&ds, pd, 8);
     assert!(close(step_ratio(pd, &p), sc["metrics"]["static_step_ratio"].as_f64().unwrap()));
 }
 
@@ -81,7 +81,7 @@ fn dsv3_summed() {
     let pd = &ds.phases[0];
     assert_eq!((pd.layers, pd.experts), (58, 256));
     let sc = score_json("dsv3-summed", "before-default.score.json");
-    assert!(close(step_ratio(pd, &pd.before(64)), sc["metrics"]["static_step_ratio"].as_f64().unwrap()));
+    assert!(close(step_ratio(pd, &before_on(&ds, pd, 64)), sc["metrics"]["static_step_ratio"].as_f64().unwrap()));
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn small_series() {
     // internode_tokens = ranks * layers * kept steps
     let tokens: usize = tk.ranks.iter().flat_map(|r| r.iter().map(|l| l.len() / tk.k)).sum();
     assert_eq!(tokens as u64, sc["metrics"]["internode_tokens"].as_u64().unwrap());
-    let p = pd.before(8);
+    let p = before_on(&ds, pd, 8);
     let st = step_ratio(pd, &p);
     let ts = ts_ratio(pd, &p);
     eprintln!("static {st} ts {ts}");
@@ -162,7 +162,7 @@ fn dsv3_series() {
     assert_eq!((pd.layers, pd.experts), (58, 256));
     let sc = score_json("dsv3-series", "before-default.score.json");
     assert_eq!(pd.intervals(), sc["n_intervals"].as_u64().unwrap() as usize);
-    let p = pd.before(64);
+    let p = before_on(&ds, pd, 64);
     assert!(close(step_ratio(pd, &p), sc["metrics"]["static_step_ratio"].as_f64().unwrap()));
     assert!(close(ts_ratio(pd, &p), sc["metrics"]["ts_total_step_ratio"].as_f64().unwrap()));
     assert!(pd.topk_traces.is_some());
@@ -213,4 +213,10 @@ fn encodings_and_order_do_not_change_the_data() {
     // paths are equal once the top folder is stripped; files are listed in path order either way
     assert_eq!(ds.phases, base.phases);
     assert_eq!(ds.warnings, base.warnings);
+}
+
+/// The engine's "before" of a phase on `devices` NPUs (no shared-expert NPUs).
+fn before_on(ds: &elb::engine::Dataset, pd: &elb::engine::PhaseData, devices: usize) -> elb::engine::Placement {
+    let cluster = elb::engine::Cluster { devices, ..elb::engine::Cluster::default() };
+    elb::engine::before::before(ds, pd, &cluster, None).unwrap().placement
 }

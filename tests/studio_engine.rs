@@ -71,7 +71,8 @@ fn reports_and_tables() -> (Vec<(String, String)>, Vec<PhaseReport>) {
     let mut tables = Vec::new();
     let mut reports = Vec::new();
     for data in &ds.phases {
-        let (before, label) = metrics::before_placement(&ds, data, &settings.cluster);
+        let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
+        let (before, label) = (b.placement, b.label);
         let (after, sol) = algo::solve_all(data, &settings, &mut |_| true).unwrap();
         let table = export::export_checked(&after, &settings.cluster, data.experts).unwrap();
         tables.push((data.phase.table_file_name(), table));

@@ -172,7 +172,7 @@ fn bench_parse(args: &[String], json: bool) -> ParseFigures {
 // ------------------------------------------------------------------ solve
 
 use elb::engine::algo::solve_all;
-use elb::engine::metrics::{before_placement, score};
+use elb::engine::metrics::score;
 use elb::engine::sample::{self, Preset, SampleFormat};
 use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, InputFile, Settings};
 use serde::Serialize;
@@ -502,7 +502,10 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
         .as_ref()
         .is_none_or(|a| a.iter().any(|x| x == "before"))
     {
-        let (before, source) = before_placement(&case.dataset, data, &case.cluster);
+        let (before, source) = match elb::engine::before::before(&case.dataset, data, &case.cluster, None) {
+            Ok(b) => (b.placement, b.label),
+            Err(e) => (elb::engine::before::default_layout(data, &case.cluster).placement, format!("default layout (current placement not used: {e})")),
+        };
         let s = score(data, &before, &case.cluster);
         rows.push(Row {
             case: case.name.clone(),

@@ -23,12 +23,13 @@ use std::time::Instant;
 
 use elb::engine::ecosystem::{physical_map, trtllm_config};
 use elb::engine::export::{export_checked, export_compat, score_json};
-use elb::engine::metrics::{before_placement, score, Score};
+use elb::engine::metrics::{score, Score};
+use elb::engine::before;
 use elb::engine::migration::{self, RefineOptions};
 use elb::engine::{holdout, sweep};
 use elb::engine::table::{parse_table, DeploymentTable};
-use elb::engine::validate::{is_mixed, placement_from_table, validate_placement_offset, validate_table};
-use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Placement, Result, Settings};
+use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
+use elb::engine::{algo, ingest, Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Result, Settings};
 
 const USAGE: &str = "\
 elb: MoE expert hotspot dumps -> redundant expert deployment tables (msit elb compatible)
@@ -121,6 +122,10 @@ struct Opts {
     gb_per_expert: f64,
     json: bool,
     verbose: bool,
+    /// Whether `-nn` was given (else `elb score` lays the default layout over the dump's ranks).
+    devices_given: bool,
+    /// `--ignore-current`: solve / score without the current placement.
+    ignore_current: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -183,6 +188,8 @@ impl Default for Opts {
             gb_per_expert: sweep::DEFAULT_GB_PER_REDUNDANT,
             json: false,
             verbose: false,
+            devices_given: false,
+            ignore_current: false,
         }
     }
 }
@@ -214,8 +221,10 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             Some((f, v)) if f.starts_with('-') => (f, Some(v.to_string())),
             _ => (raw, None),
         };
-        const SWITCHES: [&str; 11] =
-            ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--robust", "--json", "-v", "--verbose"];
+        const SWITCHES: [&str; 12] = [
+            "-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--robust", "--json", "-v", "--verbose",
+            "--ignore-current",
+        ];
         const VALUED: [&str; 25] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
@@ -228,11 +237,35 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
         }
         const SOLVE_ONLY: [&str; 7] =
             ["--holdout", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer"];
-        if mode != Mode::Solve && SOLVE_ONLY.contains(&flag) {
+        if mode != Mode::Solve && SOLVE_ONLY.contains(&flag) && !(mode == Mode::Score && flag == "--current") {
             return Err(Error::param(flag, "is a flag of the solve command (elb -icp <folder> ...); see elb --help"));
         }
         if mode == Mode::Score && flag == "--robust" {
             return Err(Error::param(flag, "is a flag of the solve and sweep commands (it changes how level 2 solves); see elb --help"));
+        }
+        // Flags that say how to solve mean nothing to score, which solves nothing.
+        const SOLVER: [&str; 10] =
+            ["-nre", "--num-redundant-expert", "-al", "--algorithm", "-dt", "--device-type", "--seed", "--groups", "--msit-compat", "-o"];
+        if mode == Mode::Score && (SOLVER.contains(&flag) || flag == "--output-dir") {
+            return Err(Error::param(
+                flag,
+                "does not apply to elb score, which scores the current placement (or --table) and solves nothing; see elb --help",
+            ));
+        }
+        if mode == Mode::Sweep && matches!(flag, "-nre" | "--num-redundant-expert" | "-o" | "--output-dir" | "--msit-compat") {
+            return Err(Error::param(
+                flag,
+                if flag.starts_with("-o") || flag.starts_with("--output") {
+                    "does not apply to elb sweep, which writes no table (use --json to keep the figures)"
+                } else if flag == "--msit-compat" {
+                    "does not apply to elb sweep, which scores repaired tables only"
+                } else {
+                    "does not apply to elb sweep, which tries every redundant-expert count itself (0 to twice the NPUs)"
+                },
+            ));
+        }
+        if mode == Mode::Sweep && flag == "--ignore-current" {
+            return Err(Error::param(flag, "does not apply to elb sweep, which uses no current placement"));
         }
         if mode != Mode::Sweep && (flag == "--gb-per-expert" || flag == "--json") {
             return Err(Error::param(flag, "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help"));
@@ -270,7 +303,11 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "-nre" | "--num-redundant-expert" => o.cluster.redundant = parse_usize("-nre", &value)?,
             "-nsed" | "--num-share-expert-devices" => o.cluster.shared_devices = parse_usize("-nsed", &value)?,
             "-nd" | "--num-nodes" => o.cluster.nodes = parse_usize("-nd", &value)?,
-            "-nn" | "--num-npus" => o.cluster.devices = parse_usize("-nn", &value)?,
+            "-nn" | "--num-npus" => {
+                o.cluster.devices = parse_usize("-nn", &value)?;
+                o.devices_given = true;
+            }
+            "--ignore-current" => o.ignore_current = true,
             "-al" => {
                 let n = value.trim().parse::<u32>().map_err(|_| Error::param(Param::Algorithm, format!("must be 0..5, got '{value}'")))?;
                 o.algorithm = Algorithm::from_al(n)?;
@@ -289,7 +326,15 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--robust" => o.robust = true,
             "--target-within" => o.target_within = Some(parse_f64(flag, &value)?),
             "--export-format" => o.export_formats = parse_export_formats(&value)?,
-            "--first-moe-layer" => o.first_moe_layer = parse_usize(flag, &value)?,
+            "--first-moe-layer" => {
+                o.first_moe_layer = parse_usize(flag, &value)?;
+                if o.first_moe_layer > elb::engine::params::MAX_FIRST_MOE_LAYER {
+                    return Err(Error::param(
+                        flag,
+                        format!("{} is more layers than any model has: at most {}", o.first_moe_layer, elb::engine::params::MAX_FIRST_MOE_LAYER),
+                    ));
+                }
+            }
             "--gb-per-expert" => {
                 let g = parse_f64(flag, &value)?;
                 if g < 0.0 {
@@ -321,6 +366,16 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             ),
         ));
     }
+    if o.groups.is_some() && o.algorithm != Algorithm::DeepseekHierarchical {
+        return Err(Error::param(
+            "--groups",
+            format!("only DeepSeek EPLB hierarchical (--algorithm deepseek-hierarchical) uses expert groups; {} ignores them", o.algorithm.label()),
+        ));
+    }
+    if o.ignore_current && (o.current.is_some() || o.migration_aware) {
+        return Err(Error::param("--ignore-current", "contradicts --current and --migration-aware, which need the current placement"));
+    }
+    o.cluster.check_limits()?;
     if let Some(t) = o.target_within {
         if !o.migration_aware {
             return Err(Error::param("--target-within", "only has an effect with --migration-aware"));
@@ -424,44 +479,22 @@ fn settings_of(opts: &Opts) -> Settings {
     }
 }
 
-/// Read a placement the server runs now (`--current`): a deployment table
-/// JSON (msit / MindIE, shared-expert devices first), a physical-to-logical
-/// map JSON (SGLang / vLLM / DeepSeek EPLB) or a TensorRT-LLM load-balancer
-/// YAML. Returns the routed devices' placement.
-fn read_current(path: &str, cluster: &Cluster, data_layers: usize) -> Result<Placement> {
-    let bytes = fs::read(path).map_err(|e| Error::file(path, format!("cannot read the current placement (--current): {e}")))?;
-    let lower = path.to_ascii_lowercase();
-    let routed = cluster.routed_devices().max(1);
-    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        let text = std::str::from_utf8(&bytes).map_err(|e| Error::file(path, format!("not UTF-8 text: {e}")))?;
-        return Ok(trtllm_config::import(path, text, routed)?.0);
-    }
-    let text = std::str::from_utf8(&bytes).map_err(|e| Error::file(path, format!("not UTF-8 text: {e}")))?;
-    if text.contains("physical_to_logical_map") || text.trim_start().starts_with("[[") {
-        let p = physical_map::import(path, text, routed, 0)?;
-        // An SGLang map has one row per hidden layer: keep the last (MoE) rows.
-        let n = p.layers.len();
-        if n > data_layers && data_layers > 0 {
-            return Ok(Placement { layers: p.layers[n - data_layers..].to_vec() });
-        }
-        return Ok(p);
-    }
-    let table = parse_table(path, &bytes)?;
-    Ok(placement_from_table(&table, cluster.shared_devices))
+/// The placement the user gave with `--current`, read in any format.
+fn given_current(opts: &Opts, data_layers: usize) -> Result<Option<before::Given>> {
+    let Some(path) = &opts.current else { return Ok(None) };
+    let bytes = fs::read(path).map_err(|e| Error::file(path.as_str(), format!("cannot read the current placement (--current): {e}")))?;
+    Ok(Some(before::read_placement(path, &bytes, opts.cluster.routed_devices(), data_layers)?))
 }
 
-/// The current placement of a phase and where it came from: `--current`,
-/// else the dump's `eplb_expert_map_file`, else a table dropped with the data.
-fn current_of(opts: &Opts, ds: &Dataset, data: &PhaseData) -> Result<Option<(Placement, String)>> {
-    if let Some(path) = &opts.current {
-        return Ok(Some((read_current(path, &opts.cluster, data.layers)?, path.clone())));
+/// The current placement of a phase, checked: `--current`, else a table in
+/// the input folder, else the dump's `eplb_expert_map_file`
+/// ([`before::current`]); none with `--ignore-current`.
+fn current_of(opts: &Opts, ds: &Dataset, data: &PhaseData) -> Result<Option<before::Current>> {
+    if opts.ignore_current {
+        return Ok(None);
     }
-    // (before_placement only when it is not the default layout: that one
-    // would be built for any -nn, even an impossible one.)
-    if data.current.is_some() || ds.dropped_table.is_some() {
-        return Ok(Some(before_placement(ds, data, &opts.cluster)));
-    }
-    Ok(None)
+    let given = given_current(opts, data.layers)?;
+    before::current(ds, data, &opts.cluster, given.as_ref())
 }
 
 fn write_out(path: &Path, text: &str) -> Result<()> {
@@ -498,6 +531,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
         };
         let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
         let current = current_of(opts, &ds, data)?;
+        let before = match &current {
+            Some(c) => before::Before { placement: c.placement.clone(), label: format!("the current placement ({})", c.source), is_current: true },
+            None => before::default_layout(data, &opts.cluster),
+        };
         if opts.migration_aware && current.is_none() {
             return Err(Error::param(
                 "--migration-aware",
@@ -513,7 +550,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
         print_warnings(data.phase.name(), &sol.warnings, opts.verbose);
         let mut migration_line = None;
         if opts.migration_aware {
-            if let Some((cur, _)) = &current {
+            if let Some(before::Current { placement: cur, .. }) = &current {
                 let tol = opts.target_within.unwrap_or(0.02);
                 let unconstrained = migration::slots_changed(cur, &placement).0;
                 let r = migration::refine_towards(
@@ -536,7 +573,6 @@ fn run_solve(opts: &Opts) -> Result<()> {
                 placement = r.placement;
             }
         }
-        let (before, _) = before_placement(&ds, data, &opts.cluster);
         let stem = data.phase.name();
         let mut written: Vec<String> = Vec::new();
         for f in &opts.export_formats {
@@ -576,7 +612,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
                 }
             }
         }
-        let b = score(data, &before, &opts.cluster);
+        let b = score(data, &before.placement, &opts.cluster);
         let a = score(data, &placement, &opts.cluster);
         say!(
             "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
@@ -588,7 +624,7 @@ fn run_solve(opts: &Opts) -> Result<()> {
             secs,
             written.join(", ")
         );
-        if let Some((cur, src)) = &current {
+        if let Some(before::Current { placement: cur, source: src }) = &current {
             let (moved, per) = migration::slots_changed(cur, &placement);
             let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
             let busiest = per_dev.iter().copied().max().unwrap_or(0);
@@ -689,65 +725,34 @@ fn table_phase(path: &str) -> Option<Phase> {
 }
 
 /// `elb score` on a folder holding only a deployment table: its shape and
-/// validity (the balance figures need loads, so they are null). The expert
-/// count is taken as the largest id + 1.
-fn score_table_only(name: &str, p: &Placement, cluster: &Cluster) -> String {
-    let experts = p.layers.iter().flatten().flatten().max().map_or(0, |&m| m.saturating_add(1));
-    let violations = validate_placement_offset(p, experts, false, cluster.shared_devices);
-    let phase = table_phase(name).unwrap_or(Phase::Decode);
+/// every rule it breaks (the balance figures need loads, so they are null).
+fn score_table_only(g: &before::Given, cluster: &Cluster) -> String {
+    let t = before::check_alone(g, cluster);
+    let phase = table_phase(&g.name).unwrap_or(Phase::Decode);
     let v = serde_json::json!({
-        "layers": p.num_layers(),
-        "experts": experts,
-        "devices": p.num_devices(),
-        "slots_per_device": p.slots_per_device(),
+        "layers": t.layers,
+        "experts": t.experts,
+        "devices": t.devices,
+        "slots_per_device": t.slots_per_device,
         "step_imbalance": null,
         "mean_layer_imbalance": null,
         "max_layer_imbalance": null,
         "time_resolved_step_imbalance": null,
         "lower_bound": null,
         "gap": null,
-        "valid": violations.is_empty(),
-        "violations": violations,
+        "valid": t.violations.is_empty(),
+        "violations": t.violations,
     });
     let mut m = serde_json::Map::new();
     m.insert(phase.name().to_string(), v);
     serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default()
 }
 
-/// The default layout (experts in id order, `E/D` per NPU) needs a cluster
-/// that fits the data: at least one routed NPU and no more than experts.
-fn check_default_layout(data: &PhaseData, cluster: &Cluster) -> Result<()> {
-    if cluster.devices == 0 {
-        return Err(Error::param(Param::Npus, "must be at least 1"));
-    }
-    if cluster.shared_devices >= cluster.devices {
-        return Err(Error::param(
-            Param::SharedDevices,
-            format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", cluster.shared_devices, cluster.devices),
-        ));
-    }
-    let d = cluster.routed_devices();
-    if d > data.experts {
-        return Err(Error::param(
-            Param::Npus,
-            format!(
-                "the default layout spreads the {} experts of the {} data over the routed NPUs, E/D each: {d} routed NPUs would leave NPUs empty; give the cluster's -nn (and -nsed)",
-                data.experts,
-                data.phase.name()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 fn run_score(opts: &Opts) -> Result<()> {
     let ds = load(opts)?;
-    let cluster = opts.cluster;
     if ds.phases.is_empty() && opts.table.is_none() {
-        if let Some((name, p)) = &ds.dropped_table {
-            let skip = cluster.shared_devices;
-            let routed = Placement { layers: p.layers.iter().map(|l| l.iter().skip(skip).cloned().collect()).collect() };
-            say!("{}", score_table_only(name, &routed, &cluster));
+        if let Some(g) = before::dropped(&ds) {
+            say!("{}", score_table_only(&g, &opts.cluster));
             return Ok(());
         }
     }
@@ -755,14 +760,34 @@ fn run_score(opts: &Opts) -> Result<()> {
     match &opts.table {
         None => {
             for data in &ds.phases {
-                if data.current.is_none() && ds.dropped_table.is_none() {
-                    check_default_layout(data, &cluster)?;
+                // No -nn: the default layout goes over the NPUs the dump
+                // was collected from (its ranks), and says so.
+                let mut cluster = opts.cluster;
+                if !opts.devices_given {
+                    if let Some(ranks) = before::dump_devices(data) {
+                        cluster.devices = ranks + cluster.shared_devices;
+                    }
                 }
-                let (before, _) = before_placement(&ds, data, &cluster);
-                scores.push((data.phase, score(data, &before, &cluster)));
+                let current = if opts.ignore_current { None } else { before::current(&ds, data, &cluster, given_current(opts, data.layers)?.as_ref())? };
+                let b = match current {
+                    Some(c) => c.placement,
+                    None => {
+                        before::check_default_layout(data, &cluster)?;
+                        if !opts.devices_given && before::dump_devices(data).is_some() {
+                            eprintln!(
+                                "elb: note: {}: no -nn given: the default layout spreads the experts over the dump's {} ranks",
+                                data.phase.name(),
+                                cluster.routed_devices()
+                            );
+                        }
+                        before::default_layout(data, &cluster).placement
+                    }
+                };
+                scores.push((data.phase, score(data, &b, &cluster)));
             }
         }
         Some(path) => {
+            let cluster = opts.cluster;
             let table = read_table(path)?;
             let phases: Vec<&PhaseData> = match table_phase(path) {
                 Some(ph) => {

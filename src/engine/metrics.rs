@@ -19,7 +19,7 @@ use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Dataset, PhaseData, Placement};
+use super::model::{PhaseData, Placement};
 use super::params::Cluster;
 use super::validate;
 
@@ -512,28 +512,6 @@ pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Scor
         violations,
         per_layer,
     }
-}
-
-/// The "before" of metrics.md for one phase, and where it came from: the
-/// current placement the input names (time-series `eplb_expert_map_file`),
-/// else a deployment table dropped with the data, else the default layout
-/// on the routed devices. A dropped table's first `-nsed` devices are left
-/// out when they are shared-expert devices (each holding exactly `[0]`).
-pub fn before_placement(dataset: &Dataset, data: &PhaseData, cluster: &Cluster) -> (Placement, String) {
-    if let Some(p) = &data.current {
-        return (p.clone(), data.current_source.clone().unwrap_or_else(|| "current placement".to_string()));
-    }
-    if let Some((name, p)) = &dataset.dropped_table {
-        let k = cluster.shared_devices;
-        let shared_first = k > 0 && p.layers.iter().all(|l| l.len() > k && l[..k].iter().all(|d| d.as_slice() == [0]));
-        let p = if shared_first {
-            Placement { layers: p.layers.iter().map(|l| l[k..].to_vec()).collect() }
-        } else {
-            p.clone()
-        };
-        return (p, name.clone());
-    }
-    (Placement::default_layout(data.layers, data.experts, cluster.routed_devices()), "default layout".to_string())
 }
 
 /// Slots whose expert changed between two placements: for each layer and

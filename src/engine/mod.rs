@@ -2,6 +2,7 @@
 //! No browser types; compiled for native and wasm, tested natively.
 
 pub mod algo;
+pub mod before;
 pub mod ecosystem;
 pub mod error;
 pub mod export;

@@ -192,6 +192,11 @@ pub struct PhaseData {
     pub current: Option<Placement>,
     /// Where `current` came from (file name).
     pub current_source: Option<String>,
+    /// Rule breaks of the current placement file's own bookkeeping
+    /// (`validate::table_bookkeeping`); `before::current` refuses to use a
+    /// current placement that has any.
+    #[serde(default)]
+    pub current_problems: Vec<String>,
     /// What ingest recognised, for the UI's summary.
     pub info: PhaseInfo,
 }
@@ -211,17 +216,13 @@ impl PhaseData {
             topk_traces: None,
             current: None,
             current_source: None,
+            current_problems: Vec::new(),
             info: PhaseInfo::default(),
         }
     }
     /// Number of kept intervals (1 for summed input).
     pub fn intervals(&self) -> usize {
         self.series.as_ref().map_or(1, |s| s.intervals)
-    }
-    /// The "before" placement of metrics.md: the current placement when the
-    /// input names one, else the default layout on `devices` devices.
-    pub fn before(&self, devices: usize) -> Placement {
-        self.current.clone().unwrap_or_else(|| Placement::default_layout(self.layers, self.experts, devices))
     }
 }
 
@@ -247,9 +248,14 @@ pub struct PhaseInfo {
 pub struct Dataset {
     /// One entry per phase found, prefill before decode.
     pub phases: Vec<PhaseData>,
-    /// A deployment table dropped with (or without) the data: it is the
-    /// "before" and is scored. (file name, placement).
+    /// A deployment table dropped with (or without) the data: the placement
+    /// the user says runs now (see `engine::before`). (file name, every
+    /// device as written).
     pub dropped_table: Option<(String, Placement)>,
+    /// Rule breaks of the dropped table's own bookkeeping
+    /// (`validate::table_bookkeeping`).
+    #[serde(default)]
+    pub dropped_table_problems: Vec<String>,
     /// `eplb_expert_map_file` named by the config but not among the dropped
     /// files: the user should add it.
     pub missing_map: Option<String>,

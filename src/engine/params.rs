@@ -9,10 +9,9 @@
 //! | `-al` | `algorithm` | 0 (C2LB) |
 //! | `-dt` | `device_type` | a2 |
 
-use crate::engine::error::Param;
 use serde::{Deserialize, Serialize};
 
-use super::error::{Error, Result};
+use super::error::{Error, Param, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -59,7 +58,36 @@ impl Default for Cluster {
     }
 }
 
+/// The largest cluster the engine takes: NPUs (and nodes, shared-expert NPUs).
+pub const MAX_DEVICES: usize = 1 << 16;
+/// The most redundant expert slots in total.
+pub const MAX_REDUNDANT: usize = 1 << 20;
+/// The largest model index of the first MoE layer (exports).
+pub const MAX_FIRST_MOE_LAYER: usize = 4096;
+
 impl Cluster {
+    /// Every number within the engine's limits, checked before any
+    /// arithmetic on them (so nothing wraps, loops for ever or allocates by
+    /// a typed value): refused at once with the limit in the message.
+    pub fn check_limits(&self) -> Result<()> {
+        let over = |param: Param, v: usize, max: usize, what: &str| {
+            Err(Error::param(param, format!("{v} is more {what} than the engine takes: at most {max}")))
+        };
+        if self.devices > MAX_DEVICES {
+            return over(Param::Npus, self.devices, MAX_DEVICES, "NPUs");
+        }
+        if self.nodes > MAX_DEVICES {
+            return over(Param::Nodes, self.nodes, MAX_DEVICES, "nodes");
+        }
+        if self.shared_devices > MAX_DEVICES {
+            return over(Param::SharedDevices, self.shared_devices, MAX_DEVICES, "shared-expert NPUs");
+        }
+        if self.redundant > MAX_REDUNDANT {
+            return over(Param::Redundant, self.redundant, MAX_REDUNDANT, "redundant experts");
+        }
+        Ok(())
+    }
+
     /// Devices that hold routed experts (`devices - shared_devices`).
     pub fn routed_devices(&self) -> usize {
         self.devices.saturating_sub(self.shared_devices)

@@ -91,11 +91,10 @@ fn check_routed_layer(
         if dev.is_empty() {
             out.push(format!("{layer_label} {dl}: holds no expert"));
         }
-        let negative: Vec<i64> = dev.iter().copied().filter(|&x| x < 0).collect();
-        if !negative.is_empty() {
-            out.push(format!("{layer_label} {dl}: negative expert id(s) {} (ids are non-negative integers)", id_list(&negative)));
-        }
-        let too_big: Vec<i64> = dev.iter().copied().filter(|&x| x >= 0 && (x as u64) >= limit as u64).collect();
+        // Negative ids and ids beyond MAX_ID are the table's own bookkeeping
+        // ([`table_bookkeeping`]): a placement read from a file carries them.
+        let too_big: Vec<i64> =
+            dev.iter().copied().filter(|&x| x >= 0 && x <= super::table::MAX_ID && (x as u64) >= limit as u64).collect();
         if !too_big.is_empty() {
             out.push(format!("{layer_label} {dl}: expert id(s) {} out of range ({})", id_list(&too_big), range_text(experts, mixed)));
         }
@@ -145,17 +144,15 @@ pub fn validate_placement_offset(placement: &Placement, experts: usize, mixed: b
     out
 }
 
-/// Validate a deployment table as read from JSON, with `shared_devices`
-/// (`-nsed K`) leading devices dedicated to the shared expert and, when
-/// `mixed`, the shared expert as id `E` among the routed devices.
-///
-/// Rules (formats.md §3): `layer_list` has `moe_layer_count` entries with
-/// distinct, non-negative `layer_id`s; each layer has `device_count` devices
-/// (the same count in every layer); the first K devices hold exactly `[0]`;
-/// every routed device of a layer has the same number of slots; every expert
-/// `0..E-1` appears at least once per layer; no device holds an expert twice;
-/// ids are non-negative integers.
-pub fn validate_table(table: &DeploymentTable, experts: usize, shared_devices: usize, mixed: bool) -> Vec<String> {
+/// The rules of a table's own bookkeeping, which need neither the data nor
+/// the cluster: `moe_layer_count` equals the entries of `layer_list`,
+/// `layer_id`s are distinct and non-negative, every layer's `device_count`
+/// equals its `device_list`, `device_id`s are distinct and non-negative, every
+/// layer has as many devices as the first, and no expert id is negative or
+/// beyond [`super::table::MAX_ID`]. A table read from a file (a current
+/// placement, a dropped table, `--current`) is checked with these when it is
+/// read; [`validate_table`] checks them too.
+pub fn table_bookkeeping(table: &DeploymentTable) -> Vec<String> {
     let mut out = Vec::new();
     if table.moe_layer_count < 0 {
         out.push(format!("moe_layer_count is {} (must be a non-negative integer)", table.moe_layer_count));
@@ -193,7 +190,42 @@ pub fn validate_table(table: &DeploymentTable, experts: usize, shared_devices: u
             } else if !dev_ids.insert(dev.device_id) {
                 out.push(format!("{ll}: device_id {} appears more than once", dev.device_id));
             }
+            let negative: Vec<i64> = dev.device_expert.iter().copied().filter(|&x| x < 0).collect();
+            if !negative.is_empty() {
+                out.push(format!("{ll} device {}: negative expert id(s) {} (ids are non-negative integers)", dev.device_id, id_list(&negative)));
+            }
+            let huge: Vec<i64> = dev.device_expert.iter().copied().filter(|&x| x > super::table::MAX_ID).collect();
+            if !huge.is_empty() {
+                out.push(format!(
+                    "{ll} device {}: expert id(s) {} are beyond any model (ids go up to {} at most)",
+                    dev.device_id,
+                    id_list(&huge),
+                    super::table::MAX_ID
+                ));
+            }
         }
+    }
+    out
+}
+
+/// Validate a deployment table as read from JSON, with `shared_devices`
+/// (`-nsed K`) leading devices dedicated to the shared expert and, when
+/// `mixed`, the shared expert as id `E` among the routed devices.
+///
+/// Rules (formats.md §3): `layer_list` has `moe_layer_count` entries with
+/// distinct, non-negative `layer_id`s; each layer has `device_count` devices
+/// (the same count in every layer); the first K devices hold exactly `[0]`;
+/// every routed device of a layer has the same number of slots; every expert
+/// `0..E-1` appears at least once per layer; no device holds an expert twice;
+/// ids are non-negative integers.
+pub fn validate_table(table: &DeploymentTable, experts: usize, shared_devices: usize, mixed: bool) -> Vec<String> {
+    let mut out = table_bookkeeping(table);
+    if table.layer_list.is_empty() {
+        return out;
+    }
+    for layer in &table.layer_list {
+        let ll = format!("layer {}", layer.layer_id);
+        let n = layer.device_list.len();
         let k = shared_devices.min(n);
         if shared_devices > n {
             out.push(format!("{ll}: has {n} device(s), fewer than the {shared_devices} shared-expert devices (-nsed)"));

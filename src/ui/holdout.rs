@@ -18,7 +18,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use crate::engine::holdout::{self, HoldoutFigures};
-use crate::engine::{metrics, Algorithm, Phase, Placement};
+use crate::engine::{before, metrics, Algorithm, Phase, Placement};
 
 thread_local! {
     static GROUP: pool::JobSlot = const { pool::JobSlot::new() };
@@ -224,7 +224,15 @@ pub fn Holdout() -> impl IntoView {
                 match r {
                     Ok(sol) => {
                         let after = Placement { layers: sol.layers };
-                        let (before, before_label) = metrics::before_placement(&dataset, &data, &settings.cluster);
+                        // The one "before" rule; a broken current placement
+                        // is named, and the default layout stands in.
+                        let (before, before_label) = match before::before(&dataset, &data, &settings.cluster, None) {
+                            Ok(b) => (b.placement, b.label),
+                            Err(e) => {
+                                let b = before::default_layout(&data, &settings.cluster);
+                                (b.placement, format!("{} (not the current placement: {e})", b.label))
+                            }
+                        };
                         checks.push(PhaseCheck {
                             phase: data.phase,
                             algorithm: settings.algorithm,

@@ -29,8 +29,7 @@ use crate::engine::{export, migration, Placement};
 /// Whether the phase's "before" is a current placement rather than the
 /// default layout.
 pub fn has_current(r: &PhaseResult) -> bool {
-    r.data.current.is_some()
-        || r.before != Placement::default_layout(r.data.layers, r.data.experts, r.settings.cluster.routed_devices())
+    r.before_is_current
 }
 
 /// Per NPU, over all layers, from `[layer][device]` counts.

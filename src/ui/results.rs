@@ -91,7 +91,7 @@ pub fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
     view! { <p class="readout hint" aria-live="off">{move || text.get()}</p> }
 }
 
-fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: usize) -> impl IntoView + use<> {
+fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>) -> impl IntoView + use<> {
     let rows: Vec<(&str, String, String)> = vec![
         ("Step imbalance", fmt_ratio(b.step_imbalance), fmt_ratio(a.step_imbalance)),
         (
@@ -109,7 +109,7 @@ fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: usize) -> imp
             fmt_opt(a.internode_nodes_per_token),
         ),
         ("Replicas added", "–".into(), format!("{replicas_added:+}")),
-        ("Slots moved vs current placement", "–".into(), slots_moved.to_string()),
+        ("Slots moved vs current placement", "–".into(), slots_moved.map_or_else(|| "– (no current placement)".to_string(), |m| m.to_string())),
         ("Valid table", if b.valid { "yes" } else { "no" }.into(), if a.valid { "yes" } else { "no" }.into()),
     ];
     let body = rows
@@ -406,13 +406,16 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         <section class="card phase-result" aria-label=title.clone()>
             <h2>{title.clone()}</h2>
             <p class="before-label">{format!("Before: {}. After: the new table ({}).", r.before_label, r.settings.algorithm.label())}</p>
+            {r.before_problem.clone().map(|p| view! {
+                <p class="field-error current-problem" role="alert">{format!("The current placement is not used: {p}. Slots moved and migration need a valid current placement.")}</p>
+            })}
             <div class="result-grid">
                 <div>
                     {figures(
                         &r.score_before,
                         &r.score_after,
                         crate::engine::metrics::replicas_added(&r.before, &r.after),
-                        crate::engine::metrics::slots_moved(&r.before, &r.after),
+                        r.before_is_current.then(|| crate::engine::metrics::slots_moved(&r.before, &r.after)),
                     )}
                     <div class="download-row">
                         {download_view}

@@ -14,7 +14,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
 use crate::engine::algo::Solution;
-use crate::engine::{metrics, Dataset, Error, PhaseData, Placement, Settings};
+use crate::engine::{before, metrics, Dataset, Error, PhaseData, Placement, Settings};
 
 thread_local! {
     /// The pool group of the run going on, if any.
@@ -145,17 +145,15 @@ fn finish_phase(
     }
     let after = Placement { layers: solution.layers.clone() };
     let cluster = settings.cluster;
-    let (before, before_label) = match (&dataset.dropped_table, &data.current) {
-        (Some((name, p)), _) if p.num_layers() == data.layers => (p.clone(), format!("the dropped table {name}")),
-        (_, Some(p)) => (
-            p.clone(),
-            format!("the current placement ({})", data.current_source.as_deref().unwrap_or("named by the dump")),
-        ),
-        _ => (
-            data.before(cluster.routed_devices()),
-            "the default layout (experts in order, no copies)".to_string(),
-        ),
+    // The one "before" rule of the engine; a broken current placement is
+    // shown as a problem and not used.
+    let (before, before_problem) = match before::before(dataset, &data, &cluster, None) {
+        Ok(b) => (b, None),
+        Err(e) => (before::default_layout(&data, &cluster), Some(e.to_string())),
     };
+    let before_is_current = before.is_current;
+    let before_label = before.label;
+    let before = before.placement;
     let score_before = metrics::score(&data, &before, &cluster);
     let score_after = metrics::score(&data, &after, &cluster);
     let table = glue::export_table(&data, &after, settings);
@@ -167,6 +165,8 @@ fn finish_phase(
         settings: settings.clone(),
         before,
         before_label,
+        before_is_current,
+        before_problem,
         after,
         score_before,
         score_after,

@@ -204,6 +204,11 @@ pub struct PhaseResult {
     pub settings: Settings,
     pub before: Placement,
     pub before_label: String,
+    /// Whether "before" is a current placement (not the default layout).
+    pub before_is_current: bool,
+    /// Why the current placement the data names is not used (it breaks a
+    /// rule): shown as a problem on the card.
+    pub before_problem: Option<String>,
     pub after: Placement,
     pub score_before: Score,
     pub score_after: Score,

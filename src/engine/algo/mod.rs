@@ -73,6 +73,7 @@ fn check_matrix(name: &str, layers: usize, experts: usize, len: usize, data: &Ph
 pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
     let c = &settings.cluster;
     let alg = settings.algorithm;
+    c.check_limits()?;
     if c.devices == 0 {
         return Err(Error::param(P_NPUS, "must be at least 1"));
     }

@@ -144,7 +144,7 @@ fn ecosystem_dataset(files: &[InputFile], phases: Vec<PhaseData>) -> Dataset {
     let what = if trt { "TensorRT-LLM expert statistics" } else { "OmniPlacement activation counts" };
     let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
     let format_label = format!("{what} ({intervals} interval{})", if intervals == 1 { "" } else { "s" });
-    Dataset { phases, dropped_table: None, missing_map: None, ignored, warnings: Vec::new(), format_label }
+    Dataset { phases, dropped_table: None, dropped_table_problems: Vec::new(), missing_map: None, ignored, warnings: Vec::new(), format_label }
 }
 
 /// Normalise a path: forward slashes, no leading `./` or `/`, no empty or `.` parts.
@@ -550,6 +550,7 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
 
     // 8. the dropped table.
     let mut dropped_table = None;
+    let mut dropped_table_problems = Vec::new();
     for (k, (i, t)) in tables.into_iter().enumerate() {
         let e = &entries[i];
         if k == 0 {
@@ -560,6 +561,7 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
                     e.file.path
                 ));
             }
+            dropped_table_problems = crate::engine::validate::table_bookkeeping(&t);
             dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
         } else {
             warnings.push(format!(
@@ -595,5 +597,5 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
     }
     ignored.sort();
     ignored.dedup();
-    Ok(Deferred { dataset: Dataset { phases, dropped_table, missing_map, ignored, warnings, format_label }, series: deferred })
+    Ok(Deferred { dataset: Dataset { phases, dropped_table, dropped_table_problems, missing_map, ignored, warnings, format_label }, series: deferred })
 }

@@ -452,6 +452,7 @@ pub fn prepare_series(
         top_k: Some(cfg.top_k),
         topk_traces,
         current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
+        current_problems: if current.is_some() { map.map(|m| crate::engine::validate::table_bookkeeping(m.table)).unwrap_or_default() } else { Vec::new() },
         current,
         info,
     };
