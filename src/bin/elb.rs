@@ -21,8 +21,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use elb::engine::ecosystem::{physical_map, trtllm_config};
-use elb::engine::export::{export_checked, export_compat, score_json};
+use elb::engine::export::{render_all, score_json, ExportFormat, ExportOptions};
 use elb::engine::metrics::{score, Score};
 use elb::engine::before;
 use elb::engine::migration::{self, RefineOptions};
@@ -126,37 +125,6 @@ struct Opts {
     devices_given: bool,
     /// `--ignore-current`: solve / score without the current placement.
     ignore_current: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum ExportFormat {
-    Msit,
-    Sglang,
-    Trtllm,
-}
-
-fn parse_export_formats(v: &str) -> Result<Vec<ExportFormat>> {
-    let mut out = Vec::new();
-    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let add: &[ExportFormat] = match part.to_ascii_lowercase().as_str() {
-            "msit" | "mindie" => &[ExportFormat::Msit],
-            "sglang" | "vllm" => &[ExportFormat::Sglang],
-            "trtllm" | "tensorrt-llm" => &[ExportFormat::Trtllm],
-            "all" => &[ExportFormat::Msit, ExportFormat::Sglang, ExportFormat::Trtllm],
-            other => {
-                return Err(Error::param("--export-format", format!("must be msit, sglang, trtllm or all (comma-separated), got '{other}'")));
-            }
-        };
-        for f in add {
-            if !out.contains(f) {
-                out.push(*f);
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(Error::param("--export-format", "needs at least one of msit, sglang, trtllm, all"));
-    }
-    Ok(out)
 }
 
 fn parse_f64(flag: &str, v: &str) -> Result<f64> {
@@ -325,7 +293,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--migration-aware" => o.migration_aware = true,
             "--robust" => o.robust = true,
             "--target-within" => o.target_within = Some(parse_f64(flag, &value)?),
-            "--export-format" => o.export_formats = parse_export_formats(&value)?,
+            "--export-format" => o.export_formats = ExportFormat::parse_list(&value)?,
             "--first-moe-layer" => {
                 o.first_moe_layer = parse_usize(flag, &value)?;
                 if o.first_moe_layer > elb::engine::params::MAX_FIRST_MOE_LAYER {
@@ -521,6 +489,10 @@ fn run_solve(opts: &Opts) -> Result<()> {
     }
     let out_dir = Path::new(&opts.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
+    // Files and lines of every phase; written and printed once every phase
+    // is solved and every file checked, so a failure leaves no partial output.
+    let mut writes: Vec<(PathBuf, String)> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     for data in &ds.phases {
         let parts = if opts.holdout {
             Some(holdout::split_even_odd(data)?)
@@ -574,47 +546,26 @@ fn run_solve(opts: &Opts) -> Result<()> {
             }
         }
         let stem = data.phase.name();
+        // Every format rendered and checked before any file is written.
+        let files = render_all(
+            &opts.export_formats,
+            &placement,
+            data.experts,
+            &opts.cluster,
+            &ExportOptions { first_moe_layer: opts.first_moe_layer, msit_compat: opts.msit_compat },
+        )?;
         let mut written: Vec<String> = Vec::new();
-        for f in &opts.export_formats {
-            match f {
-                ExportFormat::Msit => {
-                    let json = if opts.msit_compat {
-                        let (json, violations) = export_compat(&placement, &opts.cluster, data.experts);
-                        if !violations.is_empty() {
-                            eprintln!(
-                                "elb: warning: {}: --msit-compat reproduces the reference tool's table, which is invalid ({} violation(s), first: {})",
-                                data.phase.name(),
-                                violations.len(),
-                                violations[0]
-                            );
-                        }
-                        json
-                    } else {
-                        export_checked(&placement, &opts.cluster, data.experts)?
-                    };
-                    let path = out_dir.join(data.phase.table_file_name());
-                    write_out(&path, &json)?;
-                    written.push(path.display().to_string());
-                }
-                ExportFormat::Sglang => {
-                    let text = physical_map::export_sglang(&placement, data.experts, opts.first_moe_layer)
-                        .map_err(|e| Error { message: format!("--export-format sglang: {}", e.message), ..e })?;
-                    let path = out_dir.join(format!("{stem}_physical_to_logical.json"));
-                    write_out(&path, &text)?;
-                    written.push(path.display().to_string());
-                }
-                ExportFormat::Trtllm => {
-                    let text = trtllm_config::export(&placement, opts.first_moe_layer, 0)
-                        .map_err(|e| Error { message: format!("--export-format trtllm: {}", e.message), ..e })?;
-                    let path = out_dir.join(format!("{stem}_moe_load_balancer.yaml"));
-                    write_out(&path, &text)?;
-                    written.push(path.display().to_string());
-                }
+        for f in &files {
+            for w in &f.warnings {
+                eprintln!("elb: warning: {stem}: {w}");
             }
+            let path = out_dir.join(f.format.file_name(data.phase));
+            written.push(path.display().to_string());
+            writes.push((path, f.text.clone()));
         }
         let b = score(data, &before.placement, &opts.cluster);
         let a = score(data, &placement, &opts.cluster);
-        say!(
+        lines.push(format!(
             "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
             data.phase.name(),
             if opts.robust { format!("{}, robust (worst interval)", opts.algorithm.label()) } else { opts.algorithm.label().to_string() },
@@ -623,20 +574,20 @@ fn run_solve(opts: &Opts) -> Result<()> {
             a.lower_bound,
             secs,
             written.join(", ")
-        );
+        ));
         if let Some(before::Current { placement: cur, source: src }) = &current {
             let (moved, per) = migration::slots_changed(cur, &placement);
             let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
             let busiest = per_dev.iter().copied().max().unwrap_or(0);
             let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
-            say!(
+            lines.push(format!(
                 "{}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
                 data.phase.name(),
                 per_dev.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
-            );
+            ));
         }
         if let Some(line) = migration_line {
-            say!("{line}");
+            lines.push(line);
         }
         if let Some((fit, eval)) = &parts {
             let fs_ = score(fit, &placement, &opts.cluster);
@@ -647,12 +598,18 @@ fn run_solve(opts: &Opts) -> Result<()> {
             } else {
                 format!("fit on the first {} intervals, held out: the last {}", fit.intervals(), eval.intervals())
             };
-            say!(
+            lines.push(format!(
                 "{}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({:+.2}%); {how}",
                 data.phase.name(),
                 (ei / fi - 1.0) * 100.0
-            );
+            ));
         }
+    }
+    for (path, text) in &writes {
+        write_out(path, text)?;
+    }
+    for line in &lines {
+        say!("{line}");
     }
     Ok(())
 }

@@ -331,3 +331,175 @@ pub fn bundle_zip(tables: &[(String, String)], reports: &[PhaseReport]) -> Resul
     files.push((REPORT_MD_FILE, md.as_bytes()));
     super::zip::store(&files)
 }
+
+/// The file formats a table is exported in, each for its consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// msit / MindIE / vLLM-Ascend deployment table JSON.
+    Msit,
+    /// SGLang `--init-expert-location` `physical_to_logical_map` JSON.
+    Sglang,
+    /// TensorRT-LLM `moe_load_balancer` YAML.
+    Trtllm,
+}
+
+impl ExportFormat {
+    pub const ALL: [ExportFormat; 3] = [ExportFormat::Msit, ExportFormat::Sglang, ExportFormat::Trtllm];
+
+    /// The name on the command line (`--export-format`) and in the page.
+    pub fn key(self) -> &'static str {
+        match self {
+            ExportFormat::Msit => "msit",
+            ExportFormat::Sglang => "sglang",
+            ExportFormat::Trtllm => "trtllm",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            ExportFormat::Msit => "msit / MindIE deployment table (JSON)",
+            ExportFormat::Sglang => "SGLang / vLLM physical_to_logical_map (JSON)",
+            ExportFormat::Trtllm => "TensorRT-LLM load balancer (YAML)",
+        }
+    }
+    /// The file written for `phase`.
+    pub fn file_name(self, phase: Phase) -> String {
+        match self {
+            ExportFormat::Msit => phase.table_file_name(),
+            ExportFormat::Sglang => format!("{}_physical_to_logical.json", phase.name()),
+            ExportFormat::Trtllm => format!("{}_moe_load_balancer.yaml", phase.name()),
+        }
+    }
+    pub fn mime(self) -> &'static str {
+        match self {
+            ExportFormat::Trtllm => "application/yaml",
+            _ => "application/json",
+        }
+    }
+    /// A comma-separated list (`msit,sglang`, `all`); aliases `mindie`,
+    /// `vllm`, `tensorrt-llm`.
+    pub fn parse_list(v: &str) -> Result<Vec<ExportFormat>> {
+        let mut out = Vec::new();
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let add: &[ExportFormat] = match part.to_ascii_lowercase().as_str() {
+                "msit" | "mindie" => &[ExportFormat::Msit],
+                "sglang" | "vllm" => &[ExportFormat::Sglang],
+                "trtllm" | "tensorrt-llm" => &[ExportFormat::Trtllm],
+                "all" => &ExportFormat::ALL,
+                other => {
+                    return Err(Error::param(
+                        super::error::Param::ExportFormat,
+                        format!("must be msit, sglang, trtllm or all (comma-separated), got '{other}'"),
+                    ));
+                }
+            };
+            for f in add {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::param(super::error::Param::ExportFormat, "needs at least one of msit, sglang, trtllm, all"));
+        }
+        Ok(out)
+    }
+}
+
+/// What an export needs besides the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportOptions {
+    /// Model index of the first MoE layer (SGLang rows, TensorRT-LLM keys).
+    pub first_moe_layer: usize,
+    /// The table is the reference tool's (`--msit-compat`), possibly invalid:
+    /// only the msit format carries it.
+    pub msit_compat: bool,
+}
+
+/// One file of an export: its format, text, and remarks for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFile {
+    pub format: ExportFormat,
+    pub text: String,
+    pub warnings: Vec<String>,
+}
+
+/// The table of `placement` in `format`, checked against the rules of the
+/// consumer that reads it — every table written or downloaded, by the CLI or
+/// the page, goes through here:
+/// - msit JSON: every rule of [`validate::validate_table`] (with
+///   `msit_compat`, the reference's table as it is, its violations as warnings);
+/// - SGLang map and TensorRT-LLM YAML: a valid table (no expert twice on an
+///   NPU, every expert placed, equal slots), routed experts only (a mixed
+///   shared-expert table has id `E`, which neither server knows), and the
+///   text read back by the engine's own reader gives the same placement.
+pub fn render(format: ExportFormat, placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<ExportFile> {
+    use super::ecosystem::{physical_map, trtllm_config};
+    if opts.first_moe_layer > super::params::MAX_FIRST_MOE_LAYER {
+        return Err(Error::param(
+            super::error::Param::FirstMoeLayer,
+            format!("{} is more layers than any model has: at most {}", opts.first_moe_layer, super::params::MAX_FIRST_MOE_LAYER),
+        ));
+    }
+    let what = format.label();
+    if format == ExportFormat::Msit {
+        if opts.msit_compat {
+            let (text, v) = export_compat(placement, cluster, experts);
+            let warnings = if v.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "--msit-compat reproduces the reference tool's table, which is invalid ({} violation(s), first: {})",
+                    v.len(),
+                    v[0]
+                )]
+            };
+            return Ok(ExportFile { format, text, warnings });
+        }
+        return Ok(ExportFile { format, text: export_checked(placement, cluster, experts)?, warnings: Vec::new() });
+    }
+    let mixed = validate::is_mixed(placement, experts);
+    let v = validate::validate_placement(placement, experts, mixed);
+    if let Some(first) = v.first() {
+        let why = if opts.msit_compat {
+            "the --msit-compat table is the reference tool's, which breaks the table rules; only the msit format carries it"
+        } else {
+            "only valid tables are exported"
+        };
+        return Err(Error::msg(format!("{what}: the table breaks {} rule(s) (first: {first}); {why}", v.len())));
+    }
+    if mixed {
+        return Err(Error::msg(format!(
+            "{what}: the table mixes the shared expert in as id {experts}; the server knows the routed experts 0..{} only, so a mixed shared-expert table (-al 4 / -al 5) cannot be written in this format",
+            experts.saturating_sub(1)
+        )));
+    }
+    let d = placement.num_devices();
+    let (text, back) = match format {
+        ExportFormat::Sglang => {
+            let text = physical_map::export_sglang(placement, experts, opts.first_moe_layer).map_err(|e| e.context(what))?;
+            let back = physical_map::import("export", &text, d.max(1), opts.first_moe_layer).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
+            (text, back)
+        }
+        ExportFormat::Trtllm => {
+            let text = trtllm_config::export(placement, opts.first_moe_layer, 0).map_err(|e| e.context(what))?;
+            let (back, keys) = trtllm_config::import("export", &text, d.max(1)).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
+            let want: Vec<usize> = (opts.first_moe_layer..opts.first_moe_layer + placement.num_layers()).collect();
+            if keys != want {
+                return Err(Error::internal(format!("{what}: layer keys {keys:?} are not the model layers {want:?}")));
+            }
+            (text, back)
+        }
+        ExportFormat::Msit => return Err(Error::internal("the msit format is written above")),
+    };
+    if back != *placement {
+        return Err(Error::internal(format!("{what}: the file written does not read back as the same table")));
+    }
+    Ok(ExportFile { format, text, warnings: Vec::new() })
+}
+
+/// Every format of `formats`, all checked before any is returned: either
+/// all files or an error (the CLI writes nothing then).
+pub fn render_all(formats: &[ExportFormat], placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<Vec<ExportFile>> {
+    formats.iter().map(|&f| render(f, placement, experts, cluster, opts)).collect()
+}
