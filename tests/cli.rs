@@ -87,7 +87,7 @@ fn impossible_clusters_exit_2_quickly() {
     let out = scratch("impossible");
     let o = out.to_str().unwrap();
     assert_bad(&elb(&["-icp", &input, "-nn", "1000000000", "-o", o]), "parameter NPUs (-nn): 1000000000 is more NPUs than the engine takes: at most 65536");
-    assert_bad(&elb(&["-icp", &input, "-nn", "64", "-o", o]), "more NPUs than slots");
+    assert_bad(&elb(&["-icp", &input, "-nn", "64", "-nre", "0", "-o", o]), "more NPUs than slots");
     assert_bad(&elb(&["-icp", &input, "-nn", "0", "-o", o]), "parameter NPUs (-nn): must be at least 1");
     assert_bad(&elb(&["score", "-icp", &input, "-nn", "1000"]), "routed NPUs would leave NPUs empty");
     assert_bad(&elb(&["score", "-icp", &input, "-nn", "0"]), "parameter NPUs (-nn): must be at least 1");

@@ -90,6 +90,10 @@ pub fn settings_for(base: &Settings, redundant: usize) -> Settings {
 /// The `R` values of the sweep: `0..=2 * NPUs` that [`algo::check`] accepts
 /// for `data` and `base` (ascending). Empty when none is accepted.
 pub fn points(data: &PhaseData, base: &Settings) -> Vec<usize> {
+    // Over the limits every R fails: refuse before looping over them.
+    if base.cluster.check_limits().is_err() {
+        return Vec::new();
+    }
     let max = base.cluster.devices.saturating_mul(2);
     (0..=max).filter(|&r| algo::check(data, &settings_for(base, r)).is_ok()).collect()
 }
@@ -98,6 +102,7 @@ pub fn points(data: &PhaseData, base: &Settings) -> Vec<usize> {
 /// the first `R` that keeps `(E + R)` a multiple of the routed NPUs (so the
 /// rule shown is not the multiple-of rule itself), else of `R = 0`.
 pub fn points_checked(data: &PhaseData, base: &Settings) -> Result<Vec<usize>> {
+    base.cluster.check_limits()?;
     let pts = points(data, base);
     if !pts.is_empty() {
         return Ok(pts);

@@ -49,7 +49,7 @@ pub fn bundle(results: &[std::sync::Arc<PhaseResult>]) -> Result<Vec<u8>, String
 
 /// Offer the archive of the current results for download.
 pub fn download_all(state: AppState) {
-    let results = state.results.get_untracked();
+    let results = state.current_results_untracked();
     let bytes = match bundle(&results) {
         Ok(b) => b,
         Err(e) => {

@@ -136,9 +136,8 @@ pub fn show_loaded(state: AppState, origin: Origin, result: Result<crate::engine
     match result {
         Ok(ds) => state.set_dataset(origin, ds),
         Err(e) => {
-            crate::ui::run::cancel(&state);
-            state.results.set(Vec::new());
-            state.dataset.set(None);
+            state.begin_load();
+            state.loading.set(false);
             state.origin.set(Some(origin));
             state.fail(e);
         }
@@ -166,8 +165,7 @@ pub fn load_sample_preset(
             d.as_deref().is_some_and(|ds| super::settings::validate(&state.form, Some(ds)).is_ok())
         })
     };
-    state.loading.set(true);
-    state.error.set(None);
+    state.begin_load();
     spawn_local(async move {
         // Generated and parsed in the ingest worker; the page only shows it.
         let progress = RwSignal::new(None);
@@ -225,8 +223,7 @@ pub fn DropZone() -> impl IntoView {
         }
         let flat = list_files(dt.files());
         super::ingest_worker::supersede();
-        state.loading.set(true);
-        state.error.set(None);
+        state.begin_load();
         spawn_local(async move {
             let result = if !entries.is_empty() {
                 let single_dir = entries.len() == 1 && entries[0].is_directory();
@@ -270,8 +267,7 @@ pub fn DropZone() -> impl IntoView {
             return;
         }
         super::ingest_worker::supersede();
-        state.loading.set(true);
-        state.error.set(None);
+        state.begin_load();
         spawn_local(async move {
             let result = read_file_list(files).await;
             match result {

@@ -12,77 +12,17 @@ use wasm_bindgen::JsValue;
 
 use super::results::save_blob;
 use super::state::{use_state, PhaseResult};
-use crate::engine::ecosystem::{physical_map, trtllm_config};
-use crate::engine::validate::{is_mixed, validate_placement};
+use crate::engine::export::{render, ExportFormat as Format, ExportOptions};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Msit,
-    Sglang,
-    Trtllm,
-}
-
-impl Format {
-    const ALL: [Format; 3] = [Format::Msit, Format::Sglang, Format::Trtllm];
-
-    fn key(self) -> &'static str {
-        match self {
-            Format::Msit => "msit",
-            Format::Sglang => "sglang",
-            Format::Trtllm => "trtllm",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Format::Msit => "msit / MindIE deployment table (JSON)",
-            Format::Sglang => "SGLang / vLLM physical_to_logical_map (JSON)",
-            Format::Trtllm => "TensorRT-LLM load balancer (YAML)",
-        }
-    }
-
-    fn parse(s: &str) -> Format {
-        Format::ALL.into_iter().find(|f| f.key() == s).unwrap_or(Format::Msit)
-    }
-
-    /// The file name `elb --export-format` writes for `phase`.
-    fn file(self, phase: crate::engine::Phase) -> String {
-        match self {
-            Format::Msit => phase.table_file_name(),
-            Format::Sglang => format!("{}_physical_to_logical.json", phase.name()),
-            Format::Trtllm => format!("{}_moe_load_balancer.yaml", phase.name()),
-        }
-    }
-
-    fn mime(self) -> &'static str {
-        match self {
-            Format::Trtllm => "application/yaml",
-            _ => "application/json",
-        }
-    }
-}
-
-/// The export text of `r`'s table in `format`, validated first.
+/// The export text of `r`'s table in `format`: the engine's one export
+/// function, which checks it against its consumer's rules first.
 fn export_text(r: &PhaseResult, format: Format, first_layer: usize) -> Result<String, String> {
-    let experts = r.data.experts;
-    let valid = || -> Result<(), String> {
-        let violations = validate_placement(&r.after, experts, is_mixed(&r.after, experts));
-        match violations.first() {
-            None => Ok(()),
-            Some(v) => Err(format!(
-                "the table is not valid ({} rule(s) broken, first: {v}); only valid tables are exported",
-                violations.len()
-            )),
-        }
-    };
-    match format {
-        Format::Msit => match &r.table {
-            Ok((json, _)) => Ok(json.clone()),
-            Err(e) => Err(e.to_string()),
-        },
-        Format::Sglang => valid().and_then(|()| physical_map::export_sglang(&r.after, experts, first_layer).map_err(|e| e.to_string())),
-        Format::Trtllm => valid().and_then(|()| trtllm_config::export(&r.after, first_layer, 0).map_err(|e| e.to_string())),
+    if format == Format::Msit {
+        // The same bytes as the "Download ... table" button.
+        return r.table.as_ref().map(|(json, _)| json.clone()).map_err(|e| e.to_string());
     }
+    let opts = ExportOptions { first_moe_layer: first_layer, msit_compat: r.settings.msit_compat };
+    render(format, &r.after, r.data.experts, &r.settings.cluster, &opts).map(|f| f.text).map_err(|e| e.to_string())
 }
 
 fn save_text(name: &str, text: &str, mime: &str) -> Result<(), String> {
@@ -115,7 +55,7 @@ pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
         let r = r.clone();
         move |_| {
             let f = format.get_untracked();
-            let res = first_value().and_then(|fl| export_text(&r, f, fl)).and_then(|text| save_text(&f.file(phase), &text, f.mime()));
+            let res = first_value().and_then(|fl| export_text(&r, f, fl)).and_then(|text| save_text(&f.file_name(phase), &text, f.mime()));
             match res {
                 Ok(()) => error.set(None),
                 Err(e) => {
@@ -133,7 +73,7 @@ pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
                     id=fmt_id
                     prop:value=move || format.get().key()
                     on:change=move |ev| {
-                        format.set(Format::parse(&event_target_value(&ev)));
+                        format.set(Format::ALL.into_iter().find(|f| f.key() == event_target_value(&ev)).unwrap_or(Format::Msit));
                         error.set(None);
                     }
                 >
@@ -157,7 +97,7 @@ pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
             </div>
             <div class="download-row">
                 <button type="button" on:click=click>{format!("Download {name} export")}</button>
-                <span class="file-name">{move || format.get().file(phase)}</span>
+                <span class="file-name">{move || format.get().file_name(phase)}</span>
             </div>
             {move || error.get().map(|e| view! { <p class="field-error">{e}</p> })}
         </div>

@@ -18,7 +18,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use crate::engine::holdout::{self, HoldoutFigures};
-use crate::engine::{before, metrics, Algorithm, Phase, Placement};
+use crate::engine::{before, Algorithm, Phase, Placement};
 
 thread_local! {
     static GROUP: pool::JobSlot = const { pool::JobSlot::new() };

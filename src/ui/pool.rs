@@ -604,12 +604,7 @@ fn on_reply(id: u64, reply: Reply) {
 
 /// All ranges of a job are in: one solution, layers in order.
 fn finish(mut job: Job) -> Vec<After> {
-    let mut solution = Solution { layers: Vec::new(), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
-    for (_, s) in std::mem::take(&mut job.solved) {
-        solution.layers.extend(s.layers);
-        solution.warnings.extend(s.warnings);
-        solution.reference_invalid_layers.extend(s.reference_invalid_layers);
-    }
+    let solution = Solution::merge(std::mem::take(&mut job.solved).into_values());
     let result = if solution.layers.len() == job.total {
         Ok(solution)
     } else {

@@ -475,7 +475,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
 #[component]
 pub fn Results() -> impl IntoView {
     let state = use_state();
-    let each = move || state.results.get().into_iter().enumerate().collect::<Vec<_>>();
+    let each = move || state.current_results().into_iter().enumerate().collect::<Vec<_>>();
     let key = |(i, r): &(usize, Arc<PhaseResult>)| (*i, Arc::as_ptr(r) as usize);
     view! {
         <For each=each key=key let((_, r))>

@@ -49,12 +49,17 @@ pub fn cancel(state: &AppState) {
 
 /// Start a run on the loaded data with the form's settings.
 pub fn start(state: AppState) {
+    // Run waits for data being read, and never replaces the error of a
+    // failed load (the button says why it is disabled).
+    if untrack(|| state.run_blocked()).is_some() {
+        return;
+    }
     cancel(&state);
     state.error.set(None);
     let Some(dataset) = state.dataset.get_untracked() else {
-        state.fail("Nothing to run on: drop a hotspot folder or load the sample data first.");
         return;
     };
+    let data_id = state.data_id.get_untracked();
     let settings = match untrack(|| validate(&state.form, Some(&dataset))) {
         Ok(s) => s,
         Err(e) => {
@@ -110,13 +115,14 @@ pub fn start(state: AppState) {
                 }
             }
         }
-        if !current() {
+        // Results belong to the data they were computed from.
+        if !current() || state.data_id.get_untracked() != data_id {
             return;
         }
         CURRENT.with(|c| c.set(None));
         let mut results = Vec::with_capacity(phases.len());
         for (data, solution) in phases.into_iter().zip(solutions) {
-            match finish_phase(&dataset, data, &settings, solution) {
+            match finish_phase(&dataset, data, &settings, solution, data_id) {
                 Ok(r) => results.push(Arc::new(r)),
                 Err(e) => {
                     state.status.set(RunStatus::Failed);
@@ -135,6 +141,7 @@ fn finish_phase(
     data: Arc<PhaseData>,
     settings: &Settings,
     solution: Solution,
+    data_id: u64,
 ) -> Result<PhaseResult, Error> {
     if solution.layers.len() != data.layers {
         return Err(Error::internal(format!("the {} solve returned {} layers for {}",
@@ -163,6 +170,7 @@ fn finish_phase(
     Ok(PhaseResult {
         data,
         settings: settings.clone(),
+        data_id,
         before,
         before_label,
         before_is_current,

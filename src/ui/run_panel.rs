@@ -46,7 +46,8 @@ pub fn RunPanel() -> impl IntoView {
                 <button
                     type="button"
                     class="primary"
-                    disabled=running
+                    disabled=move || running() || state.run_blocked().is_some()
+                    aria-describedby="run-blocked"
                     on:click=move |_| super::run::start(state)
                 >
                     "Run"
@@ -56,13 +57,14 @@ pub fn RunPanel() -> impl IntoView {
                 </button>
                 <button
                     type="button"
-                    disabled=move || state.results.with(|r| r.is_empty())
+                    disabled=move || state.current_results().is_empty()
                     on:click=download_all
                 >
                     "Download all"
                 </button>
                 <ShareButton />
             </div>
+            <p class="hint" id="run-blocked">{move || state.run_blocked()}</p>
             <div class="progress">{progress}</div>
             <p class="status" role="status" aria-live="polite">
                 {status_text}

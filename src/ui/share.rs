@@ -279,7 +279,7 @@ pub fn ShareButton() -> impl IntoView {
     let link_len = RwSignal::new(None::<usize>);
     let limit = link_limit();
     Effect::new(move |_| {
-        let has_results = state.results.with(|r| !r.is_empty());
+        let has_results = !state.current_results().is_empty();
         let has_data = state.dataset.with(|d| d.is_some());
         if !has_results || !has_data {
             link_len.set(None);

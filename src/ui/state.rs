@@ -202,6 +202,8 @@ pub enum RunStatus {
 pub struct PhaseResult {
     pub data: Arc<PhaseData>,
     pub settings: Settings,
+    /// The identity of the data it was computed from (`AppState::data_id`).
+    pub data_id: u64,
     pub before: Placement,
     pub before_label: String,
     /// Whether "before" is a current placement (not the default layout).
@@ -236,6 +238,10 @@ pub struct AppState {
     pub loading: RwSignal<bool>,
     /// The share link of the last run, when made.
     pub share_link: RwSignal<Option<String>>,
+    /// Identity of the data on the page: a new number for every load begun
+    /// and every data set shown. Every result records the identity it was
+    /// computed from and is shown only while that data is on the page.
+    pub data_id: RwSignal<u64>,
 }
 
 impl AppState {
@@ -251,17 +257,63 @@ impl AppState {
             notice: RwSignal::new(None),
             loading: RwSignal::new(false),
             share_link: RwSignal::new(None),
+            data_id: RwSignal::new(0),
+        }
+    }
+
+    /// Forget every result of the data on the page (run, share link; the
+    /// panels clear themselves when the dataset changes) and give the page's
+    /// data a new identity.
+    fn clear_results(&self) {
+        crate::ui::run::cancel(self);
+        self.results.set(Vec::new());
+        self.progress.set(Vec::new());
+        self.status.set(RunStatus::Idle);
+        self.share_link.set(None);
+        self.data_id.update(|n| *n += 1);
+    }
+
+    /// A drop, pick or sample load begins: the old data and everything
+    /// computed from it leave the page at once (nothing of it can be shown,
+    /// run or downloaded while the new data is read), and Run waits for it.
+    pub fn begin_load(&self) {
+        self.clear_results();
+        self.error.set(None);
+        self.notice.set(None);
+        self.dataset.set(None);
+        self.loading.set(true);
+    }
+
+    /// The results of the data on the page (never those of older data).
+    pub fn current_results(&self) -> Vec<Arc<PhaseResult>> {
+        let id = self.data_id.get();
+        self.results.with(|rs| rs.iter().filter(|r| r.data_id == id).cloned().collect())
+    }
+
+    /// [`AppState::current_results`] without tracking.
+    pub fn current_results_untracked(&self) -> Vec<Arc<PhaseResult>> {
+        untrack(|| self.current_results())
+    }
+
+    /// Why Run cannot start now, if it cannot (shown beside the button).
+    pub fn run_blocked(&self) -> Option<&'static str> {
+        if self.loading.get() {
+            Some("Reading the data: Run is available once it is loaded.")
+        } else if self.dataset.with(|d| d.is_none()) {
+            Some(if self.error.with(|e| e.is_some()) {
+                "No data: the last load failed (see the message above). Drop a hotspot folder or load the sample data."
+            } else {
+                "No data yet: drop a hotspot folder or load the sample data."
+            })
+        } else {
+            None
         }
     }
 
     /// Replace the data: clears results and errors.
     pub fn set_dataset(&self, origin: Origin, ds: Dataset) {
-        crate::ui::run::cancel(self);
-        self.results.set(Vec::new());
-        self.progress.set(Vec::new());
-        self.status.set(RunStatus::Idle);
+        self.clear_results();
         self.error.set(None);
-        self.share_link.set(None);
         self.origin.set(Some(origin));
         self.dataset.set(Some(Arc::new(ds)));
     }

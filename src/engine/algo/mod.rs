@@ -42,6 +42,25 @@ pub struct Solution {
     pub reference_invalid_layers: Vec<usize>,
 }
 
+impl Solution {
+    /// The solutions of consecutive layer ranges as one, layers in order. A
+    /// remark about the whole plan (not about a layer) is made by every
+    /// range alike: it is kept once.
+    pub fn merge(parts: impl IntoIterator<Item = Solution>) -> Solution {
+        let mut out = Solution { layers: Vec::new(), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+        for s in parts {
+            out.layers.extend(s.layers);
+            for w in s.warnings {
+                if !out.warnings.contains(&w) {
+                    out.warnings.push(w);
+                }
+            }
+            out.reference_invalid_layers.extend(s.reference_invalid_layers);
+        }
+        out
+    }
+}
+
 /// Progress callback: called after each layer with the number of layers of
 /// the range done so far; returning `false` cancels the solve.
 pub type Progress<'a> = &'a mut dyn FnMut(usize) -> bool;
