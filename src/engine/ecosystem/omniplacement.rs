@@ -88,6 +88,12 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for f in sorted {
         let Some((step, rank)) = parse_name(f.file_name()) else { continue };
+        if rank >= crate::engine::params::MAX_DEVICES {
+            return Err(Error::file(
+                &f.path,
+                format!("rank {rank} in the file name is beyond any cluster (ranks go up to {})", crate::engine::params::MAX_DEVICES - 1),
+            ));
+        }
         let phase = phase_of_path(super::dir_of(&f.path), &["prefill"]);
         let rows = parse_file(f)?;
         let entry = phases.entry(phase).or_default();
@@ -124,7 +130,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         steps.dedup();
         let ranks = grid.keys().map(|k| k.1).max().map_or(0, |m| m + 1);
         // Every (step, rank) file must be there (checked before allocating the grid).
-        if grid.len() != steps.len() * ranks {
+        if grid.len() != steps.len().saturating_mul(ranks) {
             for &st in &steps {
                 for r in 0..ranks {
                     if !grid.contains_key(&(st, r)) {

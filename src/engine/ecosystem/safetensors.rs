@@ -205,6 +205,23 @@ impl<'a> SafeTensors<'a> {
             }
             tensors.push(TensorInfo { name: name.clone(), dtype, shape, data_offsets: (b, e) });
         }
+        // No two tensors may share bytes (the format lays them out one after
+        // the other): so what the tensors hold together, and what a reader
+        // allocates for them, is bounded by the bytes actually present.
+        let mut spans: Vec<(usize, usize, &str)> =
+            tensors.iter().filter(|t| t.data_offsets.1 > t.data_offsets.0).map(|t| (t.data_offsets.0, t.data_offsets.1, t.name.as_str())).collect();
+        spans.sort_unstable();
+        for w in spans.windows(2) {
+            if w[1].0 < w[0].1 {
+                return Err(Error::file(
+                    file,
+                    format!(
+                        "tensors '{}' [{}, {}] and '{}' [{}, {}] overlap (each tensor has bytes of its own)",
+                        w[0].2, w[0].0, w[0].1, w[1].2, w[1].0, w[1].1
+                    ),
+                ));
+            }
+        }
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
         metadata.sort();
         Ok(SafeTensors { file: file.to_string(), tensors, metadata, data })
