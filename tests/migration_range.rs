@@ -110,3 +110,36 @@ fn chunks_of_a_few_moves_give_the_one_call_table() {
         }
     }
 }
+
+/// The engine's stepper (the page's chunks between yields) makes the moves
+/// of one `refine_towards` call, whatever the budget of each step.
+#[test]
+fn the_stepper_in_any_chunks_equals_one_call() {
+    use elb::engine::migration::{refine_towards, RefineOptions, Refiner};
+    let data = support::decode_phase(&support::fixture_dir("small-series-nodes-map").join("input"));
+    let current = data.current.clone().expect("the fixture names its current placement");
+    let cluster = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let settings = Settings { cluster, algorithm: Algorithm::SpecMoe2, ..Settings::default() };
+    let (best, _) = algo::solve_all(&data, &settings, &mut |_| true).unwrap();
+    let series = data.series.as_ref();
+    for tol in [0.0, 0.02] {
+        let whole = refine_towards(&current, &best, &data.summed, series, &RefineOptions { tolerance: tol, ..RefineOptions::default() }).unwrap();
+        for budget in [1, 3, 8, usize::MAX] {
+            let mut rf = Refiner::new(&current, &best, &data.summed, series, tol).unwrap();
+            let mut steps = 0;
+            while !rf.step(&data.summed, series, budget).unwrap() {
+                steps += 1;
+                assert!(steps < 100_000);
+            }
+            assert_eq!(rf.progress(), (data.layers, data.layers));
+            let r = rf.finish();
+            assert_eq!(r.placement, whole.placement, "tolerance {tol}, budget {budget}");
+            assert_eq!(r.slots_changed, whole.slots_changed);
+            assert_eq!(r.slots_changed_per_device, whole.slots_changed_per_device);
+            let reached = |x: &[elb::engine::migration::LayerMigration]| x.iter().map(|l| (l.layer, l.reached, l.moves)).collect::<Vec<_>>();
+            assert_eq!(reached(&r.layers), reached(&whole.layers), "budget {budget}");
+        }
+        let run = Refiner::new(&current, &best, &data.summed, series, tol).unwrap().run(&data.summed, series).unwrap();
+        assert_eq!(run.placement, whole.placement);
+    }
+}

@@ -24,7 +24,7 @@ use std::time::Instant;
 use elb::engine::export::{render_all, score_json, ExportFormat, ExportOptions};
 use elb::engine::metrics::{score, Score};
 use elb::engine::before;
-use elb::engine::migration::{self, RefineOptions};
+use elb::engine::migration;
 use elb::engine::{holdout, sweep};
 use elb::engine::table::{parse_table, DeploymentTable};
 use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
@@ -525,14 +525,9 @@ fn run_solve(opts: &Opts) -> Result<()> {
             if let Some(before::Current { placement: cur, .. }) = &current {
                 let tol = opts.target_within.unwrap_or(0.02);
                 let unconstrained = migration::slots_changed(cur, &placement).0;
-                let r = migration::refine_towards(
-                    cur,
-                    &placement,
-                    &fit_data.summed,
-                    fit_data.series.as_ref(),
-                    &RefineOptions { tolerance: tol, ..RefineOptions::default() },
-                )
-                .map_err(|e| Error { message: format!("--migration-aware: {}", e.message), ..e })?;
+                let r = migration::Refiner::new(cur, &placement, &fit_data.summed, fit_data.series.as_ref(), tol)
+                    .and_then(|rf| rf.run(&fit_data.summed, fit_data.series.as_ref()))
+                    .map_err(|e| e.context("--migration-aware"))?;
                 let reached = r.layers.iter().filter(|l| l.reached).count();
                 migration_line = Some(format!(
                     "{}: migration-aware (within {:.1}%): {} slots moved instead of {} for the new table; {reached} of {} layers within the target",

@@ -609,3 +609,104 @@ pub fn refine_towards(current: &Placement, best: &Placement, summed: &LoadMatrix
     let b = layer_imbalances(best, summed, series)?;
     refine(current, summed, series, &b, opts)
 }
+
+/// The migration-aware refinement as a stepper: the same moves as
+/// [`refine_towards`], made a few at a time, so a front end can stay
+/// responsive between steps (the page) or run it to the end (the CLI). The
+/// greedy's state is the table alone, so stopping after any number of moves
+/// and resuming makes the same moves as one call (tests/migration_range.rs).
+#[derive(Debug, Clone)]
+pub struct Refiner {
+    current: Placement,
+    work: Placement,
+    targets: Vec<f64>,
+    /// The layer being refined.
+    layer: usize,
+    /// Moves made in that layer so far.
+    made: usize,
+    moves: Vec<Move>,
+    reports: Vec<LayerMigration>,
+}
+
+impl Refiner {
+    /// Refine `current` towards `best` within `tolerance` (targets: each
+    /// layer's imbalance under `best` times `1 + tolerance`).
+    pub fn new(current: &Placement, best: &Placement, summed: &LoadMatrix, series: Option<&Series>, tolerance: f64) -> Result<Refiner> {
+        if !tolerance.is_finite() || tolerance < 0.0 {
+            return Err(Error::param(Param::TargetWithin, format!("must be a non-negative number, got {tolerance}")));
+        }
+        check_inputs(current, summed, series)?;
+        let best = layer_imbalances(best, summed, series)?;
+        if best.len() != current.layers.len() {
+            return Err(Error::internal(format!("the new table has {} layers, the current one {}", best.len(), current.layers.len())));
+        }
+        Ok(Refiner {
+            current: current.clone(),
+            work: current.clone(),
+            targets: best.iter().map(|b| b * (1.0 + tolerance)).collect(),
+            layer: 0,
+            made: 0,
+            moves: Vec::new(),
+            reports: Vec::new(),
+        })
+    }
+
+    /// Layers finished, and layers in all.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.layer, self.current.layers.len())
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.layer >= self.current.layers.len()
+    }
+
+    /// Make at most `budget` moves (at least one step of work) in the layer
+    /// being refined; returns whether every layer is done.
+    pub fn step(&mut self, summed: &LoadMatrix, series: Option<&Series>, budget: usize) -> Result<bool> {
+        let l = self.layer;
+        if self.is_done() {
+            return Ok(true);
+        }
+        let cap = self.work.layers[l].iter().map(Vec::len).sum::<usize>().max(1);
+        let limit = budget.min(cap - self.made).max(1);
+        let part = refine_layer_range(&self.work, summed, series, &self.targets, limit, l..l + 1)?;
+        let (Some(rep), Some(table)) = (part.layers.into_iter().next(), part.placement.layers.into_iter().next()) else {
+            return Err(Error::internal(format!("no refined table for layer {l}")));
+        };
+        self.work.layers[l] = table;
+        self.moves.extend(part.moves);
+        let first = self.made == 0;
+        self.made += rep.moves;
+        let finished = rep.reached || rep.moves < limit || self.made >= cap;
+        if first {
+            self.reports.push(LayerMigration { moves: 0, ..rep.clone() });
+        }
+        if let Some(r) = self.reports.last_mut() {
+            r.after = rep.after;
+            r.reached = rep.reached;
+            r.moves = self.made;
+        }
+        if finished {
+            self.layer += 1;
+            self.made = 0;
+        }
+        Ok(self.is_done())
+    }
+
+    /// Run every remaining step.
+    pub fn run(mut self, summed: &LoadMatrix, series: Option<&Series>) -> Result<Refined> {
+        while !self.step(summed, series, usize::MAX)? {}
+        Ok(self.finish())
+    }
+
+    /// The refined table and what it cost (layers not reached yet are left
+    /// as they are).
+    pub fn finish(self) -> Refined {
+        let (total, per) = slots_changed(&self.current, &self.work);
+        let mut layers = self.reports;
+        for r in layers.iter_mut() {
+            r.slots_changed = per.get(r.layer).map_or(0, |p| p.iter().sum());
+        }
+        Refined { placement: self.work, moves: self.moves, layers, slots_changed: total, slots_changed_per_device: per }
+    }
+}

@@ -95,54 +95,36 @@ async fn refine(
     let t0 = now_ms();
     let data = &r.data;
     let series = data.series.as_ref();
-    let best = match migration::layer_imbalances(&r.after, &data.summed, series) {
-        Ok(b) => b,
+    let mut refiner = match migration::Refiner::new(&r.before, &r.after, &data.summed, series, tolerance) {
+        Ok(rf) => rf,
         Err(e) => return Some(Err(e.to_string())),
     };
-    let targets: Vec<f64> = best.iter().map(|b| b * (1.0 + tolerance)).collect();
-    let n = r.before.layers.len();
-    // The whole placement, refined layer by layer in place.
-    let mut work = r.before.clone();
-    let mut reached = 0;
+    let n = refiner.progress().1;
     let mut longest_ms = 0.0f64;
-    for l in 0..n {
-        // A layer in chunks of CHUNK moves: the greedy's state is the table
-        // alone, so resuming from a chunk's table makes the same moves as one
-        // call (what `elb --migration-aware` does; tests/migration_range.rs).
-        let cap = work.layers[l].iter().map(Vec::len).sum::<usize>().max(1);
-        let mut made_total = 0;
-        loop {
-            let tl = now_ms();
-            let limit = CHUNK.min(cap - made_total).max(1);
-            let part = match migration::refine_layer_range(&work, &data.summed, series, &targets, limit, l..l + 1) {
-                Ok(p) => p,
-                Err(e) => return Some(Err(e.to_string())),
-            };
-            longest_ms = longest_ms.max(now_ms() - tl);
-            let (Some(rep), Some(table)) = (part.layers.first(), part.placement.layers.into_iter().next()) else {
-                return Some(Err(format!("internal: no refined table for layer {l}")));
-            };
-            work.layers[l] = table;
-            made_total += rep.moves;
-            let finished = rep.reached || rep.moves < limit || made_total >= cap;
-            if finished && rep.reached {
-                reached += 1;
-            }
-            // The card may be gone (a new run): then the signals are disposed.
-            if status.try_set(AwareState::Running { done: l + usize::from(finished), total: n }).is_some() {
-                return None;
-            }
-            yield_now().await;
-            if current_gen.try_get_value() != Some(gen) {
-                return None;
-            }
-            if finished {
-                break;
-            }
+    // CHUNK moves between yields: the engine's stepper makes the same moves
+    // as one call (what `elb --migration-aware` does).
+    loop {
+        let tl = now_ms();
+        let done = match refiner.step(&data.summed, series, CHUNK) {
+            Ok(d) => d,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        longest_ms = longest_ms.max(now_ms() - tl);
+        // The card may be gone (a new run): then the signals are disposed.
+        if status.try_set(AwareState::Running { done: refiner.progress().0, total: n }).is_some() {
+            return None;
+        }
+        if done {
+            break;
+        }
+        yield_now().await;
+        if current_gen.try_get_value() != Some(gen) {
+            return None;
         }
     }
-    let layers = work.layers;
-    let placement = Placement { layers };
+    let refined = refiner.finish();
+    let reached = refined.layers.iter().filter(|l| l.reached).count();
+    let placement = refined.placement;
     let (moved, per) = migration::slots_changed(&r.before, &placement);
     let score = metrics::score(data, &placement, &r.settings.cluster);
     let table = export::export_checked(&placement, &r.settings.cluster, data.experts).map_err(|e| e.to_string());
