@@ -220,9 +220,14 @@ pub fn check_default_layout(data: &PhaseData, cluster: &Cluster) -> Result<()> {
 /// [`check_default_layout`] where that must be refused).
 pub fn default_layout(data: &PhaseData, cluster: &Cluster) -> Before {
     let d = cluster.routed_devices().max(1);
+    // Say so when the cluster is not the one the dump was collected from.
+    let ranks = match dump_devices(data) {
+        Some(r) if r != d => format!("; the dump was collected from {r} ranks"),
+        _ => String::new(),
+    };
     Before {
         placement: Placement::default_layout(data.layers, data.experts, d),
-        label: format!("the default layout (experts in id order over {d} NPUs, no copies)"),
+        label: format!("the default layout (experts in id order over {d} NPUs, no copies{ranks})"),
         is_current: false,
     }
 }

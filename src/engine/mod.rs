@@ -14,6 +14,7 @@ pub mod model;
 pub mod params;
 pub mod rng;
 pub mod sample;
+pub mod share_link;
 pub mod sweep;
 pub mod table;
 pub mod validate;

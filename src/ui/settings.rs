@@ -54,7 +54,12 @@ fn NumberField(
     label: &'static str,
     value: RwSignal<String>,
     check: Memo<Result<Settings, FormError>>,
+    /// Why the field does not apply to the settings as they are (then it is
+    /// disabled and says so).
+    #[prop(optional, into)]
+    off: Option<Signal<Option<&'static str>>>,
 ) -> impl IntoView {
+    let off = move || off.and_then(|o| o.get());
     let id = field_id(field);
     let hint_id = format!("{id}-hint");
     let err = move || match check.get() {
@@ -72,11 +77,13 @@ fn NumberField(
                 spellcheck="false"
                 aria-describedby=hint_id.clone()
                 aria-invalid=move || if err().is_some() { "true" } else { "false" }
+                disabled=move || off().is_some()
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
             <p class="hint" id=hint_id>
                 <span class="rule">{rule(field)}</span>
+                {move || off().map(|why| view! { <span class="off-reason">{" "}{why}</span> })}
                 {move || err().map(|m| view! { <span class="field-error">{m}</span> })}
             </p>
         </div>
@@ -129,7 +136,16 @@ pub fn SettingsForm() -> impl IntoView {
                 <NumberField field=Field::Redundant label="Redundant experts" value=form.redundant check=check />
                 <NumberField field=Field::Shared label="Shared-expert devices" value=form.shared check=check />
                 <NumberField field=Field::Seed label="Seed" value=form.seed check=check />
-                <NumberField field=Field::Groups label="Expert groups" value=form.groups check=check />
+                <NumberField
+                    field=Field::Groups
+                    label="Expert groups"
+                    value=form.groups
+                    check=check
+                    off=Signal::derive(move || {
+                        (Algorithm::parse(&form.algorithm.get()).ok() != Some(Algorithm::DeepseekHierarchical))
+                            .then_some("Not used by this algorithm: only DeepSeek EPLB hierarchical groups experts.")
+                    })
+                />
                 <div class="field wide" class:invalid=move || algo_error().is_some()>
                     <label for="f-algorithm">"Algorithm"</label>
                     <select

@@ -115,7 +115,8 @@ impl Form {
             message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
         })?;
         let groups_text = self.groups.get();
-        let groups = if groups_text.trim().is_empty() {
+        // The field is disabled for other algorithms: its text does not count.
+        let groups = if groups_text.trim().is_empty() || algorithm != Algorithm::DeepseekHierarchical {
             None
         } else {
             Some(num(&groups_text, Field::Groups, "Expert groups", 1)?)
