@@ -444,11 +444,21 @@ pub fn place(
         }
         for _ in 0..counts[e] {
             let mut best: Option<(f64, f64, usize)> = None;
-            // Every device with room holds e already: msit's greedy is stuck;
-            // take the best device with room anyway (the duplicate is then
-            // reported, and repaired unless msit-compat is asked for).
+            // Every device with room holds e already: msit's greedy is stuck.
+            // Its pick stays at index -1, so the copy goes to the LAST device
+            // (a duplicate there) when that device has room; when it is full
+            // msit fails (IndexError) and we take the best device with room
+            // instead. The duplicate is reported, and repaired unless
+            // msit-compat is asked for.
             let stuck = (0..devices).all(|d| table[d].len() >= slots || table[d].contains(&e));
+            let last_has_room = devices > 0 && table[devices - 1].len() < slots;
+            if stuck && last_has_room {
+                best = Some((0.0, 0.0, devices - 1));
+            }
             for d in 0..devices {
+                if best.is_some() && stuck {
+                    break; // msit's index -1: the last device, no comparison
+                }
                 if table[d].len() >= slots || (!stuck && table[d].contains(&e)) {
                     continue;
                 }
