@@ -639,3 +639,27 @@ fn order_tie_fixture_has_its_goldens() {
         assert!(dir.join(g).is_file(), "{g}");
     }
 }
+
+/// `-al 0 -dt a3 -nn 256 -nre 256`: the one C2LB case msit solves another
+/// way; the run says so (once, from the range holding layer 0).
+#[test]
+fn a3_256_256_says_it_is_not_msits_table() {
+    use elb::engine::{algo, Algorithm, Cluster, DeviceType, LoadMatrix, Phase, PhaseData, Settings, SourceFormat};
+    let (layers, experts) = (2, 256);
+    let data: Vec<f64> = (0..layers * experts).map(|i| ((i * 37) % 101) as f64).collect();
+    let pd = PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, LoadMatrix { layers, experts, data });
+    let s = Settings {
+        cluster: Cluster { devices: 256, nodes: 32, redundant: 256, shared_devices: 0, device_type: DeviceType::A3 },
+        algorithm: Algorithm::C2lb,
+        msit_compat: true,
+        ..Settings::default()
+    };
+    let mut p = |_: usize| true;
+    let sol = algo::solve(&pd, &s, 0..layers, &mut p).unwrap();
+    assert_eq!(sol.warnings.iter().filter(|w| w.contains("pairing strategy")).count(), 1, "{:?}", sol.warnings);
+    let sol = algo::solve(&pd, &s, 1..layers, &mut p).unwrap();
+    assert!(sol.warnings.iter().all(|w| !w.contains("pairing strategy")));
+    let s = Settings { cluster: Cluster { devices: 128, nodes: 16, redundant: 128, ..s.cluster }, ..s };
+    let sol = algo::solve(&pd, &s, 0..layers, &mut p).unwrap();
+    assert!(sol.warnings.iter().all(|w| !w.contains("pairing strategy")));
+}
