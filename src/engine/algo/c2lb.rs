@@ -16,7 +16,7 @@
 //! Not reproduced: msit's A3 path for exactly `-nn 256 -nre 256` (see
 //! [`a3_layer`]).
 
-use super::replicas::{halving, sort_desc, Bins, Halving, Ties};
+use super::replicas::{halving, sort_desc, Bins, Ties};
 use crate::engine::error::{Error, Result};
 
 fn no_room() -> Error {
@@ -58,7 +58,7 @@ pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties, b
 /// The order in which A2's step 4 (and dynamic C2LB) places the logical
 /// experts: the halving list as it was last sorted, re-sorted descending by
 /// per-replica load with tie rule `ties`. `(local id, per-replica load)`.
-pub fn placement_order(h: &Halving, ties: Ties) -> Vec<(usize, f64)> {
+pub fn placement_order(h: &super::replicas::Halving, ties: Ties) -> Vec<(usize, f64)> {
     let mut list = h.list.clone();
     sort_desc(&mut list, ties);
     list
@@ -67,7 +67,7 @@ pub fn placement_order(h: &Halving, ties: Ties) -> Vec<(usize, f64)> {
 /// The order in which A3 places all E+R instances: the halving list (its
 /// last order), then each expert's extra replicas in id order at its final
 /// per-replica load, sorted "desc, ties later-first".
-pub fn a3_instance_order(h: &Halving) -> Vec<(usize, f64)> {
+pub fn a3_instance_order(h: &super::replicas::Halving) -> Vec<(usize, f64)> {
     let per = h.per_replica();
     let mut all = h.list.clone();
     for (e, &c) in h.counts.iter().enumerate() {
