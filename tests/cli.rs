@@ -257,7 +257,7 @@ fn golden(fixture_name: &str, algo: &str, extra: &[&str]) {
 /// fixture, through the CLI in reference-identical mode.
 #[test]
 fn golden_every_deterministic_reference_table() {
-    for f in ["small-summed", "small-series", "small-series-nodes-map", "dsv3-summed", "dsv3-series"] {
+    for f in ["small-summed", "small-series", "small-series-nodes-map", "dsv3-summed", "dsv3-series", "dsv3-series-al4-order-tie"] {
         for (algo, extra) in [
             ("al0-a2", &["-al", "0"][..]),
             ("al0-a3", &["-al", "0", "-dt", "a3"][..]),

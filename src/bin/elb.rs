@@ -60,7 +60,16 @@ OPTIONS (msit elb flags and defaults):
                                         deepseek-global (overrides -al)
     --groups <G>                        expert groups (DeepSeek EPLB hierarchical)
     --seed <N>                          seed of the randomised optimisers [default: 0]
-    --msit-compat                       reproduce the reference tool's tables exactly, even invalid ones
+    --msit-compat                       write msit's own table even where it puts an expert twice on one
+                                        NPU (without it such layers are repaired by swaps; every other
+                                        layer is msit's table either way). Reproduced exactly, ties
+                                        included: -al 0 (-dt a2 and a3), -al 1, -al 2, -al 4. Except:
+                                        -al 0 -dt a3 with -nn 256 -nre 256 (msit's pairing path; ours is
+                                        the plain A3 table), and -al 0/2 on a dump that names a current
+                                        placement (msit reads its slot columns as experts; we map them).
+                                        -al 3/5 are our own seeded optimiser, not msit's (its solver is
+                                        time-limited and randomised): the switch does not change them.
+                                        DeepSeek EPLB: keeps a duplicate unrepaired. See docs/parity.md
     --holdout                           fit on the even intervals only (0-based) and print the
                                         time-resolved imbalance on the odd ones beside the in-sample one
     --holdout-split <F>                 fit on the first fraction F of the intervals (e.g. 0.7) and

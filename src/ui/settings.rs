@@ -192,7 +192,7 @@ pub fn SettingsForm() -> impl IntoView {
                     />
                     <label for="f-msit">"msit-compatible output"</label>
                     <p class="hint" id="f-msit-hint">
-                        "Reproduce the reference tool's table exactly, even where it puts an expert twice on one NPU (otherwise such tables are repaired)."
+                        "Write msit's own table, even where it puts an expert twice on one NPU (otherwise those layers are repaired; all other layers are msit's table either way). Reproduced exactly, ties included: C2LB (al 0, A2 and A3), level 1 (al 1), dynamic C2LB (al 2), level 1 mixed (al 4) — except C2LB A3 with 256 NPUs and 256 redundant experts (msit switches to a pairing strategy we do not reproduce) and C2LB / dynamic C2LB on a dump that names a current placement (msit misreads its slots as experts). Level 2 (al 3, al 5) is our own optimiser, not msit's time-limited, randomised solver: this switch does not change it. DeepSeek EPLB: a duplicate is kept unrepaired."
                     </p>
                 </div>
             </div>

@@ -3,6 +3,18 @@
 //! device), A3 places all instances together. Both reproduce msit exactly,
 //! including the tables where an expert lands twice on one device (the
 //! caller repairs those unless msit-compat is asked for).
+//!
+//! Keys and tie rules (docs/parity.md), all msit's float64 values:
+//! - replica counts: [`halving`], per-replica load `(old * old_count) /
+//!   new_count`, "desc, ties later-first";
+//! - A2 step 4 / A3 instance order: the per-replica load, "desc, ties
+//!   later-first" (`np.argsort(kind='stable')[::-1]`), from the halving
+//!   list's last order ([`placement_order`], [`a3_instance_order`]);
+//! - device choice: smallest total among the devices with room, lowest id
+//!   among equals ([`Bins::min_accepting`]).
+//!
+//! Not reproduced: msit's A3 path for exactly `-nn 256 -nre 256` (see
+//! [`a3_layer`]).
 
 use crate::engine::error::Param;
 use super::replicas::{halving, sort_desc, Bins, Ties};
@@ -37,27 +49,26 @@ pub fn a2_core(w: &[f64], ids: &[usize], devices: usize, r: usize, ties: Ties, b
         }
     }
     // Then every logical expert once, in the list order re-sorted.
-    let mut list = h.list.clone();
-    sort_desc(&mut list, ties);
-    for (e, v) in list {
+    for (e, v) in placement_order(&h, ties) {
         let d = if balance { bins.min_accepting() } else { bins.first_accepting() }.ok_or_else(no_room)?;
         bins.put(d, ids[e], v);
     }
     Ok(bins.items)
 }
 
-/// C2LB A2 for one layer (msit `-al 0 -dt a2`): requires `r <= devices`.
-pub fn a2_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
-    let ids: Vec<usize> = (0..w.len()).collect();
-    a2_core(w, &ids, devices, r, Ties::LaterFirst, true)
+/// The order in which A2's step 4 (and dynamic C2LB) places the logical
+/// experts: the halving list as it was last sorted, re-sorted descending by
+/// per-replica load with tie rule `ties`. `(local id, per-replica load)`.
+pub fn placement_order(h: &super::replicas::Halving, ties: Ties) -> Vec<(usize, f64)> {
+    let mut list = h.list.clone();
+    sort_desc(&mut list, ties);
+    list
 }
 
-/// C2LB A3 for one layer (msit `-al 0 -dt a3`, without the optional
-/// D = R = 256 pairing strategy): all E+R instances (the halving list,
-/// then each expert's extra replicas in id order) sorted "desc, ties
-/// later-first", each on the accepting device with the smallest total.
-pub fn a3_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
-    let h = halving(w, r, Ties::LaterFirst);
+/// The order in which A3 places all E+R instances: the halving list (its
+/// last order), then each expert's extra replicas in id order at its final
+/// per-replica load, sorted "desc, ties later-first".
+pub fn a3_instance_order(h: &super::replicas::Halving) -> Vec<(usize, f64)> {
     let per = h.per_replica();
     let mut all = h.list.clone();
     for (e, &c) in h.counts.iter().enumerate() {
@@ -66,8 +77,31 @@ pub fn a3_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> 
         }
     }
     sort_desc(&mut all, Ties::LaterFirst);
+    all
+}
+
+/// C2LB A2 for one layer (msit `-al 0 -dt a2`): requires `r <= devices`.
+pub fn a2_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
+    let ids: Vec<usize> = (0..w.len()).collect();
+    a2_core(w, &ids, devices, r, Ties::LaterFirst, true)
+}
+
+/// C2LB A3 for one layer (msit `-al 0 -dt a3`): all E+R instances
+/// ([`a3_instance_order`]), each on the accepting device with the smallest
+/// total.
+///
+/// The one case where this differs from msit: with exactly 256 NPUs and 256
+/// redundant slots msit's A3 switches to another strategy (pairs each
+/// replicated expert with the lightest experts while the pair stays within
+/// 5% of the mean device load, packs the rest, then one swap between the
+/// busiest device and another, chosen through an unstable numpy sort).
+/// That path is not reproduced: its ties depend on numpy's unstable
+/// `argsort`, and no reference table exists to check it against. For
+/// `-nn 256 -nre 256 -dt a3` this function returns the plain A3 table.
+pub fn a3_layer(w: &[f64], devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
+    let h = halving(w, r, Ties::LaterFirst);
     let mut bins = Bins::new(w.len() + r, devices);
-    for (e, v) in all {
+    for (e, v) in a3_instance_order(&h) {
         let d = bins.min_accepting().ok_or_else(no_room)?;
         bins.put(d, e, v);
     }

@@ -4,8 +4,18 @@
 //! rule everywhere. One difference from A2, established from msit's golden
 //! tables: after the redundant copies, msit's dynamic C2LB does not look at
 //! device loads — each expert (in the descending order) goes to the FIRST
-//! device of the node that still has room, so devices fill up in order. The parameter rules (R mod D = 0, R <= D, D mod N = 0,
+//! device of the node that still has room, so devices fill up in order.
+//! (msit's loop means to pick the least-loaded device, but it tests
+//! `box_flag is True` where `box_flag` is numpy's comparison result, never
+//! the Python `True`; only "no pick yet" passes, so the first device with
+//! room wins.) The parameter rules (R mod D = 0, R <= D, D mod N = 0,
 //! R mod N = 0, (E+R) mod N = 0) are checked by `algo::check`.
+//!
+//! Keys and tie rules (docs/parity.md): replica counts by halving with
+//! msit's chained per-replica load, "desc, ties kept" (Python's stable
+//! `sorted(key=-load)`, from the list's previous order; the first round in
+//! expert id order); the placement order is the same key, "desc, ties
+//! kept"; the device is the first of the node with room (no comparison).
 
 use crate::engine::error::Param;
 use super::c2lb::a2_core;

@@ -336,6 +336,14 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
         let per = d / n;
         (0..n).map(|k| k * per..(k + 1) * per).collect()
     };
+    // Said once per phase: by the range that starts the layers (the page
+    // splits the layers over workers).
+    if matches!(kind, Kind::A3) && d == 256 && r == 256 && layers.start == 0 {
+        sol.warnings.push(
+            "C2LB A3 with 256 NPUs and 256 redundant experts: msit switches to a pairing strategy here, which is not reproduced; this is the plain A3 C2LB table, not msit's (docs/parity.md)"
+                .to_string(),
+        );
+    }
     for (i, l) in layers.clone().enumerate() {
         let mut table = match &kind {
             Kind::A2 => c2lb::a2_layer(data.c2lb_loads.layer(l), d, r)?,

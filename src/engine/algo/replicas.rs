@@ -1,25 +1,47 @@
 //! Shared building blocks of the C2LB family: msit's tie rules, replica
 //! counts by repeated halving, and capacity-limited "bins" (devices).
+//!
+//! Every key here is the float64 value msit computes, by the same
+//! operations in the same order, and every comparison is the one its sort
+//! makes (see docs/parity.md for the list of keys and tie rules).
+
+use std::cmp::Ordering;
 
 /// How a descending sort orders equal values (see algorithms.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ties {
     /// Among equal values the element that stood LATER comes first
-    /// (a stable ascending sort, then reversed).
+    /// (a stable ascending sort, then reversed): msit's C2LB
+    /// (`np.argsort(values, kind='stable')[::-1]`).
     LaterFirst,
-    /// Equal values keep their current relative order.
+    /// Equal values keep their current relative order: msit's dynamic C2LB
+    /// (a stable sort on the negated value) and level 1 (Python's stable
+    /// `sorted(..., reverse=True)`).
     Kept,
 }
 
-/// Sort `(id, value)` pairs by value descending with the given tie rule.
-/// NaN-safe (total order).
+/// The order msit's sorts put two float64 keys in, ascending: IEEE
+/// comparison, so `-0.0 == +0.0` (msit's loads are integers, which have no
+/// negative zero) and equal values are ties for the stable sort; NaN after
+/// every number, as numpy sorts it. (The engine's inputs are finite; NaN is
+/// only ordered so that the sort is total.) Not `f64::total_cmp`, which
+/// separates `-0.0` from `+0.0`.
+pub fn key_cmp(a: f64, b: f64) -> Ordering {
+    match a.partial_cmp(&b) {
+        Some(o) => o,
+        None => a.is_nan().cmp(&b.is_nan()),
+    }
+}
+
+/// Sort `(id, value)` pairs by value descending with the given tie rule
+/// (values compared by [`key_cmp`]; the sort is stable).
 pub fn sort_desc(list: &mut [(usize, f64)], ties: Ties) {
     match ties {
         Ties::LaterFirst => {
-            list.sort_by(|a, b| a.1.total_cmp(&b.1));
+            list.sort_by(|a, b| key_cmp(a.1, b.1));
             list.reverse();
         }
-        Ties::Kept => list.sort_by(|a, b| b.1.total_cmp(&a.1)),
+        Ties::Kept => list.sort_by(|a, b| key_cmp(b.1, a.1)),
     }
 }
 
@@ -46,8 +68,14 @@ impl Halving {
 
 /// Replica counts by repeated halving: start with one replica each; `r`
 /// times re-sort the list descending (tie rule `ties`), give the first entry
-/// one more replica and update its per-replica load. The new per-replica
-/// load is computed as msit does, `old * old_count / new_count`.
+/// one more replica and update its per-replica load.
+///
+/// Key: the per-replica load, computed as msit does — `(old * old_count) /
+/// new_count`, two roundings per step, from the previous rounded value (not
+/// `w / new_count`: from 4 copies on the two can differ in the last bit,
+/// and msit compares the chained value). The list is re-sorted from the
+/// order of the previous round (the first round: expert id order), so the
+/// tie rule sees msit's current list.
 pub fn halving(w: &[f64], r: usize, ties: Ties) -> Halving {
     let mut counts = vec![1usize; w.len()];
     let mut list: Vec<(usize, f64)> = w.iter().copied().enumerate().collect();
@@ -93,11 +121,14 @@ impl Bins {
             self.extra -= 1;
         }
     }
-    /// The first accepting bin.
+    /// The first accepting bin (msit's dynamic C2LB: see dynamic_c2lb.rs).
     pub fn first_accepting(&self) -> Option<usize> {
         (0..self.items.len()).find(|&d| self.accepts(d))
     }
-    /// The accepting bin with the smallest total (lowest index among equals).
+    /// The accepting bin with the smallest total (lowest index among equals:
+    /// msit scans the devices in order and replaces its pick only on a
+    /// strictly smaller total). Totals are summed in placement order, as
+    /// msit's `box_weights[i] += weight`.
     pub fn min_accepting(&self) -> Option<usize> {
         let mut best: Option<usize> = None;
         for d in 0..self.items.len() {

@@ -3,7 +3,9 @@
 //! input, 1 on summed input); replica counts are handed out by a per-stage
 //! "credit" vote, and replicas are placed one by one on the device that
 //! keeps the stage-weighted `max/mean` (then `max/min`) device load lowest.
-//! Reproduces msit's table exactly, tie rules included (algorithms.md).
+//! Reproduces msit's table exactly, tie rules included (algorithms.md):
+//! every key is the float64 value msit computes, by the same operations in
+//! the same order, compared as msit compares it (docs/parity.md lists them).
 
 use crate::engine::error::Param;
 use std::ops::Range;
@@ -76,7 +78,8 @@ impl Level1 {
         }
         let total: f64 = stage_tot.iter().sum();
         for s in 0..n_stage {
-            let x = if total > 0.0 { (stage_tot[s] / total * 96.0 * n_stage as f64).floor() } else { 0.0 };
+            // msit: max(1, int(stage / total * (96 * n_stage))), one product.
+            let x = if total > 0.0 { (stage_tot[s] / total * (96 * n_stage) as f64).floor() } else { 0.0 };
             me.lambda[s] = if x.is_finite() { x.max(1.0) } else { 1.0 };
         }
         Ok(me)
@@ -133,7 +136,15 @@ impl Level1 {
     }
 }
 
-/// Step 2: replica counts by per-stage credit.
+/// Step 2: replica counts by per-stage credit (msit's comparisons,
+/// unchanged): per stage, the best value `W[s][e]/count[e]` is replaced only
+/// by a strictly larger one in id order (first among equals); the runner-up
+/// is the largest other value, an equal of the best counting as runner-up
+/// (with no runner-up msit reads the LAST expert's value, whatever its
+/// count); the gain is `best - max(W[s][b]/(count+1), runner_up)`; a
+/// credit starts at -0.1 when first touched, in the round; the expert with
+/// the largest credit gets the replica, the first credited among equals
+/// (Python's `max` over a dict in insertion order).
 pub fn replica_counts(w: &[f64], n_stage: usize, e_n: usize, devices: usize, r: usize) -> Result<Vec<usize>> {
     let mut count = vec![1usize; e_n];
     if e_n == 0 {
@@ -375,7 +386,40 @@ fn extremes(loads: &[f64]) -> Extremes {
     x
 }
 
+/// msit's key for the order of step 3: the expert's load summed over the
+/// stages, THEN divided by its copies — `np.sum(W, axis=0)[e] / count[e]`.
+/// The stage loads are whole numbers, so the sum is exact (added stage by
+/// stage, the order numpy reduces axis 0 in) and the key is the one
+/// correctly rounded quotient; summing the per-stage quotients instead
+/// rounds several times and splits exact ties (19883 vs
+/// 19883.000000000004 in the `dsv3-series-al4-order-tie` fixture).
+pub fn order_key(w: &[f64], n_stage: usize, e_n: usize, e: usize, count: usize) -> f64 {
+    let mut sum = 0.0f64;
+    for s in 0..n_stage {
+        sum += w[s * e_n + e];
+    }
+    sum / count as f64
+}
+
+/// The order in which step 3 places the experts: [`order_key`] descending,
+/// ties kept in expert id order (msit: Python's stable
+/// `sorted(range(E), key=..., reverse=True)`, which keeps equal keys in
+/// their original order). Keys compared as msit's floats
+/// ([`super::replicas::key_cmp`]).
+pub fn placement_order(w: &[f64], n_stage: usize, e_n: usize, counts: &[usize]) -> Vec<usize> {
+    let mut order: Vec<(usize, f64)> = (0..e_n).map(|e| (e, order_key(w, n_stage, e_n, e, counts[e]))).collect();
+    super::replicas::sort_desc(&mut order, super::replicas::Ties::Kept);
+    order.into_iter().map(|(e, _)| e).collect()
+}
+
 /// Step 3: place the replicas.
+///
+/// Device choice (msit's comparison, unchanged): among the devices with a
+/// free slot that do not hold the expert, the one whose placement gives the
+/// smallest pair `(sum_s lambda[s]*max/(mean+1e-10), sum_s
+/// lambda[s]*max/(min+1e-10))` — Python's tuple `<` (second member only when
+/// the first ones are equal), strict, so the lowest device id among equal
+/// pairs; `mean` and both sums are numpy's pairwise sums ([`numpy_sum`]).
 pub fn place(
     w: &[f64],
     lambda: &[f64],
@@ -386,11 +430,8 @@ pub fn place(
 ) -> Result<Vec<Vec<usize>>> {
     let n_stage = lambda.len();
     let dn = devices as f64;
-    // Per-replica stage loads and the expert order.
     let per = |e: usize, s: usize| w[s * e_n + e] / counts[e] as f64;
-    let mut order: Vec<(usize, f64)> =
-        (0..e_n).map(|e| (e, (0..n_stage).map(|s| per(e, s)).sum::<f64>())).collect();
-    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let order = placement_order(w, n_stage, e_n, counts);
     let mut table: Vec<Vec<usize>> = vec![Vec::with_capacity(slots); devices];
     let mut load = vec![vec![0.0f64; devices]; n_stage];
     let mut ext: Vec<Extremes> = load.iter().map(|l| extremes(l)).collect();
@@ -398,17 +439,27 @@ pub fn place(
     let mut add = vec![0.0f64; n_stage];
     let mut ra = vec![0.0f64; n_stage];
     let mut rb = vec![0.0f64; n_stage];
-    for &(e, _) in &order {
+    for &e in &order {
         for s in 0..n_stage {
             add[s] = per(e, s);
         }
         for _ in 0..counts[e] {
             let mut best: Option<(f64, f64, usize)> = None;
-            // Every device with room holds e already: msit's greedy is stuck;
-            // take the best device with room anyway (the duplicate is then
-            // reported, and repaired unless msit-compat is asked for).
+            // Every device with room holds e already: msit's greedy is stuck.
+            // Its pick stays at index -1, so the copy goes to the LAST device
+            // (a duplicate there) when that device has room; when it is full
+            // msit fails (IndexError) and we take the best device with room
+            // instead. The duplicate is reported, and repaired unless
+            // msit-compat is asked for.
             let stuck = (0..devices).all(|d| table[d].len() >= slots || table[d].contains(&e));
+            let last_has_room = devices > 0 && table[devices - 1].len() < slots;
+            if stuck && last_has_room {
+                best = Some((0.0, 0.0, devices - 1));
+            }
             for d in 0..devices {
+                if best.is_some() && stuck {
+                    break; // msit's index -1: the last device, no comparison
+                }
                 if table[d].len() >= slots || (!stuck && table[d].contains(&e)) {
                     continue;
                 }
