@@ -24,7 +24,7 @@ use super::charts;
 use super::results::download;
 use super::state::{use_state, PhaseResult};
 use crate::engine::metrics::{self, Score};
-use crate::engine::{export, migration, Placement};
+use crate::engine::{export, migration};
 
 /// Whether the phase's "before" is a current placement rather than the
 /// default layout.

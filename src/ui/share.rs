@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use super::state::{use_state, AppState, Origin};
 pub use crate::engine::share_link::{decode, encode, PREFIX};
+use crate::engine::{Dataset, Error};
+use serde::{Deserialize, Serialize};
 
 
 /// Links longer than this (characters = bytes: the link is ASCII) are not
