@@ -293,3 +293,33 @@ pub fn check_alone(g: &Given, cluster: &Cluster) -> TableAlone {
 pub fn dropped(ds: &Dataset) -> Option<Given> {
     given_of(ds, None)
 }
+
+/// The rules a current placement can be checked against before the cluster
+/// is known (the page's summary, right after a drop): the file's own
+/// bookkeeping, the data's layers and experts. The cluster's rules come with
+/// [`current`].
+pub fn check_without_cluster(ds: &Dataset, data: &PhaseData) -> Result<()> {
+    if let Some(g) = given_of(ds, None) {
+        if let Some(first) = g.problems.first() {
+            return Err(Error::file(g.name, format!("the current placement is invalid: {first}")));
+        }
+        if g.placement.num_layers() != data.layers {
+            return Err(Error::file(
+                g.name,
+                format!(
+                    "the current placement has {} layer(s) but the {} data has {} MoE layers: it is not this model's placement",
+                    g.placement.num_layers(),
+                    data.phase.name(),
+                    data.layers
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(p) = &data.current {
+        let source = data.current_source.clone().unwrap_or_else(|| "the dump's current placement".to_string());
+        let own = Cluster { devices: p.num_devices(), shared_devices: 0, ..Cluster::default() };
+        check_current(&source, p, &data.current_problems, data, &own)?;
+    }
+    Ok(())
+}

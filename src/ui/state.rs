@@ -315,6 +315,9 @@ impl AppState {
     pub fn set_dataset(&self, origin: Origin, ds: Dataset) {
         self.clear_results();
         self.error.set(None);
+        // The data has arrived: the load is over (a share file opened from a
+        // drop runs at once).
+        self.loading.set(false);
         self.origin.set(Some(origin));
         self.dataset.set(Some(Arc::new(ds)));
     }

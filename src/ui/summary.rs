@@ -13,7 +13,7 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-fn phase_rows(p: &PhaseData) -> Vec<(String, String)> {
+fn phase_rows(ds: &Dataset, p: &PhaseData) -> Vec<(String, String)> {
     let i = &p.info;
     let mut rows = vec![
         ("Layers".to_string(), p.layers.to_string()),
@@ -43,11 +43,13 @@ fn phase_rows(p: &PhaseData) -> Vec<(String, String)> {
             (None, None) => "not given".into(),
         },
     ));
+    let problem = crate::engine::before::check_without_cluster(ds, p).err();
     rows.push((
         "Current placement".into(),
-        match (&p.current, &p.current_source) {
-            (Some(_), Some(src)) => format!("yes ({src})"),
-            (Some(_), None) => "yes".into(),
+        match (&p.current, &p.current_source, problem) {
+            (_, _, Some(e)) => format!("not usable: {e}"),
+            (Some(_), Some(src), None) => format!("yes ({src})"),
+            (Some(_), None, None) => "yes".into(),
             _ => "no".into(),
         },
     ));
@@ -64,7 +66,7 @@ fn summary_view(ds: &Dataset) -> impl IntoView + use<> {
         .phases
         .iter()
         .map(|p| {
-            let rows = phase_rows(p)
+            let rows = phase_rows(ds, p)
                 .into_iter()
                 .map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> })
                 .collect_view();
