@@ -465,10 +465,16 @@ fn omniplacement_errors() {
     ])
     .unwrap_err();
     assert!(e.message.contains("3 positions per line"), "{e}");
-    // A wild rank number is a missing-file error, not a huge allocation.
+    // A wild rank number is refused by name, not a huge allocation.
     let e = omniplacement::read(&[
         omni("a/activation_counts_recordstep_1_rank_0.txt", "1\t2\n"),
         omni("a/activation_counts_recordstep_1_rank_4000000000.txt", "1\t2\n"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("rank_4000000000.txt: rank 4000000000 in the file name is beyond any cluster"), "{e}");
+    let e = omniplacement::read(&[
+        omni("a/activation_counts_recordstep_1_rank_0.txt", "1\t2\n"),
+        omni("a/activation_counts_recordstep_1_rank_40.txt", "1\t2\n"),
     ])
     .unwrap_err();
     assert!(e.message.contains("record step 1 has no file for rank 1"), "{e}");
