@@ -50,13 +50,9 @@ OPTIONS (msit elb flags and defaults):
                                         devices dedicated to the shared expert [default: 0]
     -nd, --num-nodes <N>                nodes (servers) [default: 8]
     -nn, --num-npus <D>                 NPUs in total [default: 64]
-    -al <0..5>                          msit algorithm number [default: 0]
-                                        0 C2LB, 1 speculative-MoE level 1, 2 dynamic C2LB,
-                                        3 level 2 optimiser, 4/5 level 1/2 with the shared expert mixed in
+    -al <0..5>                          msit algorithm number [default: 0] (see ALGORITHMS)
     -dt, --device-type <a2|a3>          device type [default: a2]
-    --algorithm <name|0..5>             algorithm by name: c2lb, spec-moe-1, dynamic-c2lb, spec-moe-2,
-                                        spec-moe-1-mixed, spec-moe-2-mixed, deepseek-hierarchical,
-                                        deepseek-global (overrides -al)
+    --algorithm <name|0..5>             algorithm by name or -al number (overrides -al; see ALGORITHMS)
     --groups <G>                        expert groups (DeepSeek EPLB hierarchical)
     --seed <N>                          seed of the randomised optimisers [default: 0]
     --msit-compat                       reproduce the reference tool's tables exactly, even invalid ones
@@ -88,8 +84,15 @@ OPTIONS (msit elb flags and defaults):
     -h, --help                          print this help
     -V, --version                       print the version
 
+ALGORITHMS (--algorithm <name>):
+@ALGORITHMS@
 Exit code 0 on success, 2 on bad input or flags (the message says what and where).
 ";
+
+/// The help text, with the algorithm list of the catalogue.
+fn usage() -> String {
+    USAGE.replace("@ALGORITHMS@\n", &algo::catalogue::help_lines(4))
+}
 
 /// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.
 macro_rules! say {
@@ -311,7 +314,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             return Err(Error::param("--holdout-split", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {f}")));
         }
     }
-    if o.robust && !matches!(o.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed) {
+    if o.robust && !o.algorithm.entry().robust {
         return Err(Error::param(
             "--robust",
             format!(
@@ -808,15 +811,15 @@ fn run(args: &[String]) -> Result<()> {
         _ => (Some(Mode::Solve), args),
     };
     let Some(mode) = mode else {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(());
     };
     if args.is_empty() {
-        eprint!("{USAGE}");
+        eprint!("{}", usage());
         return Err(Error::param("-icp", "the input folder is required"));
     }
     let Some(opts) = parse(rest, mode)? else {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(());
     };
     match mode {

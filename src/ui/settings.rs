@@ -138,9 +138,9 @@ pub fn SettingsForm() -> impl IntoView {
                         prop:value=move || form.algorithm.get()
                         on:change=move |ev| form.algorithm.set(event_target_value(&ev))
                     >
-                        {Algorithm::ALL
-                            .into_iter()
-                            .map(|a| view! { <option value=a.name()>{a.label()}</option> })
+                        {algo::catalogue::CATALOGUE
+                            .iter()
+                            .map(|e| view! { <option value=e.name>{e.label}</option> })
                             .collect_view()}
                     </select>
                     <p class="hint" id="f-algorithm-hint">

@@ -157,7 +157,7 @@ impl Form {
 
     /// Whether `algorithm` reads the robust option (level 2, al 3 / al 5).
     pub fn has_robust(algorithm: Algorithm) -> bool {
-        matches!(algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed)
+        algorithm.entry().robust
     }
 
     /// The migration-aware tolerance as a fraction (`2` typed = 0.02).
