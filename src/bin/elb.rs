@@ -91,7 +91,7 @@ Exit code 0 on success, 2 on bad input or flags (the message says what and where
 
 /// The help text, with the algorithm list of the catalogue.
 fn usage() -> String {
-    USAGE.replace("@ALGORITHMS@\n", &algo::catalogue::help_lines(4))
+    USAGE.replace("@ALGORITHMS@", &algo::catalogue::help_lines(4))
 }
 
 /// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.

@@ -326,7 +326,14 @@ pub fn tree_search(st: &LayerStats, devices: usize, slots: usize, knobs: &Knobs)
     let size = e_n.div_ceil(knobs.depth.max(1)).max(1);
     let groups: Vec<&[usize]> = order.chunks(size).collect();
     let counts = if knobs.depth <= 1 || groups.len() <= 1 {
-        min_max_counts(&w, total_extra, cap)
+        // Water-filling in the search's order (ties to the heavier, then lower id).
+        let ws: Vec<f64> = order.iter().map(|&e| w[e]).collect();
+        let cs = min_max_counts(&ws, total_extra, cap);
+        let mut counts = vec![0usize; e_n];
+        for (i, &e) in order.iter().enumerate() {
+            counts[e] = cs[i];
+        }
+        counts
     } else {
         let mut counts = vec![0usize; e_n];
         let mut avail = total_extra;
