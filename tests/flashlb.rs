@@ -394,3 +394,27 @@ fn golden_hashes_on_the_fixtures() {
     }
     assert!(cases.iter().all(|c| c.1 != 0), "record the hashes: {}", got.join(", "));
 }
+
+/// The CLI: `--algorithm flashlb` writes a valid table matched to the
+/// dump's current placement (fewer slots move than with level 2), and the
+/// help lists it (from the catalogue).
+#[test]
+fn cli_runs_flashlb() {
+    let bin = env!("CARGO_BIN_EXE_elb");
+    let help = std::process::Command::new(bin).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
+    assert!(help.contains("flashlb") && help.contains("FlashLB (vLLM-Ascend / SGLang)"), "{help}");
+    let dir = support::fixture_dir("small-series-nodes-map");
+    let out = std::env::temp_dir().join(format!("elb-flashlb-cli-{}", std::process::id()));
+    let run = std::process::Command::new(bin)
+        .args(["-icp", dir.join("input").to_str().unwrap(), "-nn", "8", "-nd", "2", "-nre", "8", "--algorithm", "flashlb", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("FlashLB") && stdout.contains("slots moved vs current"), "{stdout}");
+    let table = support::placement_json(&out.join("decode_global_deployment.json"));
+    assert_valid(&table.layers, 16, 8, 3);
+    let _ = std::fs::remove_dir_all(&out);
+}
