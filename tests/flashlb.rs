@@ -300,14 +300,9 @@ fn layers_past_the_threshold_are_kept() {
         let w = data.summed.layer(1).to_vec();
         order.sort_by(|&a, &b| w[b].total_cmp(&w[a]));
         let mut ids = order.clone();
-        ids.extend(order[..red].iter().map(|&e| e));
-        // Device d gets ids[d*5..]; the copies of the hottest land on other devices than the originals only if distinct.
-        let mut t: Vec<Vec<usize>> = ids.chunks(5).map(|c| c.to_vec()).collect();
-        // Make sure no device holds an expert twice (the copies go to the last devices).
-        for d in 0..devices {
-            t[d].dedup();
-        }
-        t
+        ids.extend(order[..red].iter().copied());
+        // Device d gets ids[5d..5d+5]: the five hottest together on device 0, their copies on devices 6 and 7.
+        ids.chunks(5).map(|c| c.to_vec()).collect()
     };
     assert_valid(std::slice::from_ref(&bad), experts, devices, 5);
     let mut cur = vec![fresh.layers[0].clone(), bad.clone(), bad.clone()];

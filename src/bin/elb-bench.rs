@@ -482,7 +482,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
     }
     for a in algos() {
         if let Some(f) = &opts.algo_filter {
-            if !f.iter().any(|x| *x == a.key) {
+            if !f.contains(&a.key) {
                 continue;
             }
         }
@@ -1056,7 +1056,7 @@ fn holdout_report(a: &Args) {
         let Some(data) = ds.phases.first() else { continue };
         let splits = [("70%", holdout::split(data, holdout::DEFAULT_FIT_FRACTION)), ("even/odd", holdout::split_even_odd(data))];
         for (key, algorithm, robust) in algos.iter().cloned() {
-            if a.algo.as_ref().is_some_and(|f| !f.iter().any(|k| *k == key)) {
+            if a.algo.as_ref().is_some_and(|f| !f.contains(&key)) {
                 continue;
             }
             let settings = Settings { cluster: *cluster, algorithm, robust, ..Settings::default() };

@@ -87,7 +87,7 @@ pub struct LayerStats {
 impl LayerStats {
     /// From samples `x` (`n` rows of `experts`).
     pub fn new(experts: usize, x: Vec<f64>) -> LayerStats {
-        let n = if experts == 0 { 0 } else { x.len() / experts };
+        let n = x.len().checked_div(experts).unwrap_or(0);
         let mut mean = vec![0.0; experts];
         for k in 0..n {
             for e in 0..experts {
