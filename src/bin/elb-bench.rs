@@ -512,7 +512,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             algorithm: a.algorithm,
             msit_compat: false,
             seed: 0,
-            groups: (a.algorithm == Algorithm::DeepseekHierarchical)
+            groups: a.algorithm.entry().groups
                 .then(|| groups_for(data.experts, cluster.nodes)),
             holdout: false,
             ..Settings::default()
@@ -571,7 +571,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
                     }
                 }
             }
-            if a.algorithm == Algorithm::DeepseekHierarchical {
+            if a.algorithm.entry().groups {
                 row.note = settings.groups.map(|g| format!("{g} groups"));
             }
             if !sol.reference_invalid_layers.is_empty() {
