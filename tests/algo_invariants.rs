@@ -167,6 +167,7 @@ fn algorithms() -> Vec<(Algorithm, DeviceType)> {
         (Algorithm::SpecMoe1Mixed, DeviceType::A2),
         (Algorithm::DeepseekHierarchical, DeviceType::A2),
         (Algorithm::DeepseekGlobal, DeviceType::A2),
+        (Algorithm::FlashLb, DeviceType::A2),
     ]
 }
 

@@ -265,6 +265,7 @@ fn flags_that_do_not_apply_are_refused() {
     assert_bad(&elb(&["sweep", "-icp", i, "-nre", "8"]), &["does not apply to elb sweep", "tries every redundant-expert count"]);
     assert_bad(&elb(&["-icp", i, "--groups", "4"]), &["expert groups (--groups)", "only DeepSeek EPLB hierarchical"]);
     assert_bad(&elb(&["-icp", i, "--ignore-current", "--migration-aware"]), &["--ignore-current"]);
+    assert_bad(&elb(&["-icp", i, "-al", "1", "--seed", "7"]), &["seed (--seed)", "deterministic and ignores it"]);
 }
 
 #[test]

@@ -10,8 +10,9 @@
 //! elb-bench holdout [--json] [--case SUBSTR] [--algo KEY[,KEY]] [--fixtures DIR]
 //! ```
 //!
-//! `holdout`: for the `dsv3-series` fixture and every sample preset (series),
-//! each algorithm (al0, al1, al3, al3 robust, DeepSeek global) fitted on the
+//! `holdout`: for every time-series fixture and every sample preset (series),
+//! each algorithm of the page's Compare list (`algo::catalogue`: al0, al1,
+//! al2, al3 and al3 robust, DeepSeek global, FlashLB) fitted on the
 //! first 70% of the kept intervals and on the even ones, scored in-sample and
 //! on the held-out rest: time-resolved step imbalance and the worst
 //! interval's step imbalance (docs/beyond.md).
@@ -178,71 +179,27 @@ use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, InputFile, Settings};
 use serde::Serialize;
 
 /// One algorithm as the benchmark names it (msit's reference file names).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Algo {
-    key: &'static str,
+    key: String,
     algorithm: Algorithm,
     device_type: DeviceType,
     /// Level 2 (skipped on kimi unless `--kimi`).
     level2: bool,
 }
 
-const ALGOS: [Algo; 9] = [
-    Algo {
-        key: "al0-a2",
-        algorithm: Algorithm::C2lb,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-    Algo {
-        key: "al0-a3",
-        algorithm: Algorithm::C2lb,
-        device_type: DeviceType::A3,
-        level2: false,
-    },
-    Algo {
-        key: "al1",
-        algorithm: Algorithm::SpecMoe1,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-    Algo {
-        key: "al2",
-        algorithm: Algorithm::DynamicC2lb,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-    Algo {
-        key: "al3",
-        algorithm: Algorithm::SpecMoe2,
-        device_type: DeviceType::A2,
-        level2: true,
-    },
-    Algo {
-        key: "al4",
-        algorithm: Algorithm::SpecMoe1Mixed,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-    Algo {
-        key: "al5",
-        algorithm: Algorithm::SpecMoe2Mixed,
-        device_type: DeviceType::A2,
-        level2: true,
-    },
-    Algo {
-        key: "deepseek-global",
-        algorithm: Algorithm::DeepseekGlobal,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-    Algo {
-        key: "deepseek-hier",
-        algorithm: Algorithm::DeepseekHierarchical,
-        device_type: DeviceType::A2,
-        level2: false,
-    },
-];
+/// Every algorithm of the catalogue; C2LB twice (`al0-a2`, `al0-a3`).
+fn algos() -> Vec<Algo> {
+    let mut out = Vec::new();
+    for e in &elb::engine::algo::catalogue::CATALOGUE {
+        let dts: &[DeviceType] = if e.device_type { &[DeviceType::A2, DeviceType::A3] } else { &[DeviceType::A2] };
+        for &dt in dts {
+            let key = if e.device_type { format!("{}-{}", e.bench, dt.name()) } else { e.bench.to_string() };
+            out.push(Algo { key, algorithm: e.algorithm, device_type: dt, level2: e.slow });
+        }
+    }
+    out
+}
 
 /// Figures of one table (ours or the reference tool's).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -526,9 +483,9 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             reference: reference_of("before"),
         });
     }
-    for a in ALGOS {
+    for a in algos() {
         if let Some(f) = &opts.algo_filter {
-            if !f.iter().any(|x| x == a.key) {
+            if !f.contains(&a.key) {
                 continue;
             }
         }
@@ -544,7 +501,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
                 .get(&format!("{}|{}", case.name, a.key))
                 .map(|ms| ms / 1000.0),
             holdout_time_resolved: None,
-            reference: reference_of(a.key),
+            reference: reference_of(&a.key),
         };
         if case.kimi && a.level2 && !opts.kimi {
             row.note = Some("skipped (level 2 on kimi: pass --kimi)".to_string());
@@ -558,7 +515,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
             algorithm: a.algorithm,
             msit_compat: false,
             seed: 0,
-            groups: (a.algorithm == Algorithm::DeepseekHierarchical)
+            groups: a.algorithm.entry().groups
                 .then(|| groups_for(data.experts, cluster.nodes)),
             holdout: false,
             ..Settings::default()
@@ -617,7 +574,7 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
                     }
                 }
             }
-            if a.algorithm == Algorithm::DeepseekHierarchical {
+            if a.algorithm.entry().groups {
                 row.note = settings.groups.map(|g| format!("{g} groups"));
             }
             if !sol.reference_invalid_layers.is_empty() {
@@ -1075,7 +1032,7 @@ fn holdout_report(a: &Args) {
     use elb::engine::holdout;
     let mut cases: Vec<(String, Dataset, Cluster)> = Vec::new();
     for c in fixture_cases(&fixtures_dir(a.fixtures.as_deref())) {
-        if c.name == "dsv3-series" {
+        if c.dataset.phases.first().is_some_and(|p| p.series.is_some()) {
             cases.push((c.name, c.dataset, c.cluster));
         }
     }
@@ -1086,13 +1043,14 @@ fn holdout_report(a: &Args) {
             Err(e) => eprintln!("elb-bench: sample {}: {e}", preset.name()),
         }
     }
-    let algos: [(&str, Algorithm, bool); 5] = [
-        ("al0", Algorithm::C2lb, false),
-        ("al1", Algorithm::SpecMoe1, false),
-        ("al3", Algorithm::SpecMoe2, false),
-        ("al3-robust", Algorithm::SpecMoe2, true),
-        ("deepseek-global", Algorithm::DeepseekGlobal, false),
-    ];
+    // The algorithms of the page's Compare panel, and the robust variant of those that have one.
+    let mut algos: Vec<(String, Algorithm, bool)> = Vec::new();
+    for e in elb::engine::algo::catalogue::compared() {
+        algos.push((e.bench.to_string(), e.algorithm, false));
+        if e.robust {
+            algos.push((format!("{}-robust", e.bench), e.algorithm, true));
+        }
+    }
     let mut rows = Vec::new();
     for (name, ds, cluster) in &cases {
         if a.case.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
@@ -1100,8 +1058,8 @@ fn holdout_report(a: &Args) {
         }
         let Some(data) = ds.phases.first() else { continue };
         let splits = [("70%", holdout::split(data, holdout::DEFAULT_FIT_FRACTION)), ("even/odd", holdout::split_even_odd(data))];
-        for (key, algorithm, robust) in algos {
-            if a.algo.as_ref().is_some_and(|f| !f.iter().any(|k| k == key)) {
+        for (key, algorithm, robust) in algos.iter().cloned() {
+            if a.algo.as_ref().is_some_and(|f| !f.contains(&key)) {
                 continue;
             }
             let settings = Settings { cluster: *cluster, algorithm, robust, ..Settings::default() };

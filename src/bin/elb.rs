@@ -51,13 +51,9 @@ OPTIONS (msit elb flags and defaults):
                                         devices dedicated to the shared expert [default: 0]
     -nd, --num-nodes <N>                nodes (servers) [default: 8]
     -nn, --num-npus <D>                 NPUs in total [default: 64]
-    -al <0..5>                          msit algorithm number [default: 0]
-                                        0 C2LB, 1 speculative-MoE level 1, 2 dynamic C2LB,
-                                        3 level 2 optimiser, 4/5 level 1/2 with the shared expert mixed in
+    -al <0..5>                          msit algorithm number [default: 0] (see ALGORITHMS)
     -dt, --device-type <a2|a3>          device type [default: a2]
-    --algorithm <name|0..5>             algorithm by name: c2lb, spec-moe-1, dynamic-c2lb, spec-moe-2,
-                                        spec-moe-1-mixed, spec-moe-2-mixed, deepseek-hierarchical,
-                                        deepseek-global (overrides -al)
+    --algorithm <name|0..5>             algorithm by name or -al number (overrides -al; see ALGORITHMS)
     --groups <G>                        expert groups (DeepSeek EPLB hierarchical)
     --seed <N>                          seed of the randomised optimisers [default: 0]
     --msit-compat                       write msit's own table even where it puts an expert twice on one
@@ -98,8 +94,15 @@ OPTIONS (msit elb flags and defaults):
     -h, --help                          print this help
     -V, --version                       print the version
 
+ALGORITHMS (--algorithm <name>):
+@ALGORITHMS@
 Exit code 0 on success, 2 on bad input or flags (the message says what and where).
 ";
+
+/// The help text, with the algorithm list of the catalogue.
+fn usage() -> String {
+    USAGE.replace("@ALGORITHMS@", &algo::catalogue::help_lines(4))
+}
 
 /// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.
 macro_rules! say {
@@ -134,6 +137,8 @@ struct Opts {
     devices_given: bool,
     /// `--ignore-current`: solve / score without the current placement.
     ignore_current: bool,
+    /// Whether `--seed` was given (only randomised algorithms read it).
+    seed_given: bool,
 }
 
 fn parse_f64(flag: &str, v: &str) -> Result<f64> {
@@ -167,6 +172,7 @@ impl Default for Opts {
             verbose: false,
             devices_given: false,
             ignore_current: false,
+            seed_given: false,
         }
     }
 }
@@ -292,7 +298,10 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "--algorithm" => o.algorithm = Algorithm::parse(value.trim())?,
             "-dt" | "--device-type" => o.cluster.device_type = DeviceType::parse(value.trim())?,
             "--groups" => o.groups = Some(parse_usize("--groups", &value)?),
-            "--seed" => o.seed = parse_u64("--seed", &value)?,
+            "--seed" => {
+                o.seed = parse_u64("--seed", &value)?;
+                o.seed_given = true;
+            }
             "--msit-compat" => o.msit_compat = true,
             "-v" | "--verbose" => o.verbose = true,
             "--holdout" => o.holdout = true,
@@ -334,7 +343,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             return Err(Error::param("--holdout-split", format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {f}")));
         }
     }
-    if o.robust && !matches!(o.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed) {
+    if o.robust && !o.algorithm.entry().robust {
         return Err(Error::param(
             "--robust",
             format!(
@@ -343,7 +352,13 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             ),
         ));
     }
-    if o.groups.is_some() && o.algorithm != Algorithm::DeepseekHierarchical {
+    if o.seed_given && !o.algorithm.entry().seeded {
+        return Err(Error::param(
+            Param::Seed,
+            format!("only the randomised level-2 optimiser (-al 3 / -al 5) reads a seed; {} is deterministic and ignores it", o.algorithm.label()),
+        ));
+    }
+    if o.groups.is_some() && !o.algorithm.entry().groups {
         return Err(Error::param(
             "--groups",
             format!("only DeepSeek EPLB hierarchical (--algorithm deepseek-hierarchical) uses expert groups; {} ignores them", o.algorithm.label()),
@@ -795,15 +810,15 @@ fn run(args: &[String]) -> Result<()> {
         _ => (Some(Mode::Solve), args),
     };
     let Some(mode) = mode else {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(());
     };
     if args.is_empty() {
-        eprint!("{USAGE}");
+        eprint!("{}", usage());
         return Err(Error::param("-icp", "the input folder is required"));
     }
     let Some(opts) = parse(rest, mode)? else {
-        print!("{USAGE}");
+        print!("{}", usage());
         return Ok(());
     };
     match mode {

@@ -17,17 +17,12 @@ use elb::engine::ingest::read_files;
 use elb::engine::sample::{self, Preset, SampleFormat};
 use elb::engine::{Algorithm, DeviceType, Settings};
 
-/// The algorithm key as elb-bench names it.
+/// The algorithm key as elb-bench names it (`algo::catalogue`'s bench keys).
 fn algorithm(key: &str) -> Result<Algorithm, String> {
-    Ok(match key {
-        "al0" => Algorithm::C2lb,
-        "al1" => Algorithm::SpecMoe1,
-        "al2" => Algorithm::DynamicC2lb,
-        "al3" => Algorithm::SpecMoe2,
-        "al4" => Algorithm::SpecMoe1Mixed,
-        "al5" => Algorithm::SpecMoe2Mixed,
-        "deepseek-global" => Algorithm::DeepseekGlobal,
-        _ => return Err(format!("unknown algorithm '{key}' (al0..al5, deepseek-global)")),
+    let cat = &elb::engine::algo::catalogue::CATALOGUE;
+    cat.iter().find(|e| e.bench == key).map(|e| e.algorithm).ok_or_else(|| {
+        let keys: Vec<&str> = cat.iter().map(|e| e.bench).collect();
+        format!("unknown algorithm '{key}' ({})", keys.join(", "))
     })
 }
 

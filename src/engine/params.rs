@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::algo::catalogue;
 use super::error::{Error, Param, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -94,7 +95,8 @@ impl Cluster {
     }
 }
 
-/// The placement algorithms. `-al` numbers follow msit.
+/// The placement algorithms. `-al` numbers follow msit. Keys, names and
+/// rules of each are in the one catalogue, [`crate::engine::algo::catalogue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
@@ -115,101 +117,53 @@ pub enum Algorithm {
     DeepseekHierarchical,
     /// DeepSeek EPLB, global (one group, one node).
     DeepseekGlobal,
+    /// FlashLB (vLLM-Ascend / SGLang): mean + z·std replica counts, tree search.
+    #[serde(rename = "flashlb")]
+    FlashLb,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 8] = [
-        Algorithm::C2lb,
-        Algorithm::SpecMoe1,
-        Algorithm::DynamicC2lb,
-        Algorithm::SpecMoe2,
-        Algorithm::SpecMoe1Mixed,
-        Algorithm::SpecMoe2Mixed,
-        Algorithm::DeepseekHierarchical,
-        Algorithm::DeepseekGlobal,
-    ];
+    /// Every algorithm, in the order of the catalogue ([`crate::engine::algo::catalogue`]).
+    pub const ALL: [Algorithm; 9] = catalogue::ALL;
+
+    /// Its row of the algorithm catalogue.
+    pub const fn entry(self) -> &'static catalogue::Entry {
+        catalogue::entry(self)
+    }
 
     /// From msit's `-al` number.
     pub fn from_al(n: u32) -> Result<Algorithm> {
-        Ok(match n {
-            0 => Algorithm::C2lb,
-            1 => Algorithm::SpecMoe1,
-            2 => Algorithm::DynamicC2lb,
-            3 => Algorithm::SpecMoe2,
-            4 => Algorithm::SpecMoe1Mixed,
-            5 => Algorithm::SpecMoe2Mixed,
-            _ => return Err(Error::param(Param::Algorithm, format!("must be 0..5, got {n}"))),
-        })
+        catalogue::from_al(n)
     }
 
     /// msit's `-al` number, if the algorithm has one.
     pub fn al(self) -> Option<u32> {
-        Some(match self {
-            Algorithm::C2lb => 0,
-            Algorithm::SpecMoe1 => 1,
-            Algorithm::DynamicC2lb => 2,
-            Algorithm::SpecMoe2 => 3,
-            Algorithm::SpecMoe1Mixed => 4,
-            Algorithm::SpecMoe2Mixed => 5,
-            _ => return None,
-        })
+        self.entry().al
     }
 
     /// Stable machine name (CLI `--algorithm`, share links).
     pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::C2lb => "c2lb",
-            Algorithm::SpecMoe1 => "spec-moe-1",
-            Algorithm::DynamicC2lb => "dynamic-c2lb",
-            Algorithm::SpecMoe2 => "spec-moe-2",
-            Algorithm::SpecMoe1Mixed => "spec-moe-1-mixed",
-            Algorithm::SpecMoe2Mixed => "spec-moe-2-mixed",
-            Algorithm::DeepseekHierarchical => "deepseek-hierarchical",
-            Algorithm::DeepseekGlobal => "deepseek-global",
-        }
+        self.entry().name
     }
 
+    /// By `-al` number or machine name.
     pub fn parse(s: &str) -> Result<Algorithm> {
-        if let Ok(n) = s.parse::<u32>() {
-            return Algorithm::from_al(n);
-        }
-        Algorithm::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-            Error::param(Param::Algorithm, format!("unknown algorithm '{s}'; expected 0..5 or one of {}", names.join(", ")))
-        })
+        catalogue::parse(s)
     }
 
     /// Short human label.
     pub fn label(self) -> &'static str {
-        match self {
-            Algorithm::C2lb => "C2LB (al 0)",
-            Algorithm::SpecMoe1 => "Speculative-MoE level 1 (al 1)",
-            Algorithm::DynamicC2lb => "Dynamic C2LB (al 2)",
-            Algorithm::SpecMoe2 => "Level 2 optimiser (al 3)",
-            Algorithm::SpecMoe1Mixed => "Level 1, shared expert mixed (al 4)",
-            Algorithm::SpecMoe2Mixed => "Level 2, shared expert mixed (al 5)",
-            Algorithm::DeepseekHierarchical => "DeepSeek EPLB hierarchical",
-            Algorithm::DeepseekGlobal => "DeepSeek EPLB global",
-        }
+        self.entry().label
     }
 
     /// One line for the UI's algorithm picker.
     pub fn explain(self) -> &'static str {
-        match self {
-            Algorithm::C2lb => "msit's default: copies for the hottest experts by repeated halving, then greedy least-loaded placement. Fast, static loads only.",
-            Algorithm::SpecMoe1 => "Time-aware greedy: replica counts and placement judged over 8 stages of the dump, so drifting load is balanced too.",
-            Algorithm::DynamicC2lb => "C2LB with node-local redundancy (each node keeps its own experts and copies); seeds MindIE's dynamic balancing.",
-            Algorithm::SpecMoe2 => "Our optimiser: peak-aware replica counts and slot-swap local search on the time-resolved imbalance. Best balance, seconds per model.",
-            Algorithm::SpecMoe1Mixed => "Level 1 with the shared expert placed among the routed ones (time-series input).",
-            Algorithm::SpecMoe2Mixed => "Level 2 with the shared expert placed among the routed ones (time-series input).",
-            Algorithm::DeepseekHierarchical => "DeepSeek's open-source EPLB: expert groups packed onto nodes, then replicas within nodes. Needs groups divisible by nodes.",
-            Algorithm::DeepseekGlobal => "DeepSeek's open-source EPLB with one group: global replication and packing.",
-        }
+        self.entry().explain
     }
 
     /// Whether this is a mixed shared-expert variant (shared expert = id E).
     pub fn is_mixed(self) -> bool {
-        matches!(self, Algorithm::SpecMoe1Mixed | Algorithm::SpecMoe2Mixed)
+        self.entry().mixed
     }
 }
 

@@ -24,14 +24,11 @@ use super::state::AppState;
 use crate::engine::metrics::{self, Score};
 use crate::engine::{algo, export, Algorithm, Phase, PhaseData, Placement, Settings};
 
-/// The algorithms compared, in table order.
-pub const ALGORITHMS: [Algorithm; 5] = [
-    Algorithm::C2lb,
-    Algorithm::SpecMoe1,
-    Algorithm::DynamicC2lb,
-    Algorithm::SpecMoe2,
-    Algorithm::DeepseekGlobal,
-];
+/// The algorithms compared, in table order: those the catalogue marks
+/// `compare` (`algo::catalogue::compared`).
+fn algorithms() -> Vec<Algorithm> {
+    algo::catalogue::compared().map(|e| e.algorithm).collect()
+}
 
 /// One algorithm's outcome on one phase.
 pub struct Row {
@@ -88,13 +85,14 @@ async fn compare(
     let mut results: Vec<Arc<PhaseCompare>> = Vec::new();
     for data in &phases {
         let mut pc = PhaseCompare { phase: data.phase, rows: Vec::new(), skipped: Vec::new() };
-        for (i, &a) in ALGORITHMS.iter().enumerate() {
+        let list = algorithms();
+        for (i, &a) in list.iter().enumerate() {
             let settings = Settings { algorithm: a, ..base.clone() };
             if let Err(e) = algo::check(data, &settings) {
                 pc.skipped.push((a, e.to_string()));
                 continue;
             }
-            let label = format!("{} phase, {} ({} of {})", data.phase.name(), a.label(), i + 1, ALGORITHMS.len());
+            let label = format!("{} phase, {} ({} of {})", data.phase.name(), a.label(), i + 1, list.len());
             status.set(format!("Comparing: {label}…"));
             step.set(Some(Step { label: label.clone(), done: 0, total: data.layers, left_ms: None }));
             let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
@@ -124,7 +122,7 @@ async fn compare(
     if current(group) {
         GROUP.with(pool::JobSlot::clear);
         step.set(None);
-        status.set(format!("Compared {} algorithms on {} phase(s).", ALGORITHMS.len(), phases.len()));
+        status.set(format!("Compared {} algorithms on {} phase(s).", algorithms().len(), phases.len()));
     }
 }
 

@@ -95,6 +95,12 @@ fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
         ),
         _ => String::new(),
     };
+    // The catalogue says whether the algorithm reads the fitted intervals one
+    // by one or only their totals.
+    let entry = c.algorithm.entry();
+    let note = (!entry.time_aware).then(|| {
+        format!("{} reads the loads summed over the fit part, not the intervals one by one.", entry.label)
+    });
     view! {
         <div class="holdout-phase">
             <h3>{format!("{phase} phase")}</h3>
@@ -117,6 +123,7 @@ fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
                 </tbody>
             </table>
             <p class="holdout-summary">{summary}</p>
+            {note.map(|n| view! { <p class="holdout-note">{n}</p> })}
         </div>
     }
 }

@@ -34,7 +34,7 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::worker::{Reply, Request};
 use crate::engine::algo::Solution;
-use crate::engine::{Algorithm, Dataset, Error, PhaseData, Settings};
+use crate::engine::{Dataset, Error, PhaseData, Settings};
 
 /// The worker's loader script, relative to the page (Trunk's loader shim).
 const WORKER_LOADER: &str = "./worker_loader.js";
@@ -312,7 +312,7 @@ pub fn solve(group: u64, data: Arc<PhaseData>, settings: Settings, on_progress: 
     }
     // Level 2 spends long on each layer: hand out single layers, so Cancel
     // stops the workers within one layer. The others: a few ranges per worker.
-    let slow = matches!(settings.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed);
+    let slow = settings.algorithm.entry().slow;
     let workers = max_workers().min(layers).max(1);
     let chunk = if slow { 1 } else { layers.div_ceil(workers * 3).max(1) };
     POOL.with(|p| {

@@ -135,14 +135,23 @@ pub fn SettingsForm() -> impl IntoView {
                 <NumberField field=Field::Npus label="NPUs" value=form.npus check=check />
                 <NumberField field=Field::Redundant label="Redundant experts" value=form.redundant check=check />
                 <NumberField field=Field::Shared label="Shared-expert devices" value=form.shared check=check />
-                <NumberField field=Field::Seed label="Seed" value=form.seed check=check />
+                <NumberField
+                    field=Field::Seed
+                    label="Seed"
+                    value=form.seed
+                    check=check
+                    off=Signal::derive(move || {
+                        (!Algorithm::parse(&form.algorithm.get()).is_ok_and(|a| a.entry().seeded))
+                            .then_some("Not used by this algorithm: it is deterministic (only level 2 is randomised).")
+                    })
+                />
                 <NumberField
                     field=Field::Groups
                     label="Expert groups"
                     value=form.groups
                     check=check
                     off=Signal::derive(move || {
-                        (Algorithm::parse(&form.algorithm.get()).ok() != Some(Algorithm::DeepseekHierarchical))
+                        (!Algorithm::parse(&form.algorithm.get()).is_ok_and(|a| a.entry().groups))
                             .then_some("Not used by this algorithm: only DeepSeek EPLB hierarchical groups experts.")
                     })
                 />
@@ -154,9 +163,9 @@ pub fn SettingsForm() -> impl IntoView {
                         prop:value=move || form.algorithm.get()
                         on:change=move |ev| form.algorithm.set(event_target_value(&ev))
                     >
-                        {Algorithm::ALL
-                            .into_iter()
-                            .map(|a| view! { <option value=a.name()>{a.label()}</option> })
+                        {algo::catalogue::CATALOGUE
+                            .iter()
+                            .map(|e| view! { <option value=e.name>{e.label}</option> })
                             .collect_view()}
                     </select>
                     <p class="hint" id="f-algorithm-hint">

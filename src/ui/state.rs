@@ -110,13 +110,18 @@ impl Form {
         let algorithm = Algorithm::parse(&self.algorithm.get())
             .map_err(|e| FormError { field: Some(Field::Algorithm), message: e.message })?;
         let seed_text = self.seed.get();
-        let seed = seed_text.trim().parse::<u64>().map_err(|_| FormError {
-            field: Some(Field::Seed),
-            message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
-        })?;
+        // Deterministic algorithms do not read the seed (the field is disabled).
+        let seed = if algorithm.entry().seeded {
+            seed_text.trim().parse::<u64>().map_err(|_| FormError {
+                field: Some(Field::Seed),
+                message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
+            })?
+        } else {
+            seed_text.trim().parse::<u64>().unwrap_or(0)
+        };
         let groups_text = self.groups.get();
         // The field is disabled for other algorithms: its text does not count.
-        let groups = if groups_text.trim().is_empty() || algorithm != Algorithm::DeepseekHierarchical {
+        let groups = if groups_text.trim().is_empty() || !algorithm.entry().groups {
             None
         } else {
             Some(num(&groups_text, Field::Groups, "Expert groups", 1)?)
@@ -150,7 +155,7 @@ impl Form {
 
     /// Whether `algorithm` reads the robust option (level 2, al 3 / al 5).
     pub fn has_robust(algorithm: Algorithm) -> bool {
-        matches!(algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed)
+        algorithm.entry().robust
     }
 
     /// The migration-aware tolerance as a fraction (`2` typed = 0.02).

@@ -414,7 +414,7 @@ pub fn Sweep() -> impl IntoView {
                     <label for="sweep-algorithm">"Sweep algorithm"</label>
                     <select id="sweep-algorithm" on:change=move |ev| algo_pick.set(event_target_value(&ev))>
                         <option value="" selected=true>"As in the settings"</option>
-                        {Algorithm::ALL.iter().map(|a| view! { <option value=a.name()>{a.label()}</option> }).collect_view()}
+                        {crate::engine::algo::catalogue::CATALOGUE.iter().map(|e| view! { <option value=e.name>{e.label}</option> }).collect_view()}
                     </select>
                 </div>
                 {move || {

@@ -113,8 +113,10 @@ export async function dropFolder(context, page, folder) {
   await cdp.detach();
 }
 
-/** Set the cluster fields. */
+/** Set the cluster fields (the algorithm first: it decides which fields apply). */
 export async function setSettings(page, s) {
+  if (s.algorithm) await page.getByLabel('Algorithm', { exact: true }).selectOption(s.algorithm);
+  if (s.deviceType) await page.getByLabel('Device type', { exact: true }).selectOption(s.deviceType);
   const fields = [
     ['nodes', 'Nodes'],
     ['npus', 'NPUs'],
@@ -125,8 +127,6 @@ export async function setSettings(page, s) {
   for (const [k, label] of fields) {
     if (s[k] !== undefined) await page.getByLabel(label, { exact: true }).fill(String(s[k]));
   }
-  if (s.deviceType) await page.getByLabel('Device type', { exact: true }).selectOption(s.deviceType);
-  if (s.algorithm) await page.getByLabel('Algorithm', { exact: true }).selectOption(s.algorithm);
   if (s.msit !== undefined) await page.getByLabel('msit-compatible output').setChecked(s.msit);
 }
 

@@ -22,8 +22,10 @@ use super::model::{PhaseData, Placement};
 use super::params::{Algorithm, DeviceType, Settings};
 
 pub mod c2lb;
+pub mod catalogue;
 pub mod deepseek;
 pub mod dynamic_c2lb;
+pub mod flashlb;
 pub(crate) mod fmath;
 pub mod internode;
 pub mod level2;
@@ -270,6 +272,9 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
     if matches!(settings.algorithm, Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed) {
         return level2::solve_layers(data, settings, layers, progress);
     }
+    if settings.algorithm == Algorithm::FlashLb {
+        return flashlb::solve_layers(data, settings, layers, progress);
+    }
     let c = &settings.cluster;
     let d = c.routed_devices();
     let r = c.redundant;
@@ -278,7 +283,7 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
     let fitted;
     let data = if settings.holdout {
         match (&data.series, settings.algorithm) {
-            (Some(_), Algorithm::SpecMoe1 | Algorithm::SpecMoe1Mixed | Algorithm::DeepseekHierarchical | Algorithm::DeepseekGlobal) => {
+            (Some(_), a) if a.entry().time_aware => {
                 fitted = even_intervals(data);
                 &fitted
             }
@@ -320,12 +325,9 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
         }
         Algorithm::DeepseekHierarchical => Kind::DeepSeek { groups: settings.groups.unwrap_or(1), nodes: c.nodes },
         Algorithm::DeepseekGlobal => Kind::DeepSeek { groups: 1, nodes: 1 },
-        Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed => unreachable_level2()?,
+        Algorithm::SpecMoe2 | Algorithm::SpecMoe2Mixed | Algorithm::FlashLb => unreachable_level2()?,
     };
-    let reference = match settings.algorithm {
-        Algorithm::DeepseekHierarchical | Algorithm::DeepseekGlobal => "DeepSeek EPLB",
-        _ => "msit",
-    };
+    let reference = settings.algorithm.entry().reference;
     let node_groups: Vec<Range<usize>> = {
         let n = match kind {
             Kind::Dynamic => c.nodes,
@@ -405,7 +407,7 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
 
 /// The phase restricted to its even intervals (held-out fitting); the
 /// C2LB loads are left as they are.
-fn even_intervals(data: &PhaseData) -> PhaseData {
+pub(crate) fn even_intervals(data: &PhaseData) -> PhaseData {
     let mut out = data.clone();
     if let Some(s) = &data.series {
         let keep: Vec<usize> = (0..s.intervals).step_by(2).collect();
@@ -425,7 +427,7 @@ fn even_intervals(data: &PhaseData) -> PhaseData {
 }
 
 fn unreachable_level2() -> Result<Kind> {
-    Err(Error::internal("level 2 is dispatched before this point"))
+    Err(Error::internal("level 2 and FlashLB are dispatched before this point"))
 }
 
 /// Solve every layer, single-threaded (CLI, tests).
