@@ -5,6 +5,7 @@
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
 //!     [--msit-compat] [--holdout | --holdout-split 0.7] [--current <table>]
 //!     [--robust] [--migration-aware [--target-within 0.02]] [--export-format msit|sglang|trtllm|all]
+//!     [--threads N]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
 //! elb sweep -icp <folder> [cluster and algorithm flags] [--gb-per-expert 2.4] [--json]
 //! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
@@ -82,6 +83,8 @@ OPTIONS (msit elb flags and defaults):
     --gb-per-expert <GB>                (sweep) memory of one redundant expert per card, all MoE layers
                                         [default: 2.4, MindIE's figure for DeepSeek-V3 w8a8]
     --json                              (sweep) print the sweep as JSON
+    --threads <N>                       threads to solve on (layers and sweep points run in parallel;
+                                        the table is the same for any N) [default: 0 = all cores]
     -v, --verbose                       list every per-layer warning (default: the first 3 and a count)
     --table <json>                      (score) the deployment table to score [default: the current
                                         placement named by the input, else the default layout]
@@ -120,6 +123,8 @@ struct Opts {
     gb_per_expert: f64,
     json: bool,
     verbose: bool,
+    /// `--threads`: `None` = rayon's default (all cores, or `RAYON_NUM_THREADS`).
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,6 +187,7 @@ impl Default for Opts {
             gb_per_expert: sweep::DEFAULT_GB_PER_REDUNDANT,
             json: false,
             verbose: false,
+            threads: None,
         }
     }
 }
@@ -215,11 +221,11 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
         };
         const SWITCHES: [&str; 11] =
             ["-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--robust", "--json", "-v", "--verbose"];
-        const VALUED: [&str; 25] = [
+        const VALUED: [&str; 26] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
             "--device-type", "--groups", "--seed", "--table", "--holdout-split", "--current", "--target-within",
-            "--export-format", "--first-moe-layer", "--gb-per-expert",
+            "--export-format", "--first-moe-layer", "--gb-per-expert", "--threads",
         ];
         let known = SWITCHES.contains(&flag) || VALUED.contains(&flag);
         if flag == "--table" && mode != Mode::Score {
@@ -297,6 +303,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
                 o.gb_per_expert = g;
             }
             "--json" => o.json = true,
+            "--threads" => o.threads = Some(parse_usize(flag, &value)?),
             other => {
                 let hint = if other.starts_with('-') { "unknown flag" } else { "unexpected argument" };
                 return Err(Error::param(other, format!("{hint}; see elb --help")));
@@ -819,10 +826,14 @@ fn run(args: &[String]) -> Result<()> {
         print!("{USAGE}");
         return Ok(());
     };
-    match mode {
+    let go = || match mode {
         Mode::Solve => run_solve(&opts),
         Mode::Score => run_score(&opts),
         Mode::Sweep => run_sweep(&opts),
+    };
+    match opts.threads {
+        Some(n) => elb::engine::par::with_threads(n, go)?,
+        None => go(),
     }
 }
 

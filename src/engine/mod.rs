@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod migration;
 pub mod model;
+pub mod par;
 pub mod params;
 pub mod rng;
 pub mod sample;

@@ -19,7 +19,8 @@
 //!    the three largest device loads of every interval.
 //!
 //! Deterministic: a self-written splitmix64 seeded from `settings.seed` and
-//! the layer index (so any split of the layers gives the same table); only
+//! the layer index (so any split of the layers, and any thread count, gives
+//! the same table); only
 //! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
 
 use crate::engine::rng::SplitMix64;
@@ -92,18 +93,16 @@ pub fn solve_layers_with(
             format!("layer range {}..{} is outside the data's {} layers", layers.start, layers.end, data.layers),
         ));
     }
-    let mut out = Vec::with_capacity(layers.len());
-    for (i, l) in layers.clone().enumerate() {
+    // Layers on all cores natively (each layer's generator depends on the
+    // seed and the layer only, so the table is the same for any thread count).
+    let out = crate::engine::par::map_layers(layers, progress, |l| {
         let h = plan.layer_loads(data, l);
         let mut layer = solve_layer(&plan, &h, settings.seed, l);
         if settings.cluster.device_type == DeviceType::A2 && settings.cluster.nodes > 1 && data.topk_traces.is_some() {
             super::internode::reduce_internode(&mut layer, l, data, &settings.cluster, settings.seed);
         }
-        out.push(layer);
-        if !progress(i + 1) {
-            return Err(Error::msg("cancelled"));
-        }
-    }
+        Ok(layer)
+    })?;
     Ok(Solution { layers: out, warnings: plan.warnings, reference_invalid_layers: Vec::new() })
 }
 
