@@ -781,6 +781,10 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
     }
     // The change of every interval's busiest load under the move evaluated.
     let mut terms = vec![0.0f64; t_n];
+    // Every load is a sum of per-replica loads (finite, >= 0); when they sum
+    // to far below the largest f64, no load, move or difference can be
+    // infinite or NaN, and `max` needs no NaN rule (see `move_terms`).
+    let no_nan = st.hr.iter().sum::<f64>() < 1e300;
     // Mean device load per interval: the scale of the threshold.
     let total: f64 = st.load.iter().sum();
     let scale = total / (d_n * t_n) as f64;
@@ -794,25 +798,12 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
         // Slices of length T up front: no bounds checks in the loop.
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
-        // Two passes: the terms (no dependency between intervals, so the
-        // compiler vectorises them; the same operations as
-        // `max(max(x, y), Top3::other(d1, d2)) - v0`), then their sum in
-        // interval order (the same rounding as one loop).
-        let (f1, f2) = (d1 as f64, d2 as f64);
-        let (v0, v1, v2) = (&top.v0[..t_n], &top.v1[..t_n], &top.v2[..t_n]);
-        let (i0, i1) = (&top.i0[..t_n], &top.i1[..t_n]);
-        let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
-        let terms = &mut terms[..t_n];
-        for k in 0..t_n {
-            let dl = r2[k] - r1[k];
-            let x = l1[k] + dl;
-            let y = l2[k] - dl;
-            // Top3::other without branches: bit masks pick the value.
-            let m0 = 0u64.wrapping_sub(((i0[k] != f1) & (i0[k] != f2)) as u64);
-            let m1 = 0u64.wrapping_sub(((i1[k] != f1) & (i1[k] != f2)) as u64);
-            let next = (v1[k].to_bits() & m1) | (v2[k].to_bits() & !m1);
-            let other = f64::from_bits((v0[k].to_bits() & m0) | (next & !m0));
-            terms[k] = fmath::max(fmath::max(x, y), other) - v0[k];
+        // Two passes: the terms (vectorised, `move_terms`), then their sum
+        // in interval order.
+        if no_nan {
+            move_terms::<true>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
+        } else {
+            move_terms::<false>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
         }
         let mut delta = 0.0;
         for &t in terms.iter() {
@@ -823,6 +814,35 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
         }
     }
     objective(&top)
+}
+
+/// The change of every interval's busiest load when slot loads `r1` (on
+/// device `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`) swap:
+/// `max(max(x, y), Top3::other(d1, d2)) - v0` per interval, with no
+/// dependency between intervals so the compiler vectorises the loop; the
+/// caller sums the terms in interval order (the same rounding as one loop).
+/// `NO_NAN`: the caller knows no operand is NaN, so a plain compare gives
+/// exactly `fmath::max` (which differs only when its second operand is NaN)
+/// and maps to the CPU's max instruction.
+#[inline(always)]
+fn move_terms<const NO_NAN: bool>(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64]), terms: &mut [f64]) {
+    let t_n = terms.len();
+    let max = |a: f64, b: f64| if NO_NAN { if a > b { a } else { b } } else { fmath::max(a, b) };
+    let (f1, f2) = (d1 as f64, d2 as f64);
+    let (v0, v1, v2) = (&top.v0[..t_n], &top.v1[..t_n], &top.v2[..t_n]);
+    let (i0, i1) = (&top.i0[..t_n], &top.i1[..t_n]);
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    for k in 0..t_n {
+        let dl = r2[k] - r1[k];
+        let x = l1[k] + dl;
+        let y = l2[k] - dl;
+        // Top3::other without branches: bit masks pick the value.
+        let m0 = 0u64.wrapping_sub(((i0[k] != f1) & (i0[k] != f2)) as u64);
+        let m1 = 0u64.wrapping_sub(((i1[k] != f1) & (i1[k] != f2)) as u64);
+        let next = (v1[k].to_bits() & m1) | (v2[k].to_bits() & !m1);
+        let other = f64::from_bits((v0[k].to_bits() & m0) | (next & !m0));
+        terms[k] = max(max(x, y), other) - v0[k];
+    }
 }
 
 /// A random swap of the threshold-accepting search: the first device the
