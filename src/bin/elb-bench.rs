@@ -1275,14 +1275,40 @@ fn median(v: &mut [f64]) -> f64 {
     if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
 }
 
-/// One solve of `data` on a pool of `threads` threads: (wall s, process
-/// CPU s, table).
-fn timed_solve(
-    threads: usize,
-    data: &elb::engine::PhaseData,
-    settings: &Settings,
-) -> (f64, f64, Option<elb::engine::Placement>) {
+/// Run time so far of every thread of this process, ns (Linux
+/// `/proc/self/task/*/schedstat`; empty elsewhere).
+fn task_cpu_ns() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(rd) = std::fs::read_dir("/proc/self/task") else { return out };
+    for e in rd.flatten() {
+        let tid = e.file_name().to_string_lossy().into_owned();
+        if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
+            if let Some(ns) = s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()) {
+                out.insert(tid, ns);
+            }
+        }
+    }
+    out
+}
+
+/// One timed solve.
+struct Timed {
+    wall: f64,
+    /// CPU of the whole process (all threads).
+    cpu: f64,
+    /// CPU of the busiest thread: what the solve takes on an idle machine
+    /// with a core per thread (the other threads run beside it), whatever
+    /// the load of a shared machine does to the wall time.
+    busiest: f64,
+    table: Option<elb::engine::Placement>,
+}
+
+/// One solve of `data` on a pool of `threads` threads (its threads are
+/// started before the clock starts).
+fn timed_solve(threads: usize, data: &elb::engine::PhaseData, settings: &Settings) -> Timed {
     let r = elb::engine::par::with_threads(threads, || {
+        std::thread::yield_now();
+        let t0 = task_cpu_ns();
         let c0 = cpu_seconds();
         let t = Instant::now();
         let r = solve_all(data, settings, &mut |_| true);
@@ -1291,9 +1317,12 @@ fn timed_solve(
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         };
-        (wall, cpu, r.ok().map(|(p, _)| p))
+        std::thread::yield_now();
+        let t1 = task_cpu_ns();
+        let busiest = t1.iter().map(|(tid, &ns)| ns.saturating_sub(t0.get(tid).copied().unwrap_or(0))).max().map_or(f64::NAN, |ns| ns as f64 * 1e-9);
+        Timed { wall, cpu, busiest, table: r.ok().map(|(p, _)| p) }
     });
-    r.unwrap_or((f64::NAN, f64::NAN, None))
+    r.unwrap_or(Timed { wall: f64::NAN, cpu: f64::NAN, busiest: f64::NAN, table: None })
 }
 
 /// Per (case, algorithm): every thread count of `thread_list` in turn,
@@ -1309,9 +1338,9 @@ fn threads_report(a: &Args) {
     let mut cases = fixture_cases(&fixtures_dir(a.fixtures.as_deref()));
     cases.extend(preset_cases());
     println!(
-        "| input | algorithm | threads | wall (median of {runs}) | CPU, all threads | wall / 1 thread | CPU / 1 thread | same table | load (1 min) before / after |"
+        "| input | algorithm | threads | wall (median of {runs}) | wall / 1 thread | CPU, all threads | CPU / 1 thread | busiest thread's CPU | busiest / 1 thread | same table | load (1 min) before / after |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for case in &cases {
         let hit = case_filter.split(',').any(|p| match p.strip_prefix('=') {
             Some(exact) => case.name == exact,
@@ -1337,15 +1366,17 @@ fn threads_report(a: &Args) {
             let load0 = load_average();
             let mut walls = vec![Vec::new(); threads.len()];
             let mut cpus = vec![Vec::new(); threads.len()];
+            let mut busy = vec![Vec::new(); threads.len()];
             // The table of the first solve (the first thread count, first round).
             let mut reference: Option<elb::engine::Placement> = None;
             let mut same = vec![true; threads.len()];
             for _ in 0..runs {
                 for (i, pool) in pools.iter().enumerate() {
-                    let (w, c, p) = timed_solve(*pool, data, &settings);
-                    eprintln!("  {} {} {} threads: {w:.2} s wall, {c:.2} s CPU (load {})", case.name, key, threads[i], load_average());
+                    let Timed { wall: w, cpu: c, busiest: b, table: p } = timed_solve(*pool, data, &settings);
+                    eprintln!("  {} {} {} threads: {w:.2} s wall, {c:.2} s CPU, busiest thread {b:.2} s (load {})", case.name, key, threads[i], load_average());
                     walls[i].push(w);
                     cpus[i].push(c);
+                    busy[i].push(b);
                     match (&reference, p) {
                         (None, Some(p)) => reference = Some(p),
                         (Some(r), Some(p)) => same[i] &= *r == p,
@@ -1356,16 +1387,19 @@ fn threads_report(a: &Args) {
             let load1 = load_average();
             let w1 = median(&mut walls[0].clone());
             let c1 = median(&mut cpus[0].clone());
+            let b1 = median(&mut busy[0].clone());
             for i in 0..threads.len() {
                 let w = median(&mut walls[i]);
                 let c = median(&mut cpus[i]);
+                let b = median(&mut busy[i]);
                 println!(
-                    "| {} | {} | {} | {w:.2} s | {c:.2} s | {:.2}x | {:.2}x | {} | {load0} / {load1} |",
+                    "| {} | {} | {} | {w:.2} s | {:.2}x | {c:.2} s | {:.2}x | {b:.2} s | {:.2}x | {} | {load0} / {load1} |",
                     case.name,
                     key,
                     threads[i],
                     w / w1,
                     c / c1,
+                    b / b1,
                     if same[i] { "yes" } else { "**no**" }
                 );
             }
@@ -1405,12 +1439,15 @@ fn growth_report(a: &Args) {
         return;
     };
     let mut head = "| preset | layers | experts | NPUs | intervals | moves / layer x runs | CPU, 1 thread | CPU / layer".to_string();
+    for t in &threads[1..] {
+        head += &format!(" | busiest thread's CPU, {t} threads");
+    }
     for t in &threads {
         head += &format!(" | wall, {t} thr.");
     }
-    head += " | wall ratio | load before / after |";
+    head += " | load before / after |";
     println!("{head}");
-    println!("{}", vec!["---"; 10 + threads.len()].iter().fold(String::from("|"), |s, x| s + " " + x + " |"));
+    println!("{}", vec!["---"; 9 + 2 * threads.len() - 1].iter().fold(String::from("|"), |s, x| s + " " + x + " |"));
     for (preset, sh) in shapes {
         let files = match generate_custom(preset, &sh, SampleFormat::Series, 0) {
             Ok(f) => f,
@@ -1450,20 +1487,20 @@ fn growth_report(a: &Args) {
             data.intervals(),
             moves / 1000.0
         );
-        let mut w1 = f64::NAN;
-        let mut cells = String::new();
+        let mut c1 = f64::NAN;
+        let mut busy = String::new();
+        let mut walls = String::new();
         for (i, pool) in pools.iter().enumerate() {
-            let (w, c, _) = timed_solve(*pool, data, &settings);
-            eprintln!("  {} {}x{} D{} T{} {} threads: {w:.2} s wall, {c:.2} s CPU", preset.name(), sh.layers, sh.experts, sh.devices, data.intervals(), threads[i]);
+            let Timed { wall: w, cpu: c, busiest: b, .. } = timed_solve(*pool, data, &settings);
+            eprintln!("  {} {}x{} D{} T{} {} threads: {w:.2} s wall, {c:.2} s CPU, busiest thread {b:.2} s", preset.name(), sh.layers, sh.experts, sh.devices, data.intervals(), threads[i]);
             if i == 0 {
-                w1 = w;
-                row += &format!(" {c:.2} s | {:.0} ms |", c * 1000.0 / sh.layers as f64);
+                c1 = b;
+                row += &format!(" {b:.2} s | {:.0} ms |", b * 1000.0 / sh.layers as f64);
+            } else {
+                busy += &format!(" {b:.2} s ({:.2}x) |", b / c1);
             }
-            cells += &format!(" {w:.2} s |");
-            if i + 1 == pools.len() {
-                cells += &format!(" {:.2}x |", w / w1);
-            }
+            walls += &format!(" {w:.2} s |");
         }
-        println!("{row}{cells} {load0} / {} |", load_average());
+        println!("{row}{busy}{walls} {load0} / {} |", load_average());
     }
 }
