@@ -44,7 +44,10 @@ pub struct Solution {
 }
 
 /// Progress callback: called after each layer with the number of layers of
-/// the range done so far; returning `false` cancels the solve.
+/// the range done so far; returning `false` cancels the solve. Natively the
+/// layers run on all cores and the callback is called from the calling
+/// thread with 1, 2, ... in order, several in a row when other threads
+/// finished layers meanwhile ([`par`]).
 pub type Progress<'a> = &'a mut dyn FnMut(usize) -> bool;
 
 const P_NPUS: &str = "NPUs (-nn)";
