@@ -183,7 +183,7 @@ mod tests {
                 .unwrap();
                 assert_eq!(v, (0..37).map(|i| i * i).collect::<Vec<_>>());
                 assert_eq!(seen, (1..=37).collect::<Vec<_>>());
-                let v = map_layers(5..9, &mut |_| true, |l| Ok(l)).unwrap();
+                let v = map_layers(5..9, &mut |_| true, Ok).unwrap();
                 assert_eq!(v, vec![5, 6, 7, 8]);
             });
         }
