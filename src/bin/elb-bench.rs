@@ -526,14 +526,17 @@ fn bench_case(case: &Case, opts: &SolveOpts, rows: &mut Vec<Row>) {
         let mut result = None;
         let mut spent = 0.0;
         while row.runs < 5 && (row.runs == 0 || spent < 1.0) {
-            let c0 = thread_cpu_seconds();
+            // One thread: the solving thread's CPU (ns resolution); more:
+            // the process's (all threads, 10 ms ticks).
+            let parallel = elb::engine::par::threads() > 1;
+            let c0 = if parallel { cpu_seconds() } else { thread_cpu_seconds() };
             let t = Instant::now();
             let r = match opts.chunk {
                 None => solve_all(data, &settings, &mut |_| true),
                 Some(n) => solve_chunked(data, &settings, n),
             };
             let s = t.elapsed().as_secs_f64();
-            let cpu = match (c0, thread_cpu_seconds()) {
+            let cpu = match (c0, if parallel { cpu_seconds() } else { thread_cpu_seconds() }) {
                 (Some(a), Some(b)) => b - a,
                 _ => s,
             };
@@ -774,6 +777,12 @@ struct Args {
     fixtures: Option<String>,
     wasm: Option<String>,
     out: Option<String>,
+    /// `--threads N`: run on a pool of N threads (0 = all cores).
+    threads: Option<usize>,
+    /// `threads` / `growth`: `--threads-list 1,2,4`.
+    threads_list: Option<Vec<usize>>,
+    /// `threads`: rounds per thread count.
+    runs: Option<usize>,
     rest: Vec<String>,
 }
 
@@ -788,6 +797,9 @@ fn parse_args(args: &[String]) -> Args {
         fixtures: None,
         wasm: None,
         out: None,
+        threads: None,
+        threads_list: None,
+        runs: None,
         rest: Vec::new(),
     };
     let mut i = 0;
@@ -819,6 +831,18 @@ fn parse_args(args: &[String]) -> Args {
             }
             "-o" | "--out" => {
                 a.out = v;
+                i += 1;
+            }
+            "--threads" => {
+                a.threads = v.and_then(|x| x.parse().ok());
+                i += 1;
+            }
+            "--threads-list" => {
+                a.threads_list = v.map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).filter(|&n: &usize| n > 0).collect());
+                i += 1;
+            }
+            "--runs" => {
+                a.runs = v.and_then(|x| x.parse().ok());
                 i += 1;
             }
             other => a.rest.push(other.to_string()),
@@ -896,9 +920,10 @@ fn bench_solve(a: &Args, quiet: bool) -> Vec<Row> {
         );
     } else {
         println!(
-            "CPU and wall times: fastest of up to 5 runs of the single-threaded solve (CPU = time the solving thread ran, \
+            "CPU and wall times: fastest of up to 5 runs of the solve on {} thread(s) (CPU = time the solving threads ran, \
              unaffected by other load on the machine; wall includes waiting for a core). Figures of docs/metrics.md; \
-             \"ref\" = the reference tool (msit elb) on the fixture, from expected/<algo>.score.json and params.json."
+             \"ref\" = the reference tool (msit elb) on the fixture, from expected/<algo>.score.json and params.json.",
+            elb::engine::par::threads()
         );
         if opts.holdout {
             println!(
@@ -958,12 +983,30 @@ const USAGE: &str = "usage: elb-bench parse [layers experts ranks dumps]
        elb-bench synth-dump -o <dir> [layers experts ranks dumps]
        elb-bench all [--json] [--kimi] [--holdout] [--fixtures DIR] [--wasm FILE]
        elb-bench holdout [--json] [--case SUBSTR] [--algo al0,al1,al3,al3-robust,deepseek-global] [--fixtures DIR]
+       elb-bench threads [--case SUBSTR[,=EXACT]] [--algo KEY[,KEY]] [--threads-list 1,2] [--runs 3]
+       elb-bench growth [--algo KEY] [--threads-list 1,2]
+every command: [--threads N] solves on N threads (default: all cores, or RAYON_NUM_THREADS)
 algorithm keys: before, al0-a2, al0-a3, al1, al2, al3, al4, al5, deepseek-global, deepseek-hier";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let a = parse_args(args.get(2..).unwrap_or(&[]));
+    match a.threads {
+        Some(n) => {
+            if let Err(e) = elb::engine::par::with_threads(n, || run(&args, &a)) {
+                eprintln!("elb-bench: {e}");
+                std::process::exit(2);
+            }
+        }
+        None => run(&args, &a),
+    }
+}
+
+fn run(args: &[String], a: &Args) {
+    let a = a.clone();
     match args.get(1).map(|s| s.as_str()) {
+        Some("threads") => threads_report(&a),
+        Some("growth") => growth_report(&a),
         Some("parse") => {
             let f = bench_parse(&a.rest, a.json);
             if a.json {
@@ -1158,5 +1201,269 @@ fn holdout_report(a: &Args) {
             if r.valid { "yes" } else { "no" },
             r.seconds
         );
+    }
+}
+
+// ------------------------------------------------------------------ threads
+
+/// The 1-minute load average (`/proc/loadavg`), for beside absolute times.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// The thread counts to compare: `--threads-list`, else 1, 2 and all cores.
+fn thread_list(a: &Args) -> Vec<usize> {
+    if let Some(l) = &a.threads_list {
+        return l.clone();
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut v = vec![1, 2];
+    if cores > 2 {
+        v.push(cores);
+    }
+    v
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+/// Run time so far of every thread of this process, ns (Linux
+/// `/proc/self/task/*/schedstat`; empty elsewhere).
+fn task_cpu_ns() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(rd) = std::fs::read_dir("/proc/self/task") else { return out };
+    for e in rd.flatten() {
+        let tid = e.file_name().to_string_lossy().into_owned();
+        if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
+            if let Some(ns) = s.split_whitespace().next().and_then(|x| x.parse::<u64>().ok()) {
+                out.insert(tid, ns);
+            }
+        }
+    }
+    out
+}
+
+/// One timed solve.
+struct Timed {
+    wall: f64,
+    /// CPU of the whole process (all threads).
+    cpu: f64,
+    /// CPU of the busiest thread: what the solve takes on an idle machine
+    /// with a core per thread (the other threads run beside it), whatever
+    /// the load of a shared machine does to the wall time.
+    busiest: f64,
+    table: Option<elb::engine::Placement>,
+}
+
+/// One solve of `data` on a pool of `threads` threads (its threads are
+/// started before the clock starts).
+fn timed_solve(threads: usize, data: &elb::engine::PhaseData, settings: &Settings) -> Timed {
+    let r = elb::engine::par::with_threads(threads, || {
+        std::thread::yield_now();
+        let t0 = task_cpu_ns();
+        let c0 = cpu_seconds();
+        let t = Instant::now();
+        let r = solve_all(data, settings, &mut |_| true);
+        let wall = t.elapsed().as_secs_f64();
+        let cpu = match (c0, cpu_seconds()) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        };
+        std::thread::yield_now();
+        let t1 = task_cpu_ns();
+        let busiest = t1.iter().map(|(tid, &ns)| ns.saturating_sub(t0.get(tid).copied().unwrap_or(0))).max().map_or(f64::NAN, |ns| ns as f64 * 1e-9);
+        Timed { wall, cpu, busiest, table: r.ok().map(|(p, _)| p) }
+    });
+    r.unwrap_or(Timed { wall: f64::NAN, cpu: f64::NAN, busiest: f64::NAN, table: None })
+}
+
+/// Per (case, algorithm): every thread count of `thread_list` in turn,
+/// `--runs` rounds (1, 2, ... threads, then again), so the ratios come from
+/// one run under the same load. Prints medians and the ratio to 1 thread,
+/// and checks that every table equals the 1-thread one.
+fn threads_report(a: &Args) {
+    let threads = thread_list(a);
+    let runs = a.runs.unwrap_or(3).max(1);
+    let pools = threads.clone();
+    let case_filter = a.case.clone().unwrap_or_else(|| "=dsv3-series,=sample-kimi-series".to_string());
+    let algos = a.algo.clone().unwrap_or_else(|| vec!["al3".to_string()]);
+    let mut cases = fixture_cases(&fixtures_dir(a.fixtures.as_deref()));
+    cases.extend(preset_cases());
+    println!(
+        "| input | algorithm | threads | wall (median of {runs}) | wall / 1 thread | CPU, all threads | CPU / 1 thread | busiest thread's CPU | busiest / 1 thread | same table | load (1 min) before / after |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for case in &cases {
+        let hit = case_filter.split(',').any(|p| match p.strip_prefix('=') {
+            Some(exact) => case.name == exact,
+            None => case.name.contains(p),
+        });
+        let Some(data) = case.dataset.phases.first() else { continue };
+        if !hit {
+            continue;
+        }
+        let catalogue = self::algos();
+        for key in &algos {
+            let Some(al) = catalogue.iter().find(|x| &x.key == key) else {
+                eprintln!("elb-bench: unknown algorithm key {key}");
+                continue;
+            };
+            let mut cluster = case.cluster;
+            cluster.device_type = al.device_type;
+            let settings = Settings {
+                cluster,
+                algorithm: al.algorithm,
+                groups: (al.algorithm == Algorithm::DeepseekHierarchical).then(|| groups_for(data.experts, cluster.nodes)),
+                ..Settings::default()
+            };
+            let load0 = load_average();
+            let mut walls = vec![Vec::new(); threads.len()];
+            let mut cpus = vec![Vec::new(); threads.len()];
+            let mut busy = vec![Vec::new(); threads.len()];
+            // The table of the first solve (the first thread count, first round).
+            let mut reference: Option<elb::engine::Placement> = None;
+            let mut same = vec![true; threads.len()];
+            for _ in 0..runs {
+                for (i, pool) in pools.iter().enumerate() {
+                    let Timed { wall: w, cpu: c, busiest: b, table: p } = timed_solve(*pool, data, &settings);
+                    eprintln!("  {} {} {} threads: {w:.2} s wall, {c:.2} s CPU, busiest thread {b:.2} s (load {})", case.name, key, threads[i], load_average());
+                    walls[i].push(w);
+                    cpus[i].push(c);
+                    busy[i].push(b);
+                    match (&reference, p) {
+                        (None, Some(p)) => reference = Some(p),
+                        (Some(r), Some(p)) => same[i] &= *r == p,
+                        (_, None) => same[i] = false,
+                    }
+                }
+            }
+            let load1 = load_average();
+            let w1 = median(&mut walls[0].clone());
+            let c1 = median(&mut cpus[0].clone());
+            let b1 = median(&mut busy[0].clone());
+            for i in 0..threads.len() {
+                let w = median(&mut walls[i]);
+                let c = median(&mut cpus[i]);
+                let b = median(&mut busy[i]);
+                println!(
+                    "| {} | {} | {} | {w:.2} s | {:.2}x | {c:.2} s | {:.2}x | {b:.2} s | {:.2}x | {} | {load0} / {load1} |",
+                    case.name,
+                    key,
+                    threads[i],
+                    w / w1,
+                    c / c1,
+                    b / b1,
+                    if same[i] { "yes" } else { "**no**" }
+                );
+            }
+        }
+    }
+}
+
+/// `growth`: level 2's cost over layers x experts x NPUs x intervals, on
+/// `elb sample` shapes (the dsv3 preset with one dimension changed at a
+/// time, then the presets themselves), on 1 and 2 threads.
+fn growth_report(a: &Args) {
+    use elb::engine::sample::{cluster_for, generate_custom, Shape};
+    let threads = a.threads_list.clone().unwrap_or_else(|| vec![1, 2]);
+    let pools = threads.clone();
+    let base = Shape { layers: 16, ..Preset::Dsv3.shape() };
+    let mut shapes: Vec<(Preset, Shape)> = Vec::new();
+    for layers in [8, 16, 32] {
+        shapes.push((Preset::Dsv3, Shape { layers, ..base }));
+    }
+    for experts in [128, 512] {
+        shapes.push((Preset::Dsv3, Shape { experts, ..base }));
+    }
+    for devices in [32, 128] {
+        shapes.push((Preset::Dsv3, Shape { devices, nodes: devices / 8, ..base }));
+    }
+    for dumps in [24, 96] {
+        shapes.push((Preset::Dsv3, Shape { dumps, ..base }));
+    }
+    if !a.json {
+        for p in [Preset::Qwen3, Preset::Dsv3, Preset::Kimi] {
+            shapes.push((p, p.shape()));
+        }
+    }
+    let algo = a.algo.as_ref().and_then(|v| v.first().cloned()).unwrap_or_else(|| "al3".to_string());
+    let catalogue = algos();
+    let Some(al) = catalogue.iter().find(|x| x.key == algo) else {
+        eprintln!("elb-bench: unknown algorithm key {algo}");
+        return;
+    };
+    let mut head = "| preset | layers | experts | NPUs | intervals | moves / layer x runs | CPU, 1 thread | CPU / layer".to_string();
+    for t in &threads[1..] {
+        head += &format!(" | busiest thread's CPU, {t} threads");
+    }
+    for t in &threads {
+        head += &format!(" | wall, {t} thr.");
+    }
+    head += " | load before / after |";
+    println!("{head}");
+    println!("{}", vec!["---"; 9 + 2 * threads.len() - 1].iter().fold(String::from("|"), |s, x| s + " " + x + " |"));
+    for (preset, sh) in shapes {
+        let files = match generate_custom(preset, &sh, SampleFormat::Series, 0) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("elb-bench: {e}");
+                continue;
+            }
+        };
+        let ds = match read_files(&files) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("elb-bench: {e}");
+                continue;
+            }
+        };
+        drop(files);
+        let Some(data) = ds.phases.first() else { continue };
+        let mut cluster = Cluster { devices: sh.devices, nodes: sh.nodes, redundant: sh.devices, ..cluster_for(preset) };
+        cluster.device_type = al.device_type;
+        let settings = Settings { cluster, algorithm: al.algorithm, ..Settings::default() };
+        // Level 2's move budget (level2::Knobs::default, see solve_layer).
+        let k = elb::engine::algo::level2::Knobs::default();
+        let t_n = data.intervals().max(1) as f64;
+        let slots = (sh.experts + sh.devices) as f64;
+        let mut moves = (k.moves_per_slot * slots).max(k.min_moves);
+        if moves * t_n > k.max_work {
+            moves = k.max_work / t_n;
+        }
+        let runs = ((k.max_work / (moves * t_n)) as usize).clamp(1, k.max_runs);
+        let load0 = load_average();
+        let mut row = format!(
+            "| {} | {} | {} | {} | {} | {:.0}k x {runs} |",
+            preset.name(),
+            sh.layers,
+            sh.experts,
+            sh.devices,
+            data.intervals(),
+            moves / 1000.0
+        );
+        let mut c1 = f64::NAN;
+        let mut busy = String::new();
+        let mut walls = String::new();
+        for (i, pool) in pools.iter().enumerate() {
+            let Timed { wall: w, cpu: c, busiest: b, .. } = timed_solve(*pool, data, &settings);
+            eprintln!("  {} {}x{} D{} T{} {} threads: {w:.2} s wall, {c:.2} s CPU, busiest thread {b:.2} s", preset.name(), sh.layers, sh.experts, sh.devices, data.intervals(), threads[i]);
+            if i == 0 {
+                c1 = b;
+                row += &format!(" {b:.2} s | {:.0} ms |", b * 1000.0 / sh.layers as f64);
+            } else {
+                busy += &format!(" {b:.2} s ({:.2}x) |", b / c1);
+            }
+            walls += &format!(" {w:.2} s |");
+        }
+        println!("{row}{busy}{walls} {load0} / {} |", load_average());
     }
 }

@@ -5,6 +5,7 @@
 //!     [-al 0] [-dt a2|a3] [--algorithm <name>] [--groups G] [--seed N]
 //!     [--msit-compat] [--holdout | --holdout-split 0.7] [--current <table>]
 //!     [--robust] [--migration-aware [--target-within 0.02]] [--export-format msit|sglang|trtllm|all]
+//!     [--threads N]
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
 //! elb sweep -icp <folder> [cluster and algorithm flags] [--gb-per-expert 2.4] [--json]
 //! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
@@ -88,6 +89,8 @@ OPTIONS (msit elb flags and defaults):
     --gb-per-expert <GB>                (sweep) memory of one redundant expert per card, all MoE layers
                                         [default: 2.4, MindIE's figure for DeepSeek-V3 w8a8]
     --json                              (sweep) print the sweep as JSON
+    --threads <N>                       threads to solve on (layers and sweep points run in parallel;
+                                        the table is the same for any N) [default: 0 = all cores]
     -v, --verbose                       list every per-layer warning (default: the first 3 and a count)
     --table <json>                      (score) the deployment table to score [default: the current
                                         placement named by the input, else the default layout]
@@ -139,6 +142,8 @@ struct Opts {
     ignore_current: bool,
     /// Whether `--seed` was given (only randomised algorithms read it).
     seed_given: bool,
+    /// `--threads`: `None` = rayon's default (all cores, or `RAYON_NUM_THREADS`).
+    threads: Option<usize>,
 }
 
 fn parse_f64(flag: &str, v: &str) -> Result<f64> {
@@ -173,6 +178,7 @@ impl Default for Opts {
             devices_given: false,
             ignore_current: false,
             seed_given: false,
+            threads: None,
         }
     }
 }
@@ -208,11 +214,11 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
             "-h", "--help", "-V", "--version", "--msit-compat", "--holdout", "--migration-aware", "--robust", "--json", "-v", "--verbose",
             "--ignore-current",
         ];
-        const VALUED: [&str; 25] = [
+        const VALUED: [&str; 26] = [
             "-icp", "--info-csv-path", "-o", "--output-dir", "-nre", "--num-redundant-expert", "-nsed",
             "--num-share-expert-devices", "-nd", "--num-nodes", "-nn", "--num-npus", "-al", "--algorithm", "-dt",
             "--device-type", "--groups", "--seed", "--table", "--holdout-split", "--current", "--target-within",
-            "--export-format", "--first-moe-layer", "--gb-per-expert",
+            "--export-format", "--first-moe-layer", "--gb-per-expert", "--threads",
         ];
         let known = SWITCHES.contains(&flag) || VALUED.contains(&flag);
         if flag == "--table" && mode != Mode::Score {
@@ -329,6 +335,7 @@ fn parse(args: &[String], mode: Mode) -> Result<Option<Opts>> {
                 o.gb_per_expert = g;
             }
             "--json" => o.json = true,
+            "--threads" => o.threads = Some(parse_usize(flag, &value)?),
             other => {
                 let hint = if other.starts_with('-') { "unknown flag" } else { "unexpected argument" };
                 return Err(Error::param(other, format!("{hint}; see elb --help")));
@@ -821,10 +828,14 @@ fn run(args: &[String]) -> Result<()> {
         print!("{}", usage());
         return Ok(());
     };
-    match mode {
+    let go = || match mode {
         Mode::Solve => run_solve(&opts),
         Mode::Score => run_score(&opts),
         Mode::Sweep => run_sweep(&opts),
+    };
+    match opts.threads {
+        Some(n) => elb::engine::par::with_threads(n, go)?,
+        None => go(),
     }
 }
 

@@ -146,7 +146,8 @@ pub fn evaluate(
 }
 
 /// Split `data` chronologically, fit with `settings` on the first part and
-/// score the table on both parts (one thread; the browser solves the fit
+/// score the table on both parts (natively the fit's layers run on all
+/// cores, [`super::par`]; the browser solves the fit
 /// part in its workers and calls [`evaluate`] itself). Returns the table too.
 pub fn check(
     data: &PhaseData,

@@ -247,7 +247,32 @@ fn join_row(s: &mut String, vals: impl Iterator<Item = u64>) {
 
 /// Generate a sample dump for `preset` in `format`. Deterministic per seed.
 pub fn generate(preset: Preset, format: SampleFormat, seed: u64) -> Vec<InputFile> {
-    let sh = preset.shape();
+    generate_shape(preset, &preset.shape(), format, seed)
+}
+
+/// [`generate`] with the preset's shape changed (layers, experts, devices,
+/// dumps: the cost-growth benchmark of docs/benchmarks.md). The generator's
+/// stream depends on the preset and the seed, so the preset's own shape gives
+/// exactly [`generate`]'s files. Errors unless the experts split evenly over
+/// the devices and the nodes divide the devices.
+pub fn generate_custom(preset: Preset, sh: &Shape, format: SampleFormat, seed: u64) -> Result<Vec<InputFile>> {
+    if sh.layers == 0 || sh.experts == 0 || sh.devices == 0 || sh.nodes == 0 || sh.dumps == 0 || sh.top_k == 0 {
+        return Err(Error::param("sample shape", "layers, experts, NPUs, nodes, dumps and top-k must be at least 1"));
+    }
+    if sh.experts % sh.devices != 0 {
+        return Err(Error::param("--npus", format!("the {} experts must split evenly over the {} NPUs (ranks)", sh.experts, sh.devices)));
+    }
+    if sh.devices % sh.nodes != 0 {
+        return Err(Error::param("--nodes", format!("{} nodes must divide the {} NPUs", sh.nodes, sh.devices)));
+    }
+    if sh.top_k > sh.experts {
+        return Err(Error::param("sample shape", format!("top-k {} is more than the {} experts", sh.top_k, sh.experts)));
+    }
+    Ok(generate_shape(preset, sh, format, seed))
+}
+
+fn generate_shape(preset: Preset, sh: &Shape, format: SampleFormat, seed: u64) -> Vec<InputFile> {
+    let sh = *sh;
     let (l_n, e_n, d_n) = (sh.layers, sh.experts, sh.devices);
     let per = e_n / d_n;
     let t_n = sh.dumps;
@@ -315,6 +340,8 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
     let mut format = SampleFormat::Series;
     let mut seed = 0u64;
     let mut out: Option<String> = None;
+    // Shape overrides: --layers, --experts, --npus, --nodes, --dumps.
+    let mut shape_flags: Vec<(String, usize)> = Vec::new();
     let mut i = 0;
     let value = |i: usize, flag: &str| -> Result<String> {
         args.get(i + 1).cloned().ok_or_else(|| Error::param(flag, "needs a value"))
@@ -339,10 +366,18 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
                 out = Some(value(i, "-o")?);
                 i += 2;
             }
+            "--layers" | "--experts" | "--npus" | "--nodes" | "--dumps" => {
+                let v = value(i, a)?;
+                let n = v.parse().map_err(|_| Error::param(a, format!("must be a positive integer, got '{v}'")))?;
+                shape_flags.push((a.to_string(), n));
+                i += 2;
+            }
             "-h" | "--help" => {
                 println!(
                     "elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>\n\
-                     Writes a synthetic hotspot dump (format 1 or 2) into <dir>."
+                     \x20          [--layers L] [--experts E] [--npus D] [--nodes N] [--dumps T]\n\
+                     Writes a synthetic hotspot dump (format 1 or 2) into <dir>; the shape flags change\n\
+                     the preset's shape (one rank file per NPU; T dumps in the series format)."
                 );
                 return Ok(());
             }
@@ -358,16 +393,31 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
     let out = out.ok_or_else(|| Error::param("-o", "is required: the folder to write the sample into"))?;
     let dir = std::path::Path::new(&out);
     std::fs::create_dir_all(dir).map_err(|e| Error::file(out.clone(), format!("cannot create folder: {e}")))?;
-    let files = generate(preset, format, seed);
+    let mut sh = preset.shape();
+    for (flag, n) in &shape_flags {
+        match flag.as_str() {
+            "--layers" => sh.layers = *n,
+            "--experts" => sh.experts = *n,
+            "--npus" => sh.devices = *n,
+            "--nodes" => sh.nodes = *n,
+            _ => sh.dumps = *n,
+        }
+    }
+    let files = generate_custom(preset, &sh, format, seed)?;
     for f in &files {
         let p = dir.join(&f.path);
         std::fs::write(&p, &f.bytes).map_err(|e| Error::file(p.display().to_string(), format!("cannot write: {e}")))?;
     }
-    let c = cluster_for(preset);
+    let c = Cluster { devices: sh.devices, nodes: sh.nodes, redundant: sh.devices, ..Cluster::default() };
+    let what = if shape_flags.is_empty() {
+        preset.describe()
+    } else {
+        format!("{} shape changed: {} layers x {} experts on {} NPUs / {} nodes, {} dumps", preset.name(), sh.layers, sh.experts, sh.devices, sh.nodes, sh.dumps)
+    };
     eprintln!(
         "wrote {} files ({}, {} format, seed {seed}) to {out}; suggested cluster: -nn {} -nd {} -nre {}",
         files.len(),
-        preset.describe(),
+        what,
         format.name(),
         c.devices,
         c.nodes,

@@ -37,7 +37,8 @@
 //! `R` values, [`settings_for`] for each point's settings, solves each point
 //! itself (layer ranges in workers, [`crate::engine::algo::solve`]), then
 //! [`point`] to score each table and [`mark_knee`] once all are in. [`run`]
-//! does the same in one thread (CLI, tests).
+//! does the same in one call (CLI, tests): natively the points and their
+//! layers run on all cores ([`super::par`]), with the same result as one thread.
 
 use crate::engine::error::Param;
 use serde::{Deserialize, Serialize};
@@ -172,8 +173,8 @@ pub fn mark_knee(pts: &mut [SweepPoint]) {
     }
 }
 
-/// Run the whole sweep in one thread. `progress` is called after each
-/// point with the number of points done; returning `false` cancels.
+/// Run the whole sweep (natively on all cores). `progress` is called with
+/// the number of points done (1, 2, ... in order); returning `false` cancels.
 pub fn run(data: &PhaseData, base: &Settings, gb_per_redundant_per_card: f64, progress: algo::Progress<'_>) -> Result<Vec<SweepPoint>> {
     if !gb_per_redundant_per_card.is_finite() || gb_per_redundant_per_card < 0.0 {
         return Err(Error::param(
@@ -182,15 +183,12 @@ pub fn run(data: &PhaseData, base: &Settings, gb_per_redundant_per_card: f64, pr
         ));
     }
     let rs = points_checked(data, base)?;
-    let mut out = Vec::with_capacity(rs.len());
-    for (i, &r) in rs.iter().enumerate() {
-        let s = settings_for(base, r);
+    // Points (and each point's layers) on all cores natively; in point order.
+    let mut out = super::par::map(rs.len(), progress, |i| {
+        let s = settings_for(base, rs[i]);
         let (placement, _) = algo::solve_all(data, &s, &mut |_| true)?;
-        out.push(point(data, &s, &placement, gb_per_redundant_per_card));
-        if !progress(i + 1) {
-            return Err(Error::cancelled());
-        }
-    }
+        Ok(point(data, &s, &placement, gb_per_redundant_per_card))
+    })?;
     mark_knee(&mut out);
     Ok(out)
 }

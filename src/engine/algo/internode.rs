@@ -91,23 +91,34 @@ impl State {
                 let (lo, hi) = (seg.get(i).copied().unwrap_or(0) as usize, seg.get(i + 1).copied().unwrap_or(0) as usize);
                 let Some(toks) = list.get(lo..hi) else { continue };
                 *work += toks.len() as u64;
-                for &t in toks {
-                    let base = t as usize * nn;
-                    if let Some(c) = self.cnt.get_mut(base + o) {
-                        if *c > 0 {
-                            *c -= 1;
-                            delta -= i64::from(*c == 0);
-                        }
-                    }
-                    if let Some(c) = self.cnt.get_mut(base + n) {
-                        *c = c.saturating_add(1);
-                        delta += i64::from(*c == 1);
-                    }
-                }
+                delta += move_tokens(&mut self.cnt, toks, nn, o, n);
             }
         }
         delta
     }
+}
+
+/// Move the tokens `toks` of one replica from node `o` to node `n` in the
+/// per-token node counts; returns the change of the summed distinct-node
+/// count. A function of its own so the running sum stays in a register
+/// (inlined into `swap` it lived on the stack, a store and a load per token).
+#[inline(never)]
+fn move_tokens(cnt: &mut [u16], toks: &[u32], nn: usize, o: usize, n: usize) -> i64 {
+    let mut delta = 0i64;
+    for &t in toks {
+        let base = t as usize * nn;
+        if let Some(c) = cnt.get_mut(base + o) {
+            if *c > 0 {
+                *c -= 1;
+                delta -= i64::from(*c == 0);
+            }
+        }
+        if let Some(c) = cnt.get_mut(base + n) {
+            *c = c.saturating_add(1);
+            delta += i64::from(*c == 1);
+        }
+    }
+    delta
 }
 
 /// Lower layer `layer`'s inter-node figure by permuting whole devices of

@@ -19,7 +19,8 @@
 //!    the three largest device loads of every interval.
 //!
 //! Deterministic: a self-written splitmix64 seeded from `settings.seed` and
-//! the layer index (so any split of the layers gives the same table); only
+//! the layer index (so any split of the layers, and any thread count, gives
+//! the same table); only
 //! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
 
 use crate::engine::error::Param;
@@ -93,18 +94,16 @@ pub fn solve_layers_with(
             format!("layer range {}..{} is outside the data's {} layers", layers.start, layers.end, data.layers),
         ));
     }
-    let mut out = Vec::with_capacity(layers.len());
-    for (i, l) in layers.clone().enumerate() {
+    // Layers on all cores natively (each layer's generator depends on the
+    // seed and the layer only, so the table is the same for any thread count).
+    let out = crate::engine::par::map_layers(layers, progress, |l| {
         let h = plan.layer_loads(data, l);
         let mut layer = solve_layer(&plan, &h, settings.seed, l);
         if settings.cluster.device_type == DeviceType::A2 && settings.cluster.nodes > 1 && data.topk_traces.is_some() {
             super::internode::reduce_internode(&mut layer, l, data, &settings.cluster, settings.seed);
         }
-        out.push(layer);
-        if !progress(i + 1) {
-            return Err(Error::cancelled());
-        }
-    }
+        Ok(layer)
+    })?;
     Ok(Solution { layers: out, warnings: plan.warnings, reference_invalid_layers: Vec::new() })
 }
 
@@ -719,12 +718,48 @@ impl Top3 {
     }
 }
 
-fn rescan(st: &State, top: &mut [Top3], k: usize) {
+/// The [`Top3`] of every interval, also as one array per field (device ids
+/// as `f64`, -1 for none) so the move evaluation reads them as plain
+/// columns the compiler can vectorise.
+struct Tops {
+    t: Vec<Top3>,
+    v0: Vec<f64>,
+    v1: Vec<f64>,
+    v2: Vec<f64>,
+    i0: Vec<f64>,
+    i1: Vec<f64>,
+    i2: Vec<f64>,
+}
+
+impl Tops {
+    fn new(st: &State) -> Tops {
+        let t_n = st.t_n;
+        let z = || vec![0.0; t_n];
+        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: z(), v1: z(), v2: z(), i0: z(), i1: z(), i2: z() };
+        for k in 0..t_n {
+            rescan(st, &mut tops, k);
+        }
+        tops
+    }
+    #[inline]
+    fn set(&mut self, k: usize, t3: Top3) {
+        let id = |d: usize| if d == usize::MAX { -1.0 } else { d as f64 };
+        self.t[k] = t3;
+        self.v0[k] = t3.v[0];
+        self.v1[k] = t3.v[1];
+        self.v2[k] = t3.v[2];
+        self.i0[k] = id(t3.d[0]);
+        self.i1[k] = id(t3.d[1]);
+        self.i2[k] = id(t3.d[2]);
+    }
+}
+
+fn rescan(st: &State, tops: &mut Tops, k: usize) {
     let mut t3 = Top3::EMPTY;
     for d in 0..st.d_n {
         t3.insert(st.load[d * st.t_n + k], d);
     }
-    top[k] = t3;
+    tops.set(k, t3);
 }
 
 /// A time-series search: [`anneal_series`] or [`anneal_series_robust`].
@@ -740,14 +775,17 @@ type Anneal = fn(&mut State, &Knobs, u64, &mut SplitMix64) -> f64;
 #[inline(never)]
 fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
     let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
-    let mut top = vec![Top3::EMPTY; t_n];
-    for k in 0..t_n {
-        rescan(st, &mut top, k);
-    }
-    let objective = |top: &[Top3]| top.iter().map(|t| fmath::max(t.v[0], 0.0)).sum::<f64>();
+    let mut top = Tops::new(st);
+    let objective = |top: &Tops| top.v0.iter().map(|&v| fmath::max(v, 0.0)).sum::<f64>();
     if d_n < 2 || s_n == 0 {
         return objective(&top);
     }
+    // The change of every interval's busiest load under the move evaluated.
+    let mut terms = vec![0.0f64; t_n];
+    // Every load is a sum of per-replica loads (finite, >= 0); when they sum
+    // to far below the largest f64, no load, move or difference can be
+    // infinite or NaN, and `max` needs no NaN rule (see `move_terms`).
+    let no_nan = st.hr.iter().sum::<f64>() < 1e300;
     // Mean device load per interval: the scale of the threshold.
     let total: f64 = st.load.iter().sum();
     let scale = total / (d_n * t_n) as f64;
@@ -761,12 +799,16 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
         // Slices of length T up front: no bounds checks in the loop.
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
+        // Two passes: the terms (vectorised, `move_terms`), then their sum
+        // in interval order.
+        if no_nan {
+            move_terms::<true>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
+        } else {
+            move_terms::<false>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
+        }
         let mut delta = 0.0;
-        for ((t3, (&a1, &a2)), (&x1, &x2)) in top.iter().zip(r1.iter().zip(r2)).zip(l1.iter().zip(l2)) {
-            let dl = a2 - a1;
-            let x = x1 + dl;
-            let y = x2 - dl;
-            delta += fmath::max(fmath::max(x, y), t3.other(d1, d2)) - t3.v[0];
+        for &t in terms.iter() {
+            delta += t;
         }
         if delta <= thr {
             apply_swap(st, &mut top, (d1, a, d2, b));
@@ -775,13 +817,42 @@ fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64
     objective(&top)
 }
 
+/// The change of every interval's busiest load when slot loads `r1` (on
+/// device `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`) swap:
+/// `max(max(x, y), Top3::other(d1, d2)) - v0` per interval, with no
+/// dependency between intervals so the compiler vectorises the loop; the
+/// caller sums the terms in interval order (the same rounding as one loop).
+/// `NO_NAN`: the caller knows no operand is NaN, so a plain compare gives
+/// exactly `fmath::max` (which differs only when its second operand is NaN)
+/// and maps to the CPU's max instruction.
+#[inline(always)]
+fn move_terms<const NO_NAN: bool>(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64]), terms: &mut [f64]) {
+    let t_n = terms.len();
+    let max = |a: f64, b: f64| if NO_NAN { if a > b { a } else { b } } else { fmath::max(a, b) };
+    let (f1, f2) = (d1 as f64, d2 as f64);
+    let (v0, v1, v2) = (&top.v0[..t_n], &top.v1[..t_n], &top.v2[..t_n]);
+    let (i0, i1) = (&top.i0[..t_n], &top.i1[..t_n]);
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    for k in 0..t_n {
+        let dl = r2[k] - r1[k];
+        let x = l1[k] + dl;
+        let y = l2[k] - dl;
+        // Top3::other without branches: bit masks pick the value.
+        let m0 = 0u64.wrapping_sub(((i0[k] != f1) & (i0[k] != f2)) as u64);
+        let m1 = 0u64.wrapping_sub(((i1[k] != f1) & (i1[k] != f2)) as u64);
+        let next = (v1[k].to_bits() & m1) | (v2[k].to_bits() & !m1);
+        let other = f64::from_bits((v0[k].to_bits() & m0) | (next & !m0));
+        terms[k] = max(max(x, y), other) - v0[k];
+    }
+}
+
 /// A random swap of the threshold-accepting search: the first device the
 /// busiest of a random interval (with probability `knobs.targeted`) or a
 /// random one, the second another random device, random slots; `None` when
 /// the swap is not allowed. Draws the same numbers whatever the outcome.
-fn propose(st: &State, top: &[Top3], knobs: &Knobs, rng: &mut SplitMix64) -> Option<(usize, usize, usize, usize)> {
+fn propose(st: &State, top: &Tops, knobs: &Knobs, rng: &mut SplitMix64) -> Option<(usize, usize, usize, usize)> {
     let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
-    let d1 = if rng.unit() < knobs.targeted { top[rng.below(t_n)].d[0] } else { rng.below(d_n) };
+    let d1 = if rng.unit() < knobs.targeted { top.t[rng.below(t_n)].d[0] } else { rng.below(d_n) };
     let mut d2 = rng.below(d_n - 1);
     if d2 >= d1 {
         d2 += 1;
@@ -792,11 +863,11 @@ fn propose(st: &State, top: &[Top3], knobs: &Knobs, rng: &mut SplitMix64) -> Opt
 }
 
 /// Make the swap and bring the three largest loads of every interval up to date.
-fn apply_swap(st: &mut State, top: &mut [Top3], (d1, a, d2, b): (usize, usize, usize, usize)) {
+fn apply_swap(st: &mut State, top: &mut Tops, (d1, a, d2, b): (usize, usize, usize, usize)) {
     st.swap(d1, a, d2, b);
     let t_n = st.t_n;
     for k in 0..t_n {
-        let t3 = top[k];
+        let t3 = top.t[k];
         let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
         if touched {
             rescan(st, top, k);
@@ -804,7 +875,7 @@ fn apply_swap(st: &mut State, top: &mut [Top3], (d1, a, d2, b): (usize, usize, u
             let mut n = t3;
             n.insert(st.load[d1 * t_n + k], d1);
             n.insert(st.load[d2 * t_n + k], d2);
-            top[k] = n;
+            top.set(k, n);
         }
     }
 }
@@ -840,10 +911,7 @@ fn robust_root(x: f64, n: u32) -> f64 {
 #[inline(never)]
 fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
     let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
-    let mut top = vec![Top3::EMPTY; t_n];
-    for k in 0..t_n {
-        rescan(st, &mut top, k);
-    }
+    let mut top = Tops::new(st);
     // 1 / mean device load per interval (0 for an idle interval).
     let mut inv = vec![0.0f64; t_n];
     let mut used = 0usize;
@@ -859,7 +927,7 @@ fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Spl
     }
     let sq = knobs.robust_squarings.min(6);
     let term = |v: f64, iv: f64| robust_pow(fmath::max(v, 0.0) * iv, sq);
-    let mut w: Vec<f64> = (0..t_n).map(|k| term(top[k].v[0], inv[k])).collect();
+    let mut w: Vec<f64> = (0..t_n).map(|k| term(top.v0[k], inv[k])).collect();
     let power_mean = |g: f64| if used == 0 { 0.0 } else { robust_root(g / used as f64, sq) };
     let mut g: f64 = w.iter().sum();
     if d_n < 2 || s_n == 0 || used == 0 {
@@ -874,7 +942,7 @@ fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Spl
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
         let mut g_new = 0.0;
-        for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.iter().zip(&inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
+        for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(&inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
             if iv == 0.0 {
                 continue;
             }
@@ -887,7 +955,7 @@ fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut Spl
         if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
             apply_swap(st, &mut top, (d1, a, d2, b));
             for k in 0..t_n {
-                w[k] = term(top[k].v[0], inv[k]);
+                w[k] = term(top.v0[k], inv[k]);
             }
             g = w.iter().sum();
         }

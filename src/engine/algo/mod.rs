@@ -2,7 +2,8 @@
 //!
 //! Every algorithm works layer by layer (layers are independent), so
 //! [`solve`] takes a range of layers: the browser spreads ranges over web
-//! workers, the CLI solves them all in one call. Whatever global quantity an
+//! workers, the CLI solves them all in one call (on all cores, [`par`]:
+//! each layer's table depends on nothing but the layer). Whatever global quantity an
 //! algorithm needs (level 1's stage weights run over ALL layers) is computed
 //! from the whole [`PhaseData`] inside each call, so any split gives the same
 //! table.
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::model::{PhaseData, Placement};
+use super::par;
 use super::params::{Algorithm, DeviceType, Settings};
 
 pub mod c2lb;
@@ -64,7 +66,10 @@ impl Solution {
 }
 
 /// Progress callback: called after each layer with the number of layers of
-/// the range done so far; returning `false` cancels the solve.
+/// the range done so far; returning `false` cancels the solve. Natively the
+/// layers run on all cores and the callback is called from the calling
+/// thread with 1, 2, ... in order, several in a row when other threads
+/// finished layers meanwhile ([`par`]).
 pub type Progress<'a> = &'a mut dyn FnMut(usize) -> bool;
 
 const P_NPUS: Param = Param::Npus;
@@ -346,7 +351,9 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
                 .to_string(),
         );
     }
-    for (i, l) in layers.clone().enumerate() {
+    // One layer: its table, the remark about it and whether the reference's
+    // table of it is invalid. Layers are independent: on all cores natively.
+    let one = |l: usize| -> Result<(Vec<Vec<usize>>, Option<String>, bool)> {
         let mut table = match &kind {
             Kind::A2 => c2lb::a2_layer(data.c2lb_loads.layer(l), d, r)?,
             Kind::A3 => c2lb::a3_layer(data.c2lb_loads.layer(l), d, r)?,
@@ -358,49 +365,44 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
             }
         };
         let dups = repair::duplicates(&table);
-        if !dups.is_empty() {
-            sol.reference_invalid_layers.push(l);
-            let what: Vec<String> = dups.iter().take(4).map(|(dev, e)| format!("expert {e} twice on device {dev}")).collect();
-            let more = if dups.len() > 4 { format!(" and {} more", dups.len() - 4) } else { String::new() };
-            if settings.msit_compat {
-                sol.warnings.push(format!(
-                    "layer {l}: {reference} puts {}{more}: this reference-identical table is invalid",
-                    what.join(", ")
-                ));
-            } else {
-                let mut loads = data.summed.layer(l).to_vec();
-                if mixes(data, settings) {
-                    let k = data.top_k.unwrap_or(1).max(1) as f64;
-                    loads.push(loads.iter().sum::<f64>() / k);
-                }
-                let loads = &loads[..];
-                let before = repair::max_load(&table, loads);
-                if repair::repair_layer(&mut table, loads, &node_groups) {
-                    let after = repair::max_load(&table, loads);
-                    if after <= before {
-                        sol.warnings.push(format!(
-                            "layer {l}: {reference} would put {}{more}; repaired (no duplicate, busiest device no heavier)",
-                            what.join(", ")
-                        ));
-                    } else {
-                        sol.warnings.push(format!(
-                            "layer {l}: {reference} would put {}{more}; repaired, but the busiest device is {:.2}% heavier than in the invalid reference table (its duplicate leaves a slot effectively empty)",
-                            what.join(", "),
-                            (after / before - 1.0) * 100.0
-                        ));
-                    }
-                } else {
-                    sol.warnings.push(format!(
-                        "layer {l}: {reference} puts {}{more} and no swap can remove it: the table keeps a duplicate",
-                        what.join(", ")
-                    ));
-                }
+        if dups.is_empty() {
+            return Ok((table, None, false));
+        }
+        let what: Vec<String> = dups.iter().take(4).map(|(dev, e)| format!("expert {e} twice on device {dev}")).collect();
+        let more = if dups.len() > 4 { format!(" and {} more", dups.len() - 4) } else { String::new() };
+        let warning = if settings.msit_compat {
+            format!("layer {l}: {reference} puts {}{more}: this reference-identical table is invalid", what.join(", "))
+        } else {
+            let mut loads = data.summed.layer(l).to_vec();
+            if mixes(data, settings) {
+                let k = data.top_k.unwrap_or(1).max(1) as f64;
+                loads.push(loads.iter().sum::<f64>() / k);
             }
+            let loads = &loads[..];
+            let before = repair::max_load(&table, loads);
+            if repair::repair_layer(&mut table, loads, &node_groups) {
+                let after = repair::max_load(&table, loads);
+                if after <= before {
+                    format!("layer {l}: {reference} would put {}{more}; repaired (no duplicate, busiest device no heavier)", what.join(", "))
+                } else {
+                    format!(
+                        "layer {l}: {reference} would put {}{more}; repaired, but the busiest device is {:.2}% heavier than in the invalid reference table (its duplicate leaves a slot effectively empty)",
+                        what.join(", "),
+                        (after / before - 1.0) * 100.0
+                    )
+                }
+            } else {
+                format!("layer {l}: {reference} puts {}{more} and no swap can remove it: the table keeps a duplicate", what.join(", "))
+            }
+        };
+        Ok((table, Some(warning), true))
+    };
+    for (i, (table, warning, invalid)) in par::map_layers(layers.clone(), progress, one)?.into_iter().enumerate() {
+        if invalid {
+            sol.reference_invalid_layers.push(layers.start + i);
         }
+        sol.warnings.extend(warning);
         sol.layers.push(table);
-        if !progress(i + 1) {
-            return Err(Error::cancelled());
-        }
     }
     Ok(sol)
 }
@@ -430,7 +432,8 @@ fn unreachable_level2() -> Result<Kind> {
     Err(Error::internal("level 2 and FlashLB are dispatched before this point"))
 }
 
-/// Solve every layer, single-threaded (CLI, tests).
+/// Solve every layer (natively on all cores of the current rayon pool, see
+/// [`par`]; the table is the same for any thread count).
 pub fn solve_all(data: &PhaseData, settings: &Settings, progress: Progress<'_>) -> Result<(Placement, Solution)> {
     let sol = solve(data, settings, 0..data.layers, progress)?;
     Ok((Placement { layers: sol.layers.clone() }, sol))
