@@ -103,6 +103,8 @@ fn sglang_per_pass_maps_physical_counts_and_gives_the_current_placement() {
     // One rank's file alone: counts of that rank, no placement (the rank count is unknown).
     let one = read_files(&files[..1]).unwrap();
     assert!(one.phases[0].current.is_none());
+    assert!(one.warnings.iter().any(|w| w.contains("one rank only")), "{:?}", one.warnings);
+    assert!(ds.warnings.is_empty(), "{:?}", ds.warnings);
     assert_eq!(read_source(&Mem(files)).unwrap().finish(), ds);
 }
 
@@ -132,4 +134,37 @@ fn the_cli_reads_them_and_scores_with_the_server_figures() {
         let step = v["decode"]["step_imbalance"].as_f64().unwrap();
         assert!((s["eplb_benchmark_balancedness"].as_f64().unwrap() - 1.0 / step).abs() < 1e-12);
     }
+}
+
+#[test]
+fn the_report_lists_the_server_figures_with_their_definitions() {
+    use elb::engine::export::{report_json, report_markdown, PhaseReport};
+    use elb::engine::metrics::{before_placement, score, servers::DEFINITIONS};
+    use elb::engine::params::Cluster;
+    let ds = read_files(&load("sglang-per-pass")).unwrap();
+    let pd = &ds.phases[0];
+    let cluster = Cluster { devices: 2, nodes: 1, ..Cluster::default() };
+    let (before, src) = before_placement(&ds, pd, &cluster);
+    let s = score(pd, &before, &cluster);
+    let r = PhaseReport {
+        phase: pd.phase,
+        settings: None,
+        before_source: src,
+        before: s.clone(),
+        after: None,
+        slots_moved: None,
+        replicas_added: None,
+        seconds: None,
+        warnings: Vec::new(),
+    };
+    let md = report_markdown(std::slice::from_ref(&r));
+    for d in DEFINITIONS {
+        let row = format!("| {} | {:.4} | - |", d.label, s.servers.get(d.key).unwrap());
+        assert!(md.contains(&row), "{row} not in\n{md}");
+        assert!(md.contains(d.definition), "{}", d.key);
+    }
+    let json: Value = serde_json::from_str(&report_json(&[r])).unwrap();
+    let sv = &json["phases"][0]["before"]["servers"];
+    assert_eq!(sv["sglang_balancedness"].as_f64(), Some(s.servers.sglang_balancedness));
+    assert_eq!(sv["passes"].as_u64(), Some(3));
 }

@@ -33,6 +33,8 @@ use super::model::{InputFile, Phase, PhaseData, Placement};
 pub struct Recognised {
     pub phases: Vec<PhaseData>,
     pub what: String,
+    /// Things the user should know (shown with the summary).
+    pub warnings: Vec<String>,
 }
 
 /// The other serving stacks' load formats present among `files`, by name.
@@ -67,7 +69,7 @@ pub fn detect_and_read(files: &[InputFile]) -> Option<Result<Recognised>> {
     if k.len() > 1 {
         return Some(Err(Error::msg(format!("several serving stacks' load formats are present ({}): drop one kind at a time", k.join("; ")))));
     }
-    let rec = |phases: Result<Vec<PhaseData>>, what: &str| phases.map(|phases| Recognised { phases, what: what.to_string() });
+    let rec = |phases: Result<Vec<PhaseData>>, what: &str| phases.map(|phases| Recognised { phases, what: what.to_string(), warnings: Vec::new() });
     if trtllm_stats::present(files) {
         Some(rec(trtllm_stats::read(files), "TensorRT-LLM expert statistics"))
     } else if omniplacement::present(files) {
@@ -75,7 +77,11 @@ pub fn detect_and_read(files: &[InputFile]) -> Option<Result<Recognised>> {
     } else if vllm_eplb::present(files) {
         Some(rec(vllm_eplb::read(files), "vLLM EPLB load history"))
     } else if sglang_recorder::present(files) {
-        Some(sglang_recorder::read(files).map(|(phases, mode)| Recognised { phases, what: format!("SGLang expert-distribution recorder, {}", mode.label()) }))
+        Some(sglang_recorder::read(files).map(|(phases, mode, warnings)| Recognised {
+            phases,
+            what: format!("SGLang expert-distribution recorder, {}", mode.label()),
+            warnings,
+        }))
     } else {
         None
     }

@@ -251,8 +251,9 @@ fn read_per_pass(files: &[TorchFile<'_>]) -> Result<PerPass> {
 }
 
 /// Read every recorder `.pt` file in `files`: one phase per folder. Returns
-/// the phases and the mode (for the format label).
-pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode)> {
+/// the phases, the mode (for the format label) and warnings.
+pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode, Vec<String>)> {
+    let mut warnings = Vec::new();
     let mut by_dir: BTreeMap<&str, Vec<&InputFile>> = BTreeMap::new();
     for f in files.iter().filter(|f| is_pt(f.file_name())) {
         by_dir.entry(dir_of(&f.path)).or_default().push(f);
@@ -287,6 +288,12 @@ pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode)> {
             Mode::PerPass => {
                 let pp = read_per_pass(&opened)?;
                 let ranks = if pp.ranks.is_empty() { opened.len() } else { pp.ranks.len() };
+                if ranks < 2 {
+                    warnings.push(format!(
+                        "{}: per-pass records of one rank only: its counts are the tokens that rank routed, and the current placement (the map split over the ranks) is unknown; drop every rank's expert_distribution_recorder_<time>_<rank>.pt together",
+                        opened[0].file
+                    ));
+                }
                 let src = pp.current.as_ref().map(|_| format!("last_physical_to_logical_map of {}", pp.map_file));
                 (pp.passes.into_values().collect(), pp.layers, pp.experts, ranks, pp.current, src)
             }
@@ -321,5 +328,5 @@ pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode)> {
         super::trtllm_stats::push_phase(&mut out, pd, &where_)?;
     }
     let mode = mode_seen.map(|m| m.0).ok_or_else(|| Error::msg("no SGLang recorder (.pt) file found"))?;
-    Ok((out, mode))
+    Ok((out, mode, warnings))
 }

@@ -166,7 +166,7 @@ fn ecosystem_dataset(files: &[InputFile], rec: ecosystem::Recognised) -> Dataset
     let ignored: Vec<String> = files.iter().filter(|f| !read.contains(f.path.as_str())).map(|f| f.path.clone()).collect();
     let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
     let format_label = format!("{} ({intervals} interval{})", rec.what, if intervals == 1 { "" } else { "s" });
-    Dataset { phases, dropped_table: None, dropped_table_problems: Vec::new(), missing_map: None, ignored, warnings: Vec::new(), format_label }
+    Dataset { phases, dropped_table: None, dropped_table_problems: Vec::new(), missing_map: None, ignored, warnings: rec.warnings, format_label }
 }
 
 /// Normalise a path: forward slashes, no leading `./` or `/`, no empty or `.` parts.
