@@ -521,10 +521,9 @@ pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
             b'b' => {
                 let st = pop(&mut stack, at, op)?;
                 let o = stack.last().cloned().ok_or_else(|| format!("BUILD at byte {at} has no object"))?;
-                match target(&mut objects, &o, at, op)? {
-                    Object::Call { state, .. } => *state = Some(st),
-                    // BUILD on a plain container (a dict subclass pickled as a dict): keep the container.
-                    _ => {}
+                // BUILD on a plain container (a dict subclass pickled as a dict) keeps the container.
+                if let Object::Call { state, .. } = target(&mut objects, &o, at, op)? {
+                    *state = Some(st);
                 }
             }
             b'Q' => {

@@ -16,8 +16,8 @@
 //!   `{"records": [{"forward_pass_id": int, "rank": int,
 //!   "global_physical_count": [L][P], ...}, ...],
 //!   "last_physical_to_logical_map": [L][P]}`. Each file's physical counts
-//!   are mapped to logical experts with its own map (E = largest logical id
-//!   + 1), summed over the ranks' files per forward pass, and each forward
+//!   are mapped to logical experts with its own map (E = the largest logical
+//!   id plus one), summed over the ranks' files per forward pass, and each forward
 //!   pass (ascending id) is one interval. When the files of two or more
 //!   ranks share one map and the ranks divide P, the map is also the
 //!   current placement: rank r holds physical experts `r*P/R .. (r+1)*P/R`.
