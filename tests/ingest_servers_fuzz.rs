@@ -60,6 +60,7 @@ fn fixture(rel: &str) -> Vec<u8> {
 
 const STAT: &str = "sglang-stat/expert_distribution_recorder_1700000000.25.pt";
 const PASS0: &str = "sglang-per-pass/expert_distribution_recorder_1700000100.5_0.pt";
+const PASS1: &str = "sglang-per-pass/expert_distribution_recorder_1700000100.5_1.pt";
 const HISTORY: &str = "vllm-load-history/expert_load.json";
 
 /// `bytes` with replacements, insertions, deletions or a cut.
@@ -151,6 +152,35 @@ proptest! {
     #[test]
     fn mutated_archives_never_panic(pt in mutate(fixture(STAT))) {
         read_pt("expert_distribution_recorder_1.pt", pt);
+    }
+
+    #[test]
+    fn mutated_deflated_archives_never_panic(pt in mutate(fixture(PASS1))) {
+        read_pt("expert_distribution_recorder_1_1.pt", pt);
+    }
+
+    /// Valid load histories of any shape read back exactly, window by window.
+    #[test]
+    fn load_history_roundtrip(l in 1usize..5, e in 1usize..6, t in 1usize..6, seed in any::<u64>(), pad in 0usize..3) {
+        let mut x = seed;
+        let mut next = move || { x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (x >> 40) % 1000 };
+        let w: Vec<Vec<Vec<u64>>> = (0..t).map(|_| (0..l).map(|_| (0..e).map(|_| next()).collect()).collect()).collect();
+        let entries: Vec<String> = w.iter().map(|win| {
+            let rows: Vec<String> = win.iter().map(|r| format!("[{}]", r.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))).collect();
+            format!("{{\"step\": 1, \"logical_expert_load\": [{}]}}", rows.join(","))
+        }).collect();
+        let text = format!("{{{}\"load_history\": [{}]}}", "\"x\": [1], ".repeat(pad), entries.join(",\n"));
+        let ds = read_files(&[InputFile::new("h/load.json", text.into_bytes())]).unwrap();
+        let pd = &ds.phases[0];
+        prop_assert_eq!((pd.layers, pd.experts, pd.intervals()), (l, e, t));
+        for (ti, win) in w.iter().enumerate() {
+            for (li, row) in win.iter().enumerate() {
+                for (ei, &v) in row.iter().enumerate() {
+                    let got = match &pd.series { Some(s) => s.get(li, ei, ti), None => pd.summed.get(li, ei) };
+                    prop_assert_eq!(got, v as f64);
+                }
+            }
+        }
     }
 
     #[test]
