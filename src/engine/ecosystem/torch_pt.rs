@@ -19,7 +19,9 @@
 //! expand to at most 64 values per byte of the file.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::pickle::{self, Object, Pickle, Value};
 use super::safetensors::f16_to_f64;
@@ -128,7 +130,9 @@ pub struct TorchFile<'a> {
     /// The file's path, for messages.
     pub file: String,
     pub pickle: Pickle,
-    storages: BTreeMap<String, Cow<'a, [u8]>>,
+    storages: BTreeMap<String, zip::ZipEntry<'a>>,
+    /// Storages read so far (each checked and inflated once).
+    loaded: RefCell<BTreeMap<String, Rc<Cow<'a, [u8]>>>>,
     big_endian: bool,
     file_len: usize,
     /// Values still allowed to be materialised (64 per byte of the file).
@@ -168,7 +172,6 @@ impl<'a> TorchFile<'a> {
         let pkl_bytes = pkl.bytes().map_err(|e| ferr(e.message))?;
         let pickle = pickle::load(&pkl_bytes).map_err(|m| ferr(format!("{}data.pkl: {m}", prefix)))?;
         let mut big_endian = false;
-        let mut storages = BTreeMap::new();
         for e in &entries {
             if e.name == format!("{prefix}byteorder") {
                 let b = e.bytes().map_err(|x| ferr(x.message))?;
@@ -179,27 +182,21 @@ impl<'a> TorchFile<'a> {
                 };
             }
         }
-        // Read the storages the pickle refers to (each once).
-        let mut wanted: Vec<String> = Vec::new();
-        for o in &pickle.objects {
-            if let Object::Persistent(pid) = o {
-                if let Some(items) = pickle.seq(pid) {
-                    if let Some(Value::Str(k)) = items.get(2) {
-                        wanted.push(k.to_string());
-                    }
-                }
-            }
-        }
-        wanted.sort();
-        wanted.dedup();
-        for key in wanted {
-            if let Some(e) = entries.iter().find(|e| e.name.strip_prefix(&data_prefix) == Some(key.as_str())) {
-                let b = e.bytes().map_err(|x| ferr(x.message))?;
-                storages.insert(key, b);
-            }
-        }
+        // The storage entries, by key: checked (CRC) and inflated only when a
+        // tensor is read (a checkpoint dropped by mistake is refused by its
+        // keys before any of its weights is touched).
+        let storages: BTreeMap<String, zip::ZipEntry<'a>> =
+            entries.into_iter().filter_map(|e| Some((e.name.strip_prefix(&data_prefix)?.to_string(), e))).filter(|(k, _)| !k.is_empty() && !k.contains('/')).collect();
         let budget = (bytes.len() as u64).saturating_mul(64).min(MAX_VALUES);
-        Ok(TorchFile { file: file.to_string(), pickle, storages, big_endian, file_len: bytes.len(), budget: std::cell::Cell::new(budget) })
+        Ok(TorchFile {
+            file: file.to_string(),
+            pickle,
+            storages,
+            loaded: RefCell::new(BTreeMap::new()),
+            big_endian,
+            file_len: bytes.len(),
+            budget: std::cell::Cell::new(budget),
+        })
     }
 
     /// The top-level value.
@@ -276,7 +273,6 @@ impl<'a> TorchFile<'a> {
             Some(h) => h?,
         };
         let ferr = |m: String| Error::file(&self.file, m);
-        let storage = self.storages.get(&h.key).ok_or_else(|| ferr(format!("the tensor's storage data/{} is missing from the archive", h.key)))?;
         let es = h.dtype.size();
         let numel = h.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).ok_or_else(|| ferr(format!("tensor shape {:?} is too large", h.shape)))?;
         if numel > self.budget.get() {
@@ -287,6 +283,7 @@ impl<'a> TorchFile<'a> {
                 self.budget.get()
             )));
         }
+        let storage = self.storage(&h.key)?;
         if numel > 0 {
             // Highest element index, checked against the storage's bytes.
             let mut last = h.offset as u64;
@@ -327,6 +324,27 @@ impl<'a> TorchFile<'a> {
             }
         }
         Ok(Some(Tensor { dtype: h.dtype, shape: h.shape, data }))
+    }
+}
+
+impl<'a> TorchFile<'a> {
+    /// The bytes of storage `key` (read once, then shared).
+    fn storage(&self, key: &str) -> Result<Rc<Cow<'a, [u8]>>> {
+        if let Some(b) = self.loaded.borrow().get(key) {
+            return Ok(b.clone());
+        }
+        let e = self
+            .storages
+            .get(key)
+            .ok_or_else(|| Error::file(&self.file, format!("the tensor's storage data/{key} is missing from the archive")))?;
+        // A deflated storage may not inflate past what the value budget allows
+        // (8 bytes for each of 64 values per byte of the file).
+        if e.method != 0 && e.size as u64 > (self.file_len as u64).saturating_mul(512) {
+            return Err(Error::file(&self.file, format!("storage data/{key} inflates to {} bytes, more than this {}-byte file may hold", e.size, self.file_len)));
+        }
+        let b = Rc::new(e.bytes().map_err(|x| Error::file(&self.file, x.message))?);
+        self.loaded.borrow_mut().insert(key.to_string(), b.clone());
+        Ok(b)
     }
 }
 
