@@ -83,6 +83,7 @@ fn sglang_stat_mode_drops_unwritten_buffer_rows() {
     let info = &ds.phases[0].info;
     assert_eq!((info.dumps, info.intervals_kept, info.intervals_dropped), (5, 4, 1));
     assert!(ds.phases[0].current.is_none());
+    assert!(ds.warnings.iter().any(|w| w.contains("own average balancedness") && w.contains("0.5625")), "{:?}", ds.warnings);
     assert_eq!(read_source(&Mem(files)).unwrap().finish(), ds);
 }
 

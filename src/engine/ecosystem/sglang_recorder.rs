@@ -282,6 +282,14 @@ pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode, Vec<String>)> 
         }
         let (windows, l_n, e_n, ranks, current, current_src) = match mode {
             Mode::Stat => {
+                for tf in &opened {
+                    if let Some(Value::Float(x)) = tf.pickle.get(tf.root(), "average_utilization_rate_over_window") {
+                        warnings.push(format!(
+                            "note: {} records SGLang's own average balancedness over its last window of forward passes, {x:.4} (compare the SGLang balancedness of the before placement)",
+                            tf.file
+                        ));
+                    }
+                }
                 let (w, l, e) = read_stat(&opened)?;
                 (w, l, e, 1, None, None)
             }
