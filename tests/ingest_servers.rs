@@ -120,10 +120,11 @@ fn prefill_folders_and_unrelated_files() {
 
 #[test]
 fn the_cli_reads_them_and_scores_with_the_server_figures() {
+    // -nn 2: the per-pass pair's current placement runs on 2 GPUs
     for dir in ["vllm-load-history", "sglang-stat", "sglang-per-pass"] {
         let path = support::fixtures_root().join("servers").join(dir);
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_elb"))
-            .args(["score", "-icp", &path.to_string_lossy(), "-nn", "4", "-nd", "1"])
+            .args(["score", "-icp", &path.to_string_lossy(), "-nn", "2", "-nd", "1"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{dir}: {}", String::from_utf8_lossy(&out.stderr));
@@ -140,12 +141,14 @@ fn the_cli_reads_them_and_scores_with_the_server_figures() {
 #[test]
 fn the_report_lists_the_server_figures_with_their_definitions() {
     use elb::engine::export::{report_json, report_markdown, PhaseReport};
-    use elb::engine::metrics::{before_placement, score, servers::DEFINITIONS};
+    use elb::engine::metrics::{score, servers::DEFINITIONS};
     use elb::engine::params::Cluster;
     let ds = read_files(&load("sglang-per-pass")).unwrap();
     let pd = &ds.phases[0];
     let cluster = Cluster { devices: 2, nodes: 1, ..Cluster::default() };
-    let (before, src) = before_placement(&ds, pd, &cluster);
+    let b = elb::engine::before::before(&ds, pd, &cluster, None).unwrap();
+    assert!(b.is_current, "{}", b.label);
+    let (before, src) = (b.placement, b.label);
     let s = score(pd, &before, &cluster);
     let r = PhaseReport {
         phase: pd.phase,

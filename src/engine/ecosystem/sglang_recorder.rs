@@ -326,7 +326,9 @@ pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode, Vec<String>)> 
         pd.current = current;
         pd.current_source = current_src;
         pd.info = PhaseInfo {
-            ranks,
+            // The GPUs the dump was collected from, when known (a stat file is
+            // rank 0's; one rank's per-pass file does not say how many there were).
+            ranks: if mode == Mode::PerPass && ranks >= 2 { ranks } else { 0 },
             dumps,
             intervals_kept: t_n,
             intervals_dropped: dumps - t_n,
