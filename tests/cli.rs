@@ -129,7 +129,7 @@ fn sample_writes_a_dump_that_elb_reads() {
     assert_bad(&elb(&["sample", "--preset", "small"]), "-o");
 }
 
-const SCORE_KEYS: [&str; 12] = [
+const SCORE_KEYS: [&str; 13] = [
     "layers",
     "experts",
     "devices",
@@ -142,6 +142,8 @@ const SCORE_KEYS: [&str; 12] = [
     "gap",
     "valid",
     "violations",
+    // other servers' figures (docs/metrics-servers.md)
+    "servers",
 ];
 
 fn check_keys(v: &Value, internode: bool) {
@@ -154,6 +156,12 @@ fn check_keys(v: &Value, internode: bool) {
     got.sort();
     want.sort();
     assert_eq!(got, want);
+    // null for a table scored without loads
+    let Some(servers) = v["servers"].as_object() else { return assert!(v["step_imbalance"].is_null()) };
+    let servers: Vec<&str> = servers.keys().map(String::as_str).collect();
+    for k in ["sglang_balancedness", "trtllm_imbalance_ratio", "vllm_balancedness", "eplb_benchmark_balancedness", "passes"] {
+        assert!(servers.contains(&k), "servers lacks {k}: {servers:?}");
+    }
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -326,7 +326,7 @@ fn trt_folder(dir: &str) -> Vec<InputFile> {
 #[test]
 fn trtllm_stats_sum_ranks_and_keep_iterations() {
     let files = trt_folder("expert_statistic");
-    let phases = ecosystem::detect_and_read(&files).expect("detected").unwrap();
+    let phases = ecosystem::detect_and_read(&files).expect("detected").unwrap().phases;
     assert_eq!(phases.len(), 1);
     let pd = &phases[0];
     assert_eq!(pd.phase, Phase::Decode);
@@ -420,7 +420,7 @@ fn omniplacement_counts_ranks_concatenated_steps_as_intervals() {
         omni("dump/decoder/activation_counts_recordstep_2_rank_1.txt", "0\t10\n10\t0\n"),
         omni("dump/decoder/notes.txt", "ignored"),
     ];
-    let phases = ecosystem::detect_and_read(&files).unwrap().unwrap();
+    let phases = ecosystem::detect_and_read(&files).unwrap().unwrap().phases;
     assert_eq!(phases.len(), 1);
     let pd = &phases[0];
     assert_eq!((pd.phase, pd.layers, pd.experts), (Phase::Decode, 2, 4));

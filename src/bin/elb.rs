@@ -725,6 +725,7 @@ fn score_table_only(g: &before::Given, cluster: &Cluster) -> String {
         "gap": null,
         "valid": t.violations.is_empty(),
         "violations": t.violations,
+        "servers": null,
     });
     let mut m = serde_json::Map::new();
     m.insert(phase.name().to_string(), v);

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
+use super::metrics::servers::{ServerFigures, DEFINITIONS as SERVER_FIGURES};
 use super::metrics::Score;
 use super::model::{Phase, Placement};
 use super::params::{Cluster, Settings};
@@ -146,6 +147,9 @@ pub struct ScoreSummary {
     pub violations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub internode_nodes_per_token: Option<f64>,
+    /// Other servers' balance figures (docs/metrics-servers.md).
+    #[serde(default)]
+    pub servers: ServerFigures,
 }
 
 impl From<&Score> for ScoreSummary {
@@ -164,6 +168,7 @@ impl From<&Score> for ScoreSummary {
             valid: s.valid,
             violations: s.violations.clone(),
             internode_nodes_per_token: s.internode_nodes_per_token,
+            servers: s.servers.clone(),
         }
     }
 }
@@ -277,6 +282,15 @@ pub fn report_markdown(phases: &[PhaseReport]) -> String {
         ];
         for (name, f) in rows {
             let _ = writeln!(out, "| {name} | {} | {} |", f(&p.before), after.map_or_else(|| "-".to_string(), f));
+        }
+        // The same balance as other servers log it (definitions below the table).
+        for d in SERVER_FIGURES {
+            let f = |s: &Score| fmt_opt(s.servers.get(d.key));
+            let _ = writeln!(out, "| {} | {} | {} |", d.label, f(&p.before), after.map_or_else(|| "-".to_string(), f));
+        }
+        out.push_str("\nOther servers' figures, computed from the same device loads:\n\n");
+        for d in SERVER_FIGURES {
+            let _ = writeln!(out, "- {}: {}.", d.label, d.definition);
         }
         for (label, s) in [("before", Some(&p.before)), ("after", after)] {
             let Some(s) = s else { continue };

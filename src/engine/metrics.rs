@@ -17,6 +17,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+pub mod servers;
+
 use serde::{Deserialize, Serialize};
 
 use super::model::{PhaseData, Placement};
@@ -51,6 +53,9 @@ pub struct Score {
     pub internode_nodes_per_token: Option<f64>,
     pub valid: bool,
     pub violations: Vec<String>,
+    /// The same balance in other servers' conventions ([`servers`]).
+    #[serde(default)]
+    pub servers: servers::ServerFigures,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub per_layer: Vec<LayerScore>,
 }
@@ -510,6 +515,7 @@ pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Scor
         internode_nodes_per_token: internode_nodes_per_token(data, placement, cluster),
         valid: violations.is_empty(),
         violations,
+        servers: servers::server_figures(data, placement),
         per_layer,
     }
 }

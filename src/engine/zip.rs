@@ -213,6 +213,130 @@ pub fn read_stored(zip: &[u8]) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// One entry of an archive listed by [`entries`]: its name and where its
+/// (possibly compressed) bytes sit in the archive. Nothing is copied or
+/// inflated until [`ZipEntry::bytes`] is called.
+#[derive(Debug, Clone)]
+pub struct ZipEntry<'a> {
+    pub name: String,
+    /// 0 stored, 8 deflated (anything else is refused by [`ZipEntry::bytes`]).
+    pub method: u16,
+    /// The bytes as stored in the archive.
+    raw: &'a [u8],
+    /// Size once inflated, as the central directory declares it.
+    pub size: usize,
+    crc: u32,
+}
+
+/// Deflate cannot shrink data more than about 1032:1, so a larger declared
+/// size is a lie (and is never allocated).
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+impl<'a> ZipEntry<'a> {
+    /// The entry's bytes: borrowed from the archive when stored, inflated
+    /// (at most the declared size, itself at most 1032 times the compressed
+    /// bytes) when deflated; the CRC-32 is checked either way.
+    pub fn bytes(&self) -> Result<std::borrow::Cow<'a, [u8]>> {
+        let bad = |why: &str| Error::msg(format!("not a readable zip archive: {}: {why}", self.name));
+        let data: std::borrow::Cow<'a, [u8]> = match self.method {
+            0 => {
+                if self.raw.len() != self.size {
+                    return Err(bad("a stored entry whose two sizes differ"));
+                }
+                std::borrow::Cow::Borrowed(self.raw)
+            }
+            8 => {
+                if self.size > self.raw.len().saturating_mul(MAX_DEFLATE_RATIO).saturating_add(64) {
+                    return Err(bad("the declared size is larger than deflate can produce from its bytes"));
+                }
+                let v = miniz_oxide::inflate::decompress_to_vec_with_limit(self.raw, self.size)
+                    .map_err(|e| bad(&format!("the deflated data is broken ({:?})", e.status)))?;
+                if v.len() != self.size {
+                    return Err(bad("the inflated size differs from the declared size"));
+                }
+                std::borrow::Cow::Owned(v)
+            }
+            m => return Err(bad(&format!("compression method {m} is not supported (only stored and deflate)"))),
+        };
+        if crc32(&data) != self.crc {
+            return Err(bad("CRC-32 mismatch"));
+        }
+        Ok(data)
+    }
+}
+
+/// List the entries of any ordinary archive (stored or deflated entries, an
+/// archive comment, extra fields, data descriptors) through its central
+/// directory. ZIP64 archives (past 4 GiB or 65 535 entries) and encrypted
+/// or multi-disk archives are refused with an error saying so. Every offset
+/// is checked against the bytes present; nothing is allocated beyond one
+/// record per central-directory entry actually there.
+pub fn entries(zip: &[u8]) -> Result<Vec<ZipEntry<'_>>> {
+    let bad = |why: String| Error::msg(format!("not a readable zip archive: {why}"));
+    let trunc = || bad("it is cut short".into());
+    if zip.len() < 22 {
+        return Err(trunc());
+    }
+    // The end record sits in the last 22 + 65 535 (comment) bytes.
+    let lowest = zip.len().saturating_sub(22 + u16::MAX as usize);
+    let eocd = (lowest..=zip.len() - 22)
+        .rev()
+        .find(|&i| rd32(zip, i) == Some(0x0605_4b50))
+        .ok_or_else(|| bad("no end-of-central-directory record".into()))?;
+    let disk = rd16(zip, eocd + 4).ok_or_else(trunc)?;
+    let count = rd16(zip, eocd + 10).ok_or_else(trunc)? as usize;
+    let cd_size = rd32(zip, eocd + 12).ok_or_else(trunc)?;
+    let cd_at = rd32(zip, eocd + 16).ok_or_else(trunc)?;
+    if count == u16::MAX as usize || cd_size == u32::MAX || cd_at == u32::MAX {
+        return Err(bad("it is a ZIP64 archive (over 4 GiB or 65 535 entries), which is not supported".into()));
+    }
+    if disk != 0 {
+        return Err(bad("it is split over several disks".into()));
+    }
+    let mut at = cd_at as usize;
+    if at.checked_add(cd_size as usize).is_none_or(|end| end > eocd) {
+        return Err(bad("the central directory lies outside the file".into()));
+    }
+    // A central record takes at least 46 bytes: `count` is bounded by the bytes present.
+    let mut out = Vec::with_capacity(count.min(cd_size as usize / 46));
+    for i in 0..count {
+        if rd32(zip, at) != Some(0x0201_4b50) {
+            return Err(bad(format!("central record {} has no signature", i + 1)));
+        }
+        let flags = rd16(zip, at + 8).ok_or_else(trunc)?;
+        let method = rd16(zip, at + 10).ok_or_else(trunc)?;
+        let crc = rd32(zip, at + 16).ok_or_else(trunc)?;
+        let csize = rd32(zip, at + 20).ok_or_else(trunc)?;
+        let usize_ = rd32(zip, at + 24).ok_or_else(trunc)?;
+        let n = rd16(zip, at + 28).ok_or_else(trunc)? as usize;
+        let extra = rd16(zip, at + 30).ok_or_else(trunc)? as usize;
+        let comment = rd16(zip, at + 32).ok_or_else(trunc)? as usize;
+        let local = rd32(zip, at + 42).ok_or_else(trunc)?;
+        let name_bytes = span(zip, at + 46, n).ok_or_else(trunc)?;
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        if csize == u32::MAX || usize_ == u32::MAX || local == u32::MAX {
+            return Err(bad(format!("{name} is a ZIP64 entry (over 4 GiB), which is not supported")));
+        }
+        if flags & 1 != 0 {
+            return Err(bad(format!("{name} is encrypted")));
+        }
+        let local = local as usize;
+        if rd32(zip, local) != Some(0x0403_4b50) {
+            return Err(bad(format!("{name}: no local header at offset {local}")));
+        }
+        let ln = rd16(zip, local + 26).ok_or_else(trunc)? as usize;
+        let lextra = rd16(zip, local + 28).ok_or_else(trunc)? as usize;
+        if local.checked_add(30).and_then(|s| span(zip, s, ln)) != Some(name_bytes) {
+            return Err(bad(format!("{name}: the local header names another file")));
+        }
+        let start = local.checked_add(30 + ln + lextra).ok_or_else(trunc)?;
+        let raw = span(zip, start, csize as usize).ok_or_else(|| bad(format!("{name}: its data runs past the end of the file")))?;
+        out.push(ZipEntry { name, method, raw, size: usize_ as usize, crc });
+        at = at.checked_add(46 + n + extra + comment).ok_or_else(trunc)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,6 +395,45 @@ mod tests {
         // Every truncation is an error, never a panic.
         for n in 0..z.len() {
             assert!(read_stored(&z[..n]).is_err(), "cut at {n}");
+        }
+    }
+
+    #[test]
+    fn entries_reads_stored_and_deflated() {
+        let z = store(&[("a/x.txt", b"hello hello hello hello"), ("b", b"")]).unwrap();
+        let e = entries(&z).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(&*e[0].bytes().unwrap(), b"hello hello hello hello");
+        assert!(matches!(e[0].bytes().unwrap(), std::borrow::Cow::Borrowed(_)));
+        // Rewrite entry 0 as deflated by hand (same layout, method 8).
+        let data = b"hello hello hello hello";
+        let packed = miniz_oxide::deflate::compress_to_vec(data, 6);
+        let name = b"x";
+        let crc = crc32(data);
+        let mut z = Vec::new();
+        for v in [0x0403_4b50u32] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [20u16, 0, 8, 0, 0] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [crc, packed.len() as u32, data.len() as u32] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [1u16, 0] { z.extend_from_slice(&v.to_le_bytes()); }
+        z.extend_from_slice(name);
+        z.extend_from_slice(&packed);
+        let cd = z.len() as u32;
+        z.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        for v in [20u16, 20, 0, 8, 0, 0] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [crc, packed.len() as u32, data.len() as u32] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [1u16, 0, 0, 0, 0] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [0u32, 0] { z.extend_from_slice(&v.to_le_bytes()); }
+        z.extend_from_slice(name);
+        let cd_size = z.len() as u32 - cd;
+        z.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        for v in [0u16, 0, 1, 1] { z.extend_from_slice(&v.to_le_bytes()); }
+        for v in [cd_size, cd] { z.extend_from_slice(&v.to_le_bytes()); }
+        z.extend_from_slice(&0u16.to_le_bytes());
+        let e = entries(&z).unwrap();
+        assert_eq!(e[0].method, 8);
+        assert_eq!(&*e[0].bytes().unwrap(), data);
+        for n in 0..z.len() {
+            let _ = entries(&z[..n]).map(|es| es.iter().map(|e| e.bytes().map(|_| ())).collect::<Vec<_>>());
         }
     }
 }

@@ -322,7 +322,9 @@ pub fn DropZone() -> impl IntoView {
         >
             <p class="drop-title">"Drop a hotspot folder here"</p>
             <p id="drop-help" class="drop-help">
-                "Summed CSVs (decode_<rank>.csv), a MindIE time-series dump with model_gen_config.json, a load matrix or a deployment table. "
+                "Summed CSVs (decode_<rank>.csv), a MindIE time-series dump with model_gen_config.json, a load matrix or a deployment table; "
+                "or another server's loads: a vLLM EPLB load history (JSON with load_history), SGLang recorder files (.pt), "
+                "TensorRT-LLM expert statistics (meta_info.json + rank*.safetensors), OmniPlacement activation counts. "
                 "Press Enter to choose a folder. Nothing leaves your browser."
             </p>
             <div class="pickers">

@@ -10,6 +10,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::charts;
 use super::glue;
 use super::state::{use_state, AppState, PhaseResult};
+use crate::engine::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use crate::engine::metrics::Score;
 
 fn fmt_ratio(v: f64) -> String {
@@ -92,31 +93,65 @@ pub fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
 }
 
 fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>) -> impl IntoView + use<> {
-    let rows: Vec<(&str, String, String)> = vec![
-        ("Step imbalance", fmt_ratio(b.step_imbalance), fmt_ratio(a.step_imbalance)),
+    // (label, hover definition, before, after)
+    let mut rows: Vec<(&str, &str, String, String)> = vec![
+        (
+            "Step imbalance",
+            "Sum over layers of the busiest device's load / sum over layers of the mean device load, on loads summed over time: the MoE slowdown against a perfect balance",
+            fmt_ratio(b.step_imbalance),
+            fmt_ratio(a.step_imbalance),
+        ),
         (
             "Time-resolved step imbalance",
+            "The step imbalance summed over layers and intervals (time-series input only): what a static table delivers while the load drifts",
             fmt_opt(b.time_resolved_step_imbalance),
             fmt_opt(a.time_resolved_step_imbalance),
         ),
-        ("Lower bound", fmt_ratio(b.lower_bound), fmt_ratio(a.lower_bound)),
-        ("Gap to the lower bound", fmt_gap(b.gap), fmt_gap(a.gap)),
-        ("Mean layer imbalance", fmt_ratio(b.mean_layer_imbalance), fmt_ratio(a.mean_layer_imbalance)),
-        ("Max layer imbalance", fmt_ratio(b.max_layer_imbalance), fmt_ratio(a.max_layer_imbalance)),
+        (
+            "Lower bound",
+            "The best step imbalance any table with these slots could reach (water-filling replicas over the slots)",
+            fmt_ratio(b.lower_bound),
+            fmt_ratio(a.lower_bound),
+        ),
+        ("Gap to the lower bound", "Step imbalance / lower bound - 1", fmt_gap(b.gap), fmt_gap(a.gap)),
+        (
+            "Mean layer imbalance",
+            "Mean over layers of the busiest device's load / the mean device load (loads summed over time)",
+            fmt_ratio(b.mean_layer_imbalance),
+            fmt_ratio(a.mean_layer_imbalance),
+        ),
+        ("Max layer imbalance", "The largest per-layer imbalance", fmt_ratio(b.max_layer_imbalance), fmt_ratio(a.max_layer_imbalance)),
         (
             "Inter-node nodes per token",
+            "With top-k traces: mean number of distinct nodes serving a token's top-k experts",
             fmt_opt(b.internode_nodes_per_token),
             fmt_opt(a.internode_nodes_per_token),
         ),
-        ("Replicas added", "–".into(), format!("{replicas_added:+}")),
-        ("Slots moved vs current placement", "–".into(), slots_moved.map_or_else(|| "– (no current placement)".to_string(), |m| m.to_string())),
-        ("Valid table", if b.valid { "yes" } else { "no" }.into(), if a.valid { "yes" } else { "no" }.into()),
     ];
+    // The same balance as other servers log it (definitions in the engine).
+    for d in SERVER_FIGURES {
+        rows.push((d.label, d.definition, fmt_opt(b.servers.get(d.key)), fmt_opt(a.servers.get(d.key))));
+    }
+    rows.extend([
+        ("Replicas added", "Redundant replicas the new table adds over the before, summed over layers", "–".into(), format!("{replicas_added:+}")),
+        (
+            "Slots moved vs current placement",
+            "Slots whose expert changes from the current placement to the new table",
+            "–".into(),
+            slots_moved.map_or_else(|| "– (no current placement)".to_string(), |m| m.to_string()),
+        ),
+        (
+            "Valid table",
+            "Every expert placed, no expert twice on a device, every device the same number of slots",
+            if b.valid { "yes" } else { "no" }.into(),
+            if a.valid { "yes" } else { "no" }.into(),
+        ),
+    ]);
     let body = rows
         .into_iter()
-        .map(|(k, vb, va)| {
+        .map(|(k, def, vb, va)| {
             view! {
-                <tr>
+                <tr title=def>
                     <th scope="row">{k}</th>
                     <td>{vb}</td>
                     <td>{va}</td>
@@ -128,7 +163,7 @@ fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>
         <table class="figures">
             <thead>
                 <tr>
-                    <th scope="col">"Figure (1.0 = perfect)"</th>
+                    <th scope="col">"Figure (1.0 = perfect unless noted)"</th>
                     <th scope="col">"Before"</th>
                     <th scope="col">"After"</th>
                 </tr>

@@ -22,6 +22,8 @@ fn phase_rows(ds: &Dataset, p: &PhaseData) -> Vec<(String, String)> {
             "Ranks".to_string(),
             if i.skipped_ranks > 0 {
                 format!("{} ({} dangling shared-expert ranks skipped)", i.ranks, i.skipped_ranks)
+            } else if i.ranks == 0 {
+                "not recorded".to_string()
             } else {
                 i.ranks.to_string()
             },

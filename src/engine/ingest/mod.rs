@@ -7,7 +7,10 @@
 //!   folder or in each node subfolder;
 //! - a dump root holding `prefill/` and `decode/` subfolders of either format;
 //! - a deployment table JSON (alone or with data): [`Dataset::dropped_table`];
-//! - a plain load matrix, CSV `[layers x experts]` or JSON `[[...]]`.
+//! - a plain load matrix, CSV `[layers x experts]` or JSON `[[...]]`;
+//! - other serving stacks' load files ([`ecosystem::detect_and_read`]):
+//!   TensorRT-LLM expert statistics, OmniPlacement activation counts, a vLLM
+//!   EPLB load history (docs/inputs-servers.md), SGLang recorder `.pt` files.
 //!
 //! One file per concern: [`csv_text`] (decoding and the fast integer
 //! scanner), [`config`], [`ranks`] (rank files, backups, node folders),
@@ -38,8 +41,8 @@ use super::table::{parse_table, DeploymentTable};
 /// Recognise and read a dropped folder (the browser's file list, paths
 /// relative to the dropped folder or starting with its name).
 pub fn read_files(files: &[InputFile]) -> Result<Dataset> {
-    if let Some(phases) = ecosystem::detect_and_read(files) {
-        return Ok(ecosystem_dataset(files, phases?));
+    if let Some(rec) = ecosystem::detect_and_read(files) {
+        return Ok(ecosystem_dataset(files, rec?));
     }
     let roots = vec![(String::new(), files.iter().map(Input::of).collect::<Vec<_>>())];
     read_impl(&roots, false).map(|d| d.dataset)
@@ -80,19 +83,48 @@ pub fn read_source(src: &dyn FileSource) -> Result<Deferred> {
     let paths: Vec<String> = (0..n).map(|i| src.path(i)).collect();
     // Other serving stacks' formats are recognised from their contents:
     // read everything, as read_files does.
-    let foreign = paths.iter().any(|p| {
+    let mut foreign = paths.iter().any(|p| {
         let name = p.rsplit('/').next().unwrap_or(p);
-        ecosystem::trtllm_stats::rank_file(name).is_some() || ecosystem::omniplacement::parse_name(name).is_some() || name == "meta_info.json"
+        ecosystem::trtllm_stats::rank_file(name).is_some()
+            || ecosystem::omniplacement::parse_name(name).is_some()
+            || name == "meta_info.json"
+            || ecosystem::sglang_recorder::is_pt(name)
     });
+    // A vLLM load history is known by its contents: look into the JSON files
+    // (their bytes are kept, so no file is read twice).
+    let mut read_already: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    if !foreign {
+        for (i, p) in paths.iter().enumerate() {
+            let name = p.rsplit('/').next().unwrap_or(p);
+            if name.to_ascii_lowercase().ends_with(".json") && name != "model_gen_config.json" {
+                let f = InputFile::new(p.clone(), src.read(i).map_err(|why| Error::file(p.clone(), format!("the file could not be read: {why}")))?);
+                foreign |= ecosystem::vllm_eplb::is_load_history(&f);
+                read_already.insert(i, f.bytes);
+                if foreign {
+                    break;
+                }
+            }
+        }
+    }
     if foreign {
         let mut files = Vec::with_capacity(n);
         for (i, p) in paths.into_iter().enumerate() {
-            let bytes = src.read(i).map_err(|why| Error::file(p.clone(), format!("the file could not be read: {why}")))?;
+            let bytes = match read_already.remove(&i) {
+                Some(b) => b,
+                None => src.read(i).map_err(|why| Error::file(p.clone(), format!("the file could not be read: {why}")))?,
+            };
             files.push(InputFile::new(p, bytes));
         }
         return read_files(&files).map(|dataset| Deferred { dataset, series: Vec::new() });
     }
-    let inputs: Vec<Input<'_>> = paths.into_iter().enumerate().map(|(i, path)| Input { path, src: Bytes::Source(src, i) }).collect();
+    let inputs: Vec<Input<'_>> = paths
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| match read_already.get(&i) {
+            Some(b) => Input { path, src: Bytes::Here(b) },
+            None => Input { path, src: Bytes::Source(src, i) },
+        })
+        .collect();
     read_impl(&[(String::new(), inputs)], true)
 }
 
@@ -113,7 +145,7 @@ impl<'a> Input<'a> {
 /// pooled over the roots by rank number, and the same rank in several roots
 /// is summed. `root_label` prefixes the paths in messages.
 pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
-    if roots.iter().any(|(_, f)| ecosystem::trtllm_stats::present(f) || ecosystem::omniplacement::present(f)) {
+    if roots.iter().any(|(_, f)| ecosystem::any_present(f)) {
         let flat: Vec<InputFile> = roots
             .iter()
             .flat_map(|(l, f)| f.iter().map(move |x| InputFile::new(if l.is_empty() { x.path.clone() } else { format!("{l}/{}", x.path) }, x.bytes.clone())))
@@ -125,26 +157,16 @@ pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
 }
 
 /// The dataset of a folder in another serving stack's statistics format
-/// (TensorRT-LLM expert statistics, OmniPlacement activation counts; see
-/// [`ecosystem::detect_and_read`]). Files of neither format are listed as ignored.
-fn ecosystem_dataset(files: &[InputFile], phases: Vec<PhaseData>) -> Dataset {
-    let trt = ecosystem::trtllm_stats::present(files);
-    let ignored: Vec<String> = files
-        .iter()
-        .filter(|f| {
-            let n = f.file_name();
-            if trt {
-                ecosystem::trtllm_stats::rank_file(n).is_none() && n != "meta_info.json"
-            } else {
-                ecosystem::omniplacement::parse_name(n).is_none()
-            }
-        })
-        .map(|f| f.path.clone())
-        .collect();
-    let what = if trt { "TensorRT-LLM expert statistics" } else { "OmniPlacement activation counts" };
+/// (TensorRT-LLM expert statistics, OmniPlacement activation counts, a vLLM
+/// EPLB load history, SGLang recorder files; see [`ecosystem::detect_and_read`]).
+/// Files no phase was read from are listed as ignored.
+fn ecosystem_dataset(files: &[InputFile], rec: ecosystem::Recognised) -> Dataset {
+    let phases = rec.phases;
+    let read: BTreeSet<&str> = phases.iter().flat_map(|p| p.info.files.iter().map(String::as_str)).collect();
+    let ignored: Vec<String> = files.iter().filter(|f| !read.contains(f.path.as_str())).map(|f| f.path.clone()).collect();
     let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
-    let format_label = format!("{what} ({intervals} interval{})", if intervals == 1 { "" } else { "s" });
-    Dataset { phases, dropped_table: None, dropped_table_problems: Vec::new(), missing_map: None, ignored, warnings: Vec::new(), format_label }
+    let format_label = format!("{} ({intervals} interval{})", rec.what, if intervals == 1 { "" } else { "s" });
+    Dataset { phases, dropped_table: None, dropped_table_problems: Vec::new(), missing_map: None, ignored, warnings: rec.warnings, format_label }
 }
 
 /// Normalise a path: forward slashes, no leading `./` or `/`, no empty or `.` parts.

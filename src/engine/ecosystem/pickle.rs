@@ -1,0 +1,606 @@
+//! A restricted reader of Python pickles (protocols 0-5), enough for the
+//! `data.pkl` of a `torch.save` archive: it builds plain values (None,
+//! bools, integers, floats, strings, bytes) and containers (lists, tuples,
+//! dicts, sets) and records every global reference, call (`REDUCE`),
+//! object creation (`NEWOBJ`, `BUILD`) and persistent id as data. Nothing
+//! is imported or run: the caller decides what a recorded call means
+//! (`torch._utils._rebuild_tensor_v2` becomes a tensor in [`super::torch_pt`]).
+//!
+//! Memory: every opcode reads at least one byte and creates at most one
+//! value, strings are checked against the bytes left before they are
+//! copied, and the memo is a map (a `LONG_BINPUT` index of 4 billion does
+//! not allocate 4 billion slots), so what is allocated is linear in the
+//! pickle's size. The machine is a loop (no recursion), so deeply nested
+//! containers cannot overflow the stack.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A value on the pickle machine's stack. Containers and recorded calls
+/// live in [`Pickle::objects`] and are referred to by index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Shared, so a memoised string fetched many times is never copied.
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    /// An object of [`Pickle::objects`].
+    Obj(usize),
+}
+
+/// A container or a recorded operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Object {
+    List(Vec<Value>),
+    Tuple(Vec<Value>),
+    Dict(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    /// `module.name` (GLOBAL / STACK_GLOBAL).
+    Global { module: String, name: String },
+    /// `func(*args)` (REDUCE), or `cls.__new__(cls, *args)` (NEWOBJ), with
+    /// what was added to the result afterwards: dict items (SETITEM(S)),
+    /// list items (APPEND(S)) and the `__setstate__` argument (BUILD).
+    Call { func: Value, args: Value, items: Vec<(Value, Value)>, list: Vec<Value>, state: Option<Value> },
+    /// A persistent id (PERSID / BINPERSID): torch's storage references.
+    Persistent(Value),
+}
+
+/// The result of [`load`]: the value `STOP` returned and the objects it
+/// refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pickle {
+    pub root: Value,
+    pub objects: Vec<Object>,
+}
+
+impl Pickle {
+    pub fn obj(&self, v: &Value) -> Option<&Object> {
+        match v {
+            Value::Obj(i) => self.objects.get(*i),
+            _ => None,
+        }
+    }
+    /// Items of a dict, or of an object a dict was filled into (OrderedDict).
+    pub fn dict_items(&self, v: &Value) -> Option<&[(Value, Value)]> {
+        match self.obj(v)? {
+            Object::Dict(items) => Some(items),
+            Object::Call { items, .. } => Some(items),
+            _ => None,
+        }
+    }
+    /// Items of a list or tuple.
+    pub fn seq(&self, v: &Value) -> Option<&[Value]> {
+        match self.obj(v)? {
+            Object::List(x) | Object::Tuple(x) => Some(x),
+            _ => None,
+        }
+    }
+    /// `module.name` of a global.
+    pub fn global(&self, v: &Value) -> Option<(&str, &str)> {
+        match self.obj(v)? {
+            Object::Global { module, name } => Some((module, name)),
+            _ => None,
+        }
+    }
+    /// The string keys of a dict, in order (others shown by kind).
+    pub fn keys(&self, v: &Value) -> Vec<String> {
+        self.dict_items(v).map_or_else(Vec::new, |items| items.iter().map(|(k, _)| self.short(k)).collect())
+    }
+    /// The value at string key `key` of a dict.
+    pub fn get<'a>(&'a self, v: &Value, key: &str) -> Option<&'a Value> {
+        self.dict_items(v)?.iter().find(|(k, _)| matches!(k, Value::Str(s) if &**s == key)).map(|(_, x)| x)
+    }
+    /// A one-line description of a value (for messages; never recursive).
+    pub fn short(&self, v: &Value) -> String {
+        match v {
+            Value::None => "None".into(),
+            Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => format!("{f}"),
+            Value::Str(s) => {
+                let mut t: String = s.chars().take(40).collect();
+                if t.len() < s.len() {
+                    t.push_str("...");
+                }
+                t
+            }
+            Value::Bytes(b) => format!("{} bytes", b.len()),
+            Value::Obj(_) => self.kind(v),
+        }
+    }
+    /// What kind of value `v` is, in words ("a list of 3 items", "a call of
+    /// torch._utils._rebuild_sparse_tensor", ...).
+    pub fn kind(&self, v: &Value) -> String {
+        match v {
+            Value::None => "None".into(),
+            Value::Bool(_) => "a bool".into(),
+            Value::Int(_) => "an int".into(),
+            Value::Float(_) => "a float".into(),
+            Value::Str(_) => "a string".into(),
+            Value::Bytes(_) => "bytes".into(),
+            Value::Obj(i) => match self.objects.get(*i) {
+                None => "a dangling reference".into(),
+                Some(Object::List(x)) => format!("a list of {} item(s)", x.len()),
+                Some(Object::Tuple(x)) => format!("a tuple of {} item(s)", x.len()),
+                Some(Object::Dict(x)) => format!("a dict of {} item(s)", x.len()),
+                Some(Object::Set(x)) => format!("a set of {} item(s)", x.len()),
+                Some(Object::Global { module, name }) => format!("the global {module}.{name}"),
+                Some(Object::Call { func, .. }) => match self.global(func) {
+                    Some((m, n)) => format!("a {m}.{n} object"),
+                    None => "an object built by a call".into(),
+                },
+                Some(Object::Persistent(_)) => "a persistent reference".into(),
+            },
+        }
+    }
+}
+
+/// Why a pickle could not be read (the caller adds the file name).
+pub type PickleError = String;
+
+fn op_name(op: u8) -> &'static str {
+    match op {
+        b'(' => "MARK",
+        b'.' => "STOP",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'F' => "FLOAT",
+        b'I' => "INT",
+        b'J' => "BININT",
+        b'K' => "BININT1",
+        b'L' => "LONG",
+        b'M' => "BININT2",
+        b'N' => "NONE",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'R' => "REDUCE",
+        b'S' => "STRING",
+        b'T' => "BINSTRING",
+        b'U' => "SHORT_BINSTRING",
+        b'V' => "UNICODE",
+        b'X' => "BINUNICODE",
+        b'a' => "APPEND",
+        b'b' => "BUILD",
+        b'c' => "GLOBAL",
+        b'd' => "DICT",
+        b'}' => "EMPTY_DICT",
+        b'e' => "APPENDS",
+        b'g' => "GET",
+        b'h' => "BINGET",
+        b'i' => "INST",
+        b'j' => "LONG_BINGET",
+        b'l' => "LIST",
+        b']' => "EMPTY_LIST",
+        b'o' => "OBJ",
+        b'p' => "PUT",
+        b'q' => "BINPUT",
+        b'r' => "LONG_BINPUT",
+        b's' => "SETITEM",
+        b't' => "TUPLE",
+        b')' => "EMPTY_TUPLE",
+        b'u' => "SETITEMS",
+        b'G' => "BINFLOAT",
+        0x80 => "PROTO",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x85 => "TUPLE1",
+        0x86 => "TUPLE2",
+        0x87 => "TUPLE3",
+        0x88 => "NEWTRUE",
+        0x89 => "NEWFALSE",
+        0x8a => "LONG1",
+        0x8b => "LONG4",
+        0x8c => "SHORT_BINUNICODE",
+        0x8d => "BINUNICODE8",
+        0x8e => "BINBYTES8",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x93 => "STACK_GLOBAL",
+        0x94 => "MEMOIZE",
+        0x95 => "FRAME",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        b'B' => "BINBYTES",
+        b'C' => "SHORT_BINBYTES",
+        _ => "unknown",
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| {
+            format!("the pickle is cut short (needs {n} more byte(s) at byte {}, has {})", self.at, self.b.len() - self.at)
+        })?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, PickleError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, PickleError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, PickleError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, PickleError> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+    /// A length read from the pickle, checked against the bytes left.
+    fn len(&mut self, n: u64) -> Result<&'a [u8], PickleError> {
+        let n = usize::try_from(n).map_err(|_| format!("a length of {n} bytes at byte {}", self.at))?;
+        self.take(n)
+    }
+    /// A text line (protocol 0 arguments), without its newline.
+    fn line(&mut self) -> Result<&'a str, PickleError> {
+        let rest = &self.b[self.at..];
+        let n = rest.iter().position(|&c| c == b'\n').ok_or_else(|| format!("the pickle is cut short (a text argument at byte {} has no end of line)", self.at))?;
+        let s = std::str::from_utf8(&rest[..n]).map_err(|_| format!("a text argument at byte {} is not UTF-8", self.at))?;
+        self.at += n + 1;
+        Ok(s)
+    }
+}
+
+/// Little-endian two's complement integer of `bytes` (LONG1 / LONG4).
+fn long_le(bytes: &[u8]) -> Option<i64> {
+    if bytes.is_empty() {
+        return Some(0);
+    }
+    if bytes.len() > 8 {
+        // Allow sign-extension bytes beyond 8.
+        let (lo, hi) = bytes.split_at(8);
+        let neg = lo[7] & 0x80 != 0;
+        let fill = if neg { 0xFF } else { 0 };
+        if !hi.iter().all(|&b| b == fill) {
+            return None;
+        }
+        return long_le(lo);
+    }
+    let neg = bytes[bytes.len() - 1] & 0x80 != 0;
+    let mut a = [if neg { 0xFF } else { 0 }; 8];
+    a[..bytes.len()].copy_from_slice(bytes);
+    Some(i64::from_le_bytes(a))
+}
+
+/// Run the pickle in `bytes` (see the module documentation for what is
+/// supported). Errors name the opcode and byte offset.
+pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
+    let mut r = Reader { b: bytes, at: 0 };
+    let mut objects: Vec<Object> = Vec::new();
+    let mut stack: Vec<Value> = Vec::new();
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: HashMap<u64, Value> = HashMap::new();
+
+    fn pop(stack: &mut Vec<Value>, at: usize, op: u8) -> Result<Value, PickleError> {
+        stack.pop().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))
+    }
+    fn pop_mark(stack: &mut Vec<Value>, marks: &mut Vec<usize>, at: usize, op: u8) -> Result<Vec<Value>, PickleError> {
+        let m = marks.pop().ok_or_else(|| format!("{} at byte {at} has no MARK before it", op_name(op)))?;
+        if m > stack.len() {
+            return Err(format!("{} at byte {at}: the MARK is above the stack", op_name(op)));
+        }
+        Ok(stack.split_off(m))
+    }
+    fn new_obj(objects: &mut Vec<Object>, o: Object) -> Value {
+        objects.push(o);
+        Value::Obj(objects.len() - 1)
+    }
+    fn target<'o>(objects: &'o mut [Object], v: &Value, at: usize, op: u8) -> Result<&'o mut Object, PickleError> {
+        match v {
+            Value::Obj(i) if *i < objects.len() => Ok(&mut objects[*i]),
+            _ => Err(format!("{} at byte {at} applies to a value that is not a container", op_name(op))),
+        }
+    }
+    fn add_items(objects: &mut [Object], v: &Value, kv: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
+        if kv.len() % 2 != 0 {
+            return Err(format!("{} at byte {at} has an odd number of keys and values", op_name(op)));
+        }
+        let mut it = kv.into_iter();
+        let pairs: Vec<(Value, Value)> = std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect();
+        match target(objects, v, at, op)? {
+            Object::Dict(items) | Object::Call { items, .. } => {
+                items.extend(pairs);
+                Ok(())
+            }
+            _ => Err(format!("{} at byte {at} sets items on something that is not a dict", op_name(op))),
+        }
+    }
+    fn add_list(objects: &mut [Object], v: &Value, xs: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
+        match target(objects, v, at, op)? {
+            Object::List(items) | Object::Call { list: items, .. } | Object::Set(items) => {
+                items.extend(xs);
+                Ok(())
+            }
+            _ => Err(format!("{} at byte {at} appends to something that is not a list", op_name(op))),
+        }
+    }
+
+    loop {
+        let at = r.at;
+        let op = r.u8().map_err(|_| "the pickle ends without a STOP opcode".to_string())?;
+        match op {
+            0x80 => {
+                let p = r.u8()?;
+                if p > 5 {
+                    return Err(format!("pickle protocol {p} is newer than any known (0-5)"));
+                }
+            }
+            0x95 => {
+                r.u64()?; // FRAME: a length hint only
+            }
+            b'.' => {
+                let root = pop(&mut stack, at, op)?;
+                return Ok(Pickle { root, objects });
+            }
+            b'(' => marks.push(stack.len()),
+            b'0' => {
+                pop(&mut stack, at, op)?;
+            }
+            b'1' => {
+                pop_mark(&mut stack, &mut marks, at, op)?;
+            }
+            b'2' => {
+                let v = stack.last().cloned().ok_or_else(|| format!("DUP at byte {at} finds the stack empty"))?;
+                stack.push(v);
+            }
+            b'N' => stack.push(Value::None),
+            0x88 => stack.push(Value::Bool(true)),
+            0x89 => stack.push(Value::Bool(false)),
+            b'J' => {
+                let v = r.u32()? as i32;
+                stack.push(Value::Int(v as i64));
+            }
+            b'K' => {
+                let v = r.u8()?;
+                stack.push(Value::Int(v as i64));
+            }
+            b'M' => {
+                let v = r.u16()?;
+                stack.push(Value::Int(v as i64));
+            }
+            0x8a | 0x8b => {
+                let n = if op == 0x8a { r.u8()? as u64 } else { r.u32()? as u64 };
+                let b = r.len(n)?;
+                let v = long_le(b).ok_or_else(|| format!("an integer at byte {at} does not fit in 64 bits"))?;
+                stack.push(Value::Int(v));
+            }
+            b'I' => {
+                let s = r.line()?;
+                let v = match s {
+                    "01" => Value::Bool(true),
+                    "00" => Value::Bool(false),
+                    _ => Value::Int(s.trim().parse().map_err(|_| format!("INT at byte {at}: '{s}' is not an integer"))?),
+                };
+                stack.push(v);
+            }
+            b'L' => {
+                let s = r.line()?;
+                let t = s.trim().trim_end_matches('L');
+                stack.push(Value::Int(t.parse().map_err(|_| format!("LONG at byte {at}: '{s}' is not a 64-bit integer"))?));
+            }
+            b'F' => {
+                let s = r.line()?;
+                stack.push(Value::Float(s.trim().parse().map_err(|_| format!("FLOAT at byte {at}: '{s}' is not a number"))?));
+            }
+            b'G' => {
+                let s = r.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(s);
+                stack.push(Value::Float(f64::from_be_bytes(a)));
+            }
+            b'X' | 0x8c | 0x8d => {
+                let n = match op {
+                    b'X' => r.u32()? as u64,
+                    0x8c => r.u8()? as u64,
+                    _ => r.u64()?,
+                };
+                let b = r.len(n)?;
+                stack.push(Value::Str(String::from_utf8_lossy(b).into()));
+            }
+            b'V' => {
+                let s = r.line()?;
+                stack.push(Value::Str(s.into()));
+            }
+            b'T' | b'U' => {
+                let n = if op == b'T' { r.u32()? as u64 } else { r.u8()? as u64 };
+                let b = r.len(n)?;
+                stack.push(Value::Str(String::from_utf8_lossy(b).into()));
+            }
+            b'S' => {
+                let s = r.line()?;
+                let t = s.trim();
+                let t = t.strip_prefix(['\'', '"']).and_then(|x| x.strip_suffix(['\'', '"'])).unwrap_or(t);
+                stack.push(Value::Str(t.into()));
+            }
+            b'B' | b'C' | 0x8e | 0x96 => {
+                let n = match op {
+                    b'B' => r.u32()? as u64,
+                    b'C' => r.u8()? as u64,
+                    _ => r.u64()?,
+                };
+                let b = r.len(n)?;
+                stack.push(Value::Bytes(b.into()));
+            }
+            b')' => stack.push(new_obj(&mut objects, Object::Tuple(Vec::new()))),
+            b']' => stack.push(new_obj(&mut objects, Object::List(Vec::new()))),
+            b'}' => stack.push(new_obj(&mut objects, Object::Dict(Vec::new()))),
+            0x8f => stack.push(new_obj(&mut objects, Object::Set(Vec::new()))),
+            b't' => {
+                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
+                stack.push(new_obj(&mut objects, Object::Tuple(xs)));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if stack.len() < n {
+                    return Err(format!("{} at byte {at} needs {n} values on the stack", op_name(op)));
+                }
+                let xs = stack.split_off(stack.len() - n);
+                stack.push(new_obj(&mut objects, Object::Tuple(xs)));
+            }
+            b'l' => {
+                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
+                stack.push(new_obj(&mut objects, Object::List(xs)));
+            }
+            0x91 => {
+                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
+                stack.push(new_obj(&mut objects, Object::Set(xs)));
+            }
+            b'd' => {
+                let kv = pop_mark(&mut stack, &mut marks, at, op)?;
+                let v = new_obj(&mut objects, Object::Dict(Vec::new()));
+                add_items(&mut objects, &v, kv, at, op)?;
+                stack.push(v);
+            }
+            b'a' => {
+                let x = pop(&mut stack, at, op)?;
+                let l = stack.last().cloned().ok_or_else(|| format!("APPEND at byte {at} has no list"))?;
+                add_list(&mut objects, &l, vec![x], at, op)?;
+            }
+            b'e' | 0x90 => {
+                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
+                let l = stack.last().cloned().ok_or_else(|| format!("{} at byte {at} has no list", op_name(op)))?;
+                add_list(&mut objects, &l, xs, at, op)?;
+            }
+            b's' => {
+                let v = pop(&mut stack, at, op)?;
+                let k = pop(&mut stack, at, op)?;
+                let d = stack.last().cloned().ok_or_else(|| format!("SETITEM at byte {at} has no dict"))?;
+                add_items(&mut objects, &d, vec![k, v], at, op)?;
+            }
+            b'u' => {
+                let kv = pop_mark(&mut stack, &mut marks, at, op)?;
+                let d = stack.last().cloned().ok_or_else(|| format!("SETITEMS at byte {at} has no dict"))?;
+                add_items(&mut objects, &d, kv, at, op)?;
+            }
+            b'c' => {
+                let module = r.line()?.to_string();
+                let name = r.line()?.to_string();
+                stack.push(new_obj(&mut objects, Object::Global { module, name }));
+            }
+            0x93 => {
+                let name = pop(&mut stack, at, op)?;
+                let module = pop(&mut stack, at, op)?;
+                match (module, name) {
+                    (Value::Str(module), Value::Str(name)) => {
+                        stack.push(new_obj(&mut objects, Object::Global { module: module.to_string(), name: name.to_string() }))
+                    }
+                    _ => return Err(format!("STACK_GLOBAL at byte {at} needs two strings")),
+                }
+            }
+            b'R' | 0x81 => {
+                let args = pop(&mut stack, at, op)?;
+                let func = pop(&mut stack, at, op)?;
+                stack.push(new_obj(&mut objects, Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None }));
+            }
+            0x92 => {
+                let _kwargs = pop(&mut stack, at, op)?;
+                let args = pop(&mut stack, at, op)?;
+                let func = pop(&mut stack, at, op)?;
+                stack.push(new_obj(&mut objects, Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None }));
+            }
+            b'b' => {
+                let st = pop(&mut stack, at, op)?;
+                let o = stack.last().cloned().ok_or_else(|| format!("BUILD at byte {at} has no object"))?;
+                // BUILD on a plain container (a dict subclass pickled as a dict) keeps the container.
+                if let Object::Call { state, .. } = target(&mut objects, &o, at, op)? {
+                    *state = Some(st);
+                }
+            }
+            b'Q' => {
+                let pid = pop(&mut stack, at, op)?;
+                stack.push(new_obj(&mut objects, Object::Persistent(pid)));
+            }
+            b'P' => {
+                let s = r.line()?;
+                stack.push(new_obj(&mut objects, Object::Persistent(Value::Str(s.into()))));
+            }
+            b'q' | b'r' | b'p' | 0x94 => {
+                let idx = match op {
+                    b'q' => r.u8()? as u64,
+                    b'r' => r.u32()? as u64,
+                    b'p' => r.line()?.trim().parse().map_err(|_| format!("PUT at byte {at}: not an index"))?,
+                    _ => memo.len() as u64,
+                };
+                let v = stack.last().cloned().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))?;
+                memo.insert(idx, v);
+            }
+            b'h' | b'j' | b'g' => {
+                let idx = match op {
+                    b'h' => r.u8()? as u64,
+                    b'j' => r.u32()? as u64,
+                    _ => r.line()?.trim().parse().map_err(|_| format!("GET at byte {at}: not an index"))?,
+                };
+                let v = memo.get(&idx).cloned().ok_or_else(|| format!("{} at byte {at} refers to memo entry {idx}, which was never stored", op_name(op)))?;
+                stack.push(v);
+            }
+            _ => {
+                return Err(format!(
+                    "pickle opcode 0x{op:02x} ({}) at byte {at} is not supported by this reader",
+                    op_name(op)
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_protocol_2_dict() {
+        // pickle.dumps({'a': [1, -2, 300, 70000], 'b': (None, True, 1.5), 'c': 'x'}, protocol=2)
+        let p: &[u8] = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01J\xfe\xff\xff\xffM,\x01J\x70\x11\x01\x00eX\x01\x00\x00\x00bq\x03N\x88G?\xf8\x00\x00\x00\x00\x00\x00\x87q\x04X\x01\x00\x00\x00cq\x05X\x01\x00\x00\x00xq\x06u.";
+        let pk = load(p).unwrap();
+        assert_eq!(pk.keys(&pk.root), vec!["a", "b", "c"]);
+        let a = pk.get(&pk.root, "a").unwrap();
+        assert_eq!(pk.seq(a).unwrap(), &[Value::Int(1), Value::Int(-2), Value::Int(300), Value::Int(70000)]);
+        let b = pk.get(&pk.root, "b").unwrap();
+        assert_eq!(pk.seq(b).unwrap(), &[Value::None, Value::Bool(true), Value::Float(1.5)]);
+        assert_eq!(pk.get(&pk.root, "c"), Some(&Value::Str("x".into())));
+        // A memoised string fetched again is shared, not copied.
+        let big = load(b"\x80\x02X\x03\x00\x00\x00abcq\x00h\x00h\x00\x87.").unwrap();
+        match pk_first(&big) {
+            (Value::Str(a), Value::Str(b)) => assert!(Rc::ptr_eq(&a, &b)),
+            x => panic!("{x:?}"),
+        }
+    }
+
+    fn pk_first(p: &Pickle) -> (Value, Value) {
+        let s = p.seq(&p.root).unwrap();
+        (s[0].clone(), s[1].clone())
+    }
+
+    #[test]
+    fn long1_and_errors() {
+        assert_eq!(long_le(&[0xff]), Some(-1));
+        assert_eq!(long_le(&[0x00, 0x01]), Some(256));
+        assert_eq!(long_le(&[1, 0, 0, 0, 0, 0, 0, 0, 0]), Some(1));
+        assert_eq!(long_le(&[1, 0, 0, 0, 0, 0, 0, 0, 1]), None);
+        assert!(load(b"\x80\x02").unwrap_err().contains("STOP"));
+        assert!(load(b"\x80\x02\x82\x01.").unwrap_err().contains("EXT1"));
+        assert!(load(b"\x80\x02h\x05.").unwrap_err().contains("memo entry 5"));
+        assert!(load(b"\x80\x02X\xff\xff\xff\xff.").unwrap_err().contains("cut short"));
+        assert!(load(b"u.").unwrap_err().contains("MARK"));
+    }
+}

@@ -1,0 +1,280 @@
+//! Balance figures in each serving stack's own convention (docs/metrics-servers.md),
+//! computed from the same device loads as ours (the load model of
+//! [`super`]: an expert's tokens split evenly over its replicas; mixed
+//! shared-expert tables and `-nsed` devices as there), so a user can compare
+//! the studio with what their server prints.
+//!
+//! One "pass" below is one interval of a time-series input (a vLLM window,
+//! an SGLang forward pass, a TensorRT-LLM iteration, a MindIE dump
+//! interval); input without a time series is one pass of loads summed over
+//! the run. A pass without any load is left out of every average (no server
+//! logs a step that routed no token).
+//!
+//! * SGLang "balancedness" (`compute_utilization_rate`, logged as
+//!   `current_pass_balancedness` / `last_N_average_balancedness`): per pass
+//!   and layer `mean_d load / max_d load` (SGLang adds 1e-5 to both; a layer
+//!   without load counts 1.0, as it does there), averaged over layers, then
+//!   over passes. Higher is better, 1.0 is perfect.
+//! * TensorRT-LLM imbalance ratio (`report_load_statistics.py`): per layer
+//!   and iteration `max_d load / mean_d load - 1`, averaged over iterations,
+//!   then over layers (its "average" row). A (layer, iteration) pair without
+//!   load (where TensorRT-LLM would print nan) is left out. 0.0 is perfect.
+//! * vLLM "balancedness" (EPLB `log_balancedness`): per step
+//!   `sum_l mean_d load / sum_l max_d load` (avg_tokens / max_tokens, both
+//!   summed over layers), averaged over passes. 1.0 is perfect.
+//! * public EPLB benchmark `balancedness_score_gpu`: `sum_l mean_l / sum_l max_l`
+//!   on the loads summed over the whole window (= 1 / `step_imbalance`).
+
+use serde::{Deserialize, Serialize};
+
+use super::{common_layers, layer_device_loads, max_of, replicas, weights, LoadModel};
+use crate::engine::model::{PhaseData, Placement};
+
+/// The other servers' figures of one table on one phase's data (JSON key
+/// `servers` of `elb score` and of the report).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerFigures {
+    /// SGLang balancedness: mean over passes of the mean over layers of `mean_d / max_d` (1.0 perfect).
+    pub sglang_balancedness: f64,
+    /// TensorRT-LLM imbalance ratio: mean over layers of the mean over iterations of `max_d / mean_d - 1` (0.0 perfect).
+    pub trtllm_imbalance_ratio: f64,
+    /// vLLM balancedness: mean over passes of `sum_l mean_d / sum_l max_d` (1.0 perfect).
+    pub vllm_balancedness: f64,
+    /// Public EPLB benchmark balancedness: `sum_l mean_l / sum_l max_l` on summed loads (1.0 perfect).
+    pub eplb_benchmark_balancedness: f64,
+    /// Passes averaged over (intervals with load; 1 for summed input).
+    pub passes: usize,
+}
+
+impl Default for ServerFigures {
+    fn default() -> Self {
+        ServerFigures { sglang_balancedness: 1.0, trtllm_imbalance_ratio: 0.0, vllm_balancedness: 1.0, eplb_benchmark_balancedness: 1.0, passes: 0 }
+    }
+}
+
+/// One figure: its JSON key, the label the page and the report show, and
+/// a one-line definition (the page's hover text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FigureDef {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub definition: &'static str,
+}
+
+/// The definitions, in the order the page and the report list them.
+pub const DEFINITIONS: [FigureDef; 4] = [
+    FigureDef {
+        key: "sglang_balancedness",
+        label: "SGLang balancedness (1.0 = perfect)",
+        definition: "SGLang's [Expert Balancedness] log: per pass and layer mean/max device load, averaged over layers, then over passes (intervals); higher is better",
+    },
+    FigureDef {
+        key: "trtllm_imbalance_ratio",
+        label: "TensorRT-LLM imbalance ratio (0 = perfect)",
+        definition: "TensorRT-LLM's report_load_statistics: per layer and iteration (max - mean)/mean device load, averaged over iterations (intervals), then over layers; lower is better",
+    },
+    FigureDef {
+        key: "vllm_balancedness",
+        label: "vLLM balancedness (1.0 = perfect)",
+        definition: "vLLM's EPLB log: per step avg_tokens/max_tokens, both summed over layers (sum of layer means / sum of layer maxima), averaged over steps (intervals); higher is better",
+    },
+    FigureDef {
+        key: "eplb_benchmark_balancedness",
+        label: "EPLB benchmark balancedness (1.0 = perfect)",
+        definition: "The public EPLB benchmark's balancedness_score_gpu: sum of layer means / sum of layer maxima of device loads summed over the window (1 / step imbalance); higher is better",
+    },
+];
+
+impl ServerFigures {
+    /// The value of the figure with JSON key `key`.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        Some(match key {
+            "sglang_balancedness" => self.sglang_balancedness,
+            "trtllm_imbalance_ratio" => self.trtllm_imbalance_ratio,
+            "vllm_balancedness" => self.vllm_balancedness,
+            "eplb_benchmark_balancedness" => self.eplb_benchmark_balancedness,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-pass device-load maxima and means, `[layer][pass]` flat (`l * T + t`).
+struct Grid {
+    layers: usize,
+    passes: usize,
+    max: Vec<f64>,
+    mean: Vec<f64>,
+}
+
+/// The grid of one placement: per interval of the series when there is one,
+/// else one pass of the summed loads.
+fn grid(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Grid {
+    let layers = common_layers(data, placement);
+    if let Some(s) = data.series.as_ref().filter(|s| s.experts == model.experts && s.intervals > 0 && s.data.len() == s.layers * s.experts * s.intervals) {
+        let t_n = s.intervals;
+        let layers = layers.min(s.layers);
+        let mut max = vec![0.0; layers * t_n];
+        let mut mean = vec![0.0; layers * t_n];
+        let mut loads = vec![0.0; model.n_ids];
+        for l in 0..layers {
+            let pl = &placement.layers[l];
+            let w = weights(&replicas(pl, model.n_ids));
+            let block = s.layer(l);
+            for t in 0..t_n {
+                for e in 0..s.experts {
+                    loads[e] = block[e * t_n + t];
+                }
+                if model.n_ids > model.experts {
+                    loads[model.experts] = loads[..model.experts].iter().sum::<f64>() / model.top_k;
+                }
+                let dl = layer_device_loads(pl, &loads, &w);
+                max[l * t_n + t] = max_of(&dl);
+                mean[l * t_n + t] = loads.iter().sum::<f64>() / pl.len().max(1) as f64;
+            }
+        }
+        return Grid { layers, passes: t_n, max, mean };
+    }
+    let mut max = Vec::with_capacity(layers);
+    let mut mean = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let pl = &placement.layers[l];
+        let loads = model.summed_loads(data, l);
+        let w = weights(&replicas(pl, model.n_ids));
+        max.push(max_of(&layer_device_loads(pl, &loads, &w)));
+        mean.push(loads.iter().sum::<f64>() / pl.len().max(1) as f64);
+    }
+    Grid { layers, passes: 1, max, mean }
+}
+
+/// The four figures of `placement` on `data` (see the module documentation).
+pub fn server_figures(data: &PhaseData, placement: &Placement) -> ServerFigures {
+    let model = LoadModel::new(data, placement);
+    let g = grid(data, placement, &model);
+    let (l_n, t_n) = (g.layers, g.passes);
+    let at = |l: usize, t: usize| (g.max[l * t_n + t], g.mean[l * t_n + t]);
+
+    // SGLang and vLLM: per pass, then averaged over passes with load.
+    let (mut sg, mut vl, mut active) = (0.0, 0.0, 0usize);
+    for t in 0..t_n {
+        let (mut max_sum, mut mean_sum, mut ratio_sum) = (0.0, 0.0, 0.0);
+        for l in 0..l_n {
+            let (mx, mn) = at(l, t);
+            max_sum += mx;
+            mean_sum += mn;
+            ratio_sum += if mx > 0.0 { mn / mx } else { 1.0 };
+        }
+        if mean_sum > 0.0 && l_n > 0 {
+            sg += ratio_sum / l_n as f64;
+            vl += mean_sum / max_sum;
+            active += 1;
+        }
+    }
+    // TensorRT-LLM: per layer over iterations with load, then over layers.
+    let (mut trt, mut trt_layers) = (0.0, 0usize);
+    for l in 0..l_n {
+        let (mut acc, mut n) = (0.0, 0usize);
+        for t in 0..t_n {
+            let (mx, mn) = at(l, t);
+            if mn > 0.0 {
+                acc += mx / mn - 1.0;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            trt += acc / n as f64;
+            trt_layers += 1;
+        }
+    }
+    // The benchmark: on the loads summed over the window.
+    let (mut max_sum, mut mean_sum) = (0.0, 0.0);
+    for l in 0..l_n {
+        let pl = &placement.layers[l];
+        let loads = model.summed_loads(data, l);
+        let w = weights(&replicas(pl, model.n_ids));
+        max_sum += max_of(&layer_device_loads(pl, &loads, &w));
+        mean_sum += loads.iter().sum::<f64>() / pl.len().max(1) as f64;
+    }
+    ServerFigures {
+        sglang_balancedness: if active > 0 { sg / active as f64 } else { 1.0 },
+        trtllm_imbalance_ratio: if trt_layers > 0 { trt / trt_layers as f64 } else { 0.0 },
+        vllm_balancedness: if active > 0 { vl / active as f64 } else { 1.0 },
+        eplb_benchmark_balancedness: if max_sum > 0.0 { mean_sum / max_sum } else { 1.0 },
+        passes: active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::{LoadMatrix, Phase, Series, SourceFormat};
+
+    fn phase(layers: usize, experts: usize, rows: &[f64]) -> PhaseData {
+        PhaseData::from_summed(Phase::Decode, SourceFormat::Matrix, LoadMatrix { layers, experts, data: rows.to_vec() })
+    }
+
+    /// 2 layers, 4 experts on 2 devices ([0,1] and [2,3]), summed loads:
+    /// layer 0 devices 30 / 10 (mean 20, max 30); layer 1 devices 20 / 20.
+    #[test]
+    fn summed_loads_by_hand() {
+        let d = phase(2, 4, &[10.0, 20.0, 5.0, 5.0, 10.0, 10.0, 10.0, 10.0]);
+        let p = Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]; 2] };
+        let f = server_figures(&d, &p);
+        // SGLang: (20/30 + 20/20) / 2
+        assert!((f.sglang_balancedness - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        // TensorRT-LLM: ((30-20)/20 + 0) / 2
+        assert!((f.trtllm_imbalance_ratio - 0.25).abs() < 1e-12);
+        // vLLM and the benchmark: (20 + 20) / (30 + 20)
+        assert!((f.vllm_balancedness - 0.8).abs() < 1e-12);
+        assert!((f.eplb_benchmark_balancedness - 0.8).abs() < 1e-12);
+        assert_eq!(f.passes, 1);
+    }
+
+    /// 1 layer, 2 experts on 2 devices, 3 intervals: (3, 1), (0, 0) idle, (2, 2).
+    #[test]
+    fn per_interval_by_hand() {
+        let mut s = Series::new(1, 2, 3);
+        for (t, (a, b)) in [(3.0, 1.0), (0.0, 0.0), (2.0, 2.0)].into_iter().enumerate() {
+            s.data[t] = a;
+            s.data[3 + t] = b;
+        }
+        let mut d = PhaseData::from_summed(Phase::Decode, SourceFormat::TimeSeries, s.summed());
+        d.series = Some(s);
+        let p = Placement { layers: vec![vec![vec![0], vec![1]]] };
+        let f = server_figures(&d, &p);
+        // passes 0 and 2 (pass 1 routed nothing): mean/max = 2/3 and 1
+        assert_eq!(f.passes, 2);
+        assert!((f.sglang_balancedness - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert!((f.vllm_balancedness - (2.0 / 3.0 + 1.0) / 2.0).abs() < 1e-12);
+        // (3/2 - 1 + 0) / 2
+        assert!((f.trtllm_imbalance_ratio - 0.25).abs() < 1e-12);
+        // summed: 5 and 3, mean 4, max 5
+        assert!((f.eplb_benchmark_balancedness - 0.8).abs() < 1e-12);
+    }
+
+    /// A replica halves an expert's load on each of its devices; an idle
+    /// layer counts 1.0 for SGLang and is left out by TensorRT-LLM.
+    #[test]
+    fn replicas_and_idle_layers() {
+        // layer 0: expert 0 = 8 on devices 0 and 1 (4 each), expert 1 = 4 on device 1 -> 4 / 8; layer 1 idle.
+        let d = phase(2, 2, &[8.0, 4.0, 0.0, 0.0]);
+        let p = Placement { layers: vec![vec![vec![0], vec![0, 1]], vec![vec![0], vec![1]]] };
+        let f = server_figures(&d, &p);
+        // layer 0: mean 6, max 8
+        assert!((f.sglang_balancedness - (6.0 / 8.0 + 1.0) / 2.0).abs() < 1e-12);
+        assert!((f.trtllm_imbalance_ratio - (8.0 / 6.0 - 1.0)).abs() < 1e-12);
+        assert!((f.vllm_balancedness - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn definitions_name_every_key() {
+        let f = ServerFigures::default();
+        for d in DEFINITIONS {
+            assert!(f.get(d.key).is_some(), "{}", d.key);
+            assert!(!d.definition.contains('\n'));
+        }
+        let json = serde_json::to_value(&f).unwrap();
+        for d in DEFINITIONS {
+            assert!(json.get(d.key).is_some(), "{}", d.key);
+        }
+    }
+}
