@@ -356,15 +356,23 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
     }
     let preset = preset.ok_or_else(|| Error::param("--preset", "is required (small, qwen3, dsv3 or kimi)"))?;
     let out = out.ok_or_else(|| Error::param("-o", "is required: the folder to write the sample into"))?;
-    let dir = std::path::Path::new(&out);
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(out.clone(), format!("cannot create folder: {e}")))?;
+    eprintln!("{}", write_dump(preset, format, seed, &out)?);
+    Ok(())
+}
+
+/// Write the sample dump into the folder `out` (created if need be); the
+/// one-line summary to show, with the suggested cluster flags.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_dump(preset: Preset, format: SampleFormat, seed: u64, out: &str) -> Result<String, Error> {
+    let dir = std::path::Path::new(out);
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(out, format!("cannot create folder: {e}")))?;
     let files = generate(preset, format, seed);
     for f in &files {
         let p = dir.join(&f.path);
         std::fs::write(&p, &f.bytes).map_err(|e| Error::file(p.display().to_string(), format!("cannot write: {e}")))?;
     }
     let c = cluster_for(preset);
-    eprintln!(
+    Ok(format!(
         "wrote {} files ({}, {} format, seed {seed}) to {out}; suggested cluster: -nn {} -nd {} -nre {}",
         files.len(),
         preset.describe(),
@@ -372,6 +380,5 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
         c.devices,
         c.nodes,
         c.redundant
-    );
-    Ok(())
+    ))
 }
