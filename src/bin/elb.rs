@@ -25,14 +25,13 @@ use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
 use clap::{Args, Parser, Subcommand};
 
 use elb::engine::error::Param;
-use elb::engine::export::{render_all, score_json, ExportFormat, ExportOptions};
+use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat, ExportOptions};
 use elb::engine::metrics::{score, Score};
 use elb::engine::params::MAX_FIRST_MOE_LAYER;
 use elb::engine::sample::{Preset, SampleFormat};
-use elb::engine::table::{parse_table, DeploymentTable};
-use elb::engine::validate::{is_mixed, placement_from_table, validate_table};
+use elb::engine::table::{parse_table, phase_of_table_name, DeploymentTable};
 use elb::engine::{algo, before, holdout, ingest, migration, sweep};
-use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Error, InputFile, Phase, PhaseData, Result, Settings};
+use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Result, Settings};
 
 /// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.
 macro_rules! say {
@@ -66,34 +65,29 @@ fn msit_argv(args: &[String]) -> Vec<String> {
     args.iter().map(|a| long(a).unwrap_or_else(|| a.clone())).collect()
 }
 
-/// clap's help with msit's short flags in the flag column: every option
-/// line gets a column wide enough for `-nsed,` (so the help text stays
-/// aligned) and the long flags of [`MSIT_SHORT`] their short spelling.
+/// A flag as the user knows it: msit's short spelling where it has one.
+fn msit_flag(flag: &str) -> &str {
+    MSIT_SHORT.iter().find(|(_, l)| *l == flag).map_or(flag, |(s, _)| *s)
+}
+
+/// clap's help with msit's short flags in the flag column, which is made
+/// wide enough for `-nsed, ` on every option line (so the text stays aligned).
 fn msit_help(help: &str) -> String {
-    const WIDTH: usize = 7; // "-nsed," and a space
     let mut out = String::new();
-    let mut in_options = false;
+    let mut options = false;
     for line in help.lines() {
-        if line.is_empty() || !line.starts_with(' ') {
-            // A heading opens a section; options are listed under every one but the commands.
-            in_options = line.ends_with(':') && line != "Commands:";
-            out.push_str(line);
-        } else if !in_options {
-            out.push_str(line);
-        } else if let Some(rest) = line.strip_prefix("      --").or_else(|| line.strip_prefix("  -").filter(|r| r.get(1..3) == Some(", "))) {
-            // An option: `  -o, --output-dir ...` or `      --num-npus ...`.
-            let (short, spec) = if line.starts_with("  -") && !line.starts_with("  --") {
-                (format!("-{},", &rest[..1]), &rest[3..])
-            } else {
-                let spec = &line[6..];
-                let name = spec.split([' ', '=']).next().unwrap_or("");
-                let short = MSIT_SHORT.iter().find(|(_, l)| *l == name).map_or(String::new(), |(s, _)| format!("{s},"));
-                (short, spec)
-            };
-            out.push_str(&format!("  {short:<WIDTH$}{spec}"));
+        if !line.starts_with(' ') {
+            options = line.ends_with(':') && line != "Commands:"; // a heading opens a section
+            out.push_str(&line.replace("--info-csv-path", "-icp")); // in `Usage:`
+        } else if let Some(spec) = line.get(6..).filter(|s| options && s.starts_with("--")) {
+            // An option: `  -o, --output-dir <DIR>  ...` or `      --num-npus <D>  ...`.
+            let long = spec.split([' ', '=']).next().unwrap_or_default();
+            let short = if line.as_bytes()[2] == b'-' { &line[2..4] } else { msit_flag(long) };
+            let short = if short == long { String::new() } else { format!("{short},") };
+            out.push_str(&format!("  {short:<7}{spec}"));
         } else {
-            // Help text continued on the next line(s).
-            out.push_str(&format!("{:WIDTH$}{line}", "", WIDTH = WIDTH - 4));
+            out.push_str(if options { "   " } else { "" }); // help text continued
+            out.push_str(line);
         }
         out.push('\n');
     }
@@ -109,53 +103,21 @@ fn int<T: std::str::FromStr + Clone + Send + Sync + 'static>(p: Param) -> impl F
     move |v: &str| v.trim().parse::<T>().map_err(|_| Error::param(p.clone(), format!("must be a non-negative integer, got '{v}'")))
 }
 
-/// A finite number.
-fn number(p: Param) -> impl Fn(&str) -> Result<f64> + Clone + Send + Sync + 'static {
+/// A non-negative integer up to `max` (`{n} is more <what>: at most {max}`).
+fn at_most(p: Param, max: usize, what: &'static str) -> impl Fn(&str) -> Result<usize> + Clone + Send + Sync + 'static {
+    move |v: &str| match int::<usize>(p.clone())(v)? {
+        n if n > max => Err(Error::param(p.clone(), format!("{n} is more {what}: at most {max}"))),
+        n => Ok(n),
+    }
+}
+
+/// A finite number that `ok` accepts (else `<rule>, got {x}`).
+fn number(p: Param, ok: fn(f64) -> bool, rule: &'static str) -> impl Fn(&str) -> Result<f64> + Clone + Send + Sync + 'static {
     move |v: &str| match v.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(x),
+        Ok(x) if x.is_finite() && ok(x) => Ok(x),
+        Ok(x) if x.is_finite() => Err(Error::param(p.clone(), format!("{rule}, got {x}"))),
         _ => Err(Error::param(p.clone(), format!("must be a number, got '{v}'"))),
     }
-}
-
-fn first_moe_layer(v: &str) -> Result<usize> {
-    let n = int::<usize>(Param::FirstMoeLayer)(v)?;
-    if n > MAX_FIRST_MOE_LAYER {
-        return Err(Error::param(Param::FirstMoeLayer, format!("{n} is more layers than any model has: at most {MAX_FIRST_MOE_LAYER}")));
-    }
-    Ok(n)
-}
-
-fn threads(v: &str) -> Result<usize> {
-    const MAX_THREADS: usize = 1024;
-    let n = int::<usize>(Param::Threads)(v)?;
-    if n > MAX_THREADS {
-        return Err(Error::param(Param::Threads, format!("{n} is more threads than the engine takes: at most {MAX_THREADS} (0 = all cores)")));
-    }
-    Ok(n)
-}
-
-fn holdout_split(v: &str) -> Result<f64> {
-    let f = number(Param::HoldoutSplit)(v)?;
-    if !(f > 0.0 && f < 1.0) {
-        return Err(Error::param(Param::HoldoutSplit, format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {f}")));
-    }
-    Ok(f)
-}
-
-fn target_within(v: &str) -> Result<f64> {
-    let t = number(Param::TargetWithin)(v)?;
-    if t < 0.0 {
-        return Err(Error::param(Param::TargetWithin, format!("must be a non-negative fraction (0.02 = within 2%), got {t}")));
-    }
-    Ok(t)
-}
-
-fn gb_per_expert(v: &str) -> Result<f64> {
-    let g = number(Param::GbPerExpert)(v)?;
-    if g < 0.0 {
-        return Err(Error::param(Param::GbPerExpert, format!("must be a non-negative number of GB, got {g}")));
-    }
-    Ok(g)
 }
 
 /// `--export-format`'s list (a type alias, so clap takes it as one value).
@@ -183,15 +145,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the balance figures of the current placement (or --table) as JSON
-    #[command(override_usage = "elb score -icp <folder> [--table <json>] [-nn N] [-nd N] [-nsed K]")]
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Score(ScoreArgs),
     /// Redundancy sweep: solve and score for every redundant-slot count R from 0 to 2x NPUs
-    #[command(override_usage = "elb sweep -icp <folder> [cluster/algorithm options] [--gb-per-expert 2.4] [--json]")]
     #[command(args_override_self = true, allow_negative_numbers = true)]
     Sweep(SweepArgs),
     /// Write a built-in synthetic hotspot dump
-    #[command(override_usage = "elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>")]
     #[command(args_override_self = true)]
     Sample(SampleArgs),
 }
@@ -248,7 +207,7 @@ struct SolverArgs {
     #[arg(long, verbatim_doc_comment)]
     robust: bool,
     /// threads for solving; default all cores
-    #[arg(long, value_name = "N", value_parser = threads)]
+    #[arg(long, value_name = "N", value_parser = at_most(Param::Threads, 1024, "threads than the engine takes (0 = all cores)"))]
     threads: Option<usize>,
 }
 
@@ -310,14 +269,14 @@ struct SolveExtras {
     holdout: bool,
     /// fit on the first fraction F of the intervals (e.g. 0.7) and
     /// print the time-resolved imbalance on the rest (time series)
-    #[arg(long, value_name = "F", value_parser = holdout_split, verbatim_doc_comment)]
+    #[arg(long, value_name = "F", value_parser = number(Param::HoldoutSplit, |f| f > 0.0 && f < 1.0, "the fraction of intervals to fit must lie strictly between 0 and 1"), verbatim_doc_comment)]
     holdout_split: Option<f64>,
     /// after solving, move as few slots of the current placement as
     /// possible to come within --target-within of the new table
     #[arg(long, verbatim_doc_comment)]
     migration_aware: bool,
     /// tolerance of --migration-aware, per layer [default: 0.02]
-    #[arg(long, value_name = "T", value_parser = target_within)]
+    #[arg(long, value_name = "T", value_parser = number(Param::TargetWithin, |t| t >= 0.0, "must be a non-negative fraction (0.02 = within 2%)"))]
     target_within: Option<f64>,
     /// msit, sglang, trtllm or all (comma-separated):
     /// <phase>_global_deployment.json, <phase>_physical_to_logical.json
@@ -326,7 +285,7 @@ struct SolveExtras {
     export_format: Formats,
     /// model index of the first MoE layer, for the sglang and trtllm
     /// exports (DeepSeek-V3: 3)
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = first_moe_layer, verbatim_doc_comment)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"), verbatim_doc_comment)]
     first_moe_layer: usize,
 }
 
@@ -354,7 +313,7 @@ struct SweepArgs {
     solver: SolverArgs,
     /// memory of one redundant expert per card, all MoE layers
     /// [MindIE's figure for DeepSeek-V3 w8a8]
-    #[arg(long, value_name = "GB", default_value_t = sweep::DEFAULT_GB_PER_REDUNDANT, value_parser = gb_per_expert, verbatim_doc_comment, help_heading = "Sweep")]
+    #[arg(long, value_name = "GB", default_value_t = sweep::DEFAULT_GB_PER_REDUNDANT, value_parser = number(Param::GbPerExpert, |g| g >= 0.0, "must be a non-negative number of GB"), verbatim_doc_comment, help_heading = "Sweep")]
     gb_per_expert: f64,
     /// print the sweep as JSON
     #[arg(long, help_heading = "Sweep")]
@@ -380,50 +339,28 @@ struct SampleArgs {
 // ---------------------------------------------------------------------------
 // clap's refusals in our words.
 
-/// Which command the arguments are for (the subcommand comes first).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    Solve,
-    Score,
-    Sweep,
-    Sample,
-}
+/// The subcommands, which come first ([`Cli`]); none is the solve command.
+const SUBCOMMANDS: [&str; 3] = ["score", "sweep", "sample"];
 
-impl Mode {
-    fn of(args: &[String]) -> Mode {
-        match args.first().map(String::as_str) {
-            Some("score") => Mode::Score,
-            Some("sweep") => Mode::Sweep,
-            Some("sample") => Mode::Sample,
-            _ => Mode::Solve,
-        }
-    }
-}
-
-/// Why a flag of another command is refused by this one.
-fn not_here(mode: Mode, flag: &str) -> Option<&'static str> {
+/// Why a flag of another command is refused by `command` ("" = solve).
+fn not_here(command: &str, flag: &str) -> Option<&'static str> {
     const SOLVE_ONLY: [&str; 7] =
         ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current"];
     const SOLVER: [&str; 9] = ["-nre", "-al", "-dt", "--seed", "--groups", "--msit-compat", "-o", "--output-dir", "--threads"];
-    Some(match (mode, flag) {
-        (Mode::Solve | Mode::Sweep, "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
-        (Mode::Solve | Mode::Score, "--gb-per-expert" | "--json") => "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help",
-        (Mode::Score, "--robust") => "is a flag of the solve and sweep commands (it changes how level 2 solves); see elb --help",
-        (Mode::Score, f) if SOLVER.contains(&f) => {
+    Some(match (command, flag) {
+        ("" | "sweep", "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
+        ("" | "score", "--gb-per-expert" | "--json") => "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help",
+        ("score", "--robust") => "is a flag of the solve and sweep commands (it changes how level 2 solves); see elb --help",
+        ("score", f) if SOLVER.contains(&f) => {
             "does not apply to elb score, which scores the current placement (or --table) and solves nothing; see elb --help"
         }
-        (Mode::Sweep, "-nre") => "does not apply to elb sweep, which tries every redundant-expert count itself (0 to twice the NPUs)",
-        (Mode::Sweep, "-o" | "--output-dir") => "does not apply to elb sweep, which writes no table (use --json to keep the figures)",
-        (Mode::Sweep, "--msit-compat") => "does not apply to elb sweep, which scores repaired tables only",
-        (Mode::Sweep, "--ignore-current") => "does not apply to elb sweep, which uses no current placement",
-        (Mode::Score | Mode::Sweep, f) if SOLVE_ONLY.contains(&f) => "is a flag of the solve command (elb -icp <folder> ...); see elb --help",
+        ("sweep", "-nre") => "does not apply to elb sweep, which tries every redundant-expert count itself (0 to twice the NPUs)",
+        ("sweep", "-o" | "--output-dir") => "does not apply to elb sweep, which writes no table (use --json to keep the figures)",
+        ("sweep", "--msit-compat") => "does not apply to elb sweep, which scores repaired tables only",
+        ("sweep", "--ignore-current") => "does not apply to elb sweep, which uses no current placement",
+        ("score" | "sweep", f) if SOLVE_ONLY.contains(&f) => "is a flag of the solve command (elb -icp <folder> ...); see elb --help",
         _ => return None,
     })
-}
-
-/// A flag as the user knows it: msit's short spelling where it has one.
-fn msit_flag(flag: &str) -> &str {
-    MSIT_SHORT.iter().find(|(_, l)| *l == flag).map_or(flag, |(s, _)| *s)
 }
 
 /// The parsed command line, or the help / version printed (`None`), or the
@@ -454,16 +391,18 @@ fn parse(args: &[String]) -> Result<Option<Cli>> {
         Some(typed) => typed.split('=').next().unwrap_or(flag),
         None => flag,
     };
+    let command = args.first().map_or("", String::as_str);
+    let command = if SUBCOMMANDS.contains(&command) { command } else { "" };
     let rule = match e.kind() {
-        ClapKind::UnknownArgument | ClapKind::InvalidSubcommand => match not_here(Mode::of(args), flag) {
+        ClapKind::UnknownArgument | ClapKind::InvalidSubcommand => match not_here(command, flag) {
             Some(why) => why.to_string(),
             None if flag.starts_with('-') => "unknown flag; see elb --help".to_string(),
             None => "unexpected argument; see elb --help".to_string(),
         },
         // `elb -icp x stray`: clap took `stray` for a subcommand after the flags.
-        ClapKind::ArgumentConflict if e.get(ContextKind::InvalidSubcommand).is_some() => match Mode::of(&[flag.to_string()]) {
-            Mode::Solve => "unexpected argument; see elb --help".to_string(),
-            _ => format!("the subcommand comes first: elb {flag} -icp <folder> ...; see elb --help"),
+        ClapKind::ArgumentConflict if e.get(ContextKind::InvalidSubcommand).is_some() => match SUBCOMMANDS.contains(&flag) {
+            true => format!("the subcommand comes first: elb {flag} -icp <folder> ...; see elb --help"),
+            false => "unexpected argument; see elb --help".to_string(),
         },
         ClapKind::InvalidValue => "needs a value".to_string(),
         ClapKind::TooManyValues | ClapKind::NoEquals => "takes no value".to_string(),
@@ -511,8 +450,8 @@ impl SolverArgs {
 }
 
 impl CurrentArgs {
-    fn check(&self) -> Result<()> {
-        if self.ignore_current && self.current.is_some() {
+    fn check(&self, migration_aware: bool) -> Result<()> {
+        if self.ignore_current && (self.current.is_some() || migration_aware) {
             return Err(Error::param("--ignore-current", "contradicts --current and --migration-aware, which need the current placement"));
         }
         Ok(())
@@ -526,10 +465,7 @@ impl SolveArgs {
             return Err(Error::param(Param::HoldoutSplit, "choose one of --holdout (even/odd intervals) and --holdout-split (chronological)"));
         }
         let mut s = self.solver.settings(self.cluster.cluster(self.redundant, self.solver.device_type))?;
-        self.current.check()?;
-        if self.current.ignore_current && x.migration_aware {
-            return Err(Error::param("--ignore-current", "contradicts --current and --migration-aware, which need the current placement"));
-        }
+        self.current.check(x.migration_aware)?;
         if x.target_within.is_some() && !x.migration_aware {
             return Err(Error::param(Param::TargetWithin, "only has an effect with --migration-aware"));
         }
@@ -542,73 +478,11 @@ impl SolveArgs {
 // ---------------------------------------------------------------------------
 // Reading the input.
 
-/// Every file under `root` (recursively, sorted), with paths relative to it
-/// using forward slashes, each prefixed with `prefix`.
-fn walk(root: &Path, prefix: &str, out: &mut Vec<InputFile>) -> Result<()> {
-    fn rec(dir: &Path, rel: &str, depth: usize, out: &mut Vec<InputFile>) -> Result<()> {
-        if depth > 16 {
-            return Err(Error::file(dir.display().to_string(), "folders nested more than 16 levels deep (a link loop?)"));
-        }
-        let rd = fs::read_dir(dir).map_err(|e| Error::file(dir.display().to_string(), format!("cannot read the folder: {e}")))?;
-        let mut entries: Vec<(String, PathBuf)> = Vec::new();
-        for e in rd {
-            let e = e.map_err(|e| Error::file(dir.display().to_string(), format!("cannot read the folder: {e}")))?;
-            entries.push((e.file_name().to_string_lossy().into_owned(), e.path()));
-        }
-        entries.sort();
-        for (name, path) in entries {
-            let rel_path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            let meta = fs::metadata(&path).map_err(|e| Error::file(rel_path.clone(), format!("cannot read: {e}")))?;
-            if meta.is_dir() {
-                rec(&path, &rel_path, depth + 1, out)?;
-            } else if meta.is_file() {
-                let bytes = fs::read(&path).map_err(|e| Error::file(rel_path.clone(), format!("cannot read: {e}")))?;
-                out.push(InputFile::new(rel_path, bytes));
-            }
-        }
-        Ok(())
-    }
-    let meta = fs::metadata(root).map_err(|e| Error::file(root.display().to_string(), format!("cannot open the input folder (-icp): {e}")))?;
-    if meta.is_file() {
-        let name = root.file_name().map_or_else(|| "input".to_string(), |n| n.to_string_lossy().into_owned());
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let bytes = fs::read(root).map_err(|e| Error::file(rel.clone(), format!("cannot read: {e}")))?;
-        out.push(InputFile::new(rel, bytes));
-        return Ok(());
-    }
-    rec(root, prefix, 0, out)
-}
-
-/// The files of every comma-separated root, each with paths relative to its
-/// root (forward slashes), labelled by the root as given.
-fn read_inputs(spec: &str) -> Result<Vec<(String, Vec<InputFile>)>> {
-    let roots: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    if roots.is_empty() {
-        return Err(Error::param("-icp", "needs at least one input folder"));
-    }
-    let mut out = Vec::new();
-    for root in &roots {
-        let mut files = Vec::new();
-        walk(Path::new(root), "", &mut files)?;
-        if files.is_empty() {
-            return Err(Error::param("-icp", format!("no files found under {root}")));
-        }
-        out.push((root.to_string(), files));
-    }
-    Ok(out)
-}
-
 fn load(input: &InputArgs) -> Result<Dataset> {
     let Some(spec) = &input.inputs else {
         return Err(Error::param("-icp", "the input folder is required (elb -icp <folder>; see elb --help)"));
     };
-    let mut roots = read_inputs(spec)?;
-    let ds = if roots.len() == 1 {
-        let (_, files) = roots.remove(0);
-        ingest::read_files(&files)?
-    } else {
-        ingest::read_roots(&roots)?
-    };
+    let ds = ingest::folders::read_folders(spec)?;
     for w in &ds.warnings {
         eprintln!("elb: warning: {w}");
     }
@@ -675,8 +549,8 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
         let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
         let current = current_of(&a.current, &cluster, &ds, data)?;
         let before = match &current {
-            Some(c) => before::Before { placement: c.placement.clone(), label: format!("the current placement ({})", c.source), is_current: true },
-            None => before::default_layout(data, &cluster),
+            Some(c) => c.placement.clone(),
+            None => before::default_layout(data, &cluster).placement,
         };
         if x.migration_aware && current.is_none() {
             return Err(Error::param(
@@ -729,15 +603,14 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             written.push(path.display().to_string());
             writes.push((path, f.text.clone()));
         }
-        let b = score(data, &before.placement, &cluster);
-        let a = score(data, &placement, &cluster);
+        let (b, after) = (score(data, &before, &cluster), score(data, &placement, &cluster));
         lines.push(format!(
             "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
             data.phase.name(),
             if settings.robust { format!("{}, robust (worst interval)", settings.algorithm.label()) } else { settings.algorithm.label().to_string() },
             b.step_imbalance,
-            a.step_imbalance,
-            a.lower_bound,
+            after.step_imbalance,
+            after.lower_bound,
             secs,
             written.join(", ")
         ));
@@ -756,13 +629,12 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             lines.push(line);
         }
         if let Some((fit, eval)) = &parts {
-            let fs_ = score(fit, &placement, &cluster);
-            let es = score(eval, &placement, &cluster);
-            let (fi, ei) = (fs_.time_resolved_step_imbalance.unwrap_or(fs_.step_imbalance), es.time_resolved_step_imbalance.unwrap_or(es.step_imbalance));
+            let h = holdout::evaluate(fit, eval, &placement, &cluster);
+            let (fi, ei) = (h.fit_time_resolved.unwrap_or(h.fit_step), h.held_out_time_resolved.unwrap_or(h.held_out_step));
             let how = if x.holdout {
-                format!("fit on the {} even intervals, held out: the {} odd ones", fit.intervals(), eval.intervals())
+                format!("fit on the {} even intervals, held out: the {} odd ones", h.fit_intervals, h.held_out_intervals)
             } else {
-                format!("fit on the first {} intervals, held out: the last {}", fit.intervals(), eval.intervals())
+                format!("fit on the first {} intervals, held out: the last {}", h.fit_intervals, h.held_out_intervals)
             };
             lines.push(format!(
                 "{}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({:+.2}%); {how}",
@@ -841,45 +713,16 @@ fn read_table(path: &str) -> Result<DeploymentTable> {
     parse_table(path, &bytes)
 }
 
-/// The phase a table file is for, from its name (`decode_global_deployment.json`).
-fn table_phase(path: &str) -> Option<Phase> {
-    let name = Path::new(path).file_name()?.to_string_lossy().to_ascii_lowercase();
-    Phase::ALL.into_iter().find(|p| name.starts_with(p.name()))
-}
-
-/// `elb score` on a folder holding only a deployment table: its shape and
-/// every rule it breaks (the balance figures need loads, so they are null).
-fn score_table_only(g: &before::Given, cluster: &Cluster) -> String {
-    let t = before::check_alone(g, cluster);
-    let phase = table_phase(&g.name).unwrap_or(Phase::Decode);
-    let v = serde_json::json!({
-        "layers": t.layers,
-        "experts": t.experts,
-        "devices": t.devices,
-        "slots_per_device": t.slots_per_device,
-        "step_imbalance": null,
-        "mean_layer_imbalance": null,
-        "max_layer_imbalance": null,
-        "time_resolved_step_imbalance": null,
-        "lower_bound": null,
-        "gap": null,
-        "valid": t.violations.is_empty(),
-        "violations": t.violations,
-    });
-    let mut m = serde_json::Map::new();
-    m.insert(phase.name().to_string(), v);
-    serde_json::to_string_pretty(&serde_json::Value::Object(m)).unwrap_or_default()
-}
-
 fn run_score(a: &ScoreArgs) -> Result<()> {
     let cluster = a.cluster.cluster(Cluster::default().redundant, DeviceType::default());
     cluster.check_limits()?;
-    a.current.check()?;
+    a.current.check(false)?;
     let given_nn = a.cluster.npus.is_some();
     let ds = load(&a.input)?;
     if ds.phases.is_empty() && a.table.is_none() {
         if let Some(g) = before::dropped(&ds) {
-            say!("{}", score_table_only(&g, &cluster));
+            let phase = phase_of_table_name(&g.name).unwrap_or(Phase::Decode);
+            say!("{}", table_alone_json(phase, &before::check_alone(&g, &cluster)));
             return Ok(());
         }
     }
@@ -915,7 +758,7 @@ fn run_score(a: &ScoreArgs) -> Result<()> {
         }
         Some(path) => {
             let table = read_table(path)?;
-            let phases: Vec<&PhaseData> = match table_phase(path) {
+            let phases: Vec<&PhaseData> = match phase_of_table_name(path) {
                 Some(ph) => {
                     let v: Vec<&PhaseData> = ds.phases.iter().filter(|d| d.phase == ph).collect();
                     if v.is_empty() {
@@ -925,19 +768,8 @@ fn run_score(a: &ScoreArgs) -> Result<()> {
                 }
                 None => ds.phases.iter().collect(),
             };
-            let placement = placement_from_table(&table, cluster.shared_devices);
             for data in phases {
-                let mixed = is_mixed(&placement, data.experts);
-                let mut s = score(data, &placement, &cluster);
-                let mut violations = validate_table(&table, data.experts, cluster.shared_devices, mixed);
-                for v in std::mem::take(&mut s.violations) {
-                    if !violations.contains(&v) {
-                        violations.push(v);
-                    }
-                }
-                s.valid = violations.is_empty();
-                s.violations = violations;
-                scores.push((data.phase, s));
+                scores.push((data.phase, before::score_table(data, &table, &cluster)));
             }
         }
     }
