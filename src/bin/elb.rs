@@ -11,10 +11,10 @@
 //! several letters (`-nre`), which clap does not know: [`msit_argv`] turns
 //! them into their long forms before clap sees them and [`msit_help`] shows
 //! them in the help. Every problem with the input or the flags is reported as
-//! `elb: error: <what and where>` on stderr with exit code 2 ([`clap_error`]
-//! puts clap's refusals in the same words); `--help` and `--version` exit 0.
-//! This file holds argument handling and printing only: the rules live in
-//! the engine.
+//! `elb: error: <what and where>` on stderr with exit code 2 ([`parse`] puts
+//! clap's refusals in the same words); `--help` and `--version` exit 0.
+//! This file holds argument handling (which flags go together) and printing
+//! only: reading, solving, checking and exporting are the engine's.
 
 use std::fs;
 use std::io::Write as _;
@@ -29,7 +29,7 @@ use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat
 use elb::engine::metrics::{score, Score};
 use elb::engine::params::MAX_FIRST_MOE_LAYER;
 use elb::engine::sample::{Preset, SampleFormat};
-use elb::engine::table::{parse_table, phase_of_table_name, DeploymentTable};
+use elb::engine::table::{parse_table, phase_of_table_name};
 use elb::engine::{algo, before, holdout, ingest, migration, sweep};
 use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Result, Settings};
 
@@ -167,7 +167,8 @@ struct InputArgs {
     verbose: bool,
 }
 
-/// The cluster, in every command (`-nre` is the solve command's: sweep tries every count, score solves nothing).
+/// The cluster, in every command (`-nre` is the solve command's alone:
+/// sweep tries every count, score solves nothing).
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Cluster (msit elb flags and defaults)")]
 struct ClusterArgs {
@@ -178,7 +179,8 @@ struct ClusterArgs {
     #[arg(long = "num-nodes", value_name = "N", default_value_t = Cluster::default().nodes, value_parser = int::<usize>(Param::Nodes))]
     nodes: usize,
     /// devices dedicated to the shared expert
-    #[arg(long = "num-share-expert-devices", value_name = "K", default_value_t = Cluster::default().shared_devices, value_parser = int::<usize>(Param::SharedDevices))]
+    #[arg(long = "num-share-expert-devices", value_name = "K", default_value_t = Cluster::default().shared_devices)]
+    #[arg(value_parser = int::<usize>(Param::SharedDevices))]
     shared_devices: usize,
 }
 
@@ -235,7 +237,8 @@ struct SolveArgs {
     #[arg(short = 'o', long = "output-dir", value_name = "DIR", default_value = "./", help_heading = "Input (msit elb flags and defaults)")]
     output: String,
     /// redundant expert slots in total
-    #[arg(long = "num-redundant-expert", value_name = "R", default_value_t = Cluster::default().redundant, value_parser = int::<usize>(Param::Redundant), help_heading = "Cluster (msit elb flags and defaults)")]
+    #[arg(long = "num-redundant-expert", value_name = "R", default_value_t = Cluster::default().redundant, value_parser = int::<usize>(Param::Redundant))]
+    #[arg(help_heading = "Cluster (msit elb flags and defaults)")]
     redundant: usize,
     #[command(flatten)]
     cluster: ClusterArgs,
@@ -269,7 +272,8 @@ struct SolveExtras {
     holdout: bool,
     /// fit on the first fraction F of the intervals (e.g. 0.7) and
     /// print the time-resolved imbalance on the rest (time series)
-    #[arg(long, value_name = "F", value_parser = number(Param::HoldoutSplit, |f| f > 0.0 && f < 1.0, "the fraction of intervals to fit must lie strictly between 0 and 1"), verbatim_doc_comment)]
+    #[arg(long, value_name = "F", verbatim_doc_comment)]
+    #[arg(value_parser = number(Param::HoldoutSplit, |f| f > 0.0 && f < 1.0, "the fraction of intervals to fit must lie strictly between 0 and 1"))]
     holdout_split: Option<f64>,
     /// after solving, move as few slots of the current placement as
     /// possible to come within --target-within of the new table
@@ -285,7 +289,8 @@ struct SolveExtras {
     export_format: Formats,
     /// model index of the first MoE layer, for the sglang and trtllm
     /// exports (DeepSeek-V3: 3)
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"), verbatim_doc_comment)]
+    #[arg(long, value_name = "N", default_value_t = 0, verbatim_doc_comment)]
+    #[arg(value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
     first_moe_layer: usize,
 }
 
@@ -313,7 +318,8 @@ struct SweepArgs {
     solver: SolverArgs,
     /// memory of one redundant expert per card, all MoE layers
     /// [MindIE's figure for DeepSeek-V3 w8a8]
-    #[arg(long, value_name = "GB", default_value_t = sweep::DEFAULT_GB_PER_REDUNDANT, value_parser = number(Param::GbPerExpert, |g| g >= 0.0, "must be a non-negative number of GB"), verbatim_doc_comment, help_heading = "Sweep")]
+    #[arg(long, value_name = "GB", default_value_t = sweep::DEFAULT_GB_PER_REDUNDANT, verbatim_doc_comment, help_heading = "Sweep")]
+    #[arg(value_parser = number(Param::GbPerExpert, |g| g >= 0.0, "must be a non-negative number of GB"))]
     gb_per_expert: f64,
     /// print the sweep as JSON
     #[arg(long, help_heading = "Sweep")]
@@ -323,8 +329,8 @@ struct SweepArgs {
 #[derive(Args, Debug)]
 struct SampleArgs {
     /// the model the dump imitates
-    #[arg(short, long, value_name = "small|qwen3|dsv3|kimi", required = true, value_parser = Preset::parse)]
-    preset: Option<Preset>,
+    #[arg(short, long, value_name = "small|qwen3|dsv3|kimi", value_parser = Preset::parse)]
+    preset: Preset,
     /// one summed file per rank, or a time series
     #[arg(short, long, value_name = "summed|series", default_value = "series", value_parser = SampleFormat::parse)]
     format: SampleFormat,
@@ -332,8 +338,8 @@ struct SampleArgs {
     #[arg(short, long, value_name = "N", default_value_t = 0, value_parser = int::<u64>(Param::Seed))]
     seed: u64,
     /// the folder to write the dump into (required)
-    #[arg(short = 'o', long = "output-dir", visible_alias = "out", alias = "output", value_name = "DIR", required = true)]
-    output: Option<String>,
+    #[arg(short = 'o', long = "output-dir", visible_alias = "out", alias = "output", value_name = "DIR")]
+    output: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -479,10 +485,8 @@ impl SolveArgs {
 // Reading the input.
 
 fn load(input: &InputArgs) -> Result<Dataset> {
-    let Some(spec) = &input.inputs else {
-        return Err(Error::param("-icp", "the input folder is required (elb -icp <folder>; see elb --help)"));
-    };
-    let ds = ingest::folders::read_folders(spec)?;
+    // clap requires -icp; an empty one is refused by the reader.
+    let ds = ingest::folders::read_folders(input.inputs.as_deref().unwrap_or_default())?;
     for w in &ds.warnings {
         eprintln!("elb: warning: {w}");
     }
@@ -495,26 +499,21 @@ fn load(input: &InputArgs) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// The placement the user gave with `--current`, read in any format.
-fn given_current(c: &CurrentArgs, cluster: &Cluster, data_layers: usize) -> Result<Option<before::Given>> {
-    let Some(path) = &c.current else { return Ok(None) };
-    let bytes = fs::read(path).map_err(|e| Error::file(path.as_str(), format!("cannot read the current placement (--current): {e}")))?;
-    Ok(Some(before::read_placement(path, &bytes, cluster.routed_devices(), data_layers)?))
-}
-
-/// The current placement of a phase, checked: `--current`, else a table in
-/// the input folder, else the dump's `eplb_expert_map_file`
-/// ([`before::current`]); none with `--ignore-current`.
+/// The current placement of a phase, checked: `--current` (read in any
+/// format), else a table in the input folder, else the dump's
+/// `eplb_expert_map_file` ([`before::current`]); none with `--ignore-current`.
 fn current_of(c: &CurrentArgs, cluster: &Cluster, ds: &Dataset, data: &PhaseData) -> Result<Option<before::Current>> {
     if c.ignore_current {
         return Ok(None);
     }
-    let given = given_current(c, cluster, data.layers)?;
+    let given = match &c.current {
+        Some(path) => {
+            let bytes = fs::read(path).map_err(|e| Error::file(path.as_str(), format!("cannot read the current placement (--current): {e}")))?;
+            Some(before::read_placement(path, &bytes, cluster.routed_devices(), data.layers)?)
+        }
+        None => None,
+    };
     before::current(ds, data, cluster, given.as_ref())
-}
-
-fn write_out(path: &Path, text: &str) -> Result<()> {
-    fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))
 }
 
 fn run_solve(a: &SolveArgs) -> Result<()> {
@@ -528,90 +527,77 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             "the input holds only a deployment table; a new table needs hotspot data (decode_<rank>.csv / prefill_<rank>.csv). Use elb score -icp <folder> to check this table",
         ));
     }
-    // Held-out runs split the data here and fit on the fit part with
-    // `holdout` off: for level 2 this is the same fit as its own
-    // `Settings::holdout` (even intervals), and every other algorithm gets
-    // the same treatment (C2LB then reads the fit part's loads only).
     let out_dir = Path::new(&a.output);
     fs::create_dir_all(out_dir).map_err(|e| Error::param("-o", format!("cannot create the output folder {}: {e}", out_dir.display())))?;
+    let algorithm = match settings.robust {
+        true => format!("{}, robust (worst interval)", settings.algorithm.label()),
+        false => settings.algorithm.label().to_string(),
+    };
     // Files and lines of every phase; written and printed once every phase
     // is solved and every file checked, so a failure leaves no partial output.
     let mut writes: Vec<(PathBuf, String)> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     for data in &ds.phases {
-        let parts = if x.holdout {
-            Some(holdout::split_even_odd(data)?)
-        } else if let Some(f) = x.holdout_split {
-            Some(holdout::split(data, f)?)
-        } else {
-            None
+        let phase = data.phase.name();
+        // Held-out runs split the data here and fit on the fit part with
+        // `Settings::holdout` off: for level 2 this is the same fit as its
+        // own hold-out (even intervals), and every other algorithm gets the
+        // same treatment (C2LB then reads the fit part's loads only).
+        let parts = match (x.holdout, x.holdout_split) {
+            (true, _) => Some(holdout::split_even_odd(data)?),
+            (false, Some(f)) => Some(holdout::split(data, f)?),
+            (false, None) => None,
         };
         let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
         let current = current_of(&a.current, &cluster, &ds, data)?;
-        let before = match &current {
-            Some(c) => c.placement.clone(),
-            None => before::default_layout(data, &cluster).placement,
-        };
         if x.migration_aware && current.is_none() {
             return Err(Error::param(
-                "--migration-aware",
-                format!(
-                    "needs the current placement of the {} phase: a time-series dump naming eplb_expert_map_file, a table dropped with the data, or --current <file>",
-                    data.phase.name()
-                ),
+                Param::MigrationAware,
+                format!("needs the current placement of the {phase} phase: a time-series dump naming eplb_expert_map_file, a table dropped with the data, or --current <file>"),
             ));
         }
         let t0 = Instant::now();
         let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |_| true)?;
         let secs = t0.elapsed().as_secs_f64();
-        print_warnings(data.phase.name(), &sol.warnings, a.input.verbose);
+        print_warnings(phase, &sol.warnings, a.input.verbose);
         let mut migration_line = None;
-        if x.migration_aware {
-            if let Some(before::Current { placement: cur, .. }) = &current {
-                let tol = x.target_within.unwrap_or(0.02);
-                let unconstrained = migration::slots_changed(cur, &placement).0;
-                let r = migration::Refiner::new(cur, &placement, &fit_data.summed, fit_data.series.as_ref(), tol)
-                    .and_then(|rf| rf.run(&fit_data.summed, fit_data.series.as_ref()))
-                    .map_err(|e| e.context("--migration-aware"))?;
-                let reached = r.layers.iter().filter(|l| l.reached).count();
-                migration_line = Some(format!(
-                    "{}: migration-aware (within {:.1}%): {} slots moved instead of {} for the new table; {reached} of {} layers within the target",
-                    data.phase.name(),
-                    tol * 100.0,
-                    r.slots_changed,
-                    unconstrained,
-                    r.layers.len()
-                ));
-                placement = r.placement;
-            }
+        if let (true, Some(before::Current { placement: cur, .. })) = (x.migration_aware, &current) {
+            let tol = x.target_within.unwrap_or(0.02);
+            let unconstrained = migration::slots_changed(cur, &placement).0;
+            let r = migration::Refiner::new(cur, &placement, &fit_data.summed, fit_data.series.as_ref(), tol)
+                .and_then(|rf| rf.run(&fit_data.summed, fit_data.series.as_ref()))
+                .map_err(|e| e.context("--migration-aware"))?;
+            let reached = r.layers.iter().filter(|l| l.reached).count();
+            migration_line = Some(format!(
+                "{phase}: migration-aware (within {:.1}%): {} slots moved instead of {unconstrained} for the new table; {reached} of {} layers within the target",
+                tol * 100.0,
+                r.slots_changed,
+                r.layers.len()
+            ));
+            placement = r.placement;
         }
-        let stem = data.phase.name();
         // Every format rendered and checked before any file is written.
-        let files = render_all(
-            &x.export_format,
-            &placement,
-            data.experts,
-            &cluster,
-            &ExportOptions { first_moe_layer: x.first_moe_layer, msit_compat: a.msit_compat },
-        )?;
+        let options = ExportOptions { first_moe_layer: x.first_moe_layer, msit_compat: a.msit_compat };
+        let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
         let mut written: Vec<String> = Vec::new();
         for f in &files {
             for w in &f.warnings {
-                eprintln!("elb: warning: {stem}: {w}");
+                eprintln!("elb: warning: {phase}: {w}");
             }
             let path = out_dir.join(f.format.file_name(data.phase));
             written.push(path.display().to_string());
             writes.push((path, f.text.clone()));
         }
+        let before = match &current {
+            Some(c) => c.placement.clone(),
+            None => before::default_layout(data, &cluster).placement,
+        };
         let (b, after) = (score(data, &before, &cluster), score(data, &placement, &cluster));
         lines.push(format!(
-            "{}: {}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {:.2} s -> {}",
-            data.phase.name(),
-            if settings.robust { format!("{}, robust (worst interval)", settings.algorithm.label()) } else { settings.algorithm.label().to_string() },
+            "{phase}: {algorithm}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {secs:.2} s -> {}",
             b.step_imbalance,
             after.step_imbalance,
             after.lower_bound,
-            secs,
             written.join(", ")
         ));
         if let Some(before::Current { placement: cur, source: src }) = &current {
@@ -619,32 +605,27 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
             let busiest = per_dev.iter().copied().max().unwrap_or(0);
             let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
+            let per_dev: Vec<String> = per_dev.iter().map(|x| x.to_string()).collect();
             lines.push(format!(
-                "{}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
-                data.phase.name(),
-                per_dev.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
+                "{phase}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
+                per_dev.join(" ")
             ));
         }
-        if let Some(line) = migration_line {
-            lines.push(line);
-        }
+        lines.extend(migration_line);
         if let Some((fit, eval)) = &parts {
             let h = holdout::evaluate(fit, eval, &placement, &cluster);
             let (fi, ei) = (h.fit_time_resolved.unwrap_or(h.fit_step), h.held_out_time_resolved.unwrap_or(h.held_out_step));
-            let how = if x.holdout {
-                format!("fit on the {} even intervals, held out: the {} odd ones", h.fit_intervals, h.held_out_intervals)
-            } else {
-                format!("fit on the first {} intervals, held out: the last {}", h.fit_intervals, h.held_out_intervals)
+            let (nf, ne) = (h.fit_intervals, h.held_out_intervals);
+            let how = match x.holdout {
+                true => format!("fit on the {nf} even intervals, held out: the {ne} odd ones"),
+                false => format!("fit on the first {nf} intervals, held out: the last {ne}"),
             };
-            lines.push(format!(
-                "{}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({:+.2}%); {how}",
-                data.phase.name(),
-                (ei / fi - 1.0) * 100.0
-            ));
+            let change = (ei / fi - 1.0) * 100.0;
+            lines.push(format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}"));
         }
     }
     for (path, text) in &writes {
-        write_out(path, text)?;
+        fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))?;
     }
     for line in &lines {
         say!("{line}");
@@ -707,12 +688,6 @@ fn run_sweep(a: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-/// Read and parse a deployment table file (errors name the line and column).
-fn read_table(path: &str) -> Result<DeploymentTable> {
-    let bytes = fs::read(path).map_err(|e| Error::file(path, format!("cannot read the table (--table): {e}")))?;
-    parse_table(path, &bytes)
-}
-
 fn run_score(a: &ScoreArgs) -> Result<()> {
     let cluster = a.cluster.cluster(Cluster::default().redundant, DeviceType::default());
     cluster.check_limits()?;
@@ -733,22 +708,18 @@ fn run_score(a: &ScoreArgs) -> Result<()> {
                 // No -nn: the default layout goes over the NPUs the dump
                 // was collected from (its ranks), and says so.
                 let mut cluster = cluster;
-                if !given_nn {
-                    if let Some(ranks) = before::dump_devices(data) {
-                        cluster.devices = ranks + cluster.shared_devices;
-                    }
+                let ranks = before::dump_devices(data).filter(|_| !given_nn);
+                if let Some(r) = ranks {
+                    cluster.devices = r + cluster.shared_devices;
                 }
                 let current = current_of(&a.current, &cluster, &ds, data)?;
                 let b = match current {
                     Some(c) => c.placement,
                     None => {
                         before::check_default_layout(data, &cluster)?;
-                        if !given_nn && before::dump_devices(data).is_some() {
-                            eprintln!(
-                                "elb: note: {}: no -nn given: the default layout spreads the experts over the dump's {} ranks",
-                                data.phase.name(),
-                                cluster.routed_devices()
-                            );
+                        if ranks.is_some() {
+                            let (phase, d) = (data.phase.name(), cluster.routed_devices());
+                            eprintln!("elb: note: {phase}: no -nn given: the default layout spreads the experts over the dump's {d} ranks");
                         }
                         before::default_layout(data, &cluster).placement
                     }
@@ -757,33 +728,25 @@ fn run_score(a: &ScoreArgs) -> Result<()> {
             }
         }
         Some(path) => {
-            let table = read_table(path)?;
-            let phases: Vec<&PhaseData> = match phase_of_table_name(path) {
-                Some(ph) => {
-                    let v: Vec<&PhaseData> = ds.phases.iter().filter(|d| d.phase == ph).collect();
-                    if v.is_empty() {
-                        return Err(Error::file(path.as_str(), format!("the table is for the {} phase, but the input has no {} data", ph.name(), ph.name())));
-                    }
-                    v
-                }
-                None => ds.phases.iter().collect(),
-            };
-            for data in phases {
+            let bytes = fs::read(path).map_err(|e| Error::file(path.as_str(), format!("cannot read the table (--table): {e}")))?;
+            let table = parse_table(path, &bytes)?; // errors name the line and column
+            let phase = phase_of_table_name(path);
+            for data in ds.phases.iter().filter(|d| phase.is_none_or(|p| d.phase == p)) {
                 scores.push((data.phase, before::score_table(data, &table, &cluster)));
+            }
+            if let (Some(p), true) = (phase, scores.is_empty()) {
+                let p = p.name();
+                return Err(Error::file(path.as_str(), format!("the table is for the {p} phase, but the input has no {p} data")));
             }
         }
     }
     let refs: Vec<(Phase, &Score)> = scores.iter().map(|(p, s)| (*p, s)).collect();
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", score_json(&refs));
+    say!("{}", score_json(&refs));
     Ok(())
 }
 
 fn run_sample(a: &SampleArgs) -> Result<()> {
-    let (Some(preset), Some(out)) = (a.preset, &a.output) else {
-        return Err(Error::param("--preset", "is required (small, qwen3, dsv3 or kimi)"));
-    };
-    eprintln!("{}", elb::engine::sample::write_dump(preset, a.format, a.seed, out)?);
+    eprintln!("{}", elb::engine::sample::write_dump(a.preset, a.format, a.seed, &a.output)?);
     Ok(())
 }
 
