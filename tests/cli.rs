@@ -402,3 +402,31 @@ fn repeated_layer_warnings_are_summarised_unless_verbose() {
     assert!(all > 3, "{}", stderr(&v));
     assert!(!stderr(&v).contains("more warning(s) like these"));
 }
+
+/// The clap front end: msit's multi-letter short flags in the help and in
+/// every spelling (`-nn 8`, `-nn=8`, `--num-npus 8`), the last of a repeated
+/// flag wins, and clap's own refusals come in our words with exit code 2.
+#[test]
+fn msit_short_flags_in_every_spelling_and_the_help() {
+    let help = stdout(&elb(&["--help"]));
+    for line in ["-icp,  --info-csv-path", "-nre,  --num-redundant-expert", "-nsed, --num-share-expert-devices", "-al,   --algorithm", "--threads <N>"] {
+        assert!(help.contains(line), "help lacks {line}: {help}");
+    }
+    for sub in ["score", "sweep", "sample"] {
+        let o = elb(&[sub, "--help"]);
+        assert_eq!(o.status.code(), Some(0), "{sub}");
+        assert!(stdout(&o).contains("Usage: elb "), "{sub}");
+    }
+    assert_eq!(stdout(&elb(&["--version"])).trim(), format!("elb {}", env!("CARGO_PKG_VERSION")));
+    let input = fixture("small-summed/input");
+    let base = score_run(&["score", "-icp", &input, "-nn", "8", "-nd", "2"]);
+    assert_eq!(score_run(&["score", "-icp", &input, "-nn=8", "-nd=2"]), base);
+    assert_eq!(score_run(&["score", "--info-csv-path", &input, "--num-npus", "8", "--num-nodes", "2"]), base);
+    assert_eq!(score_run(&["score", "-icp", &input, "-nn", "4", "-nd", "2", "-nn", "8"]), base);
+    assert_bad(&elb(&["-icp", "x", "-nr", "8"]), "parameter -nr: unknown flag");
+    assert_bad(&elb(&["-icp", "x", "score"]), "the subcommand comes first");
+    assert_bad(&elb(&["-icp", "x", "--threads", "5000"]), "parameter threads (--threads): 5000 is more threads");
+    assert_bad(&elb(&["score", "-icp", "x", "--threads", "2"]), "does not apply to elb score");
+    assert_bad(&elb(&["sweep", "-icp", "x", "--current", "c.json"]), "is a flag of the solve command");
+    assert_bad(&elb(&["sample", "--preset", "small", "-o"]), "parameter output folder (-o): needs a value");
+}

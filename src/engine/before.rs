@@ -289,6 +289,23 @@ pub fn check_alone(g: &Given, cluster: &Cluster) -> TableAlone {
     }
 }
 
+/// `table` scored on `data` (`elb score --table`): the balance figures and
+/// every rule the table breaks, the table's own (validate.md) first.
+pub fn score_table(data: &PhaseData, table: &super::table::DeploymentTable, cluster: &Cluster) -> super::metrics::Score {
+    let placement = validate::placement_from_table(table, cluster.shared_devices);
+    let mixed = validate::is_mixed(&placement, data.experts);
+    let mut s = super::metrics::score(data, &placement, cluster);
+    let mut violations = validate::validate_table(table, data.experts, cluster.shared_devices, mixed);
+    for v in std::mem::take(&mut s.violations) {
+        if !violations.contains(&v) {
+            violations.push(v);
+        }
+    }
+    s.valid = violations.is_empty();
+    s.violations = violations;
+    s
+}
+
 /// The dropped table of a dataset as a [`Given`] placement.
 pub fn dropped(ds: &Dataset) -> Option<Given> {
     given_of(ds, None)

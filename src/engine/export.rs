@@ -189,6 +189,28 @@ pub fn score_json(scores: &[(Phase, &Score)]) -> String {
     out
 }
 
+/// [`score_json`]'s form for a table read alone ([`super::before::TableAlone`],
+/// `elb score` on a folder holding only a table): its shape and every rule
+/// it breaks; the balance figures need loads, so they are null.
+pub fn table_alone_json(phase: Phase, t: &super::before::TableAlone) -> String {
+    let v = serde_json::json!({
+        "layers": t.layers,
+        "experts": t.experts,
+        "devices": t.devices,
+        "slots_per_device": t.slots_per_device,
+        "step_imbalance": null,
+        "mean_layer_imbalance": null,
+        "max_layer_imbalance": null,
+        "time_resolved_step_imbalance": null,
+        "lower_bound": null,
+        "gap": null,
+        "valid": t.violations.is_empty(),
+        "violations": t.violations,
+        "servers": null,
+    });
+    serde_json::to_string_pretty(&serde_json::json!({ phase.name(): v })).unwrap_or_default()
+}
+
 /// One phase of the "Download all" report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseReport {

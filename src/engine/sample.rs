@@ -391,30 +391,62 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
     }
     let preset = preset.ok_or_else(|| Error::param("--preset", "is required (small, qwen3, dsv3 or kimi)"))?;
     let out = out.ok_or_else(|| Error::param("-o", "is required: the folder to write the sample into"))?;
-    let dir = std::path::Path::new(&out);
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(out.clone(), format!("cannot create folder: {e}")))?;
-    let mut sh = preset.shape();
-    for (flag, n) in &shape_flags {
-        match flag.as_str() {
-            "--layers" => sh.layers = *n,
-            "--experts" => sh.experts = *n,
-            "--npus" => sh.devices = *n,
-            "--nodes" => sh.nodes = *n,
-            _ => sh.dumps = *n,
-        }
+    let mut ov = ShapeOverrides::default();
+    for (flag, n) in shape_flags {
+        let slot = match flag.as_str() {
+            "--layers" => &mut ov.layers,
+            "--experts" => &mut ov.experts,
+            "--npus" => &mut ov.npus,
+            "--nodes" => &mut ov.nodes,
+            _ => &mut ov.dumps,
+        };
+        *slot = Some(n);
     }
+    eprintln!("{}", write_dump(preset, format, seed, &out, &ov)?);
+    Ok(())
+}
+
+/// Changes to a preset's shape (`elb sample --layers --experts --npus
+/// --nodes --dumps`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShapeOverrides {
+    pub layers: Option<usize>,
+    pub experts: Option<usize>,
+    pub npus: Option<usize>,
+    pub nodes: Option<usize>,
+    pub dumps: Option<usize>,
+}
+
+impl ShapeOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == ShapeOverrides::default()
+    }
+}
+
+/// Write the sample dump into the folder `out` (created if need be); the
+/// one-line summary to show, with the suggested cluster flags.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_dump(preset: Preset, format: SampleFormat, seed: u64, out: &str, ov: &ShapeOverrides) -> Result<String, Error> {
+    let dir = std::path::Path::new(out);
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(out, format!("cannot create folder: {e}")))?;
+    let mut sh = preset.shape();
+    sh.layers = ov.layers.unwrap_or(sh.layers);
+    sh.experts = ov.experts.unwrap_or(sh.experts);
+    sh.devices = ov.npus.unwrap_or(sh.devices);
+    sh.nodes = ov.nodes.unwrap_or(sh.nodes);
+    sh.dumps = ov.dumps.unwrap_or(sh.dumps);
     let files = generate_custom(preset, &sh, format, seed)?;
     for f in &files {
         let p = dir.join(&f.path);
         std::fs::write(&p, &f.bytes).map_err(|e| Error::file(p.display().to_string(), format!("cannot write: {e}")))?;
     }
     let c = Cluster { devices: sh.devices, nodes: sh.nodes, redundant: sh.devices, ..Cluster::default() };
-    let what = if shape_flags.is_empty() {
+    let what = if ov.is_empty() {
         preset.describe()
     } else {
         format!("{} shape changed: {} layers x {} experts on {} NPUs / {} nodes, {} dumps", preset.name(), sh.layers, sh.experts, sh.devices, sh.nodes, sh.dumps)
     };
-    eprintln!(
+    Ok(format!(
         "wrote {} files ({}, {} format, seed {seed}) to {out}; suggested cluster: -nn {} -nd {} -nre {}",
         files.len(),
         what,
@@ -422,6 +454,5 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
         c.devices,
         c.nodes,
         c.redundant
-    );
-    Ok(())
+    ))
 }

@@ -14,11 +14,14 @@
 //!
 //! One file per concern: [`csv_text`] (decoding and the fast integer
 //! scanner), [`config`], [`ranks`] (rank files, backups, node folders),
-//! [`summed`], [`series`], [`topk`], [`matrix`], and [`synth`] (a synthetic
-//! dump for the parse benchmark).
+//! [`summed`], [`series`], [`topk`], [`matrix`], [`synth`] (a synthetic
+//! dump for the parse benchmark) and, natively, `folders` (the CLI's files
+//! and folders on disk).
 
 pub mod config;
 pub mod csv_text;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folders;
 pub mod matrix;
 pub mod ranks;
 pub mod series;
