@@ -550,10 +550,12 @@ pub fn solve_layers_with(
             data.layers
         ));
     }
-    let mut kept = Vec::new();
-    for (i, l) in layers.clone().enumerate() {
+    // Layers are independent: on all cores natively (engine::par), in
+    // layer order, the same table for any thread count.
+    let one = |l: usize| -> Result<(Vec<Vec<usize>>, bool)> {
         let st = LayerStats::of_layer(data, l, knobs.samples);
         let (_, mut table, new_score) = tree_search(&st, d, s, knobs);
+        let mut keep = false;
         if let Some(cur) = current.filter(|_| knobs.match_current) {
             let cur_layer = &cur.layers[l];
             if usable(cur_layer, e_n, d, s) {
@@ -563,7 +565,7 @@ pub fn solve_layers_with(
                 }
                 let cur_score = score(&st, &cc, cur_layer);
                 if 1.0 / cur_score >= knobs.threshold || new_score >= cur_score {
-                    kept.push(l);
+                    keep = true;
                     table = cur_layer.clone();
                 }
             }
@@ -571,10 +573,14 @@ pub fn solve_layers_with(
                 table = match_to_current(&table, cur_layer);
             }
         }
-        sol.layers.push(table);
-        if !progress(i + 1) {
-            return Err(Error::msg("cancelled"));
+        Ok((table, keep))
+    };
+    let mut kept = Vec::new();
+    for (i, (table, keep)) in crate::engine::par::map_layers(layers.clone(), progress, one)?.into_iter().enumerate() {
+        if keep {
+            kept.push(layers.start + i);
         }
+        sol.layers.push(table);
     }
     if !kept.is_empty() {
         let list: Vec<String> = kept.iter().take(8).map(|l| l.to_string()).collect();
