@@ -245,6 +245,411 @@ fn display_unit(label: &str, unit: &str) -> String {
     }
 }
 
+/// What the reading of a drop has found so far: every file (paths
+/// normalised, roots' common prefixes stripped, sorted), which are used, and
+/// the remarks and ignored files to report. [`read_impl`] runs its steps in
+/// order, each a method.
+struct Scan<'a> {
+    /// Unique, normalised root labels (prefixes of the paths shown).
+    labels: Vec<String>,
+    entries: Vec<Entry<'a>>,
+    used: Vec<bool>,
+    warnings: Vec<String>,
+    ignored: Vec<String>,
+}
+
+/// The phases read from rank files (and matrices), their series to write
+/// later (deferred reads), and each phase's format label.
+struct ReadPhases {
+    phases: Vec<PhaseData>,
+    deferred: Vec<(usize, PreparedSeries)>,
+    labels: Vec<String>,
+}
+
+/// Current placements named by `eplb_expert_map_file`: file name -> (entry, table).
+type CurrentMaps = BTreeMap<String, (usize, DeploymentTable)>;
+
+impl<'a> Scan<'a> {
+    /// Step 1: normalise paths and strip each root's common prefix.
+    fn new(roots: &'a [(String, Vec<Input<'a>>)]) -> Scan<'a> {
+        // Labels: unique, normalised.
+        let mut labels: Vec<String> = Vec::new();
+        for (i, (l, _)) in roots.iter().enumerate() {
+            let mut l = normalise(l).join("/");
+            if roots.len() > 1 && (l.is_empty() || labels.contains(&l)) {
+                l = if l.is_empty() { format!("input{}", i + 1) } else { format!("{l}#{}", i + 1) };
+            }
+            labels.push(l);
+        }
+        let mut entries: Vec<Entry<'_>> = Vec::new();
+        for (ri, (_, files)) in roots.iter().enumerate() {
+            let mut paths: Vec<Vec<String>> = files.iter().map(|f| normalise(&f.path)).collect();
+            strip_common_prefix(&mut paths);
+            for (f, p) in files.iter().zip(paths) {
+                let rel = p.join("/");
+                let rel_dir = if p.len() > 1 { p[..p.len() - 1].join("/") } else { String::new() };
+                let name = p.last().cloned().unwrap_or_default();
+                let hidden = p.iter().any(|c| c.starts_with('.')) || name.is_empty();
+                let path = if labels[ri].is_empty() { rel.clone() } else { format!("{}/{rel}", labels[ri]) };
+                entries.push(Entry { root: ri, kind: classify(&name), hidden, rel, rel_dir, file: FileRef { path, src: f.src } });
+            }
+        }
+        // Deterministic order: by root, then path.
+        entries.sort_by(|a, b| (a.root, &a.rel).cmp(&(b.root, &b.rel)));
+
+        let used = vec![false; entries.len()];
+        Scan { labels, entries, used, warnings: Vec::new(), ignored: Vec::new() }
+    }
+
+    /// Step 2: the units (folders) where each phase's rank files live, with
+    /// their config; a phase found in two units is an error.
+    fn rank_sources(&mut self, n_roots: usize) -> Result<Vec<PhaseSource>> {
+        let mut sources: Vec<PhaseSource> = Vec::new();
+        for ri in 0..n_roots {
+            let mut configs: BTreeMap<String, usize> = BTreeMap::new();
+            let mut units: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (i, e) in self.entries.iter().enumerate() {
+                if e.root != ri || e.hidden {
+                    continue;
+                }
+                match e.kind {
+                    FileKind::Config => {
+                        configs.entry(e.rel_dir.clone()).or_insert(i);
+                    }
+                    FileKind::Rank { .. } => {
+                        let unit = if e.rel_dir.is_empty() || is_phase_dir(&e.rel_dir) {
+                            e.rel_dir.clone()
+                        } else {
+                            parent(&e.rel_dir).unwrap_or("").to_string()
+                        };
+                        units.entry(unit).or_default().push(i);
+                    }
+                    _ => {}
+                }
+            }
+            let mut seen: BTreeMap<Phase, String> = BTreeMap::new();
+            for (unit, idxs) in &units {
+                // the unit's config: in the unit, else in one of its immediate
+                // subfolders (the first found), else in an enclosing folder.
+                let mut cfg = configs.get(unit).copied();
+                if cfg.is_none() {
+                    // only node folders that hold rank files count
+                    let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| self.entries[i].rel_dir.as_str()).collect();
+                    cfg = configs
+                        .iter()
+                        .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
+                        .map(|(_, &i)| i);
+                }
+                if cfg.is_none() {
+                    let mut d = parent(unit);
+                    while let Some(p) = d {
+                        if let Some(&i) = configs.get(p) {
+                            cfg = Some(i);
+                            break;
+                        }
+                        d = parent(p);
+                    }
+                }
+                for phase in Phase::ALL {
+                    let files: Vec<usize> = idxs
+                        .iter()
+                        .copied()
+                        .filter(|&i| matches!(self.entries[i].kind, FileKind::Rank { phase: p, .. } if p == phase))
+                        .collect();
+                    if files.is_empty() {
+                        continue;
+                    }
+                    let has_main = files.iter().any(|&i| matches!(self.entries[i].kind, FileKind::Rank { topk: false, .. }));
+                    if !has_main {
+                        for &i in &files {
+                            self.ignored.push(self.entries[i].file.path.clone());
+                            self.used[i] = true;
+                        }
+                        self.warnings.push(format!(
+                            "{}: {} top-k trace files found but no {}_<rank>.csv hotspot files; ignored",
+                            display_unit(&self.labels[ri], unit),
+                            phase.name(),
+                            phase.name()
+                        ));
+                        continue;
+                    }
+                    let shown = display_unit(&self.labels[ri], unit);
+                    if let Some(prev) = seen.get(&phase) {
+                        return Err(Error::msg(format!(
+                            "{} rank files were found in two folders, {prev} and {shown}: drop one dump at a time (or one dump root holding prefill/ and decode/)",
+                            phase.name()
+                        )));
+                    }
+                    seen.insert(phase, shown);
+                    let node_dirs: BTreeSet<String> = files.iter().map(|&i| self.entries[i].rel_dir.clone()).collect();
+                    for &i in &files {
+                        self.used[i] = true;
+                    }
+                    if let Some(c) = cfg {
+                        self.used[c] = true;
+                    }
+                    sources.push(PhaseSource { phase, root: ri, unit: unit.clone(), config: cfg, files, node_dirs });
+                }
+            }
+        }
+
+        Ok(sources)
+    }
+
+    /// Step 3: parse the configs the sources use (once each).
+    fn parse_configs(&self, sources: &[PhaseSource]) -> Result<BTreeMap<usize, GenConfig>> {
+        let mut configs: BTreeMap<usize, GenConfig> = BTreeMap::new();
+        for s in sources {
+            if let Some(c) = s.config {
+                if let std::collections::btree_map::Entry::Vacant(v) = configs.entry(c) {
+                    let e = &self.entries[c];
+                    v.insert(read_config(&e.file.path, &e.file.bytes()?)?);
+                }
+            }
+        }
+
+        Ok(configs)
+    }
+
+    /// Step 4: the current placements named by `eplb_expert_map_file`,
+    /// resolved by file name among the dropped files; the first name not
+    /// found.
+    fn current_maps(&mut self, configs: &BTreeMap<usize, GenConfig>) -> Result<(CurrentMaps, Option<String>)> {
+        let mut map_names: Vec<String> = Vec::new();
+        for c in configs.values() {
+            if let Some(m) = &c.map_file {
+                let b = base_name(m).to_string();
+                if !b.is_empty() && !map_names.contains(&b) {
+                    map_names.push(b);
+                }
+            }
+        }
+        let mut maps: CurrentMaps = BTreeMap::new();
+        let mut missing_map: Option<String> = None;
+        for name in &map_names {
+            let mut cands: Vec<usize> =
+                (0..self.entries.len()).filter(|&i| !self.entries[i].hidden && self.entries[i].file.file_name() == name.as_str()).collect();
+            if cands.is_empty() {
+                cands = (0..self.entries.len())
+                    .filter(|&i| !self.entries[i].hidden && self.entries[i].file.file_name().eq_ignore_ascii_case(name))
+                    .collect();
+            }
+            match cands.first() {
+                Some(&i) => {
+                    if cands.len() > 1 {
+                        self.warnings.push(format!(
+                            "several files are named {name}; the current placement was read from {}",
+                            self.entries[i].file.path
+                        ));
+                    }
+                    let t = parse_table(&self.entries[i].file.path, &self.entries[i].file.bytes()?)?;
+                    self.used[i] = true;
+                    maps.insert(name.clone(), (i, t));
+                }
+                None => {
+                    self.warnings.push(format!(
+                        "model_gen_config.json names the current placement '{name}' (eplb_expert_map_file) but no dropped file has that name: add it to see the real 'before'; slots were read as logical experts 0, 1, 2, ... meanwhile"
+                    ));
+                    if missing_map.is_none() {
+                        missing_map = Some(name.clone());
+                    }
+                }
+            }
+        }
+
+        Ok((maps, missing_map))
+    }
+
+    /// Step 5: the other JSON and CSV files: deployment tables, and load
+    /// matrices when there is no rank data.
+    #[allow(clippy::type_complexity)]
+    fn tables_and_matrices(&mut self, has_rank_data: bool) -> Result<(Vec<(usize, DeploymentTable)>, Vec<(usize, Option<serde_json::Value>)>)> {
+        let mut tables: Vec<(usize, DeploymentTable)> = Vec::new();
+        let mut matrix_cands: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
+        for i in 0..self.entries.len() {
+            if self.used[i] {
+                continue;
+            }
+            let e = &self.entries[i];
+            if e.hidden {
+                self.ignored.push(e.file.path.clone());
+                continue;
+            }
+            match e.kind {
+                FileKind::Json => {
+                    let name_lc = e.file.file_name().to_ascii_lowercase();
+                    let important = name_lc.contains("deployment") || name_lc.contains("expert_map");
+                    let read = e.file.bytes().and_then(|b| parse_json(&e.file.path, &b, "not valid JSON").map(|v| (v, b)));
+                    match read {
+                        Err(err) => {
+                            if important || !has_rank_data {
+                                return Err(err);
+                            }
+                            self.warnings.push(format!("{err}; the file was ignored"));
+                            self.ignored.push(e.file.path.clone());
+                        }
+                        Ok((v, bytes)) => {
+                            if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
+                                tables.push((i, parse_table(&e.file.path, &bytes)?));
+                            } else if !has_rank_data && matrix::looks_like_matrix(&v) {
+                                matrix_cands.push((i, Some(v)));
+                            } else {
+                                self.ignored.push(e.file.path.clone());
+                            }
+                        }
+                    }
+                }
+                FileKind::Csv if !has_rank_data => matrix_cands.push((i, None)),
+                FileKind::Config => {
+                    if !has_rank_data {
+                        self.warnings.push(format!(
+                            "{} was found but no decode_<rank>.csv / prefill_<rank>.csv files beside it or in its node subfolders",
+                            e.file.path
+                        ));
+                    }
+                    self.ignored.push(e.file.path.clone());
+                }
+                _ => self.ignored.push(e.file.path.clone()),
+            }
+        }
+
+        Ok((tables, matrix_cands))
+    }
+
+    /// Step 6: read each phase's rank files (summed, or a time series with
+    /// its config and current map).
+    fn read_phases(&mut self, sources: &[PhaseSource], configs: &BTreeMap<usize, GenConfig>, maps: &CurrentMaps, defer: bool) -> Result<ReadPhases> {
+        let mut phases: Vec<PhaseData> = Vec::new();
+        let mut deferred: Vec<(usize, PreparedSeries)> = Vec::new();
+        let mut labels_by_phase: Vec<String> = Vec::new();
+        for phase in Phase::ALL {
+            let srcs: Vec<&PhaseSource> = sources.iter().filter(|s| s.phase == phase).collect();
+            if srcs.is_empty() {
+                continue;
+            }
+            let with_cfg = srcs.iter().filter(|s| s.config.is_some()).count();
+            if with_cfg != 0 && with_cfg != srcs.len() {
+                let a = srcs.iter().find(|s| s.config.is_some()).map(|s| display_unit(&self.labels[s.root], &s.unit)).unwrap_or_default();
+                let b = srcs.iter().find(|s| s.config.is_none()).map(|s| display_unit(&self.labels[s.root], &s.unit)).unwrap_or_default();
+                return Err(Error::msg(format!(
+                    "{}: {a} is a time-series dump (it has model_gen_config.json) but {b} is a summed folder (no model_gen_config.json); they cannot be combined",
+                    phase.name()
+                )));
+            }
+            let files: Vec<&FileRef<'_>> = srcs.iter().flat_map(|s| s.files.iter().map(|&i| &self.entries[i].file)).collect();
+            let pf = PhaseFiles::collect(phase, &files)?;
+            let n_nodes: usize = srcs.iter().map(|s| s.node_dirs.len()).sum();
+            let pd = match srcs[0].config {
+                None => {
+                    let pd = summed::read_summed(&pf, &mut self.warnings)?;
+                    if !pf.topk.is_empty() {
+                        self.warnings.push(format!(
+                            "{}: top-k trace files are only used with a time-series dump (model_gen_config.json); they were not read",
+                            phase.name()
+                        ));
+                    }
+                    labels_by_phase.push("summed (format 1)".to_string());
+                    pd
+                }
+                Some(ci) => {
+                    let cfg = match configs.get(&ci) {
+                        Some(c) => c,
+                        None => return Err(Error::internal("configuration not read")),
+                    };
+                    let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: self.entries[*i].file.path.clone(), table: t });
+                    let (mut pd, prep) = series::prepare_series(&pf, cfg, &self.entries[ci].file.path, map.as_ref(), &mut self.warnings)?;
+                    if defer {
+                        deferred.push((phases.len(), prep));
+                    } else {
+                        prep.finish(&mut pd);
+                    }
+                    pd.info.files.insert(0, self.entries[ci].file.path.clone());
+                    if let Some(m) = &map {
+                        pd.info.files.insert(1, m.path.clone());
+                    }
+                    let mut label = "time series (format 2)".to_string();
+                    if n_nodes > 1 {
+                        label.push_str(&format!(", {n_nodes} node folders"));
+                    }
+                    labels_by_phase.push(label);
+                    pd
+                }
+            };
+            phases.push(pd);
+        }
+
+        Ok(ReadPhases { phases, deferred, labels: labels_by_phase })
+    }
+
+    /// Step 7: plain load matrices (only when there is no rank data).
+    fn read_matrices(&self, matrix_cands: &[(usize, Option<serde_json::Value>)], read: &mut ReadPhases) -> Result<()> {
+        {
+            let mut by_phase: BTreeMap<Phase, String> = BTreeMap::new();
+            let mut mats: Vec<PhaseData> = Vec::new();
+            for (i, v) in matrix_cands {
+                let e = &self.entries[*i];
+                let m = match v {
+                    Some(v) => matrix::read_matrix_json(&e.file.path, v)?,
+                    None => matrix::read_matrix_csv(&e.file.path, &e.file.bytes()?)?,
+                };
+                let phase = if e.file.file_name().to_ascii_lowercase().contains("prefill") { Phase::Prefill } else { Phase::Decode };
+                if let Some(prev) = by_phase.get(&phase) {
+                    return Err(Error::file(
+                        e.file.path.clone(),
+                        format!(
+                            "two load matrices for the {} phase: '{prev}' and this one; drop one (a file whose name contains 'prefill' is read as the prefill phase)",
+                            phase.name()
+                        ),
+                    ));
+                }
+                by_phase.insert(phase, e.file.path.clone());
+                let mut pd = PhaseData::from_summed(phase, SourceFormat::Matrix, m);
+                pd.info.files.push(e.file.path.clone());
+                pd.info.dumps = 1;
+                pd.info.intervals_kept = 1;
+                mats.push(pd);
+            }
+            mats.sort_by_key(|p| p.phase);
+            for _ in &mats {
+                read.labels.push("load matrix".to_string());
+            }
+            read.phases.extend(mats);
+        }
+
+        Ok(())
+    }
+
+    /// Step 8: the first deployment table dropped with (or without) the
+    /// data, and the rule breaks of its own bookkeeping.
+    fn dropped_table(&mut self, tables: Vec<(usize, DeploymentTable)>) -> (Option<(String, crate::engine::Placement)>, Vec<String>) {
+        let mut dropped_table = None;
+        let mut dropped_table_problems = Vec::new();
+        for (k, (i, t)) in tables.into_iter().enumerate() {
+            let e = &self.entries[i];
+            if k == 0 {
+                let bad = t.bad_ids();
+                if bad > 0 {
+                    self.warnings.push(format!(
+                        "{}: {bad} expert id(s) are negative or too large: the table is invalid",
+                        e.file.path
+                    ));
+                }
+                dropped_table_problems = crate::engine::validate::table_bookkeeping(&t);
+                dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
+            } else {
+                self.warnings.push(format!(
+                    "{} is a second deployment table; only {} is used as the dropped table",
+                    e.file.path,
+                    dropped_table.as_ref().map(|d: &(String, _)| d.0.clone()).unwrap_or_default()
+                ));
+                self.ignored.push(e.file.path.clone());
+            }
+        }
+
+        (dropped_table, dropped_table_problems)
+    }
+}
+
 /// Read the roots; with `defer`, time-series phases are returned with their
 /// series not written (see [`Deferred`]).
 fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred> {
@@ -253,351 +658,19 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
             "the folder is empty: drop a folder holding decode_<rank>.csv / prefill_<rank>.csv files, a load matrix or a deployment table",
         ));
     }
-    // Labels: unique, normalised.
-    let mut labels: Vec<String> = Vec::new();
-    for (i, (l, _)) in roots.iter().enumerate() {
-        let mut l = normalise(l).join("/");
-        if roots.len() > 1 && (l.is_empty() || labels.contains(&l)) {
-            l = if l.is_empty() { format!("input{}", i + 1) } else { format!("{l}#{}", i + 1) };
-        }
-        labels.push(l);
-    }
-    // 1. normalise paths, strip each root's common prefix.
-    let mut entries: Vec<Entry<'_>> = Vec::new();
-    for (ri, (_, files)) in roots.iter().enumerate() {
-        let mut paths: Vec<Vec<String>> = files.iter().map(|f| normalise(&f.path)).collect();
-        strip_common_prefix(&mut paths);
-        for (f, p) in files.iter().zip(paths) {
-            let rel = p.join("/");
-            let rel_dir = if p.len() > 1 { p[..p.len() - 1].join("/") } else { String::new() };
-            let name = p.last().cloned().unwrap_or_default();
-            let hidden = p.iter().any(|c| c.starts_with('.')) || name.is_empty();
-            let path = if labels[ri].is_empty() { rel.clone() } else { format!("{}/{rel}", labels[ri]) };
-            entries.push(Entry { root: ri, kind: classify(&name), hidden, rel, rel_dir, file: FileRef { path, src: f.src } });
-        }
-    }
-    // Deterministic order: by root, then path.
-    entries.sort_by(|a, b| (a.root, &a.rel).cmp(&(b.root, &b.rel)));
-
-    let mut warnings: Vec<String> = Vec::new();
-    let mut ignored: Vec<String> = Vec::new();
-    let mut used = vec![false; entries.len()];
-
-    // 2. units: where the rank files live.
-    let mut sources: Vec<PhaseSource> = Vec::new();
-    for ri in 0..roots.len() {
-        let mut configs: BTreeMap<String, usize> = BTreeMap::new();
-        let mut units: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if e.root != ri || e.hidden {
-                continue;
-            }
-            match e.kind {
-                FileKind::Config => {
-                    configs.entry(e.rel_dir.clone()).or_insert(i);
-                }
-                FileKind::Rank { .. } => {
-                    let unit = if e.rel_dir.is_empty() || is_phase_dir(&e.rel_dir) {
-                        e.rel_dir.clone()
-                    } else {
-                        parent(&e.rel_dir).unwrap_or("").to_string()
-                    };
-                    units.entry(unit).or_default().push(i);
-                }
-                _ => {}
-            }
-        }
-        let mut seen: BTreeMap<Phase, String> = BTreeMap::new();
-        for (unit, idxs) in &units {
-            // the unit's config: in the unit, else in one of its immediate
-            // subfolders (the first found), else in an enclosing folder.
-            let mut cfg = configs.get(unit).copied();
-            if cfg.is_none() {
-                // only node folders that hold rank files count
-                let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| entries[i].rel_dir.as_str()).collect();
-                cfg = configs
-                    .iter()
-                    .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
-                    .map(|(_, &i)| i);
-            }
-            if cfg.is_none() {
-                let mut d = parent(unit);
-                while let Some(p) = d {
-                    if let Some(&i) = configs.get(p) {
-                        cfg = Some(i);
-                        break;
-                    }
-                    d = parent(p);
-                }
-            }
-            for phase in Phase::ALL {
-                let files: Vec<usize> = idxs
-                    .iter()
-                    .copied()
-                    .filter(|&i| matches!(entries[i].kind, FileKind::Rank { phase: p, .. } if p == phase))
-                    .collect();
-                if files.is_empty() {
-                    continue;
-                }
-                let has_main = files.iter().any(|&i| matches!(entries[i].kind, FileKind::Rank { topk: false, .. }));
-                if !has_main {
-                    for &i in &files {
-                        ignored.push(entries[i].file.path.clone());
-                        used[i] = true;
-                    }
-                    warnings.push(format!(
-                        "{}: {} top-k trace files found but no {}_<rank>.csv hotspot files; ignored",
-                        display_unit(&labels[ri], unit),
-                        phase.name(),
-                        phase.name()
-                    ));
-                    continue;
-                }
-                let shown = display_unit(&labels[ri], unit);
-                if let Some(prev) = seen.get(&phase) {
-                    return Err(Error::msg(format!(
-                        "{} rank files were found in two folders, {prev} and {shown}: drop one dump at a time (or one dump root holding prefill/ and decode/)",
-                        phase.name()
-                    )));
-                }
-                seen.insert(phase, shown);
-                let node_dirs: BTreeSet<String> = files.iter().map(|&i| entries[i].rel_dir.clone()).collect();
-                for &i in &files {
-                    used[i] = true;
-                }
-                if let Some(c) = cfg {
-                    used[c] = true;
-                }
-                sources.push(PhaseSource { phase, root: ri, unit: unit.clone(), config: cfg, files, node_dirs });
-            }
-        }
-    }
-
-    // 3. parse the configs that are used (once each).
-    let mut configs: BTreeMap<usize, GenConfig> = BTreeMap::new();
-    for s in &sources {
-        if let Some(c) = s.config {
-            if let std::collections::btree_map::Entry::Vacant(v) = configs.entry(c) {
-                let e = &entries[c];
-                v.insert(read_config(&e.file.path, &e.file.bytes()?)?);
-            }
-        }
-    }
-
-    // 4. the current placement named by eplb_expert_map_file, resolved by file name.
-    let mut map_names: Vec<String> = Vec::new();
-    for c in configs.values() {
-        if let Some(m) = &c.map_file {
-            let b = base_name(m).to_string();
-            if !b.is_empty() && !map_names.contains(&b) {
-                map_names.push(b);
-            }
-        }
-    }
-    let mut maps: BTreeMap<String, (usize, DeploymentTable)> = BTreeMap::new();
-    let mut missing_map: Option<String> = None;
-    for name in &map_names {
-        let mut cands: Vec<usize> =
-            (0..entries.len()).filter(|&i| !entries[i].hidden && entries[i].file.file_name() == name.as_str()).collect();
-        if cands.is_empty() {
-            cands = (0..entries.len())
-                .filter(|&i| !entries[i].hidden && entries[i].file.file_name().eq_ignore_ascii_case(name))
-                .collect();
-        }
-        match cands.first() {
-            Some(&i) => {
-                if cands.len() > 1 {
-                    warnings.push(format!(
-                        "several files are named {name}; the current placement was read from {}",
-                        entries[i].file.path
-                    ));
-                }
-                let t = parse_table(&entries[i].file.path, &entries[i].file.bytes()?)?;
-                used[i] = true;
-                maps.insert(name.clone(), (i, t));
-            }
-            None => {
-                warnings.push(format!(
-                    "model_gen_config.json names the current placement '{name}' (eplb_expert_map_file) but no dropped file has that name: add it to see the real 'before'; slots were read as logical experts 0, 1, 2, ... meanwhile"
-                ));
-                if missing_map.is_none() {
-                    missing_map = Some(name.clone());
-                }
-            }
-        }
-    }
-
+    let mut scan = Scan::new(roots);
+    let sources = scan.rank_sources(roots.len())?;
+    let configs = scan.parse_configs(&sources)?;
+    let (maps, missing_map) = scan.current_maps(&configs)?;
     let has_rank_data = !sources.is_empty();
-
-    // 5. the other JSON and CSV files: tables and matrices.
-    let mut tables: Vec<(usize, DeploymentTable)> = Vec::new();
-    let mut matrix_cands: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
-    for i in 0..entries.len() {
-        if used[i] {
-            continue;
-        }
-        let e = &entries[i];
-        if e.hidden {
-            ignored.push(e.file.path.clone());
-            continue;
-        }
-        match e.kind {
-            FileKind::Json => {
-                let name_lc = e.file.file_name().to_ascii_lowercase();
-                let important = name_lc.contains("deployment") || name_lc.contains("expert_map");
-                let read = e.file.bytes().and_then(|b| parse_json(&e.file.path, &b, "not valid JSON").map(|v| (v, b)));
-                match read {
-                    Err(err) => {
-                        if important || !has_rank_data {
-                            return Err(err);
-                        }
-                        warnings.push(format!("{err}; the file was ignored"));
-                        ignored.push(e.file.path.clone());
-                    }
-                    Ok((v, bytes)) => {
-                        if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
-                            tables.push((i, parse_table(&e.file.path, &bytes)?));
-                        } else if !has_rank_data && matrix::looks_like_matrix(&v) {
-                            matrix_cands.push((i, Some(v)));
-                        } else {
-                            ignored.push(e.file.path.clone());
-                        }
-                    }
-                }
-            }
-            FileKind::Csv if !has_rank_data => matrix_cands.push((i, None)),
-            FileKind::Config => {
-                if !has_rank_data {
-                    warnings.push(format!(
-                        "{} was found but no decode_<rank>.csv / prefill_<rank>.csv files beside it or in its node subfolders",
-                        e.file.path
-                    ));
-                }
-                ignored.push(e.file.path.clone());
-            }
-            _ => ignored.push(e.file.path.clone()),
-        }
-    }
-
-    // 6. read the phases.
-    let mut phases: Vec<PhaseData> = Vec::new();
-    let mut deferred: Vec<(usize, PreparedSeries)> = Vec::new();
-    let mut labels_by_phase: Vec<String> = Vec::new();
-    for phase in Phase::ALL {
-        let srcs: Vec<&PhaseSource> = sources.iter().filter(|s| s.phase == phase).collect();
-        if srcs.is_empty() {
-            continue;
-        }
-        let with_cfg = srcs.iter().filter(|s| s.config.is_some()).count();
-        if with_cfg != 0 && with_cfg != srcs.len() {
-            let a = srcs.iter().find(|s| s.config.is_some()).map(|s| display_unit(&labels[s.root], &s.unit)).unwrap_or_default();
-            let b = srcs.iter().find(|s| s.config.is_none()).map(|s| display_unit(&labels[s.root], &s.unit)).unwrap_or_default();
-            return Err(Error::msg(format!(
-                "{}: {a} is a time-series dump (it has model_gen_config.json) but {b} is a summed folder (no model_gen_config.json); they cannot be combined",
-                phase.name()
-            )));
-        }
-        let files: Vec<&FileRef<'_>> = srcs.iter().flat_map(|s| s.files.iter().map(|&i| &entries[i].file)).collect();
-        let pf = PhaseFiles::collect(phase, &files)?;
-        let n_nodes: usize = srcs.iter().map(|s| s.node_dirs.len()).sum();
-        let pd = match srcs[0].config {
-            None => {
-                let pd = summed::read_summed(&pf, &mut warnings)?;
-                if !pf.topk.is_empty() {
-                    warnings.push(format!(
-                        "{}: top-k trace files are only used with a time-series dump (model_gen_config.json); they were not read",
-                        phase.name()
-                    ));
-                }
-                labels_by_phase.push("summed (format 1)".to_string());
-                pd
-            }
-            Some(ci) => {
-                let cfg = match configs.get(&ci) {
-                    Some(c) => c,
-                    None => return Err(Error::internal("configuration not read")),
-                };
-                let map = cfg.map_file.as_ref().and_then(|m| maps.get(base_name(m))).map(|(i, t)| CurrentMap { path: entries[*i].file.path.clone(), table: t });
-                let (mut pd, prep) = series::prepare_series(&pf, cfg, &entries[ci].file.path, map.as_ref(), &mut warnings)?;
-                if defer {
-                    deferred.push((phases.len(), prep));
-                } else {
-                    prep.finish(&mut pd);
-                }
-                pd.info.files.insert(0, entries[ci].file.path.clone());
-                if let Some(m) = &map {
-                    pd.info.files.insert(1, m.path.clone());
-                }
-                let mut label = "time series (format 2)".to_string();
-                if n_nodes > 1 {
-                    label.push_str(&format!(", {n_nodes} node folders"));
-                }
-                labels_by_phase.push(label);
-                pd
-            }
-        };
-        phases.push(pd);
-    }
-
-    // 7. plain load matrices (only when there is no rank data).
+    let (tables, matrix_cands) = scan.tables_and_matrices(has_rank_data)?;
+    let mut read = scan.read_phases(&sources, &configs, &maps, defer)?;
     if !has_rank_data && !matrix_cands.is_empty() {
-        let mut by_phase: BTreeMap<Phase, String> = BTreeMap::new();
-        let mut mats: Vec<PhaseData> = Vec::new();
-        for (i, v) in &matrix_cands {
-            let e = &entries[*i];
-            let m = match v {
-                Some(v) => matrix::read_matrix_json(&e.file.path, v)?,
-                None => matrix::read_matrix_csv(&e.file.path, &e.file.bytes()?)?,
-            };
-            let phase = if e.file.file_name().to_ascii_lowercase().contains("prefill") { Phase::Prefill } else { Phase::Decode };
-            if let Some(prev) = by_phase.get(&phase) {
-                return Err(Error::file(
-                    e.file.path.clone(),
-                    format!(
-                        "two load matrices for the {} phase: '{prev}' and this one; drop one (a file whose name contains 'prefill' is read as the prefill phase)",
-                        phase.name()
-                    ),
-                ));
-            }
-            by_phase.insert(phase, e.file.path.clone());
-            let mut pd = PhaseData::from_summed(phase, SourceFormat::Matrix, m);
-            pd.info.files.push(e.file.path.clone());
-            pd.info.dumps = 1;
-            pd.info.intervals_kept = 1;
-            mats.push(pd);
-        }
-        mats.sort_by_key(|p| p.phase);
-        for _ in &mats {
-            labels_by_phase.push("load matrix".to_string());
-        }
-        phases.extend(mats);
+        scan.read_matrices(&matrix_cands, &mut read)?;
     }
-
-    // 8. the dropped table.
-    let mut dropped_table = None;
-    let mut dropped_table_problems = Vec::new();
-    for (k, (i, t)) in tables.into_iter().enumerate() {
-        let e = &entries[i];
-        if k == 0 {
-            let bad = t.bad_ids();
-            if bad > 0 {
-                warnings.push(format!(
-                    "{}: {bad} expert id(s) are negative or too large: the table is invalid",
-                    e.file.path
-                ));
-            }
-            dropped_table_problems = crate::engine::validate::table_bookkeeping(&t);
-            dropped_table = Some((e.file.path.clone(), t.to_placement(0)));
-        } else {
-            warnings.push(format!(
-                "{} is a second deployment table; only {} is used as the dropped table",
-                e.file.path,
-                dropped_table.as_ref().map(|d: &(String, _)| d.0.clone()).unwrap_or_default()
-            ));
-            ignored.push(e.file.path.clone());
-        }
-    }
-
+    let (dropped_table, dropped_table_problems) = scan.dropped_table(tables);
+    let ReadPhases { phases, deferred, labels: labels_by_phase } = read;
+    let Scan { mut ignored, warnings, .. } = scan;
     if phases.is_empty() && dropped_table.is_none() {
         let shown: Vec<String> = ignored.iter().take(8).cloned().collect();
         return Err(Error::msg(format!(
