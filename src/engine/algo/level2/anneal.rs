@@ -1,0 +1,285 @@
+//! Level 2 on time-series input: threshold accepting over slot swaps on
+//! `sum_t max_d load(d, t)` (or its robust power mean), each move evaluated
+//! in O(T) from the three largest device loads of every interval.
+
+use super::*;
+
+/// The three largest device loads of one interval (value, device), largest first.
+#[derive(Clone, Copy)]
+pub(super) struct Top3 {
+    pub(super) v: [f64; 3],
+    pub(super) d: [usize; 3],
+}
+
+impl Top3 {
+    pub(super) const EMPTY: Top3 = Top3 { v: [f64::NEG_INFINITY; 3], d: [usize::MAX; 3] };
+    #[inline]
+    pub(super) fn insert(&mut self, v: f64, d: usize) {
+        if v > self.v[0] {
+            self.v = [v, self.v[0], self.v[1]];
+            self.d = [d, self.d[0], self.d[1]];
+        } else if v > self.v[1] {
+            self.v = [self.v[0], v, self.v[1]];
+            self.d = [self.d[0], d, self.d[1]];
+        } else if v > self.v[2] {
+            self.v[2] = v;
+            self.d[2] = d;
+        }
+    }
+    /// The largest load on a device other than `d1` and `d2`.
+    #[inline]
+    pub(super) fn other(&self, d1: usize, d2: usize) -> f64 {
+        if self.d[0] != d1 && self.d[0] != d2 {
+            self.v[0]
+        } else if self.d[1] != d1 && self.d[1] != d2 {
+            self.v[1]
+        } else {
+            self.v[2]
+        }
+    }
+}
+
+/// The [`Top3`] of every interval, also as one array per field (device ids
+/// as `f64`, -1 for none) so the move evaluation reads them as plain
+/// columns the compiler can vectorise.
+pub(super) struct Tops {
+    pub(super) t: Vec<Top3>,
+    pub(super) v0: Vec<f64>,
+    pub(super) v1: Vec<f64>,
+    pub(super) v2: Vec<f64>,
+    pub(super) i0: Vec<f64>,
+    pub(super) i1: Vec<f64>,
+    pub(super) i2: Vec<f64>,
+}
+
+impl Tops {
+    pub(super) fn new(st: &State) -> Tops {
+        let t_n = st.t_n;
+        let z = || vec![0.0; t_n];
+        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: z(), v1: z(), v2: z(), i0: z(), i1: z(), i2: z() };
+        for k in 0..t_n {
+            rescan(st, &mut tops, k);
+        }
+        tops
+    }
+    #[inline]
+    pub(super) fn set(&mut self, k: usize, t3: Top3) {
+        let id = |d: usize| if d == usize::MAX { -1.0 } else { d as f64 };
+        self.t[k] = t3;
+        self.v0[k] = t3.v[0];
+        self.v1[k] = t3.v[1];
+        self.v2[k] = t3.v[2];
+        self.i0[k] = id(t3.d[0]);
+        self.i1[k] = id(t3.d[1]);
+        self.i2[k] = id(t3.d[2]);
+    }
+}
+
+pub(super) fn rescan(st: &State, tops: &mut Tops, k: usize) {
+    let mut t3 = Top3::EMPTY;
+    for d in 0..st.d_n {
+        t3.insert(st.load[d * st.t_n + k], d);
+    }
+    tops.set(k, t3);
+}
+
+/// A time-series search: [`anneal_series`] or [`anneal_series_robust`].
+pub(super) type Anneal = fn(&mut State, &Knobs, u64, &mut SplitMix64) -> f64;
+
+/// Time-series input: threshold accepting on `sum_t max_d load(d, t)`;
+/// returns that objective.
+///
+/// Never inlined (nor the other searches): a separate function called once
+/// per run lets the browser's wasm engine move it to its optimising tier
+/// after the first calls (V8 does not replace a running wasm frame; a
+/// search inlined into the per-range solve would stay in baseline code).
+#[inline(never)]
+pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
+    let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
+    let mut top = Tops::new(st);
+    let objective = |top: &Tops| top.v0.iter().map(|&v| fmath::max(v, 0.0)).sum::<f64>();
+    if d_n < 2 || s_n == 0 {
+        return objective(&top);
+    }
+    // The change of every interval's busiest load under the move evaluated.
+    let mut terms = vec![0.0f64; t_n];
+    // Every load is a sum of per-replica loads (finite, >= 0); when they sum
+    // to far below the largest f64, no load, move or difference can be
+    // infinite or NaN, and `max` needs no NaN rule (see `move_terms`).
+    let no_nan = st.hr.iter().sum::<f64>() < 1e300;
+    // Mean device load per interval: the scale of the threshold.
+    let total: f64 = st.load.iter().sum();
+    let scale = total / (d_n * t_n) as f64;
+    let thr0 = knobs.threshold * scale;
+    for it in 0..moves {
+        let thr = thr0 * (1.0 - it as f64 / moves as f64);
+        let Some((d1, a, d2, b)) = propose(st, &top, knobs, rng) else { continue };
+        let e1 = st.slot[d1 * s_n + a];
+        let e2 = st.slot[d2 * s_n + b];
+        let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
+        // Slices of length T up front: no bounds checks in the loop.
+        let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
+        let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
+        // Two passes: the terms (vectorised, `move_terms`), then their sum
+        // in interval order.
+        if no_nan {
+            move_terms::<true>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
+        } else {
+            move_terms::<false>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
+        }
+        let mut delta = 0.0;
+        for &t in terms.iter() {
+            delta += t;
+        }
+        if delta <= thr {
+            apply_swap(st, &mut top, (d1, a, d2, b));
+        }
+    }
+    objective(&top)
+}
+
+/// The change of every interval's busiest load when slot loads `r1` (on
+/// device `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`) swap:
+/// `max(max(x, y), Top3::other(d1, d2)) - v0` per interval, with no
+/// dependency between intervals so the compiler vectorises the loop; the
+/// caller sums the terms in interval order (the same rounding as one loop).
+/// `NO_NAN`: the caller knows no operand is NaN, so a plain compare gives
+/// exactly `fmath::max` (which differs only when its second operand is NaN)
+/// and maps to the CPU's max instruction.
+#[inline(always)]
+pub(super) fn move_terms<const NO_NAN: bool>(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64]), terms: &mut [f64]) {
+    let t_n = terms.len();
+    let max = |a: f64, b: f64| if NO_NAN { if a > b { a } else { b } } else { fmath::max(a, b) };
+    let (f1, f2) = (d1 as f64, d2 as f64);
+    let (v0, v1, v2) = (&top.v0[..t_n], &top.v1[..t_n], &top.v2[..t_n]);
+    let (i0, i1) = (&top.i0[..t_n], &top.i1[..t_n]);
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    for k in 0..t_n {
+        let dl = r2[k] - r1[k];
+        let x = l1[k] + dl;
+        let y = l2[k] - dl;
+        // Top3::other without branches: bit masks pick the value.
+        let m0 = 0u64.wrapping_sub(((i0[k] != f1) & (i0[k] != f2)) as u64);
+        let m1 = 0u64.wrapping_sub(((i1[k] != f1) & (i1[k] != f2)) as u64);
+        let next = (v1[k].to_bits() & m1) | (v2[k].to_bits() & !m1);
+        let other = f64::from_bits((v0[k].to_bits() & m0) | (next & !m0));
+        terms[k] = max(max(x, y), other) - v0[k];
+    }
+}
+
+/// A random swap of the threshold-accepting search: the first device the
+/// busiest of a random interval (with probability `knobs.targeted`) or a
+/// random one, the second another random device, random slots; `None` when
+/// the swap is not allowed. Draws the same numbers whatever the outcome.
+pub(super) fn propose(st: &State, top: &Tops, knobs: &Knobs, rng: &mut SplitMix64) -> Option<(usize, usize, usize, usize)> {
+    let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
+    let d1 = if rng.unit() < knobs.targeted { top.t[rng.below(t_n)].d[0] } else { rng.below(d_n) };
+    let mut d2 = rng.below(d_n - 1);
+    if d2 >= d1 {
+        d2 += 1;
+    }
+    let a = rng.below(s_n);
+    let b = rng.below(s_n);
+    st.swappable(d1, a, d2, b).then_some((d1, a, d2, b))
+}
+
+/// Make the swap and bring the three largest loads of every interval up to date.
+pub(super) fn apply_swap(st: &mut State, top: &mut Tops, (d1, a, d2, b): (usize, usize, usize, usize)) {
+    st.swap(d1, a, d2, b);
+    let t_n = st.t_n;
+    for k in 0..t_n {
+        let t3 = top.t[k];
+        let touched = t3.d.contains(&d1) || t3.d.contains(&d2);
+        if touched {
+            rescan(st, top, k);
+        } else {
+            let mut n = t3;
+            n.insert(st.load[d1 * t_n + k], d1);
+            n.insert(st.load[d2 * t_n + k], d2);
+            top.set(k, n);
+        }
+    }
+}
+
+/// `x^(2^n)` by repeated squaring (exact same operations on every platform).
+#[inline]
+pub(super) fn robust_pow(x: f64, n: u32) -> f64 {
+    let mut y = x;
+    for _ in 0..n {
+        y *= y;
+    }
+    y
+}
+
+/// The inverse of [`robust_pow`] (square roots only).
+pub(super) fn robust_root(x: f64, n: u32) -> f64 {
+    let mut y = x;
+    for _ in 0..n {
+        y = y.sqrt();
+    }
+    y
+}
+
+/// Time-series input, robust: threshold accepting on
+/// `G = sum_t (max_d load(d, t) / mean(t))^16`, a smooth stand-in for the
+/// worst interval's imbalance (`max_t` of the ratio; the power mean
+/// `(G / T)^(1/16)` lies within a factor `T^(1/16)` of it, and every interval
+/// still counts a little, so ties between equally bad worst intervals are
+/// broken by the others). Intervals without load are left out. Moves are
+/// accepted when they raise the power mean by at most the threshold (the
+/// same fraction as the mean objective, now of an imbalance ratio), which
+/// decays linearly to 0. Returns the power mean (lower is better).
+#[inline(never)]
+pub(super) fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut SplitMix64) -> f64 {
+    let (d_n, s_n, t_n) = (st.d_n, st.s_n, st.t_n);
+    let mut top = Tops::new(st);
+    // 1 / mean device load per interval (0 for an idle interval).
+    let mut inv = vec![0.0f64; t_n];
+    let mut used = 0usize;
+    for (k, iv) in inv.iter_mut().enumerate() {
+        let mut tot = 0.0;
+        for d in 0..d_n {
+            tot += st.load[d * t_n + k];
+        }
+        if tot > 0.0 && tot.is_finite() {
+            *iv = d_n as f64 / tot;
+            used += 1;
+        }
+    }
+    let sq = knobs.robust_squarings.min(6);
+    let term = |v: f64, iv: f64| robust_pow(fmath::max(v, 0.0) * iv, sq);
+    let mut w: Vec<f64> = (0..t_n).map(|k| term(top.v0[k], inv[k])).collect();
+    let power_mean = |g: f64| if used == 0 { 0.0 } else { robust_root(g / used as f64, sq) };
+    let mut g: f64 = w.iter().sum();
+    if d_n < 2 || s_n == 0 || used == 0 {
+        return power_mean(g);
+    }
+    for it in 0..moves {
+        let frac = 1.0 - it as f64 / moves as f64;
+        let Some((d1, a, d2, b)) = propose(st, &top, knobs, rng) else { continue };
+        let e1 = st.slot[d1 * s_n + a];
+        let e2 = st.slot[d2 * s_n + b];
+        let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
+        let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
+        let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
+        let mut g_new = 0.0;
+        for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(&inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
+            if iv == 0.0 {
+                continue;
+            }
+            let dl = a2 - a1;
+            let x = x1 + dl;
+            let y = x2 - dl;
+            g_new += term(fmath::max(fmath::max(x, y), t3.other(d1, d2)), iv);
+        }
+        let (m_old, m_new) = (power_mean(g), power_mean(g_new));
+        if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
+            apply_swap(st, &mut top, (d1, a, d2, b));
+            for k in 0..t_n {
+                w[k] = term(top.v0[k], inv[k]);
+            }
+            g = w.iter().sum();
+        }
+    }
+    power_mean(g)
+}

@@ -1,0 +1,169 @@
+//! Our level-2 optimiser (`-al 3`, and `-al 5` with the shared expert mixed in).
+//!
+//! Per layer, independently:
+//!
+//! 1. **Replica counts up front** by water-filling: starting from one replica
+//!    each, repeatedly give one more replica to the expert with the largest
+//!    key per replica (below D replicas). The key is the summed load for
+//!    summed input and the expert's *peak relative load* over the fitted
+//!    intervals (`max_t H[e][t] / mean_e H[.][t]`) for time-series input,
+//!    which is what a static table has to survive while the load drifts.
+//! 2. **Initial placement** by LPT: replicas by per-replica load, heaviest
+//!    first, each on the least-loaded device with a free slot that does not
+//!    hold that expert yet.
+//! 3. **Local search** over swaps of two slots on different devices (never
+//!    creating a duplicate on a device). Summed input: steepest descent on the
+//!    busiest device (the layer's step imbalance). Time-series input:
+//!    threshold accepting on `sum_t max_d load(d, t)` (the layer's part of the
+//!    time-resolved step imbalance), each move evaluated in O(T) by keeping
+//!    the three largest device loads of every interval.
+//!
+//! Deterministic: a self-written splitmix64 seeded from `settings.seed` and
+//! the layer index (so any split of the layers, and any thread count, gives
+//! the same table); only
+//! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
+
+use crate::engine::error::Param;
+use crate::engine::rng::SplitMix64;
+use std::ops::Range;
+
+use super::{fmath, Progress, Solution};
+use crate::engine::error::{Error, Result};
+use crate::engine::model::PhaseData;
+use crate::engine::params::{Algorithm, DeviceType, Settings};
+
+mod anneal;
+mod plan;
+mod state;
+mod static_search;
+
+use anneal::*;
+pub use plan::water_fill;
+use plan::*;
+use state::*;
+use static_search::*;
+
+/// Tuning knobs of the local search (public so benchmarks can explore them;
+/// [`Knobs::default`] is what the app uses).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Knobs {
+    /// Time-series moves per slot of the layer (moves = this * D * S).
+    pub moves_per_slot: f64,
+    /// Cap on `moves * intervals` per layer (bounds the time per layer).
+    pub max_work: f64,
+    /// Starting acceptance threshold, as a fraction of the mean device load
+    /// per interval; decays linearly to 0.
+    pub threshold: f64,
+    /// Probability that a move starts from the busiest device of a random interval.
+    pub targeted: f64,
+    /// Fitted intervals are summed in consecutive groups of this many before
+    /// optimising (1 = raw intervals). Larger groups overfit less.
+    pub group: usize,
+    /// Summed input: work budget of the count / kick search per layer, in
+    /// units of (D*S)^2 (one descent costs about that).
+    pub static_work: f64,
+    /// Time-series: at least this many moves per layer (small models).
+    pub min_moves: f64,
+    /// Time-series replica counts: water-filling on the power mean (exponent
+    /// `2^count_power`) of the relative load over intervals; 4 or more = peak.
+    pub count_power: u32,
+    /// Count key of every second run.
+    pub alt_power: u32,
+    /// Time series: at most this many independent runs per layer.
+    pub max_runs: usize,
+    /// Robust option: the power mean of the per-interval imbalances uses
+    /// the exponent `2^robust_squarings`.
+    pub robust_squarings: u32,
+    /// Robust option: starting acceptance threshold on that power mean, per
+    /// fitted interval; decays linearly to 0.
+    pub robust_threshold: f64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01 }
+    }
+}
+
+/// Solve layers `layers` of `data` with the level-2 optimiser.
+pub fn solve_layers(data: &PhaseData, settings: &Settings, layers: Range<usize>, progress: Progress<'_>) -> Result<Solution> {
+    solve_layers_with(data, settings, layers, progress, &Knobs::default())
+}
+
+/// [`solve_layers`] with explicit tuning knobs.
+pub fn solve_layers_with(
+    data: &PhaseData,
+    settings: &Settings,
+    layers: Range<usize>,
+    progress: Progress<'_>,
+    knobs: &Knobs,
+) -> Result<Solution> {
+    let plan = Plan::new(data, settings, knobs)?;
+    if layers.start > layers.end || layers.end > data.layers {
+        return Err(Error::param(
+            "layers",
+            format!("layer range {}..{} is outside the data's {} layers", layers.start, layers.end, data.layers),
+        ));
+    }
+    // Layers on all cores natively (each layer's generator depends on the
+    // seed and the layer only, so the table is the same for any thread count).
+    let out = crate::engine::par::map_layers(layers, progress, |l| {
+        let h = plan.layer_loads(data, l);
+        let mut layer = solve_layer(&plan, &h, settings.seed, l);
+        if settings.cluster.device_type == DeviceType::A2 && settings.cluster.nodes > 1 && data.topk_traces.is_some() {
+            super::internode::reduce_internode(&mut layer, l, data, &settings.cluster, settings.seed);
+        }
+        Ok(layer)
+    })?;
+    Ok(Solution { layers: out, warnings: plan.warnings, reference_invalid_layers: Vec::new() })
+}
+
+#[inline(never)]
+fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize>> {
+    let (d_n, ids) = (plan.devices, plan.ids);
+    let t_n = plan.intervals();
+    let mut rng = layer_rng(seed, layer);
+    if t_n == 1 {
+        let key = count_keys(h, ids, t_n, plan.knobs.count_power);
+        let counts = water_fill(&key, plan.redundant, d_n);
+        let st = search_static(plan, h, counts, &mut rng);
+        return st.table();
+    }
+    // Time series: as many independent runs as the work budget allows (small
+    // models get several), alternating the replica-count key; keep the best.
+    let knobs = &plan.knobs;
+    let slots = (d_n * plan.slots) as f64;
+    let mut moves = (knobs.moves_per_slot * slots).max(knobs.min_moves);
+    if moves * t_n as f64 > knobs.max_work {
+        moves = knobs.max_work / t_n as f64;
+    }
+    let moves = moves.max(1.0);
+    let runs = ((knobs.max_work / (moves * t_n as f64)) as usize).clamp(1, knobs.max_runs.max(1));
+    let mut best: Option<(f64, State)> = None;
+    for run in 0..runs {
+        let power = if run % 2 == 0 { knobs.count_power } else { knobs.alt_power };
+        let key = count_keys(h, ids, t_n, power);
+        let counts = water_fill(&key, plan.redundant, d_n);
+        let mut st = build(plan, h, t_n, &counts);
+        let anneal: Anneal = if plan.robust { anneal_series_robust } else { anneal_series };
+        // Called through an opaque function pointer: the wasm optimiser
+        // (binaryen, data-wasm-opt) inlines every function that has one
+        // call site, whatever Rust says; in the table the search stays a
+        // function of its own, called once per run (see `anneal_series`).
+        let f = std::hint::black_box(anneal)(&mut st, knobs, moves as u64, &mut rng);
+        if best.as_ref().is_none_or(|(bf, _)| f < *bf) {
+            best = Some((f, st));
+        }
+    }
+    match best {
+        Some((_, st)) => st.table(),
+        None => Vec::new(),
+    }
+}
+
+/// The layer's own generator: any split of the layers gives the same stream.
+fn layer_rng(seed: u64, layer: usize) -> SplitMix64 {
+    let mut r = SplitMix64(seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(layer as u64 + 1));
+    r.next();
+    r
+}

@@ -1,0 +1,111 @@
+//! Level 2's search state: a layer's placement with its per-device,
+//! per-interval loads, and the initial LPT placement it starts from.
+
+use super::*;
+
+/// The working state of one layer.
+#[derive(Clone)]
+pub(super) struct State {
+    pub(super) d_n: usize,
+    pub(super) s_n: usize,
+    pub(super) t_n: usize,
+    pub(super) ids: usize,
+    /// Replica count of every id.
+    pub(super) counts: Vec<usize>,
+    /// `slot[d * S + j]` = expert id.
+    pub(super) slot: Vec<usize>,
+    /// `on[d * ids + e]`: device d holds expert e.
+    pub(super) on: Vec<bool>,
+    /// `load[d * T + k]`.
+    pub(super) load: Vec<f64>,
+    /// Per-replica load `hr[e * T + k]`.
+    pub(super) hr: Vec<f64>,
+}
+
+impl State {
+    pub(super) fn place(&mut self, d: usize, j: usize, e: usize) {
+        self.slot[d * self.s_n + j] = e;
+        self.on[d * self.ids + e] = true;
+        for k in 0..self.t_n {
+            self.load[d * self.t_n + k] += self.hr[e * self.t_n + k];
+        }
+    }
+
+    /// Swap slot `a` (on `d1`) with slot `b` (on `d2`).
+    pub(super) fn swap(&mut self, d1: usize, a: usize, d2: usize, b: usize) {
+        let ia = d1 * self.s_n + a;
+        let ib = d2 * self.s_n + b;
+        let (e1, e2) = (self.slot[ia], self.slot[ib]);
+        self.slot[ia] = e2;
+        self.slot[ib] = e1;
+        self.on[d1 * self.ids + e1] = false;
+        self.on[d2 * self.ids + e2] = false;
+        self.on[d1 * self.ids + e2] = true;
+        self.on[d2 * self.ids + e1] = true;
+        let t_n = self.t_n;
+        for k in 0..t_n {
+            let dl = self.hr[e2 * t_n + k] - self.hr[e1 * t_n + k];
+            self.load[d1 * t_n + k] += dl;
+            self.load[d2 * t_n + k] -= dl;
+        }
+    }
+
+    /// Whether swapping slot `a` of `d1` with slot `b` of `d2` is allowed
+    /// (different experts, no duplicate created).
+    pub(super) fn swappable(&self, d1: usize, a: usize, d2: usize, b: usize) -> bool {
+        let e1 = self.slot[d1 * self.s_n + a];
+        let e2 = self.slot[d2 * self.s_n + b];
+        d1 != d2 && e1 != e2 && !self.on[d2 * self.ids + e1] && !self.on[d1 * self.ids + e2]
+    }
+
+    pub(super) fn table(&self) -> Vec<Vec<usize>> {
+        (0..self.d_n)
+            .map(|d| {
+                let mut v = self.slot[d * self.s_n..(d + 1) * self.s_n].to_vec();
+                v.sort_unstable();
+                v
+            })
+            .collect()
+    }
+}
+
+/// A state with replica counts `counts`, placed by LPT.
+pub(super) fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> State {
+    let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
+    let mut hr = vec![0.0; ids * t_n];
+    let mut pr = vec![0.0; ids];
+    for e in 0..ids {
+        let c = counts[e] as f64;
+        let mut tot = 0.0;
+        for k in 0..t_n {
+            let v = h[e * t_n + k] / c;
+            hr[e * t_n + k] = v;
+            tot += v;
+        }
+        pr[e] = tot;
+    }
+    let mut st = State {
+        d_n,
+        s_n,
+        t_n,
+        ids,
+        counts: counts.to_vec(),
+        slot: vec![usize::MAX; d_n * s_n],
+        on: vec![false; d_n * ids],
+        load: vec![0.0; d_n * t_n],
+        hr,
+    };
+    lpt(&mut st, counts, &pr);
+    st
+}
+
+/// The busiest device (lowest id among equals) of a one-interval state.
+pub(super) fn busiest(st: &State) -> usize {
+    let mut dmax = 0;
+    for d in 1..st.d_n {
+        if st.load[d] > st.load[dmax] {
+            dmax = d;
+        }
+    }
+    dmax
+}
