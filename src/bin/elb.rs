@@ -188,10 +188,8 @@ struct ClusterArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Algorithm (msit elb flags and defaults)")]
 struct SolverArgs {
-    /// msit's algorithm number or a name: 0 c2lb, 1 spec-moe-1, 2 dynamic-c2lb,
-    /// 3 spec-moe-2 (level 2 optimiser), 4 spec-moe-1-mixed, 5 spec-moe-2-mixed
-    /// (4/5: level 1/2 with the shared expert mixed in), deepseek-hierarchical,
-    /// deepseek-global
+    /// msit's algorithm number (0..5) or a name; every algorithm, its
+    /// number and its name are listed under ALGORITHMS at the end
     #[arg(long = "algorithm", value_name = "0..5|NAME", default_value = "0", value_parser = Algorithm::parse, verbatim_doc_comment)]
     algorithm: Algorithm,
     /// device type
