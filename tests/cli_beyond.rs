@@ -104,7 +104,8 @@ fn sweep_errors_exit_2() {
     assert_bad(&elb(&with(&["sweep", "-icp", &icp, "--gb-per-expert", "abc"], &SMALL)), "--gb-per-expert");
     assert_bad(&elb(&["sweep", "-icp", &icp, "-nn", "8", "-nd", "3"]), "no redundant-slot count");
     assert_bad(&elb(&with(&["sweep", "-icp", &icp, "--holdout"], &SMALL)), "solve command");
-    assert_bad(&elb(&with(&["-icp", &icp, "--json"], &SMALL)), "elb sweep");
+    assert_bad(&elb(&with(&["-icp", &icp, "--gb-per-expert", "2"], &SMALL)), "elb sweep");
+    assert_bad(&elb(&with(&["score", "-icp", &icp, "--json"], &[]) ), "elb sweep");
     assert_bad(&elb(&["sweep"]), "-icp");
 }
 

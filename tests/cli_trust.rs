@@ -301,3 +301,32 @@ fn before_with_shared_devices_and_a_dropped_table_equals_score() {
     let r = elb(&["-icp", drop.to_str().unwrap(), "-nre", "8", "-nd", "2", "-nn", "10", "-nsed", "1", "-al", "0", "-o", d.join("o3").to_str().unwrap()]);
     assert_bad(&r, &["running.json"]);
 }
+
+/// The CLI behaves like its peers: `--json` results for solving, `--quiet`,
+/// shell completions, documented exit codes.
+#[test]
+fn json_quiet_and_completions() {
+    let input = fixture("small-series/input");
+    let i = input.to_str().unwrap();
+    let out = scratch("json");
+    let o = out.to_str().unwrap();
+    let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "-al", "1", "--holdout-split", "0.7", "--json", "-q", "-o", o]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(stderr(&r), "", "--quiet: nothing on stderr");
+    let v: Value = serde_json::from_slice(&r.stdout).expect("one JSON document");
+    let d = &v["decode"];
+    assert_eq!(d["algorithm"], "spec-moe-1");
+    assert!(d["after"]["step_imbalance"].as_f64().unwrap() < d["before"]["step_imbalance"].as_f64().unwrap());
+    assert!(d["before_is"].as_str().unwrap().contains("default layout"));
+    assert_eq!(d["files"][0].as_str().unwrap(), out.join("decode_global_deployment.json").to_str().unwrap());
+    assert!(d["holdout"]["held_out"].as_f64().is_some());
+    assert!(out.join("decode_global_deployment.json").exists());
+    let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "-q", "-o", o]);
+    assert_eq!(r.status.code(), Some(0));
+    assert!(r.stdout.is_empty() && r.stderr.is_empty(), "--quiet prints nothing");
+    let r = elb(&["completions", "bash"]);
+    assert_eq!(r.status.code(), Some(0));
+    let script = String::from_utf8_lossy(&r.stdout);
+    assert!(script.contains("_elb") && script.contains("--info-csv-path"), "{script}");
+    assert_bad(&elb(&["completions", "tcsh"]), &["tcsh"]);
+}

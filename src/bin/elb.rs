@@ -25,7 +25,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
 use clap::{Args, Parser, Subcommand};
 
 use elb::engine::error::Param;
-use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat, ExportOptions};
+use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
 use elb::engine::metrics::{score, Score};
 use elb::engine::params::MAX_FIRST_MOE_LAYER;
 use elb::engine::sample::{Preset, SampleFormat};
@@ -153,6 +153,11 @@ enum Command {
     /// Write a built-in synthetic hotspot dump
     #[command(args_override_self = true)]
     Sample(SampleArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        /// the shell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The input, in every command.
@@ -165,6 +170,10 @@ struct InputArgs {
     /// list every per-layer warning (default: the first 3 and a count)
     #[arg(short, long)]
     verbose: bool,
+    /// print nothing but errors and the requested output (no warnings,
+    /// notes, progress or result lines)
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 /// The cluster, in every command (`-nre` is the solve command's alone:
@@ -290,6 +299,10 @@ struct SolveExtras {
     #[arg(long, value_name = "N", default_value_t = 0, verbatim_doc_comment)]
     #[arg(value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
     first_moe_layer: usize,
+    /// print the results as one JSON document on stdout (figures before
+    /// and after, files written, slots moved, held-out) instead of lines
+    #[arg(long, verbatim_doc_comment, help_heading = "Output")]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -368,7 +381,7 @@ fn not_here(command: &str, flag: &str) -> Option<&'static str> {
     const SOLVER: [&str; 9] = ["-nre", "-al", "-dt", "--seed", "--groups", "--msit-compat", "-o", "--output-dir", "--threads"];
     Some(match (command, flag) {
         ("" | "sweep", "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
-        ("" | "score", "--gb-per-expert" | "--json") => "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help",
+        ("" | "score", "--gb-per-expert") | ("score", "--json") => "is a flag of elb sweep (elb sweep -icp <folder> ...); see elb --help",
         ("score", "--robust") => "is a flag of the solve and sweep commands (it changes how level 2 solves); see elb --help",
         ("score", f) if SOLVER.contains(&f) => {
             "does not apply to elb score, which scores the current placement (or --table) and solves nothing; see elb --help"
@@ -427,7 +440,14 @@ fn parse(args: &[String]) -> Result<Option<Cli>> {
             true => format!("the subcommand comes first: elb {flag} -icp <folder> ...; see elb --help"),
             false => "unexpected argument; see elb --help".to_string(),
         },
-        ClapKind::InvalidValue => "needs a value".to_string(),
+        // A value outside a fixed list (`completions tcsh`) names the list;
+        // an empty one needs a value.
+        ClapKind::InvalidValue => match (e.get(ContextKind::InvalidValue), e.get(ContextKind::ValidValue)) {
+            (Some(ContextValue::String(v)), Some(ContextValue::Strings(ok))) if !v.is_empty() => {
+                format!("must be one of {}, got '{v}'", ok.join(", "))
+            }
+            _ => "needs a value".to_string(),
+        },
         ClapKind::TooManyValues | ClapKind::NoEquals => "takes no value".to_string(),
         ClapKind::MissingRequiredArgument => match Param::from(flag) {
             Param::Input => "the input folder is required (elb -icp <folder>; see elb --help)".to_string(),
@@ -510,11 +530,13 @@ impl SolveArgs {
 fn load(input: &InputArgs) -> Result<Dataset> {
     // clap requires -icp; an empty one is refused by the reader.
     let ds = ingest::folders::read_folders(input.inputs.as_deref().unwrap_or_default())?;
-    for w in &ds.warnings {
-        eprintln!("elb: warning: {w}");
-    }
-    if let Some(m) = &ds.missing_map {
-        eprintln!("elb: warning: the config names {m} as the current placement, but it is not among the input files; add it to score the current placement");
+    if !input.quiet {
+        for w in &ds.warnings {
+            eprintln!("elb: warning: {w}");
+        }
+        if let Some(m) = &ds.missing_map {
+            eprintln!("elb: warning: the config names {m} as the current placement, but it is not among the input files; add it to score the current placement");
+        }
     }
     if ds.phases.is_empty() && ds.dropped_table.is_none() {
         return Err(Error::msg("no decode_<rank>.csv / prefill_<rank>.csv data found in the input"));
@@ -560,8 +582,11 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
     // is solved and every file checked, so a failure leaves no partial output.
     let mut writes: Vec<(PathBuf, String)> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
+    // The same results as one JSON document (`--json`).
+    let mut doc = serde_json::Map::new();
     for data in &ds.phases {
         let phase = data.phase.name();
+        let mut pj = serde_json::Map::new();
         // Held-out runs split the data here and fit on the fit part with
         // `Settings::holdout` off: for level 2 this is the same fit as its
         // own hold-out (even intervals), and every other algorithm gets the
@@ -580,9 +605,17 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             ));
         }
         let t0 = Instant::now();
-        let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |_| true)?;
+        let mut bar = Progress::new(phase, fit_data.layers, !a.input.quiet);
+        let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |n| bar.update(n))?;
+        bar.done();
         let secs = t0.elapsed().as_secs_f64();
-        print_warnings(phase, &sol.warnings, a.input.verbose);
+        if !a.input.quiet {
+            print_warnings(phase, &sol.warnings, a.input.verbose);
+        }
+        pj.insert("algorithm".into(), settings.algorithm.name().into());
+        pj.insert("robust".into(), settings.robust.into());
+        pj.insert("seconds".into(), secs.into());
+        pj.insert("warnings".into(), sol.warnings.clone().into());
         let mut migration_line = None;
         if let (true, Some(before::Current { placement: cur, .. })) = (x.migration_aware, &current) {
             let tol = x.target_within.unwrap_or(0.02);
@@ -597,6 +630,16 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
                 r.slots_changed,
                 r.layers.len()
             ));
+            pj.insert(
+                "migration_aware".into(),
+                serde_json::json!({
+                    "target_within": tol,
+                    "slots_moved": r.slots_changed,
+                    "slots_moved_by_the_new_table": unconstrained,
+                    "layers_within_target": reached,
+                    "layers": r.layers.len(),
+                }),
+            );
             placement = r.placement;
         }
         // Every format rendered and checked before any file is written.
@@ -604,7 +647,7 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
         let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
         let mut written: Vec<String> = Vec::new();
         for f in &files {
-            for w in &f.warnings {
+            for w in f.warnings.iter().filter(|_| !a.input.quiet) {
                 eprintln!("elb: warning: {phase}: {w}");
             }
             let path = out_dir.join(f.format.file_name(data.phase));
@@ -616,6 +659,14 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             None => before::default_layout(data, &cluster).placement,
         };
         let (b, after) = (score(data, &before, &cluster), score(data, &placement, &cluster));
+        let before_label = match &current {
+            Some(c) => format!("the current placement ({})", c.source),
+            None => before::default_layout(data, &cluster).label,
+        };
+        pj.insert("files".into(), written.clone().into());
+        pj.insert("before_is".into(), before_label.into());
+        pj.insert("before".into(), serde_json::to_value(ScoreSummary::from(&b)).unwrap_or_default());
+        pj.insert("after".into(), serde_json::to_value(ScoreSummary::from(&after)).unwrap_or_default());
         lines.push(format!(
             "{phase}: {algorithm}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {secs:.2} s -> {}",
             b.step_imbalance,
@@ -628,6 +679,10 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
             let busiest = per_dev.iter().copied().max().unwrap_or(0);
             let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
+            pj.insert(
+                "slots_moved".into(),
+                serde_json::json!({ "current": src, "total": moved, "of": total_slots, "per_npu": per_dev }),
+            );
             let per_dev: Vec<String> = per_dev.iter().map(|x| x.to_string()).collect();
             lines.push(format!(
                 "{phase}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
@@ -644,14 +699,29 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
                 false => format!("fit on the first {nf} intervals, held out: the last {ne}"),
             };
             let change = (ei / fi - 1.0) * 100.0;
+            pj.insert(
+                "holdout".into(),
+                serde_json::json!({
+                    "split": if x.holdout { "even/odd".to_string() } else { format!("first {} intervals", nf) },
+                    "fit_intervals": nf,
+                    "held_out_intervals": ne,
+                    "in_sample": fi,
+                    "held_out": ei,
+                }),
+            );
             lines.push(format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}"));
         }
+        doc.insert(phase.to_string(), pj.into());
     }
     for (path, text) in &writes {
         fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))?;
     }
-    for line in &lines {
-        say!("{line}");
+    if x.json {
+        say!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(doc)).unwrap_or_default());
+    } else if !a.input.quiet {
+        for line in &lines {
+            say!("{line}");
+        }
     }
     Ok(())
 }
@@ -740,7 +810,7 @@ fn run_score(a: &ScoreArgs) -> Result<()> {
                     Some(c) => c.placement,
                     None => {
                         before::check_default_layout(data, &cluster)?;
-                        if ranks.is_some() {
+                        if ranks.is_some() && !a.input.quiet {
                             let (phase, d) = (data.phase.name(), cluster.routed_devices());
                             eprintln!("elb: note: {phase}: no -nn given: the default layout spreads the experts over the dump's {d} ranks");
                         }
@@ -786,6 +856,11 @@ fn run(args: &[String]) -> Result<()> {
         Some(Command::Score(a)) => run_score(a),
         Some(Command::Sweep(a)) => run_sweep(a),
         Some(Command::Sample(a)) => run_sample(a),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "elb", &mut std::io::stdout());
+            Ok(())
+        }
     };
     // Layers and sweep points on `--threads` threads (all cores by default);
     // the tables are the same for any count.
@@ -822,5 +897,40 @@ fn print_warnings(phase: &str, warnings: &[String], verbose: bool) {
     }
     if warnings.len() > limit {
         eprintln!("elb: warning: {phase}: ... and {} more warning(s) like these (-v / --verbose lists them all)", warnings.len() - limit);
+    }
+}
+
+/// A progress line on stderr while layers are solved: shown only when stderr
+/// is a terminal and the solve has taken more than a second.
+struct Progress<'p> {
+    phase: &'p str,
+    total: usize,
+    start: Instant,
+    on: bool,
+    shown: bool,
+}
+
+impl<'p> Progress<'p> {
+    fn new(phase: &'p str, total: usize, allowed: bool) -> Progress<'p> {
+        use std::io::IsTerminal as _;
+        Progress { phase, total, start: Instant::now(), on: allowed && std::io::stderr().is_terminal(), shown: false }
+    }
+    /// `done` layers solved; never cancels.
+    fn update(&mut self, done: usize) -> bool {
+        if self.on && self.start.elapsed().as_secs_f64() > 1.0 {
+            let width = 30;
+            let filled = (done * width).checked_div(self.total).unwrap_or(width);
+            let bar: String = "#".repeat(filled) + &"-".repeat(width - filled.min(width));
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r{}: [{bar}] {done}/{} layers, {:.0} s", self.phase, self.total, self.start.elapsed().as_secs_f64());
+            let _ = e.flush();
+            self.shown = true;
+        }
+        true
+    }
+    fn done(&mut self) {
+        if self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
     }
 }
