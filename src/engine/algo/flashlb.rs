@@ -524,18 +524,8 @@ pub fn solve_layers_with(
     knobs: &Knobs,
 ) -> Result<Solution> {
     let mut sol = Solution { layers: Vec::with_capacity(layers.len()), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
-    let fitted;
-    let data = if settings.holdout {
-        if data.series.is_some() {
-            fitted = super::even_intervals(data);
-            &fitted
-        } else {
-            sol.warnings.push("held-out fitting needs time-series input; fitted on all of the data".to_string());
-            data
-        }
-    } else {
-        data
-    };
+    let data = super::holdout_fit(data, settings, &mut sol.warnings);
+    let data = data.as_ref();
     let c = &settings.cluster;
     let d = c.routed_devices();
     let e_n = data.experts;

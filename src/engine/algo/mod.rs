@@ -284,29 +284,8 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
     let d = c.routed_devices();
     let r = c.redundant;
     let mut sol = Solution { layers: Vec::with_capacity(layers.len()), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
-    // Held-out fitting: the time-aware algorithms see the even intervals only.
-    let fitted;
-    let data = if settings.holdout {
-        match (&data.series, settings.algorithm) {
-            (Some(_), a) if a.entry().time_aware => {
-                fitted = even_intervals(data);
-                &fitted
-            }
-            (Some(_), _) => {
-                sol.warnings.push(format!(
-                    "{} uses the dump's cumulative totals: hold-out fitting does not apply, it saw all of the data",
-                    settings.algorithm.label()
-                ));
-                data
-            }
-            (None, _) => {
-                sol.warnings.push("held-out fitting needs time-series input; fitted on all of the data".to_string());
-                data
-            }
-        }
-    } else {
-        data
-    };
+    let data = holdout_fit(data, settings, &mut sol.warnings);
+    let data = data.as_ref();
     let kind = match settings.algorithm {
         Algorithm::C2lb => match c.device_type {
             DeviceType::A2 => Kind::A2,
@@ -409,6 +388,30 @@ pub fn solve(data: &PhaseData, settings: &Settings, layers: Range<usize>, progre
 
 /// The phase restricted to its even intervals (held-out fitting); the
 /// C2LB loads are left as they are.
+/// The data an algorithm fits on: with `Settings::holdout`, the even
+/// intervals for the time-aware algorithms (the odd ones are held out);
+/// otherwise, or when that does not apply (summed input, an algorithm that
+/// reads the dump's totals), all of it, with a remark saying so.
+pub(crate) fn holdout_fit<'d>(data: &'d PhaseData, settings: &Settings, warnings: &mut Vec<String>) -> std::borrow::Cow<'d, PhaseData> {
+    if !settings.holdout {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    match (&data.series, settings.algorithm) {
+        (Some(_), a) if a.entry().time_aware => std::borrow::Cow::Owned(even_intervals(data)),
+        (Some(_), _) => {
+            warnings.push(format!(
+                "{} uses the dump's cumulative totals: hold-out fitting does not apply, it saw all of the data",
+                settings.algorithm.label()
+            ));
+            std::borrow::Cow::Borrowed(data)
+        }
+        (None, _) => {
+            warnings.push("held-out fitting needs time-series input; fitted on all of the data".to_string());
+            std::borrow::Cow::Borrowed(data)
+        }
+    }
+}
+
 pub(crate) fn even_intervals(data: &PhaseData) -> PhaseData {
     let mut out = data.clone();
     if let Some(s) = &data.series {
