@@ -320,10 +320,17 @@ fn json_quiet_and_completions() {
     assert!(d["before_is"].as_str().unwrap().contains("default layout"));
     assert_eq!(d["files"][0].as_str().unwrap(), out.join("decode_global_deployment.json").to_str().unwrap());
     assert!(d["holdout"]["held_out"].as_f64().is_some());
+    // The server settings the file needs, beside it.
+    let ss = d["server_settings"][0].as_str().unwrap();
+    assert!(ss.contains("vLLM-Ascend: expert_map_path=<file>, eplb_config.num_redundant_experts=8"), "{ss}");
     assert!(out.join("decode_global_deployment.json").exists());
     let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "-q", "-o", o]);
     assert_eq!(r.status.code(), Some(0));
     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "--quiet prints nothing");
+    let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "--export-format", "sglang,trtllm", "-o", o]);
+    let text = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(text.contains("--ep-num-redundant-experts 8 --ep-size 8"), "{text}");
+    assert!(text.contains("num_slots 24: 3 slots on each of the 8 EP ranks"), "{text}");
     let r = elb(&["completions", "bash"]);
     assert_eq!(r.status.code(), Some(0));
     let script = String::from_utf8_lossy(&r.stdout);

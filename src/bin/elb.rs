@@ -646,11 +646,13 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
         let options = ExportOptions { first_moe_layer: x.first_moe_layer, msit_compat: a.msit_compat };
         let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
         let mut written: Vec<String> = Vec::new();
+        let mut settings_lines: Vec<(ExportFormat, String)> = Vec::new();
         for f in &files {
             for w in f.warnings.iter().filter(|_| !a.input.quiet) {
                 eprintln!("elb: warning: {phase}: {w}");
             }
             let path = out_dir.join(f.format.file_name(data.phase));
+            settings_lines.push((f.format, format!("{phase}: {} needs {}", path.display(), f.format.server_settings(&placement, data.experts, &cluster))));
             written.push(path.display().to_string());
             writes.push((path, f.text.clone()));
         }
@@ -664,6 +666,7 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             None => before::default_layout(data, &cluster).label,
         };
         pj.insert("files".into(), written.clone().into());
+        pj.insert("server_settings".into(), settings_lines.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>().into());
         pj.insert("before_is".into(), before_label.into());
         pj.insert("before".into(), serde_json::to_value(ScoreSummary::from(&b)).unwrap_or_default());
         pj.insert("after".into(), serde_json::to_value(ScoreSummary::from(&after)).unwrap_or_default());
@@ -674,6 +677,9 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             after.lower_bound,
             written.join(", ")
         ));
+        // The msit JSON's settings go into --json only (the plain output stays
+        // what scripts of msit's flags expect); other formats' are printed.
+        lines.extend(settings_lines.into_iter().filter(|(f, _)| *f != ExportFormat::Msit).map(|(_, l)| l));
         if let Some(before::Current { placement: cur, source: src }) = &current {
             let (moved, per) = migration::slots_changed(cur, &placement);
             let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();

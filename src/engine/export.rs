@@ -539,3 +539,29 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
 pub fn render_all(formats: &[ExportFormat], placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<Vec<ExportFile>> {
     formats.iter().map(|&f| render(f, placement, experts, cluster, opts)).collect()
 }
+
+impl ExportFormat {
+    /// The server settings a file of this format needs beside it, for a
+    /// table of `placement` (routed NPUs only) with `experts` routed experts
+    /// and `cluster`'s shared-expert NPUs: what to tell the server so that it
+    /// loads the file as it is.
+    pub fn server_settings(self, placement: &Placement, experts: usize, cluster: &Cluster) -> String {
+        let d = placement.num_devices();
+        let slots = d * placement.slots_per_device();
+        let redundant = slots.saturating_sub(experts);
+        match self {
+            ExportFormat::Msit => format!(
+                "MindIE: point the expert map setting (eplb_expert_map_file / the deployment table path) at it; vLLM-Ascend: expert_map_path=<file>, eplb_config.num_redundant_experts={redundant} ({} NPUs{})",
+                d + cluster.shared_devices,
+                if cluster.shared_devices > 0 { format!(", the first {} for the shared expert", cluster.shared_devices) } else { String::new() }
+            ),
+            ExportFormat::Sglang => format!(
+                "SGLang: --init-expert-location <file> --ep-num-redundant-experts {redundant} --ep-size {d} (with expert parallelism over the {d} routed NPUs)"
+            ),
+            ExportFormat::Trtllm => format!(
+                "TensorRT-LLM: moe_config.load_balancer=<file> (num_slots {slots}: {} slots on each of the {d} EP ranks)",
+                placement.slots_per_device()
+            ),
+        }
+    }
+}
