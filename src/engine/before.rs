@@ -132,15 +132,19 @@ fn routed_part(g: &Given, cluster: &Cluster) -> Result<Placement> {
     Ok(Placement { layers })
 }
 
-/// Check a current placement (routed devices) against every rule of a table,
-/// the data and the cluster.
-pub fn check_current(name: &str, placement: &Placement, problems: &[String], data: &PhaseData, cluster: &Cluster) -> Result<()> {
-    let broken = |first: &str, count: usize| {
-        let more = if count > 1 { format!(" (and {} more problem(s))", count - 1) } else { String::new() };
-        Err(Error::file(name, format!("the current placement is invalid: {first}{more}")))
-    };
-    if let Some(first) = problems.first() {
-        return broken(first, problems.len());
+/// "The current placement is invalid", with the first rule it breaks and
+/// how many more.
+fn invalid(name: &str, broken: &[String]) -> Error {
+    let first = broken.first().map_or("", String::as_str);
+    let more = if broken.len() > 1 { format!(" (and {} more problem(s))", broken.len() - 1) } else { String::new() };
+    Error::file(name, format!("the current placement is invalid: {first}{more}"))
+}
+
+/// The rules of a current placement that need no cluster: the file's own
+/// bookkeeping and the data's layer count.
+fn check_file_and_layers(name: &str, placement: &Placement, problems: &[String], data: &PhaseData) -> Result<()> {
+    if !problems.is_empty() {
+        return Err(invalid(name, problems));
     }
     if placement.num_layers() != data.layers {
         return Err(Error::file(
@@ -153,6 +157,13 @@ pub fn check_current(name: &str, placement: &Placement, problems: &[String], dat
             ),
         ));
     }
+    Ok(())
+}
+
+/// Check a current placement (routed devices) against every rule of a table,
+/// the data and the cluster.
+pub fn check_current(name: &str, placement: &Placement, problems: &[String], data: &PhaseData, cluster: &Cluster) -> Result<()> {
+    check_file_and_layers(name, placement, problems, data)?;
     let d = cluster.routed_devices();
     if placement.num_devices() != d {
         return Err(Error::file(
@@ -167,8 +178,8 @@ pub fn check_current(name: &str, placement: &Placement, problems: &[String], dat
     }
     let mixed = validate::is_mixed(placement, data.experts);
     let v = validate::validate_placement(placement, data.experts, mixed);
-    if let Some(first) = v.first() {
-        return broken(first, v.len());
+    if !v.is_empty() {
+        return Err(invalid(name, &v));
     }
     Ok(())
 }
@@ -317,21 +328,7 @@ pub fn dropped(ds: &Dataset) -> Option<Given> {
 /// [`current`].
 pub fn check_without_cluster(ds: &Dataset, data: &PhaseData) -> Result<()> {
     if let Some(g) = given_of(ds, None) {
-        if let Some(first) = g.problems.first() {
-            return Err(Error::file(g.name, format!("the current placement is invalid: {first}")));
-        }
-        if g.placement.num_layers() != data.layers {
-            return Err(Error::file(
-                g.name,
-                format!(
-                    "the current placement has {} layer(s) but the {} data has {} MoE layers: it is not this model's placement",
-                    g.placement.num_layers(),
-                    data.phase.name(),
-                    data.layers
-                ),
-            ));
-        }
-        return Ok(());
+        return check_file_and_layers(&g.name, &g.placement, &g.problems, data);
     }
     if let Some(p) = &data.current {
         let source = data.current_source.clone().unwrap_or_else(|| "the dump's current placement".to_string());
