@@ -175,7 +175,7 @@ fn bench_parse(args: &[String], json: bool) -> ParseFigures {
 use elb::engine::algo::solve_all;
 use elb::engine::metrics::score;
 use elb::engine::sample::{self, Preset, SampleFormat};
-use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, InputFile, Settings};
+use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Settings};
 use serde::Serialize;
 
 /// One algorithm as the benchmark names it (msit's reference file names).
@@ -252,28 +252,6 @@ fn fixtures_dir(given: Option<&str>) -> PathBuf {
     root.join("tests/fixtures")
 }
 
-/// Every file under `dir`, recursively, sorted, paths relative to it.
-fn walk(dir: &Path, rel: &str, out: &mut Vec<InputFile>) -> std::io::Result<()> {
-    let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    entries.sort();
-    for (name, path) in entries {
-        let r = if rel.is_empty() {
-            name
-        } else {
-            format!("{rel}/{name}")
-        };
-        if path.is_dir() {
-            walk(&path, &r, out)?;
-        } else {
-            out.push(InputFile::new(r, std::fs::read(&path)?));
-        }
-    }
-    Ok(())
-}
-
 fn read_json(path: &Path) -> Option<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
@@ -336,12 +314,7 @@ fn fixture_cases(dir: &Path) -> Vec<Case> {
             shared_devices: num("nsed", 0),
             device_type: DeviceType::A2,
         };
-        let mut files = Vec::new();
-        if let Err(e) = walk(&fdir.join("input"), "", &mut files) {
-            eprintln!("elb-bench: {name}: cannot read input: {e}");
-            continue;
-        }
-        let dataset = match read_files(&files) {
+        let dataset = match elb::engine::ingest::folders::read_folders(&fdir.join("input").to_string_lossy()) {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("elb-bench: {name}: {e}");
