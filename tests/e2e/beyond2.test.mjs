@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, repoRoot,
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
 } from './helpers.mjs';
 
 let site;
@@ -30,17 +29,6 @@ after(async () => {
   await site?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Run the `elb` CLI (a built binary when there is one). */
-function elb(args) {
-  const bins = [
-    process.env.ELB_BIN,
-    path.join(repoRoot, 'target', 'release', 'elb'),
-    path.resolve(repoRoot, '..', 'main', 'target', 'release', 'elb'),
-  ].filter((b) => b && fs.existsSync(b));
-  if (bins.length) return execFileSync(bins[0], args, { encoding: 'utf8' });
-  return execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, encoding: 'utf8' });
-}
 
 function assertNoPanics(errors) {
   const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));

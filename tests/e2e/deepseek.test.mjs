@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, repoRoot,
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
 } from './helpers.mjs';
 
 let site;
@@ -26,13 +25,6 @@ after(async () => {
   await site?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Run the `elb` CLI (built by tests/e2e/run.sh; else `cargo run`). */
-function elb(args) {
-  const bin = [process.env.ELB_BIN, path.join(repoRoot, 'target', 'release', 'elb')].find((b) => b && fs.existsSync(b));
-  if (bin) return execFileSync(bin, args, { encoding: 'utf8' });
-  return execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, encoding: 'utf8' });
-}
 
 test('DeepSeek EPLB hierarchical: expert groups checked as typed, and the run gives the CLI table', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

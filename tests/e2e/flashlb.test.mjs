@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, repoRoot,
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
 } from './helpers.mjs';
 
 let site;
@@ -28,13 +27,6 @@ after(async () => {
   await site?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** Run the `elb` CLI (ELB_BIN, else target/release/elb built by tests/e2e/run.sh, else `cargo run`). */
-function elb(args) {
-  const bin = [process.env.ELB_BIN, path.join(repoRoot, 'target', 'release', 'elb')].find((b) => b && fs.existsSync(b));
-  if (bin) return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, encoding: 'utf8' });
-}
 
 for (const fixture of ['small-series-nodes-map', 'small-series']) {
   test(`FlashLB on ${fixture}: the page's table equals elb --algorithm flashlb`, async () => {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve } from './serve.mjs';
 
@@ -151,4 +152,14 @@ export async function waitDone(page, timeout = 60_000) {
   const alert = page.locator('[role=alert] .error');
   await done.or(alert).first().waitFor({ timeout });
   if (await alert.count()) throw new Error(`run failed: ${await alert.innerText()}`);
+}
+
+/**
+ * Run the `elb` CLI and return its stdout: `$ELB_BIN`, else
+ * target/release/elb (built by tests/e2e/run.sh), else `cargo run`.
+ */
+export function elb(args) {
+  const bin = [process.env.ELB_BIN, path.join(repoRoot, 'target', 'release', 'elb')].find((b) => b && fs.existsSync(b));
+  if (bin) return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, encoding: 'utf8' });
 }

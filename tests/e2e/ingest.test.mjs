@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startSite, launch, openApp, dropFolder, waitDone, repoRoot, fixturesDir } from './helpers.mjs';
+import { startSite, launch, openApp, dropFolder, waitDone, repoRoot, fixturesDir, elb } from './helpers.mjs';
 
 let site;
 let browser;
@@ -19,15 +19,7 @@ let tmp;
 let dump;
 
 function generate(out) {
-  const args = ['sample', '--preset', 'dsv3', '--format', 'series', '-o', out];
-  const bins = [
-    process.env.ELB_BIN,
-    path.join(repoRoot, 'target', 'release', 'elb'),
-    path.resolve(repoRoot, '..', 'main', 'target', 'release', 'elb'),
-    path.resolve(repoRoot, '..', '..', 'main', 'target', 'release', 'elb'),
-  ].filter((b) => b && fs.existsSync(b));
-  if (bins.length) execFileSync(bins[0], args, { stdio: 'inherit' });
-  else execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, stdio: 'inherit' });
+  elb(['sample', '--preset', 'dsv3', '--format', 'series', '-o', out]);
 }
 
 /** `elb-bench synth-dump -o out layers experts ranks dumps`. */

@@ -5,21 +5,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, repoRoot,
+  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
 } from './helpers.mjs';
 
 let site;
 let browser;
 let tmp;
 const fixtures = fixturesDir();
-const elbBin = path.join(repoRoot, 'target', 'release', 'elb');
-
-function elb(args) {
-  return execFileSync(elbBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 before(async () => {
   site = await startSite();
   browser = await launch();
