@@ -1,12 +1,9 @@
-//! Web-worker entry: runs solves off the main thread (wasm only).
+//! Web-worker entry: solves and parses off the main thread (wasm only;
+//! one binary for every worker of the page, see `elb::ui::worker`).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    if elb::ui::ingest_worker::is_ingest_worker() {
-        elb::ui::ingest_worker::register_worker();
-    } else {
-        elb::ui::worker::register();
-    }
+    elb::ui::worker::register();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -24,7 +24,7 @@ use super::model::InputFile;
 use super::params::Cluster;
 
 /// The model / cluster shapes samples come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Preset {
     /// 4 layers x 16 experts on 8 devices / 2 nodes, top-2.
     Small,
@@ -37,7 +37,7 @@ pub enum Preset {
 }
 
 /// Which of the two dump formats to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SampleFormat {
     /// Format 1: summed per-rank CSVs.
     Summed,

@@ -11,19 +11,16 @@
 //! and sends each part (transferred) to the page, which copies it into the
 //! dataset at once: the series is never held whole in the worker, and no
 //! page task copies more than one part. The worker is the solver's worker
-//! binary started under the name [`WORKER_NAME`]: its entry
-//! ([`is_ingest_worker`]) then serves this module instead of the solver.
+//! binary (one binary serves every request; it is started under the name
+//! [`WORKER_NAME`] only to tell it apart in the browser's tools).
 //!
-//! Messages (plain JS values, not gloo-worker's format):
-//! - worker -> page `"ready"` once its wasm is loaded;
-//! - page -> worker `[paths: string[], files: File[]]`, or
-//!   `{sample: preset, format: "series"|"summed"}` (generate a built-in sample here);
-//! - worker -> page `{read: [files, bytes]}` after each file read;
-//! - worker -> page `{series: phase, len: n}`, then `{part: Float64Array}`
-//!   messages holding that phase's `n` series values in order;
-//! - worker -> page `[skeleton: Uint8Array]`: bincode of
-//!   `Result<Dataset, Error>` whose series data were sent as parts;
-//! - worker -> page `{error: text}` when the worker itself fails.
+//! Messages: [`crate::jobs::protocol`] ([`super::wire`]): the page sends
+//! [`Request::ParseFiles`] (the `File`s attached) or [`Request::ParseSample`]
+//! once the worker is [`Reply::Ready`]; the worker answers
+//! [`Reply::FileRead`] after each file, [`Reply::SeriesStart`] +
+//! [`Reply::SeriesPart`]s (a transferred `Float64Array` each) per
+//! time-series phase, then [`Reply::Parsed`] with the dataset whose series
+//! came as parts, or [`Reply::Failed`].
 //!
 //! When the worker cannot start, the files are read and parsed on the main
 //! thread as before.
@@ -31,7 +28,6 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_worker::Codec;
 use js_sys::{Array, ArrayBuffer, Float64Array, Function, Promise, Uint8Array};
 use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
@@ -40,11 +36,13 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::File;
 
 use super::state::{AppState, Origin};
+use super::wire::{self, js_text};
 use crate::engine::ingest::FileSource;
+use crate::engine::sample::{Preset, SampleFormat};
 use crate::engine::{Dataset, Error, InputFile, LoadMatrix};
+use crate::jobs::protocol::{Reply, Request};
 
-/// The worker's loader script (Trunk's loader shim of the `worker` binary).
-const WORKER_LOADER: &str = "./worker_loader.js";
+use super::pool::WORKER_LOADER;
 /// The name the ingest worker is started under.
 pub const WORKER_NAME: &str = "elb-ingest";
 /// How long to wait for the worker to load before parsing here instead.
@@ -61,20 +59,6 @@ pub struct ReadProgress {
     pub total_bytes: f64,
     /// All read; the files are being parsed.
     pub parsing: bool,
-}
-
-fn js_text(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .or_else(|| {
-            js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| "unknown error".into())
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Read every file into memory, updating `progress` after each one (the
@@ -126,14 +110,12 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
     mark("elb-ingest-start");
     let total_bytes: f64 = files.iter().map(|(_, f)| f.size()).sum();
     progress.set(Some(ReadProgress { files: 0, total_files: files.len(), bytes: 0.0, total_bytes, parsing: false }));
-    let paths = Array::new();
     let list = Array::new();
-    for (p, f) in &files {
-        paths.push(&JsValue::from_str(p));
+    for (_, f) in &files {
         list.push(f);
     }
-    let request: JsValue = Array::of2(&paths, &list).into();
-    let result = match parse_in_worker(&request, progress).await {
+    let request = Request::ParseFiles { paths: files.iter().map(|(p, _)| p.clone()).collect() };
+    let result = match parse_in_worker(request, Some(list.into()), progress).await {
         Ok(result) => result,
         Err(why) => {
             web_sys::console::warn_1(&format!("parsing on the main thread: {why}").into());
@@ -178,18 +160,15 @@ async fn show(
 /// this one (nothing shown); else whether the dataset (not an error) was shown.
 pub async fn load_sample(
     state: AppState,
-    preset: crate::engine::sample::Preset,
-    format: crate::engine::sample::SampleFormat,
+    preset: Preset,
+    format: SampleFormat,
     progress: RwSignal<Option<ReadProgress>>,
 ) -> Option<bool> {
     let generation = next_generation();
     mark("elb-ingest-start");
     let label = super::glue::sample_label(preset, format);
     progress.set(Some(ReadProgress { parsing: true, ..ReadProgress::default() }));
-    let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &"sample".into(), &JsValue::from_str(preset.name()));
-    let _ = js_sys::Reflect::set(&o, &"format".into(), &JsValue::from_str(format_name(format)));
-    let result = match parse_in_worker(&o.into(), progress).await {
+    let result = match parse_in_worker(Request::ParseSample { preset, format }, None, progress).await {
         Ok(result) => result,
         Err(why) => {
             web_sys::console::warn_1(&format!("generating the sample on the main thread: {why}").into());
@@ -200,13 +179,6 @@ pub async fn load_sample(
         }
     };
     show(state, Origin::Sample(label), generation, result, progress).await
-}
-
-fn format_name(f: crate::engine::sample::SampleFormat) -> &'static str {
-    match f {
-        crate::engine::sample::SampleFormat::Series => "series",
-        crate::engine::sample::SampleFormat::Summed => "summed",
-    }
 }
 
 /// Let the browser run other tasks first (a zero-delay timeout).
@@ -235,70 +207,83 @@ fn mark(name: &str) {
 /// The series parts received so far: `(phase index, values)` in order.
 type Parts = Rc<RefCell<Vec<(usize, Vec<f64>)>>>;
 
-/// `Err` = the worker did not get the files (fall back); `Ok` = its answer.
-async fn parse_in_worker(request: &JsValue, progress: RwSignal<Option<ReadProgress>>) -> Result<Result<Dataset, Error>, String> {
+/// `Err` = the worker did not get the request (fall back); `Ok` = its answer.
+async fn parse_in_worker(
+    request: Request,
+    attachment: Option<JsValue>,
+    progress: RwSignal<Option<ReadProgress>>,
+) -> Result<Result<Dataset, Error>, String> {
     let opts = web_sys::WorkerOptions::new();
     opts.set_name(WORKER_NAME);
     let worker = web_sys::Worker::new_with_options(WORKER_LOADER, &opts).map_err(|e| js_text(&e))?;
-    // Whether the files went out (after that, no fallback).
+    // Whether the request went out (after that, no fallback).
     let sent = Rc::new(Cell::new(false));
     let parts: Parts = Rc::new(RefCell::new(Vec::new()));
+    let parsed: Rc<RefCell<Option<Result<Dataset, Error>>>> = Rc::new(RefCell::new(None));
     let handlers: Rc<RefCell<Vec<Closure<dyn FnMut(JsValue)>>>> = Rc::new(RefCell::new(Vec::new()));
     let timer: Rc<RefCell<Option<i32>>> = Rc::new(RefCell::new(None));
     let promise = Promise::new(&mut |resolve: Function, reject: Function| {
         let w = worker.clone();
         let sent_m = sent.clone();
-        let reject_m = reject.clone();
         let reject_e = reject.clone();
         let reject_t = reject.clone();
         let request = request.clone();
+        let attachment = attachment.clone();
         let parts = parts.clone();
+        let parsed = parsed.clone();
+        let fail = move |text: &str| {
+            let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(text));
+        };
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-            let data = get(&ev, "data");
-            if data.as_string().as_deref() == Some("ready") {
-                match w.post_message(&request) {
+            let data = js_sys::Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::UNDEFINED);
+            let (reply, attached) = match wire::unpack::<Reply>(&data) {
+                Ok(m) => m,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match reply {
+                Reply::Ready => match wire::post_to(&w, &request, attachment.as_ref()) {
                     Ok(()) => {
                         sent_m.set(true);
                         mark("elb-ingest-sent");
                     }
-                    Err(e) => {
-                        let _ = reject_m.call1(&JsValue::NULL, &e);
-                    }
-                }
-            } else if Array::is_array(&data) {
-                let _ = resolve.call1(&JsValue::NULL, &data);
-            } else if let Some(part) = get(&data, "part").dyn_ref::<Float64Array>() {
-                // One part of the current phase's series: copy it in now.
-                if let Some((_, v)) = parts.borrow_mut().last_mut() {
-                    let start = v.len();
-                    v.resize(start + part.length() as usize, 0.0);
-                    part.copy_to(&mut v[start..]);
-                }
-            } else if let Some(phase) = get(&data, "series").as_f64() {
-                let len = get(&data, "len").as_f64().unwrap_or(0.0) as usize;
-                let mut v = Vec::new();
-                // The worker's own count (bounded there by the engine's
-                // series size limit); a failed reservation just grows later.
-                let _ = v.try_reserve_exact(len);
-                if parts.borrow().is_empty() {
-                    mark("elb-ingest-read");
-                }
-                parts.borrow_mut().push((phase as usize, v));
-                progress.update(|p| {
+                    Err(e) => fail(&e.to_string()),
+                },
+                Reply::FileRead { files, bytes } => progress.update(|p| {
                     if let Some(p) = p {
-                        p.parsing = true;
-                    }
-                });
-            } else if let Some(read) = get(&data, "read").dyn_ref::<Array>() {
-                let (n, bytes) = (read.get(0).as_f64().unwrap_or(0.0), read.get(1).as_f64().unwrap_or(0.0));
-                progress.update(|p| {
-                    if let Some(p) = p {
-                        p.files = n as usize;
+                        p.files = files;
                         p.bytes = bytes;
                     }
-                });
-            } else if let Some(text) = get(&data, "error").as_string() {
-                let _ = reject.call1(&JsValue::NULL, &JsValue::from_str(&text));
+                }),
+                Reply::SeriesStart { phase, len } => {
+                    let mut v = Vec::new();
+                    // The worker's own count (bounded there by the engine's
+                    // series size limit); a failed reservation just grows later.
+                    let _ = v.try_reserve_exact(len);
+                    if parts.borrow().is_empty() {
+                        mark("elb-ingest-read");
+                    }
+                    parts.borrow_mut().push((phase, v));
+                    progress.update(|p| {
+                        if let Some(p) = p {
+                            p.parsing = true;
+                        }
+                    });
+                }
+                // One part of the current phase's series: copy it in now.
+                Reply::SeriesPart => match (attached.dyn_ref::<Float64Array>(), parts.borrow_mut().last_mut()) {
+                    (Some(part), Some((_, v))) => {
+                        let start = v.len();
+                        v.resize(start + part.length() as usize, 0.0);
+                        part.copy_to(&mut v[start..]);
+                    }
+                    _ => fail("internal: the file parser's answer is malformed"),
+                },
+                Reply::Parsed(result) => {
+                    *parsed.borrow_mut() = Some(*result);
+                    let _ = resolve.call0(&JsValue::NULL);
+                }
+                Reply::Failed(text) => fail(&text),
+                Reply::Progress { .. } | Reply::Done { .. } => fail("internal: the file parser sent a solver's message"),
             }
         });
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
@@ -335,23 +320,18 @@ async fn parse_in_worker(request: &JsValue, progress: RwSignal<Option<ReadProgre
     }
     drop(handlers);
     let parts = std::mem::take(&mut *parts.borrow_mut());
-    match answer {
-        Ok(data) => Ok(unpack(data.unchecked_into(), parts)),
-        Err(e) if sent.get() => Ok(Err(Error::msg(format!("the file parser failed: {}", js_text(&e))))),
-        Err(e) => Err(js_text(&e)),
+    let parsed = parsed.borrow_mut().take();
+    match (answer, parsed) {
+        (Ok(_), Some(result)) => Ok(result.and_then(|ds| with_series(ds, parts))),
+        (Ok(_), None) => Ok(Err(Error::internal("the file parser's answer is malformed"))),
+        (Err(e), _) if sent.get() => Ok(Err(Error::msg(format!("the file parser failed: {}", js_text(&e))))),
+        (Err(e), _) => Err(js_text(&e)),
     }
 }
 
 /// The page side: the worker's dataset with its series put back.
-fn unpack(data: Array, parts: Vec<(usize, Vec<f64>)>) -> Result<Dataset, Error> {
+fn with_series(mut ds: Dataset, parts: Vec<(usize, Vec<f64>)>) -> Result<Dataset, Error> {
     let bad = || Error::internal("the file parser's answer is malformed");
-    let skeleton = data.get(0);
-    if !skeleton.is_instance_of::<Uint8Array>() {
-        return Err(bad());
-    }
-    // From our own worker build, so it decodes (as in run.rs).
-    let parsed: Result<Dataset, Error> = gloo_worker::Bincode::decode(skeleton);
-    let mut ds = parsed?;
     for (pi, v) in parts {
         let s = ds.phases.get_mut(pi).and_then(|p| p.series.as_mut()).ok_or_else(bad)?;
         let n = s.layers.checked_mul(s.experts).and_then(|x| x.checked_mul(s.intervals)).ok_or_else(bad)?;
@@ -363,41 +343,22 @@ fn unpack(data: Array, parts: Vec<(usize, Vec<f64>)>) -> Result<Dataset, Error> 
     Ok(ds)
 }
 
-// ---- the worker side ----
+// ---- the worker side (called by `super::worker`) ----
 
-/// Whether this wasm instance is the ingest worker (by its worker name).
-pub fn is_ingest_worker() -> bool {
-    js_sys::global()
-        .dyn_into::<web_sys::DedicatedWorkerGlobalScope>()
-        .is_ok_and(|s| s.name() == WORKER_NAME)
+/// Send `reply` to the page (a failure to send is logged: the page's
+/// timeout or error handler takes over).
+fn send(reply: &Reply, attachment: Option<&JsValue>, transfer: Option<&JsValue>) -> bool {
+    match wire::post_to_page(reply, attachment, transfer) {
+        Ok(()) => true,
+        Err(e) => {
+            web_sys::console::error_1(&e.to_string().into());
+            false
+        }
+    }
 }
 
-fn scope() -> web_sys::DedicatedWorkerGlobalScope {
-    js_sys::global().unchecked_into()
-}
-
-/// Post `{key: value}` to the page.
-fn post(key: &str, value: &JsValue) {
-    let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &JsValue::from_str(key), value);
-    let _ = scope().post_message(&o);
-}
-
-/// Post `{error: text}` to the page.
-fn post_error(text: &str) {
-    post("error", &JsValue::from_str(text));
-}
-
-/// The worker's entry: serve parse requests.
-pub fn register_worker() {
-    std::panic::set_hook(Box::new(|info| {
-        console_error_panic_hook::hook(info);
-        post_error(&format!("internal error in the file parser (please report it): {info}"));
-    }));
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| serve(ev.data()));
-    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    on_message.forget();
-    let _ = scope().post_message(&JsValue::from_str("ready"));
+fn failed(text: impl Into<String>) {
+    send(&Reply::Failed(text.into()), None, None);
 }
 
 /// The dropped files, read synchronously one at a time when the engine
@@ -424,7 +385,7 @@ impl FileSource for DroppedFiles {
         drop(buf);
         self.read.set(self.read.get() + 1);
         self.bytes.set(self.bytes.get() + bytes.len() as f64);
-        post("read", &Array::of2(&JsValue::from_f64(self.read.get() as f64), &JsValue::from_f64(self.bytes.get())));
+        send(&Reply::FileRead { files: self.read.get(), bytes: self.bytes.get() }, None, None);
         Ok(bytes)
     }
 }
@@ -444,43 +405,35 @@ impl FileSource for MemoryFiles {
     }
 }
 
-fn serve(data: JsValue) {
-    if let Some(name) = get(&data, "sample").as_string() {
-        use crate::engine::sample::{Preset, SampleFormat};
-        let format = match get(&data, "format").as_string().as_deref() {
-            Some("summed") => SampleFormat::Summed,
-            _ => SampleFormat::Series,
-        };
-        let files = match Preset::parse(&name) {
-            Ok(preset) => super::glue::sample_files_for(preset, format).map(|(_, f)| f).unwrap_or_default(),
-            Err(e) => return post_error(&e.to_string()),
-        };
-        return parse_and_send(&MemoryFiles(files));
+/// [`Request::ParseSample`]: generate the sample here and parse it.
+pub fn parse_sample(preset: Preset, format: SampleFormat) {
+    let files = super::glue::sample_files_for(preset, format).map(|(_, f)| f).unwrap_or_default();
+    parse_and_send(&MemoryFiles(files));
+}
+
+/// [`Request::ParseFiles`]: read the attached `File`s and parse them.
+pub fn parse_files(paths: Vec<String>, attachment: JsValue) {
+    let malformed = "internal: the file parser got a malformed request";
+    if !Array::is_array(&attachment) {
+        return failed(malformed);
     }
-    if !Array::is_array(&data) {
-        return post_error("internal: the file parser got a malformed request");
-    }
-    let data: Array = data.unchecked_into();
-    let (paths, files): (Array, Array) = (data.get(0).unchecked_into(), data.get(1).unchecked_into());
-    if !Array::is_array(&paths) || !Array::is_array(&files) || paths.length() != files.length() {
-        return post_error("internal: the file parser got a malformed request");
+    let list: Array = attachment.unchecked_into();
+    if list.length() as usize != paths.len() {
+        return failed(malformed);
     }
     let reader = match web_sys::FileReaderSync::new() {
         Ok(r) => r,
-        Err(e) => return post_error(&format!("the file parser cannot read files here: {}", js_text(&e))),
+        Err(e) => return failed(format!("the file parser cannot read files here: {}", js_text(&e))),
     };
-    let mut src = DroppedFiles { paths: Vec::new(), files: Vec::new(), reader, read: Cell::new(0), bytes: Cell::new(0.0) };
-    for i in 0..paths.length() {
-        match files.get(i).dyn_into::<File>() {
-            Ok(f) => {
-                src.paths.push(paths.get(i).as_string().unwrap_or_default());
-                src.files.push(f);
-            }
-            Err(_) => return post_error("internal: the file parser got a malformed request"),
+    let mut files = Vec::with_capacity(paths.len());
+    for f in list.iter() {
+        match f.dyn_into::<File>() {
+            Ok(f) => files.push(f),
+            Err(_) => return failed(malformed),
         }
     }
-    drop(data);
-    parse_and_send(&src);
+    drop(list);
+    parse_and_send(&DroppedFiles { paths, files, reader, read: Cell::new(0), bytes: Cell::new(0.0) });
 }
 
 /// Parse `src`, send its series in parts, then the dataset's skeleton.
@@ -493,20 +446,13 @@ fn parse_and_send(src: &dyn FileSource) {
         }
         ds
     });
-    let packed: Uint8Array = gloo_worker::Bincode::encode(&skeleton).unchecked_into();
-    let transfer = Array::of1(&packed.buffer());
-    if let Err(e) = scope().post_message_with_transfer(&Array::of1(&packed), &transfer) {
-        post_error(&format!("internal: could not send the parsed data ({})", js_text(&e)));
-    }
+    send(&Reply::Parsed(Box::new(skeleton)), None, None);
 }
 
 /// Write one phase's series a few layers at a time and send each part
 /// (transferred); its summed loads are written into `summed` on the way.
 fn send_series(phase: usize, prep: &crate::engine::ingest::PreparedSeries, summed: &mut LoadMatrix) {
-    let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &"series".into(), &JsValue::from_f64(phase as f64));
-    let _ = js_sys::Reflect::set(&o, &"len".into(), &JsValue::from_f64(prep.len() as f64));
-    let _ = scope().post_message(&o);
+    send(&Reply::SeriesStart { phase, len: prep.len() }, None, None);
     let per_layer = prep.layer_len();
     if per_layer == 0 {
         return;
@@ -520,10 +466,7 @@ fn send_series(phase: usize, prep: &crate::engine::ingest::PreparedSeries, summe
         let part = &buf[..n * per_layer];
         let a = Float64Array::new_with_length(part.len() as u32);
         a.copy_from(part);
-        let o = js_sys::Object::new();
-        let _ = js_sys::Reflect::set(&o, &"part".into(), &a);
-        if let Err(e) = scope().post_message_with_transfer(&o, &Array::of1(&a.buffer())) {
-            post_error(&format!("internal: could not send the parsed data ({})", js_text(&e)));
+        if !send(&Reply::SeriesPart, Some(&a), Some(&a.buffer())) {
             return;
         }
         first += n;

@@ -11,7 +11,8 @@
 //! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
 //! - [`share`]: settings + loads in the URL fragment;
-//! - [`worker`]: the solver's web-worker side (gloo-worker);
+//! - [`worker`]: the web workers' side (solving, parsing);
+//! - [`wire`]: the workers' messages ([`crate::jobs::protocol`]) on `postMessage`;
 //! - [`glue`]: the engine calls the components make.
 
 pub mod charts;
@@ -35,6 +36,7 @@ pub mod state;
 pub mod summary;
 pub mod sweep;
 pub mod sweep_chart;
+pub mod wire;
 pub mod worker;
 
 use leptos::prelude::*;

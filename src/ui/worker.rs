@@ -1,105 +1,119 @@
-//! The solver's web worker (gloo-worker). Each worker is its own wasm
-//! instance; the page's pool ([`super::pool`]) hands it a job's data and
-//! settings ([`Request::Load`]) and then ranges of layers of that job to
-//! solve ([`Request::Solve`]), one at a time. A worker keeps its data
-//! between jobs: a later job on the same data sends only its settings
-//! (`data: None`), so a sweep or a comparison does not copy the loads again.
+//! The page's web worker: one wasm binary (`src/bin/worker.rs`) for every
+//! worker, speaking [`crate::jobs::protocol`] over plain `postMessage`
+//! ([`super::wire`]). It says [`Reply::Ready`] once loaded, then serves
+//! requests one at a time:
+//! - for the solver pool ([`super::pool`]): a job's data and settings
+//!   ([`Request::Load`]), then ranges of layers of that job to solve
+//!   ([`Request::Solve`]). A worker keeps its data between jobs: a later job
+//!   on the same data sends only its settings (`data: None`), so a sweep or
+//!   a comparison does not copy the loads again;
+//! - for the ingest worker ([`super::ingest_worker`]): read and parse dropped
+//!   files or a built-in sample ([`Request::ParseFiles`],
+//!   [`Request::ParseSample`]).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
-use gloo_worker::{Codec, HandlerId, Worker, WorkerScope};
-use serde::{Deserialize, Serialize};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 
-use crate::engine::algo::{self, Solution};
+use super::wire;
+use crate::engine::algo;
 use crate::engine::{Error, PhaseData, Settings};
+use crate::jobs::protocol::{JobId, Reply, Request};
 
-/// Messages from the page to a worker.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Request {
-    /// The ranges of job `job` follow: solve them with `settings` on `data`
-    /// (`None`: on the data this worker already holds).
-    Load { job: u64, data: Option<Box<PhaseData>>, settings: Settings },
-    /// Solve layers `start..end` of job `job` (the last one loaded).
-    Solve { job: u64, start: usize, end: usize },
-}
-
-/// Messages from a worker to the page.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Reply {
-    /// Layers of the current range done so far.
-    Progress { job: u64, start: usize, done: usize },
-    /// The range's result.
-    Done { job: u64, start: usize, result: Result<Solution, Error> },
-}
-
-pub struct SolveWorker {
+#[derive(Default)]
+struct State {
     data: Option<PhaseData>,
-    job: Option<(u64, Settings)>,
+    job: Option<(JobId, Settings)>,
 }
 
-impl Worker for SolveWorker {
-    type Message = ();
-    type Input = Request;
-    type Output = Reply;
+/// What the worker is doing, for the panic hook.
+#[derive(Clone, Copy)]
+enum Doing {
+    Idle,
+    Solving(JobId, usize),
+    Parsing,
+}
 
-    fn create(_scope: &WorkerScope<Self>) -> Self {
-        SolveWorker { data: None, job: None }
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+    static DOING: Cell<Doing> = const { Cell::new(Doing::Idle) };
+}
+
+fn send(reply: &Reply) {
+    if let Err(e) = wire::post_to_page(reply, None, None) {
+        web_sys::console::error_1(&e.to_string().into());
     }
+}
 
-    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
-
-    fn received(&mut self, scope: &WorkerScope<Self>, msg: Self::Input, id: HandlerId) {
-        match msg {
-            Request::Load { job, data, settings } => {
-                if let Some(d) = data {
-                    self.data = Some(*d);
-                }
-                self.job = Some((job, settings));
+fn serve(data: wasm_bindgen::JsValue) {
+    let (req, attachment) = match wire::unpack::<Request>(&data) {
+        Ok(m) => m,
+        Err(e) => return send(&Reply::Failed(e.to_string())),
+    };
+    match req {
+        Request::Load { job, data, settings } => STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(d) = data {
+                s.data = Some(*d);
             }
-            Request::Solve { job, start, end } => {
-                CURRENT.with(|c| c.set(Some((id, job, start))));
-                let result = match (&self.data, &self.job) {
+            s.job = Some((job, settings));
+        }),
+        Request::Solve { job, start, end } => {
+            DOING.with(|d| d.set(Doing::Solving(job, start)));
+            let result = STATE.with(|s| {
+                let s = s.borrow();
+                match (&s.data, &s.job) {
                     (Some(data), Some((j, settings))) if *j == job => {
                         let mut progress = |done: usize| {
-                            scope.respond(id, Reply::Progress { job, start, done });
+                            send(&Reply::Progress { job, start, done });
                             true
                         };
                         algo::solve(data, settings, start..end, &mut progress)
                     }
                     _ => Err(Error::internal("the worker was asked to solve a job it was not given")),
-                };
-                CURRENT.with(|c| c.set(None));
-                scope.respond(id, Reply::Done { job, start, result });
-            }
+                }
+            });
+            DOING.with(|d| d.set(Doing::Idle));
+            send(&Reply::Done { job, start, result });
+        }
+        Request::ParseFiles { paths } => {
+            DOING.with(|d| d.set(Doing::Parsing));
+            super::ingest_worker::parse_files(paths, attachment);
+            DOING.with(|d| d.set(Doing::Idle));
+        }
+        Request::ParseSample { preset, format } => {
+            DOING.with(|d| d.set(Doing::Parsing));
+            super::ingest_worker::parse_sample(preset, format);
+            DOING.with(|d| d.set(Doing::Idle));
         }
     }
 }
 
-thread_local! {
-    /// The request being solved, for the panic hook.
-    static CURRENT: Cell<Option<(HandlerId, u64, usize)>> = const { Cell::new(None) };
-}
-
-/// A panic in the solver must not leave the page waiting forever: report it
-/// as the range's error. The message is encoded exactly as gloo-worker
-/// encodes `FromWorker::ProcessOutput(id, reply)` (bincode: variant index 1
-/// as u32, then the fields), so the page reads it as a reply.
+/// A panic must not leave the page waiting forever: a solve's panic is
+/// its range's error, a parser's the worker's failure.
 fn report_panic(info: &std::panic::PanicHookInfo<'_>) {
-    use wasm_bindgen::JsCast;
-    let Some((id, job, start)) = CURRENT.with(|c| c.take()) else { return };
-    let error = Error::msg(format!("internal error in the solver (please report it): {info}"));
-    let reply = Reply::Done { job, start, result: Err(error) };
-    let packed = gloo_worker::Bincode::encode((1u32, id, reply));
-    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let _ = scope.post_message(&packed);
+    let reply = match DOING.with(|d| d.replace(Doing::Idle)) {
+        Doing::Solving(job, start) => Reply::Done {
+            job,
+            start,
+            result: Err(Error::msg(format!("internal error in the solver (please report it): {info}"))),
+        },
+        Doing::Parsing => Reply::Failed(format!("internal error in the file parser (please report it): {info}")),
+        Doing::Idle => Reply::Failed(format!("internal error in a web worker (please report it): {info}")),
+    };
+    send(&reply);
 }
 
 /// The worker binary's entry.
 pub fn register() {
-    use gloo_worker::Registrable;
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         report_panic(info);
     }));
-    SolveWorker::registrar().register();
+    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| serve(ev.data()));
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    send(&Reply::Ready);
 }

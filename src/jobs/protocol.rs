@@ -1,0 +1,82 @@
+//! The one message protocol of the page's web workers.
+//!
+//! Every worker of the page runs the same wasm binary (`src/bin/worker.rs`)
+//! and understands every [`Request`]: solving ranges of layers of a phase
+//! (the solver pool, `ui::pool`) and reading + parsing dropped files or a
+//! built-in sample (the ingest worker, `ui::ingest_worker`). It answers with
+//! [`Reply`]s; its first message is always [`Reply::Ready`] (its wasm is
+//! loaded: the page keeps what it wants to send until then).
+//!
+//! **On the wire** (plain `postMessage`, no gloo-worker envelope): a JS array
+//! whose first element is a `Uint8Array` holding the bincode ([`encode`]) of
+//! the message, transferred, optionally followed by one *attachment* that
+//! cannot or should not go through serde:
+//! - [`Request::ParseFiles`]: the dropped `File` objects, an array in the
+//!   order of its `paths` (structured-cloned: no bytes copied);
+//! - [`Reply::SeriesPart`]: a `Float64Array` of series values (transferred).
+//!
+//! Every other message has no attachment. Bincode is a private format
+//! between two builds of the same source (the page and its workers are
+//! always built together), so no versioning is needed. This module is
+//! compiled natively too, and its encode / decode round trips are tested
+//! natively (`tests/jobs.rs`); the browser glue that moves the bytes lives in
+//! `ui::wire`.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::algo::Solution;
+use crate::engine::sample::{Preset, SampleFormat};
+use crate::engine::{Dataset, Error, PhaseData, Settings};
+
+/// Identifies a job of the scheduler (see [`super::scheduler`]).
+pub type JobId = u64;
+
+/// Messages from the page to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    /// The ranges of job `job` follow: solve them with `settings` on `data`
+    /// (`None`: on the data this worker already holds).
+    Load { job: JobId, data: Option<Box<PhaseData>>, settings: Settings },
+    /// Solve layers `start..end` of job `job` (the last one loaded).
+    Solve { job: JobId, start: usize, end: usize },
+    /// Read and parse the dropped files attached to this message (a `File`
+    /// array, in the order of `paths`).
+    ParseFiles { paths: Vec<String> },
+    /// Generate a built-in sample and parse it.
+    ParseSample { preset: Preset, format: SampleFormat },
+}
+
+/// Messages from a worker to the page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Reply {
+    /// The worker's wasm is loaded: it takes requests from now on.
+    Ready,
+    /// Solving: layers of the range starting at `start` done so far.
+    Progress { job: JobId, start: usize, done: usize },
+    /// Solving: the range's result.
+    Done { job: JobId, start: usize, result: Result<Solution, Error> },
+    /// Parsing: `files` files (`bytes` bytes) read so far.
+    FileRead { files: usize, bytes: f64 },
+    /// Parsing: phase `phase`'s per-interval series follows, `len` values
+    /// in [`Reply::SeriesPart`]s.
+    SeriesStart { phase: usize, len: usize },
+    /// Parsing: the next values of the current series (attached as a
+    /// `Float64Array`).
+    SeriesPart,
+    /// Parsing: the dataset, whose series values came as parts before.
+    Parsed(Box<Result<Dataset, Error>>),
+    /// The worker failed outside a solve (a panic while parsing, a
+    /// malformed request): the text for the user.
+    Failed(String),
+}
+
+/// The bytes of `msg` on the wire.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
+    bincode::serialize(msg).map_err(|e| Error::internal(format!("could not encode a worker message: {e}")))
+}
+
+/// A message from its bytes (an error for bytes that are not one).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    bincode::deserialize(bytes).map_err(|e| Error::internal(format!("malformed worker message: {e}")))
+}

@@ -1,0 +1,399 @@
+//! The web workers' message protocol and the solver pool's scheduler
+//! (`elb::jobs`), natively: every message survives encode -> decode, a
+//! truncated message is an error (not a panic), and the scheduler hands out
+//! ranges, keeps data on workers, cancels, fails and orders results as the
+//! page relies on. The solves themselves run here with the engine, so the
+//! merged result is compared with one whole-phase solve.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use elb::engine::algo::{self, Solution};
+use elb::engine::sample::{self, Preset, SampleFormat};
+use elb::engine::{ingest, Algorithm, Dataset, Error, PhaseData, Settings};
+use elb::jobs::protocol::{decode, encode, Reply, Request};
+use elb::jobs::scheduler::{left_ms, ranges, Event, Progress, Scheduler, WorkerId, Workers};
+
+fn dataset(preset: Preset, format: SampleFormat) -> Dataset {
+    ingest::read_files(&sample::generate(preset, format, 0)).expect("the sample parses")
+}
+
+fn small() -> (Arc<PhaseData>, Settings) {
+    let ds = dataset(Preset::Small, SampleFormat::Series);
+    let data = Arc::new(ds.phases.into_iter().next().expect("a phase"));
+    let settings = Settings { cluster: sample::cluster_for(Preset::Small), ..Settings::default() };
+    (data, settings)
+}
+
+fn with(settings: &Settings, algorithm: Algorithm) -> Settings {
+    Settings { algorithm, ..settings.clone() }
+}
+
+/// `decode(encode(x))` encodes to the same bytes, and every shorter prefix
+/// of them is refused with an error.
+fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug>(msg: &T) -> T {
+    let bytes = encode(msg).expect("encodes");
+    let back: T = decode(&bytes).expect("decodes");
+    assert_eq!(encode(&back).unwrap(), bytes, "{msg:?}: the same bytes after a round trip");
+    assert_eq!(format!("{back:?}"), format!("{msg:?}"));
+    for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+        if cut < bytes.len() {
+            assert!(decode::<T>(&bytes[..cut]).is_err(), "{cut} of {} bytes must not decode", bytes.len());
+        }
+    }
+    back
+}
+
+#[test]
+fn every_request_round_trips() {
+    let (data, settings) = small();
+    let load = round_trip(&Request::Load { job: 7, data: Some(Box::new((*data).clone())), settings: settings.clone() });
+    match load {
+        Request::Load { job: 7, data: Some(d), settings: s } => {
+            assert_eq!(d.summed, data.summed);
+            assert_eq!(d.series.as_ref().map(|s| &s.data), data.series.as_ref().map(|s| &s.data));
+            assert_eq!(s, settings);
+        }
+        other => panic!("not a load: {other:?}"),
+    }
+    round_trip(&Request::Load { job: 1, data: None, settings: with(&settings, Algorithm::SpecMoe2) });
+    round_trip(&Request::Solve { job: u64::MAX, start: 3, end: 4 });
+    round_trip(&Request::ParseFiles { paths: vec!["node0/decode_0.csv".into(), "model_gen_config.json".into()] });
+    for preset in [Preset::Small, Preset::Qwen3, Preset::Dsv3, Preset::Kimi] {
+        for format in [SampleFormat::Summed, SampleFormat::Series] {
+            round_trip(&Request::ParseSample { preset, format });
+        }
+    }
+}
+
+#[test]
+fn every_reply_round_trips() {
+    let (data, settings) = small();
+    let sol = algo::solve(&data, &settings, 0..data.layers, &mut |_| true).expect("solves");
+    round_trip(&Reply::Ready);
+    round_trip(&Reply::Progress { job: 2, start: 1, done: 1 });
+    match round_trip(&Reply::Done { job: 2, start: 0, result: Ok(sol.clone()) }) {
+        Reply::Done { result: Ok(back), .. } => assert_eq!(back, sol),
+        other => panic!("not a solution: {other:?}"),
+    }
+    let err = Error::param(elb::engine::error::Param::Npus, "must be at least 1");
+    match round_trip(&Reply::Done { job: 2, start: 0, result: Err(err.clone()) }) {
+        Reply::Done { result: Err(back), .. } => assert_eq!(back, err),
+        other => panic!("not an error: {other:?}"),
+    }
+    round_trip(&Reply::Done { job: 2, start: 0, result: Err(Error::cancelled()) });
+    round_trip(&Reply::FileRead { files: 3, bytes: 12345.0 });
+    round_trip(&Reply::SeriesStart { phase: 1, len: 1 << 20 });
+    round_trip(&Reply::SeriesPart);
+    let ds = dataset(Preset::Small, SampleFormat::Summed);
+    match round_trip(&Reply::Parsed(Box::new(Ok(ds.clone())))) {
+        Reply::Parsed(r) => {
+            let back = (*r).expect("a dataset");
+            assert_eq!(back.phases.len(), ds.phases.len());
+            assert_eq!(back.phases[0].summed, ds.phases[0].summed);
+        }
+        other => panic!("not parsed: {other:?}"),
+    }
+    round_trip(&Reply::Parsed(Box::new(Err(Error::msg("no decode_*.csv")))));
+    round_trip(&Reply::Failed("internal error in the file parser".into()));
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    assert!(decode::<Request>(&[]).is_err());
+    assert!(decode::<Request>(&[9, 0, 0, 0]).is_err(), "an unknown variant");
+    assert!(decode::<Reply>(&[0xff; 3]).is_err());
+    let e = decode::<Reply>(&[200, 0, 0, 0]).unwrap_err();
+    assert_eq!(e.kind, elb::engine::error::ErrorKind::Internal);
+}
+
+#[test]
+fn ranges_split_slow_jobs_by_layer_and_others_a_few_per_worker() {
+    assert_eq!(ranges(3, true, 2), vec![(0, 1), (1, 2), (2, 3)]);
+    assert_eq!(ranges(58, false, 2), (0..58).step_by(10).map(|s| (s, (s + 10).min(58))).collect::<Vec<_>>());
+    assert_eq!(ranges(2, false, 16), vec![(0, 1), (1, 2)]);
+    assert_eq!(ranges(0, false, 4), vec![]);
+    for (layers, slow, w) in [(1, false, 1), (61, false, 3), (61, true, 16), (7, false, 0)] {
+        let rs = ranges(layers, slow, w);
+        assert_eq!(rs.first().map(|r| r.0), Some(0));
+        assert_eq!(rs.last().map(|r| r.1), Some(layers));
+        assert!(rs.windows(2).all(|p| p[0].1 == p[1].0 && p[0].0 < p[0].1));
+    }
+}
+
+/// Workers that record what the scheduler asks of them; the test plays
+/// their part (ready, solve, fail).
+#[derive(Default)]
+struct Mock {
+    spawned: Vec<WorkerId>,
+    terminated: Vec<WorkerId>,
+    posts: Vec<(WorkerId, Request)>,
+    fail_spawn: bool,
+}
+
+impl Workers for Mock {
+    fn spawn(&mut self, id: WorkerId) -> Result<(), Error> {
+        if self.fail_spawn {
+            return Err(Error::msg("no workers here"));
+        }
+        self.spawned.push(id);
+        Ok(())
+    }
+    fn post(&mut self, id: WorkerId, req: &Request) {
+        assert!(!self.terminated.contains(&id), "posted to terminated worker {id}");
+        // What crosses the wire is the encoded message.
+        self.posts.push((id, decode(&encode(req).unwrap()).unwrap()));
+    }
+    fn terminate(&mut self, id: WorkerId) {
+        self.terminated.push(id);
+    }
+}
+
+/// One worker's wasm instance: the data and settings it was sent.
+#[derive(Default)]
+struct Instance {
+    data: Option<PhaseData>,
+    job: Option<(u64, Settings)>,
+}
+
+impl Instance {
+    fn serve(&mut self, req: Request) -> Option<Reply> {
+        match req {
+            Request::Load { job, data, settings } => {
+                if let Some(d) = data {
+                    self.data = Some(*d);
+                }
+                self.job = Some((job, settings));
+                None
+            }
+            Request::Solve { job, start, end } => {
+                let data = self.data.as_ref().expect("data before a solve");
+                let (j, settings) = self.job.as_ref().expect("settings before a solve");
+                assert_eq!(*j, job, "solve of the job loaded last");
+                Some(Reply::Done { job, start, result: algo::solve(data, settings, start..end, &mut |_| true) })
+            }
+            other => panic!("not a solver request: {other:?}"),
+        }
+    }
+}
+
+fn finished(events: &[Event]) -> Vec<(u64, Result<Solution, Error>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finished(j, r) => Some((*j, r.clone())),
+            Event::Progress(..) => None,
+        })
+        .collect()
+}
+
+/// Drive the pool: each step, every worker answers what it was sent, in
+/// reverse order when `reverse` (so results come back out of order).
+fn run(s: &mut Scheduler, mock: &mut Mock, reverse: bool) -> Vec<Event> {
+    let mut instances: BTreeMap<WorkerId, Instance> = BTreeMap::new();
+    let mut events = Vec::new();
+    for id in mock.spawned.clone() {
+        events.extend(s.on_reply(id, Reply::Ready, 0.0, mock));
+    }
+    let mut served = 0;
+    loop {
+        let mut replies = Vec::new();
+        while served < mock.posts.len() {
+            let (id, req) = mock.posts[served].clone();
+            served += 1;
+            if let Some(r) = instances.entry(id).or_default().serve(req) {
+                replies.push((id, r));
+            }
+        }
+        // Newly started workers say they are ready.
+        for id in mock.spawned.clone() {
+            if !instances.contains_key(&id) && !mock.terminated.contains(&id) {
+                instances.insert(id, Instance::default());
+                events.extend(s.on_reply(id, Reply::Ready, 1.0, mock));
+            }
+        }
+        if replies.is_empty() && served == mock.posts.len() {
+            return events;
+        }
+        if reverse {
+            replies.reverse();
+        }
+        for (id, r) in replies {
+            events.extend(s.on_reply(id, r, 2.0, mock));
+        }
+    }
+}
+
+#[test]
+fn a_job_solved_in_ranges_equals_one_solve_in_any_reply_order() {
+    let (data, settings) = small();
+    for algorithm in [Algorithm::C2lb, Algorithm::SpecMoe2] {
+        let s1 = with(&settings, algorithm);
+        let whole = algo::solve(&data, &s1, 0..data.layers, &mut |_| true).expect("solves");
+        for reverse in [false, true] {
+            let mut s = Scheduler::new(2);
+            let mut mock = Mock::default();
+            let group = s.new_id();
+            let (job, ev) = s.submit(group, data.clone(), s1.clone(), 0.0, &mut mock);
+            assert!(finished(&ev).is_empty());
+            assert_eq!(mock.spawned.len(), 2, "two workers for a {}-layer job", data.layers);
+            assert!(mock.posts.is_empty(), "nothing is posted before a worker is ready");
+            let events = run(&mut s, &mut mock, reverse);
+            let done = finished(&events);
+            assert_eq!(done.len(), 1);
+            assert_eq!(done[0].0, job);
+            assert_eq!(done[0].1.as_ref().expect("solved"), &whole, "{algorithm:?}, reverse {reverse}");
+            assert_eq!(s.open_jobs(), 0);
+            assert_eq!(s.live_workers(), 2, "idle workers stay");
+            // Progress reaches the total and never goes back.
+            let prog: Vec<usize> =
+                events.iter().filter_map(|e| if let Event::Progress(_, p) = e { Some(p.done) } else { None }).collect();
+            assert!(prog.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!(prog.last(), Some(&data.layers));
+        }
+    }
+}
+
+#[test]
+fn a_later_job_on_the_same_data_sends_only_its_settings() {
+    let (data, settings) = small();
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock::default();
+    let g = s.new_id();
+    s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    run(&mut s, &mut mock, false);
+    let loads_with_data = |m: &Mock| m.posts.iter().filter(|(_, r)| matches!(r, Request::Load { data: Some(_), .. })).count();
+    assert_eq!(loads_with_data(&mock), 2, "each worker gets the data once");
+    let before = mock.posts.len();
+    let g2 = s.new_id();
+    let (_, _) = s.submit(g2, data.clone(), with(&settings, Algorithm::SpecMoe1), 0.0, &mut mock);
+    let events = run(&mut s, &mut mock, false);
+    assert_eq!(finished(&events).len(), 1);
+    assert!(finished(&events)[0].1.is_ok());
+    assert_eq!(loads_with_data(&mock), 2, "no data sent again");
+    assert!(mock.posts[before..].iter().any(|(_, r)| matches!(r, Request::Load { data: None, .. })));
+    assert_eq!(mock.spawned.len(), 2, "no new worker");
+}
+
+#[test]
+fn cancel_drops_queued_ranges_and_terminates_busy_workers() {
+    let (data, settings) = small();
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock::default();
+    let g = s.new_id();
+    let other = s.new_id();
+    let (job, _) = s.submit(g, data.clone(), with(&settings, Algorithm::SpecMoe2), 0.0, &mut mock);
+    for id in mock.spawned.clone() {
+        s.on_reply(id, Reply::Ready, 0.0, &mut mock);
+    }
+    assert_eq!(mock.posts.iter().filter(|(_, r)| matches!(r, Request::Solve { .. })).count(), 2);
+    let events = s.cancel(other, &mut mock);
+    assert!(events.is_empty(), "another group's cancel changes nothing");
+    let events = s.cancel(g, &mut mock);
+    let done = finished(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, job);
+    assert!(done[0].1.as_ref().unwrap_err().is_cancelled());
+    assert_eq!(mock.terminated.len(), 2, "both busy workers stop at once");
+    assert_eq!(s.live_workers(), 0);
+    assert_eq!(s.open_jobs(), 0);
+    // A late reply of a terminated worker is ignored.
+    let late = s.on_reply(mock.spawned[0], Reply::Done { job, start: 0, result: Err(Error::cancelled()) }, 0.0, &mut mock);
+    assert!(late.is_empty());
+    // The pool works on afterwards, with new workers.
+    let g3 = s.new_id();
+    s.submit(g3, data.clone(), settings.clone(), 0.0, &mut mock);
+    let events = run(&mut s, &mut mock, false);
+    assert!(finished(&events)[0].1.is_ok());
+}
+
+#[test]
+fn a_failed_range_fails_its_job_only() {
+    let (data, settings) = small();
+    let mut s = Scheduler::new(1);
+    let mut mock = Mock::default();
+    let (g1, g2) = (s.new_id(), s.new_id());
+    let (j1, _) = s.submit(g1, data.clone(), settings.clone(), 0.0, &mut mock);
+    let (j2, _) = s.submit(g2, data.clone(), with(&settings, Algorithm::SpecMoe1), 0.0, &mut mock);
+    let w = mock.spawned[0];
+    s.on_reply(w, Reply::Ready, 0.0, &mut mock);
+    let boom = Error::msg("internal error in the solver (please report it): boom");
+    let events = s.on_reply(w, Reply::Done { job: j1, start: 0, result: Err(boom.clone()) }, 0.0, &mut mock);
+    let done = finished(&events);
+    assert_eq!(done, vec![(j1, Err(boom))]);
+    assert_eq!(mock.terminated, vec![w], "the failed instance is retired");
+    assert_eq!(mock.spawned.len(), 2, "a new worker takes the other job");
+    let events = run(&mut s, &mut mock, false);
+    let done = finished(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, j2);
+    assert!(done[0].1.is_ok());
+}
+
+#[test]
+fn a_crashed_worker_fails_its_job_and_a_worker_that_cannot_start_fails_the_queue_head() {
+    let (data, settings) = small();
+    let mut s = Scheduler::new(1);
+    let mut mock = Mock::default();
+    let g = s.new_id();
+    let (j, _) = s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    let w = mock.spawned[0];
+    // A worker that fails before it is ready (its wasm did not load) fails
+    // the range it was given.
+    let events = s.on_failed(w, "out of memory", &mut mock);
+    let done = finished(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, j);
+    assert!(done[0].1.as_ref().unwrap_err().message.contains("out of memory"));
+    assert_eq!(mock.terminated, vec![w]);
+    assert_eq!(s.live_workers(), 0);
+    // An idle worker's crash fails nothing.
+    let g = s.new_id();
+    s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    run(&mut s, &mut mock, false);
+    let idle = *mock.spawned.last().unwrap();
+    assert!(finished(&s.on_failed(idle, "gone", &mut mock)).is_empty());
+    assert_eq!(s.live_workers(), 0);
+
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock { fail_spawn: true, ..Mock::default() };
+    let g = s.new_id();
+    let (j, events) = s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    assert_eq!(finished(&events), vec![(j, Err(Error::msg("no workers here")))]);
+    assert_eq!(s.open_jobs(), 0);
+}
+
+#[test]
+fn an_empty_phase_finishes_at_once_and_a_parser_message_is_refused() {
+    let (data, settings) = small();
+    let mut empty = (*data).clone();
+    empty.layers = 0;
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock::default();
+    let (j, events) = s.submit(1, Arc::new(empty), settings.clone(), 0.0, &mut mock);
+    let done = finished(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, j);
+    assert!(done[0].1.as_ref().unwrap().layers.is_empty());
+    assert!(mock.spawned.is_empty());
+
+    let (j, _) = s.submit(2, data, settings, 0.0, &mut mock);
+    let w = mock.spawned[0];
+    s.on_reply(w, Reply::Ready, 0.0, &mut mock);
+    let events = s.on_reply(w, Reply::SeriesPart, 0.0, &mut mock);
+    let done = finished(&events);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, j);
+    assert!(done[0].1.is_err());
+    assert!(mock.terminated.contains(&w));
+}
+
+#[test]
+fn time_left_is_at_the_rate_so_far() {
+    assert_eq!(left_ms(1000.0, 0, 10), None);
+    assert_eq!(left_ms(1000.0, 2, 10), Some(4000.0));
+    assert_eq!(left_ms(1000.0, 10, 10), Some(0.0));
+    assert_eq!(left_ms(f64::NAN, 1, 2), None);
+    assert_eq!(left_ms(-1.0, 1, 2), None);
+    assert_eq!(Progress { done: 1, total: 4, elapsed_ms: 30.0 }.left_ms(), Some(90.0));
+}
