@@ -8,10 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use elb::engine::algo::{self, Solution};
+use elb::engine::algo;
 use elb::engine::sample::{self, Preset, SampleFormat};
 use elb::engine::{ingest, Algorithm, Dataset, Error, PhaseData, Settings};
-use elb::jobs::protocol::{decode, encode, Reply, Request};
+use elb::engine::migration;
+use elb::engine::Placement;
+use elb::jobs::protocol::{decode, encode, Output, Reply, Request, Work};
 use elb::jobs::scheduler::{left_ms, ranges, Event, Progress, Scheduler, WorkerId, Workers};
 
 fn dataset(preset: Preset, format: SampleFormat) -> Dataset {
@@ -47,17 +49,25 @@ fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debu
 #[test]
 fn every_request_round_trips() {
     let (data, settings) = small();
-    let load = round_trip(&Request::Load { job: 7, data: Some(Box::new((*data).clone())), settings: settings.clone() });
+    let load = round_trip(&Request::Load { job: 7, data: Some(Box::new((*data).clone())), work: Work::Solve(settings.clone()) });
     match load {
-        Request::Load { job: 7, data: Some(d), settings: s } => {
+        Request::Load { job: 7, data: Some(d), work: Work::Solve(s) } => {
             assert_eq!(d.summed, data.summed);
             assert_eq!(d.series.as_ref().map(|s| &s.data), data.series.as_ref().map(|s| &s.data));
             assert_eq!(s, settings);
         }
         other => panic!("not a load: {other:?}"),
     }
-    round_trip(&Request::Load { job: 1, data: None, settings: with(&settings, Algorithm::SpecMoe2) });
-    round_trip(&Request::Solve { job: u64::MAX, start: 3, end: 4 });
+    round_trip(&Request::Load { job: 1, data: None, work: Work::Solve(with(&settings, Algorithm::SpecMoe2)) });
+    let current = Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]; 2] };
+    match round_trip(&Request::Load { job: 2, data: None, work: Work::Refine { current: current.clone(), targets: vec![1.5, 1.25] } }) {
+        Request::Load { work: Work::Refine { current: c, targets }, .. } => {
+            assert_eq!(c, current);
+            assert_eq!(targets, vec![1.5, 1.25]);
+        }
+        other => panic!("not a refinement: {other:?}"),
+    }
+    round_trip(&Request::Run { job: u64::MAX, start: 3, end: 4 });
     round_trip(&Request::ParseFiles { paths: vec!["node0/decode_0.csv".into(), "model_gen_config.json".into()] });
     for preset in [Preset::Small, Preset::Qwen3, Preset::Dsv3, Preset::Kimi] {
         for format in [SampleFormat::Summed, SampleFormat::Series] {
@@ -72,8 +82,8 @@ fn every_reply_round_trips() {
     let sol = algo::solve(&data, &settings, 0..data.layers, &mut |_| true).expect("solves");
     round_trip(&Reply::Ready);
     round_trip(&Reply::Progress { job: 2, start: 1, done: 1 });
-    match round_trip(&Reply::Done { job: 2, start: 0, result: Ok(sol.clone()) }) {
-        Reply::Done { result: Ok(back), .. } => assert_eq!(back, sol),
+    match round_trip(&Reply::Done { job: 2, start: 0, result: Ok(Output::Solved(sol.clone())) }) {
+        Reply::Done { result: Ok(Output::Solved(back)), .. } => assert_eq!(back, sol),
         other => panic!("not a solution: {other:?}"),
     }
     let err = Error::param(elb::engine::error::Param::Npus, "must be at least 1");
@@ -82,6 +92,13 @@ fn every_reply_round_trips() {
         other => panic!("not an error: {other:?}"),
     }
     round_trip(&Reply::Done { job: 2, start: 0, result: Err(Error::cancelled()) });
+    let current = Placement { layers: sol.layers.clone() };
+    let targets = migration::targets(&current, &current, &data.summed, data.series.as_ref(), 0.02).expect("targets");
+    let refined = migration::refine_to_targets(&current, &data.summed, data.series.as_ref(), &targets, 0).expect("refines");
+    match round_trip(&Reply::Done { job: 3, start: 0, result: Ok(Output::Refined(refined.clone())) }) {
+        Reply::Done { result: Ok(Output::Refined(back)), .. } => assert_eq!(back, refined),
+        other => panic!("not a refinement: {other:?}"),
+    }
     round_trip(&Reply::FileRead { files: 3, bytes: 12345.0 });
     round_trip(&Reply::SeriesStart { phase: 1, len: 1 << 20 });
     round_trip(&Reply::SeriesPart);
@@ -153,31 +170,39 @@ impl Workers for Mock {
 #[derive(Default)]
 struct Instance {
     data: Option<PhaseData>,
-    job: Option<(u64, Settings)>,
+    job: Option<(u64, Work)>,
 }
 
 impl Instance {
     fn serve(&mut self, req: Request) -> Option<Reply> {
         match req {
-            Request::Load { job, data, settings } => {
+            Request::Load { job, data, work } => {
                 if let Some(d) = data {
                     self.data = Some(*d);
                 }
-                self.job = Some((job, settings));
+                self.job = Some((job, work));
                 None
             }
-            Request::Solve { job, start, end } => {
-                let data = self.data.as_ref().expect("data before a solve");
-                let (j, settings) = self.job.as_ref().expect("settings before a solve");
-                assert_eq!(*j, job, "solve of the job loaded last");
-                Some(Reply::Done { job, start, result: algo::solve(data, settings, start..end, &mut |_| true) })
+            Request::Run { job, start, end } => {
+                let data = self.data.as_ref().expect("data before a run");
+                let (j, work) = self.job.as_ref().expect("work before a run");
+                assert_eq!(*j, job, "run of the job loaded last");
+                let result = match work {
+                    Work::Solve(settings) => algo::solve(data, settings, start..end, &mut |_| true).map(Output::Solved),
+                    // As the page's worker does: one layer at a time.
+                    Work::Refine { current, targets } => (start..end)
+                        .map(|l| migration::refine_layer_range(current, &data.summed, data.series.as_ref(), targets, 0, l..l + 1))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|parts| Output::Refined(migration::Refined::merge(parts))),
+                };
+                Some(Reply::Done { job, start, result })
             }
             other => panic!("not a solver request: {other:?}"),
         }
     }
 }
 
-fn finished(events: &[Event]) -> Vec<(u64, Result<Solution, Error>)> {
+fn finished(events: &[Event]) -> Vec<(u64, Result<Output, Error>)> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -234,7 +259,7 @@ fn a_job_solved_in_ranges_equals_one_solve_in_any_reply_order() {
             let mut s = Scheduler::new(2);
             let mut mock = Mock::default();
             let group = s.new_id();
-            let (job, ev) = s.submit(group, data.clone(), s1.clone(), 0.0, &mut mock);
+            let (job, ev) = s.submit(group, data.clone(), Work::Solve(s1.clone()), 0.0, &mut mock);
             assert!(finished(&ev).is_empty());
             assert_eq!(mock.spawned.len(), 2, "two workers for a {}-layer job", data.layers);
             assert!(mock.posts.is_empty(), "nothing is posted before a worker is ready");
@@ -242,7 +267,7 @@ fn a_job_solved_in_ranges_equals_one_solve_in_any_reply_order() {
             let done = finished(&events);
             assert_eq!(done.len(), 1);
             assert_eq!(done[0].0, job);
-            assert_eq!(done[0].1.as_ref().expect("solved"), &whole, "{algorithm:?}, reverse {reverse}");
+            assert_eq!(done[0].1.as_ref().expect("solved"), &Output::Solved(whole.clone()), "{algorithm:?}, reverse {reverse}");
             assert_eq!(s.open_jobs(), 0);
             assert_eq!(s.live_workers(), 2, "idle workers stay");
             // Progress reaches the total and never goes back.
@@ -260,13 +285,13 @@ fn a_later_job_on_the_same_data_sends_only_its_settings() {
     let mut s = Scheduler::new(2);
     let mut mock = Mock::default();
     let g = s.new_id();
-    s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    s.submit(g, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
     run(&mut s, &mut mock, false);
     let loads_with_data = |m: &Mock| m.posts.iter().filter(|(_, r)| matches!(r, Request::Load { data: Some(_), .. })).count();
     assert_eq!(loads_with_data(&mock), 2, "each worker gets the data once");
     let before = mock.posts.len();
     let g2 = s.new_id();
-    let (_, _) = s.submit(g2, data.clone(), with(&settings, Algorithm::SpecMoe1), 0.0, &mut mock);
+    let (_, _) = s.submit(g2, data.clone(), Work::Solve(with(&settings, Algorithm::SpecMoe1)), 0.0, &mut mock);
     let events = run(&mut s, &mut mock, false);
     assert_eq!(finished(&events).len(), 1);
     assert!(finished(&events)[0].1.is_ok());
@@ -282,11 +307,11 @@ fn cancel_drops_queued_ranges_and_terminates_busy_workers() {
     let mut mock = Mock::default();
     let g = s.new_id();
     let other = s.new_id();
-    let (job, _) = s.submit(g, data.clone(), with(&settings, Algorithm::SpecMoe2), 0.0, &mut mock);
+    let (job, _) = s.submit(g, data.clone(), Work::Solve(with(&settings, Algorithm::SpecMoe2)), 0.0, &mut mock);
     for id in mock.spawned.clone() {
         s.on_reply(id, Reply::Ready, 0.0, &mut mock);
     }
-    assert_eq!(mock.posts.iter().filter(|(_, r)| matches!(r, Request::Solve { .. })).count(), 2);
+    assert_eq!(mock.posts.iter().filter(|(_, r)| matches!(r, Request::Run { .. })).count(), 2);
     let events = s.cancel(other, &mut mock);
     assert!(events.is_empty(), "another group's cancel changes nothing");
     let events = s.cancel(g, &mut mock);
@@ -302,7 +327,7 @@ fn cancel_drops_queued_ranges_and_terminates_busy_workers() {
     assert!(late.is_empty());
     // The pool works on afterwards, with new workers.
     let g3 = s.new_id();
-    s.submit(g3, data.clone(), settings.clone(), 0.0, &mut mock);
+    s.submit(g3, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
     let events = run(&mut s, &mut mock, false);
     assert!(finished(&events)[0].1.is_ok());
 }
@@ -313,8 +338,8 @@ fn a_failed_range_fails_its_job_only() {
     let mut s = Scheduler::new(1);
     let mut mock = Mock::default();
     let (g1, g2) = (s.new_id(), s.new_id());
-    let (j1, _) = s.submit(g1, data.clone(), settings.clone(), 0.0, &mut mock);
-    let (j2, _) = s.submit(g2, data.clone(), with(&settings, Algorithm::SpecMoe1), 0.0, &mut mock);
+    let (j1, _) = s.submit(g1, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
+    let (j2, _) = s.submit(g2, data.clone(), Work::Solve(with(&settings, Algorithm::SpecMoe1)), 0.0, &mut mock);
     let w = mock.spawned[0];
     s.on_reply(w, Reply::Ready, 0.0, &mut mock);
     let boom = Error::msg("internal error in the solver (please report it): boom");
@@ -336,7 +361,7 @@ fn a_crashed_worker_fails_its_job_and_a_worker_that_cannot_start_fails_the_queue
     let mut s = Scheduler::new(1);
     let mut mock = Mock::default();
     let g = s.new_id();
-    let (j, _) = s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    let (j, _) = s.submit(g, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
     let w = mock.spawned[0];
     // A worker that fails before it is ready (its wasm did not load) fails
     // the range it was given.
@@ -349,7 +374,7 @@ fn a_crashed_worker_fails_its_job_and_a_worker_that_cannot_start_fails_the_queue
     assert_eq!(s.live_workers(), 0);
     // An idle worker's crash fails nothing.
     let g = s.new_id();
-    s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    s.submit(g, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
     run(&mut s, &mut mock, false);
     let idle = *mock.spawned.last().unwrap();
     assert!(finished(&s.on_failed(idle, "gone", &mut mock)).is_empty());
@@ -358,7 +383,7 @@ fn a_crashed_worker_fails_its_job_and_a_worker_that_cannot_start_fails_the_queue
     let mut s = Scheduler::new(2);
     let mut mock = Mock { fail_spawn: true, ..Mock::default() };
     let g = s.new_id();
-    let (j, events) = s.submit(g, data.clone(), settings.clone(), 0.0, &mut mock);
+    let (j, events) = s.submit(g, data.clone(), Work::Solve(settings.clone()), 0.0, &mut mock);
     assert_eq!(finished(&events), vec![(j, Err(Error::msg("no workers here")))]);
     assert_eq!(s.open_jobs(), 0);
 }
@@ -370,14 +395,14 @@ fn an_empty_phase_finishes_at_once_and_a_parser_message_is_refused() {
     empty.layers = 0;
     let mut s = Scheduler::new(2);
     let mut mock = Mock::default();
-    let (j, events) = s.submit(1, Arc::new(empty), settings.clone(), 0.0, &mut mock);
+    let (j, events) = s.submit(1, Arc::new(empty), Work::Solve(settings.clone()), 0.0, &mut mock);
     let done = finished(&events);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].0, j);
-    assert!(done[0].1.as_ref().unwrap().layers.is_empty());
+    assert_eq!(done[0].1.as_ref().unwrap().layers(), 0);
     assert!(mock.spawned.is_empty());
 
-    let (j, _) = s.submit(2, data, settings, 0.0, &mut mock);
+    let (j, _) = s.submit(2, data, Work::Solve(settings), 0.0, &mut mock);
     let w = mock.spawned[0];
     s.on_reply(w, Reply::Ready, 0.0, &mut mock);
     let events = s.on_reply(w, Reply::SeriesPart, 0.0, &mut mock);
@@ -396,4 +421,29 @@ fn time_left_is_at_the_rate_so_far() {
     assert_eq!(left_ms(f64::NAN, 1, 2), None);
     assert_eq!(left_ms(-1.0, 1, 2), None);
     assert_eq!(Progress { done: 1, total: 4, elapsed_ms: 30.0 }.left_ms(), Some(90.0));
+}
+
+#[test]
+fn the_migration_aware_refinement_in_ranges_equals_one_call() {
+    let (data, settings) = small();
+    let solve = |a| algo::solve(&data, &with(&settings, a), 0..data.layers, &mut |_| true).expect("solves");
+    let current = Placement { layers: solve(Algorithm::C2lb).layers };
+    let best = Placement { layers: solve(Algorithm::SpecMoe2).layers };
+    let series = data.series.as_ref();
+    let targets = migration::targets(&current, &best, &data.summed, series, 0.02).expect("targets");
+    let whole = migration::refine_to_targets(&current, &data.summed, series, &targets, 0).expect("refines");
+    let towards = migration::refine_towards(&current, &best, &data.summed, series, &migration::RefineOptions::default()).unwrap();
+    assert_eq!(whole, towards, "the targets are those of the CLI's --migration-aware");
+    for reverse in [false, true] {
+        let mut s = Scheduler::new(3);
+        let mut mock = Mock::default();
+        let g = s.new_id();
+        let work = Work::Refine { current: current.clone(), targets: targets.clone() };
+        let (job, _) = s.submit(g, data.clone(), work, 0.0, &mut mock);
+        assert_eq!(mock.spawned.len(), 3, "single layers, one per worker");
+        let events = run(&mut s, &mut mock, reverse);
+        assert_eq!(finished(&events), vec![(job, Ok(Output::Refined(whole.clone())))]);
+    }
+    assert!(migration::targets(&current, &best, &data.summed, series, -1.0).is_err());
+    assert!(migration::targets(&current, &best, &data.summed, series, f64::NAN).is_err());
 }

@@ -610,6 +610,44 @@ pub fn refine_towards(current: &Placement, best: &Placement, summed: &LoadMatrix
     refine(current, summed, series, &b, opts)
 }
 
+/// The migration-aware targets of refining `current` towards `best` within
+/// `tolerance`: each layer's imbalance under `best` times `1 + tolerance`
+/// (what [`Refiner`] and the page's worker pool refine to; checked like
+/// [`Refiner::new`]).
+pub fn targets(current: &Placement, best: &Placement, summed: &LoadMatrix, series: Option<&Series>, tolerance: f64) -> Result<Vec<f64>> {
+    if !tolerance.is_finite() || tolerance < 0.0 {
+        return Err(Error::param(Param::TargetWithin, format!("must be a non-negative number, got {tolerance}")));
+    }
+    check_inputs(current, summed, series)?;
+    let best = layer_imbalances(best, summed, series)?;
+    if best.len() != current.layers.len() {
+        return Err(Error::internal(format!("the new table has {} layers, the current one {}", best.len(), current.layers.len())));
+    }
+    Ok(best.iter().map(|b| b * (1.0 + tolerance)).collect())
+}
+
+impl Refined {
+    /// The results of [`refine_layer_range`] on consecutive layer ranges,
+    /// in order, as one (what one call on their union returns).
+    pub fn merge(parts: impl IntoIterator<Item = Refined>) -> Refined {
+        let mut out = Refined {
+            placement: Placement { layers: Vec::new() },
+            moves: Vec::new(),
+            layers: Vec::new(),
+            slots_changed: 0,
+            slots_changed_per_device: Vec::new(),
+        };
+        for p in parts {
+            out.placement.layers.extend(p.placement.layers);
+            out.moves.extend(p.moves);
+            out.layers.extend(p.layers);
+            out.slots_changed += p.slots_changed;
+            out.slots_changed_per_device.extend(p.slots_changed_per_device);
+        }
+        out
+    }
+}
+
 /// The migration-aware refinement as a stepper: the same moves as
 /// [`refine_towards`], made a few at a time, so a front end can stay
 /// responsive between steps (the page) or run it to the end (the CLI). The
@@ -632,18 +670,11 @@ impl Refiner {
     /// Refine `current` towards `best` within `tolerance` (targets: each
     /// layer's imbalance under `best` times `1 + tolerance`).
     pub fn new(current: &Placement, best: &Placement, summed: &LoadMatrix, series: Option<&Series>, tolerance: f64) -> Result<Refiner> {
-        if !tolerance.is_finite() || tolerance < 0.0 {
-            return Err(Error::param(Param::TargetWithin, format!("must be a non-negative number, got {tolerance}")));
-        }
-        check_inputs(current, summed, series)?;
-        let best = layer_imbalances(best, summed, series)?;
-        if best.len() != current.layers.len() {
-            return Err(Error::internal(format!("the new table has {} layers, the current one {}", best.len(), current.layers.len())));
-        }
+        let targets = targets(current, best, summed, series, tolerance)?;
         Ok(Refiner {
             current: current.clone(),
             work: current.clone(),
-            targets: best.iter().map(|b| b * (1.0 + tolerance)).collect(),
+            targets,
             layer: 0,
             made: 0,
             moves: Vec::new(),

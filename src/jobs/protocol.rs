@@ -1,8 +1,8 @@
 //! The one message protocol of the page's web workers.
 //!
 //! Every worker of the page runs the same wasm binary (`src/bin/worker.rs`)
-//! and understands every [`Request`]: solving ranges of layers of a phase
-//! (the solver pool, `ui::pool`) and reading + parsing dropped files or a
+//! and understands every [`Request`]: solving or refining (migration-aware)
+//! ranges of layers of a phase (the worker pool, `ui::pool`) and reading + parsing dropped files or a
 //! built-in sample (the ingest worker, `ui::ingest_worker`). It answers with
 //! [`Reply`]s; its first message is always [`Reply::Ready`] (its wasm is
 //! loaded: the page keeps what it wants to send until then).
@@ -26,20 +26,60 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::algo::Solution;
+use crate::engine::migration::Refined;
 use crate::engine::sample::{Preset, SampleFormat};
-use crate::engine::{Dataset, Error, PhaseData, Settings};
+use crate::engine::{Dataset, Error, PhaseData, Placement, Settings};
 
 /// Identifies a job of the scheduler (see [`super::scheduler`]).
 pub type JobId = u64;
 
+/// What a job does to each layer of its phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Work {
+    /// Solve with these settings (`engine::algo::solve`).
+    Solve(Settings),
+    /// The migration-aware refinement: refine `current` until each layer
+    /// is within its target (`engine::migration::refine_layer_range`, no
+    /// move limit; the targets from `engine::migration::targets`).
+    Refine { current: Placement, targets: Vec<f64> },
+}
+
+impl Work {
+    /// Whether a layer takes long (the scheduler then hands out single
+    /// layers, so a cancel stops the workers within one layer).
+    pub fn slow(&self) -> bool {
+        match self {
+            Work::Solve(s) => s.algorithm.entry().slow,
+            Work::Refine { .. } => true,
+        }
+    }
+}
+
+/// A range's (and a job's) result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Output {
+    Solved(Solution),
+    Refined(Refined),
+}
+
+impl Output {
+    /// Layers it holds.
+    pub fn layers(&self) -> usize {
+        match self {
+            Output::Solved(s) => s.layers.len(),
+            Output::Refined(r) => r.placement.layers.len(),
+        }
+    }
+}
+
 /// Messages from the page to a worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    /// The ranges of job `job` follow: solve them with `settings` on `data`
-    /// (`None`: on the data this worker already holds).
-    Load { job: JobId, data: Option<Box<PhaseData>>, settings: Settings },
-    /// Solve layers `start..end` of job `job` (the last one loaded).
-    Solve { job: JobId, start: usize, end: usize },
+    /// The ranges of job `job` follow: do `work` on `data` (`None`: on the
+    /// data this worker already holds).
+    Load { job: JobId, data: Option<Box<PhaseData>>, work: Work },
+    /// Do layers `start..end` of job `job` (the last one loaded).
+    Run { job: JobId, start: usize, end: usize },
     /// Read and parse the dropped files attached to this message (a `File`
     /// array, in the order of `paths`).
     ParseFiles { paths: Vec<String> },
@@ -52,10 +92,10 @@ pub enum Request {
 pub enum Reply {
     /// The worker's wasm is loaded: it takes requests from now on.
     Ready,
-    /// Solving: layers of the range starting at `start` done so far.
+    /// Running a job: layers of the range starting at `start` done so far.
     Progress { job: JobId, start: usize, done: usize },
-    /// Solving: the range's result.
-    Done { job: JobId, start: usize, result: Result<Solution, Error> },
+    /// Running a job: the range's result.
+    Done { job: JobId, start: usize, result: Result<Output, Error> },
     /// Parsing: `files` files (`bytes` bytes) read so far.
     FileRead { files: usize, bytes: f64 },
     /// Parsing: phase `phase`'s per-interval series follows, `len` values

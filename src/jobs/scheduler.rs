@@ -1,9 +1,10 @@
-//! The solver pool's bookkeeping, without a browser: which range of layers
+//! The worker pool's bookkeeping, without a browser: which range of layers
 //! goes to which worker, cancellation, putting the ranges' results back in
 //! order, progress. `ui::pool` keeps only the browser glue (starting
 //! `Worker`s, moving bytes, waking futures) and calls this.
 //!
-//! A *job* is one phase solved with one [`Settings`]; it is split into
+//! A *job* is one [`Work`] on one phase — a solve with one
+//! `Settings`, or the migration-aware refinement —; it is split into
 //! ranges of layers ([`ranges`]). Jobs belong to a *group* (one click of a
 //! button): [`Scheduler::cancel`] drops a group's queued ranges and
 //! terminates the workers busy with it. Workers are started on demand, up to
@@ -19,9 +20,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::protocol::{JobId, Reply, Request};
+use super::protocol::{JobId, Output, Reply, Request, Work};
 use crate::engine::algo::Solution;
-use crate::engine::{Error, PhaseData, Settings};
+use crate::engine::migration::Refined;
+use crate::engine::{Error, PhaseData};
 
 /// Identifies a worker (unique among all workers ever started).
 pub type WorkerId = u64;
@@ -69,13 +71,13 @@ pub fn left_ms(elapsed_ms: f64, done: usize, total: usize) -> Option<f64> {
 #[derive(Debug)]
 pub enum Event {
     Progress(JobId, Progress),
-    /// The job's end: the whole phase's solution (layers in order), the
+    /// The job's end: the whole phase's result (layers in order), the
     /// first error of a range, or [`Error::cancelled`].
-    Finished(JobId, Result<Solution, Error>),
+    Finished(JobId, Result<Output, Error>),
 }
 
 /// The ranges of layers a job of `layers` layers is split into. Slow
-/// algorithms (level 2) get single layers, so a cancel stops the workers
+/// work (level 2, the refinement: [`Work::slow`]) gets single layers, so a cancel stops the workers
 /// within one layer; the others a few ranges per worker.
 pub fn ranges(layers: usize, slow: bool, max_workers: usize) -> Vec<(usize, usize)> {
     let workers = max_workers.min(layers).max(1);
@@ -108,12 +110,12 @@ impl WorkerState {
 struct Job {
     group: GroupId,
     data: Arc<PhaseData>,
-    settings: Settings,
+    work: Work,
     total: usize,
     /// Layers in finished ranges; running ranges' progress by start.
     done: usize,
     running: BTreeMap<usize, usize>,
-    solved: BTreeMap<usize, Solution>,
+    solved: BTreeMap<usize, Output>,
     /// Ranges not finished yet (queued or running).
     open: usize,
     started_ms: f64,
@@ -128,18 +130,22 @@ impl Job {
         }
     }
 
-    /// All ranges are in: one solution, layers in order.
-    fn finish(self) -> Result<Solution, Error> {
-        let solution = Solution::merge(self.solved.into_values());
-        if solution.layers.len() == self.total {
-            Ok(solution)
+    /// All ranges are in: one result, layers in order.
+    fn finish(self) -> Result<Output, Error> {
+        let parts = self.solved.into_values();
+        let mismatch = || Error::internal(format!("the {} job's ranges are not all of one kind", self.data.phase.name()));
+        let out = match self.work {
+            Work::Solve(_) => Output::Solved(Solution::merge(
+                parts.map(|p| if let Output::Solved(s) = p { Ok(s) } else { Err(mismatch()) }).collect::<Result<Vec<_>, _>>()?,
+            )),
+            Work::Refine { .. } => Output::Refined(Refined::merge(
+                parts.map(|p| if let Output::Refined(r) = p { Ok(r) } else { Err(mismatch()) }).collect::<Result<Vec<_>, _>>()?,
+            )),
+        };
+        if out.layers() == self.total {
+            Ok(out)
         } else {
-            Err(Error::internal(format!(
-                "the {} solve returned {} layers for {}",
-                self.data.phase.name(),
-                solution.layers.len(),
-                self.total
-            )))
+            Err(Error::internal(format!("the {} job returned {} layers for {}", self.data.phase.name(), out.layers(), self.total)))
         }
     }
 }
@@ -196,24 +202,27 @@ impl Scheduler {
         self.next_id
     }
 
-    /// Queue `data` solved with `settings` in `group` at time `now_ms`;
+    /// Queue `work` on `data` in `group` at time `now_ms`;
     /// returns the job's id (its [`Event::Finished`] may be among the events
     /// already, e.g. for a phase without layers).
     pub fn submit(
         &mut self,
         group: GroupId,
         data: Arc<PhaseData>,
-        settings: Settings,
+        work: Work,
         now_ms: f64,
         out: &mut dyn Workers,
     ) -> (JobId, Vec<Event>) {
         let id = self.new_id();
         let layers = data.layers;
         if layers == 0 {
-            let empty = Solution { layers: Vec::new(), warnings: Vec::new(), reference_invalid_layers: Vec::new() };
+            let empty = match work {
+                Work::Solve(_) => Output::Solved(Solution::merge([])),
+                Work::Refine { .. } => Output::Refined(Refined::merge([])),
+            };
             return (id, vec![Event::Finished(id, Ok(empty))]);
         }
-        let rs = ranges(layers, settings.algorithm.entry().slow, self.max_workers);
+        let rs = ranges(layers, work.slow(), self.max_workers);
         let open = rs.len();
         self.queue.extend(rs.into_iter().map(|(start, end)| Range { job: id, start, end }));
         self.jobs.insert(
@@ -221,7 +230,7 @@ impl Scheduler {
             Job {
                 group,
                 data,
-                settings,
+                work,
                 total: layers,
                 done: 0,
                 running: BTreeMap::new(),
@@ -265,11 +274,11 @@ impl Scheduler {
             Reply::Done { job, start, result } => {
                 self.workers[wi].busy = None;
                 match result {
-                    Ok(sol) => {
+                    Ok(part) => {
                         if let Some(j) = self.jobs.get_mut(&job) {
                             j.running.remove(&start);
-                            j.done += sol.layers.len();
-                            j.solved.insert(start, sol);
+                            j.done += part.layers();
+                            j.solved.insert(start, part);
                             j.open = j.open.saturating_sub(1);
                             events.push(Event::Progress(job, j.progress(now_ms)));
                             if j.open == 0 {
@@ -364,16 +373,16 @@ impl Scheduler {
             let Some(range) = self.queue.remove(pos) else { break };
             let Some(job) = self.jobs.get_mut(&range.job) else { continue };
             job.running.insert(range.start, 0);
-            let (data, settings) = (job.data.clone(), job.settings.clone());
+            let (data, work) = (job.data.clone(), job.work.clone());
             let w = &mut self.workers[idle];
             if w.job != Some(range.job) {
                 let send_data = !w.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &data));
                 let payload = send_data.then(|| Box::new((*data).clone()));
-                w.post(out, Request::Load { job: range.job, data: payload, settings });
+                w.post(out, Request::Load { job: range.job, data: payload, work });
                 w.data = Some(data);
                 w.job = Some(range.job);
             }
-            w.post(out, Request::Solve { job: range.job, start: range.start, end: range.end });
+            w.post(out, Request::Run { job: range.job, start: range.start, end: range.end });
             w.busy = Some((range.job, range.start));
         }
         events

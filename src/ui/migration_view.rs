@@ -6,10 +6,12 @@
 //! is within the target of the new table (`migration::refine_layer_range`),
 //! moving as few slots as possible, and compare both tables.
 //!
-//! The refinement runs on the page's thread one layer at a time, yielding
-//! to the browser between layers, so the page stays responsive; a new
-//! tolerance or a new run abandons the one in progress.
+//! The refinement runs in the worker pool ([`super::pool::refine`]), its
+//! layers spread over the workers like a solve's, so the page's thread only
+//! computes the targets and scores the result; a new tolerance or a new run
+//! cancels the one in progress.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::html;
@@ -17,10 +19,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use wasm_bindgen::JsValue;
 use web_sys::HtmlCanvasElement;
 
 use super::charts;
+use super::pool;
 use super::results::download;
 use super::state::{use_state, PhaseResult};
 use crate::engine::metrics::{self, Score};
@@ -47,8 +49,6 @@ struct Aware {
     score: Score,
     tolerance: f64,
     millis: f64,
-    /// The longest chunk (the longest the page's thread was held).
-    longest_ms: f64,
     /// The msit table JSON, or why it cannot be offered.
     table: Result<String, String>,
 }
@@ -61,74 +61,37 @@ enum AwareState {
     Failed(String),
 }
 
-/// Moves per chunk of the refinement between two yields to the browser
-/// (on the DeepSeek-V3 fixture a move takes a few ms in wasm; a whole layer
-/// took up to 424 ms).
-const CHUNK: usize = 8;
-
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
-/// Give the browser a turn (a zero-delay timeout).
-async fn yield_now() {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        let ok = web_sys::window()
-            .map(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).is_ok())
-            .unwrap_or(false);
-        if !ok {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-}
-
-/// Refine `r.before` towards `r.after` within `tolerance`, layer by layer;
-/// `None` when generation `gen` was superseded.
-async fn refine(
-    r: Arc<PhaseResult>,
-    tolerance: f64,
-    gen: u64,
-    current_gen: StoredValue<u64>,
-    status: RwSignal<AwareState>,
-) -> Option<Result<Aware, String>> {
+/// Refine `r.before` towards `r.after` within `tolerance` in the worker
+/// pool, as job group `group`; `None` when the group was cancelled (a new
+/// tolerance, the option turned off, a new run).
+async fn refine(r: Arc<PhaseResult>, tolerance: f64, group: u64, status: RwSignal<AwareState>) -> Option<Result<Aware, String>> {
     let t0 = now_ms();
     let data = &r.data;
     let series = data.series.as_ref();
-    let mut refiner = match migration::Refiner::new(&r.before, &r.after, &data.summed, series, tolerance) {
-        Ok(rf) => rf,
+    let targets = match migration::targets(&r.before, &r.after, &data.summed, series, tolerance) {
+        Ok(t) => t,
         Err(e) => return Some(Err(e.to_string())),
     };
-    let n = refiner.progress().1;
-    let mut longest_ms = 0.0f64;
-    // CHUNK moves between yields: the engine's stepper makes the same moves
-    // as one call (what `elb --migration-aware` does).
-    loop {
-        let tl = now_ms();
-        let done = match refiner.step(&data.summed, series, CHUNK) {
-            Ok(d) => d,
-            Err(e) => return Some(Err(e.to_string())),
-        };
-        longest_ms = longest_ms.max(now_ms() - tl);
-        // The card may be gone (a new run): then the signals are disposed.
-        if status.try_set(AwareState::Running { done: refiner.progress().0, total: n }).is_some() {
-            return None;
-        }
-        if done {
-            break;
-        }
-        yield_now().await;
-        if current_gen.try_get_value() != Some(gen) {
-            return None;
-        }
-    }
-    let refined = refiner.finish();
+    let n = targets.len();
+    // The card may be gone (a new run): then the signal is disposed.
+    let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
+        let _ = status.try_set(AwareState::Running { done: p.done, total: n });
+    });
+    let refined = match pool::refine(group, data.clone(), r.before.clone(), targets, Some(on_progress)).await {
+        Ok(x) => x,
+        Err(e) if e.is_cancelled() => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    };
     let reached = refined.layers.iter().filter(|l| l.reached).count();
     let placement = refined.placement;
     let (moved, per) = migration::slots_changed(&r.before, &placement);
     let score = metrics::score(data, &placement, &r.settings.cluster);
     let table = export::export_checked(&placement, &r.settings.cluster, data.experts).map_err(|e| e.to_string());
-    Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, longest_ms, table }))
+    Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, table }))
 }
 
 /// Two bar panels: slots moved per NPU over all layers, and in layer
@@ -240,7 +203,13 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
     let total_slots: usize = r.after.layers.iter().flatten().map(Vec::len).sum();
     let per_total = per_device(&per);
     let status = RwSignal::new(AwareState::Off);
-    let gen = StoredValue::new(0u64);
+    // The pool group of the refinement in flight.
+    let job = StoredValue::new(None::<u64>);
+    on_cleanup(move || {
+        if let Some(g) = job.try_get_value().flatten() {
+            pool::cancel(g);
+        }
+    });
     let canvas = NodeRef::<html::Canvas>::new();
 
     // Start (or drop) the refinement when the option or its target changes.
@@ -249,8 +218,10 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
         Effect::new(move |_| {
             let on = form.migration_aware.get();
             let tol = form.target_fraction();
-            let g = gen.get_value() + 1;
-            gen.set_value(g);
+            if let Some(g) = job.get_value() {
+                job.set_value(None);
+                pool::cancel(g);
+            }
             if !on {
                 status.set(AwareState::Off);
                 return;
@@ -264,12 +235,10 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
             };
             status.set(AwareState::Running { done: 0, total: r.before.layers.len() });
             let r = r.clone();
+            let g = pool::new_group();
+            job.set_value(Some(g));
             spawn_local(async move {
-                yield_now().await;
-                if gen.try_get_value() != Some(g) {
-                    return;
-                }
-                match refine(r, tol, g, gen, status).await {
+                match refine(r, tol, g, status).await {
                     None => {}
                     Some(Ok(a)) => {
                         let _ = status.try_set(AwareState::Done(Arc::new(a)));
@@ -376,7 +345,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                         </thead>
                         <tbody>{body}</tbody>
                     </table>
-                    <p class="hint">{format!("Refined layer by layer in {:.0} ms (longest step {:.0} ms).", a.millis, a.longest_ms)}</p>
+                    <p class="hint">{format!("Refined in the page's workers in {:.0} ms.", a.millis)}</p>
                     <div class="download-row">
                         {dl}
                         <span class="file-name">{file}</span>

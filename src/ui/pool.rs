@@ -1,8 +1,10 @@
-//! The solver pool: "solve this phase with these settings" over web workers.
+//! The worker pool: "solve this phase with these settings" (and "refine the
+//! current placement towards the new table", migration-aware) over web workers.
 //!
 //! One pool serves the whole page (the main run, Compare, the sweep, the
-//! held-out check). [`solve`] queues a job (one [`PhaseData`] + one
-//! [`Settings`]) and returns a future of the job's [`Solution`]; the
+//! held-out check, the migration-aware refinement). [`solve`] queues a job
+//! (one [`PhaseData`] + one [`Settings`]) and returns a future of the job's
+//! [`Solution`]; [`refine`] likewise for [`Refined`]; the
 //! bookkeeping — ranges of layers, which worker solves which, cancellation,
 //! results in order, progress — is [`crate::jobs::scheduler`] (pure,
 //! tested natively). This file is the browser glue: it starts the workers
@@ -24,8 +26,9 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use super::wire;
 use crate::engine::algo::Solution;
-use crate::engine::{Dataset, Error, PhaseData, Settings};
-use crate::jobs::protocol::{JobId, Reply, Request};
+use crate::engine::migration::Refined;
+use crate::engine::{Dataset, Error, PhaseData, Placement, Settings};
+use crate::jobs::protocol::{JobId, Output, Reply, Request, Work};
 use crate::jobs::scheduler::{Event, GroupId, Scheduler, WorkerId, Workers};
 pub use crate::jobs::scheduler::{left_ms, Progress};
 
@@ -50,14 +53,20 @@ pub type OnProgress = Rc<dyn Fn(Progress)>;
 // ------------------------------------------------------------------ oneshot
 
 struct Slot {
-    value: Option<Result<Solution, Error>>,
+    value: Option<Result<Output, Error>>,
     waker: Option<Waker>,
 }
 
-/// A job's result, when it comes (see [`solve`]).
-pub struct Pending(Rc<RefCell<Slot>>);
+/// A job's result, when it comes (see [`solve`], [`refine`]).
+pub struct PendingOf<T> {
+    slot: Rc<RefCell<Slot>>,
+    take: fn(Output) -> Result<T, Error>,
+}
 
-fn send(slot: &Rc<RefCell<Slot>>, v: Result<Solution, Error>) {
+/// A solve's result, when it comes.
+pub type Pending = PendingOf<Solution>;
+
+fn send(slot: &Rc<RefCell<Slot>>, v: Result<Output, Error>) {
     let w = {
         let mut s = slot.borrow_mut();
         s.value = Some(v);
@@ -68,12 +77,12 @@ fn send(slot: &Rc<RefCell<Slot>>, v: Result<Solution, Error>) {
     }
 }
 
-impl Future for Pending {
-    type Output = Result<Solution, Error>;
+impl<T> Future for PendingOf<T> {
+    type Output = Result<T, Error>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.0.borrow_mut();
+        let mut s = self.slot.borrow_mut();
         if let Some(v) = s.value.take() {
-            return Poll::Ready(v);
+            return Poll::Ready(v.and_then(self.take));
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending
@@ -214,7 +223,7 @@ pub fn is_cancelled(e: &Error) -> bool {
 /// What to call once the pool is no longer borrowed.
 enum After {
     Progress(OnProgress, Progress),
-    Reply(Rc<RefCell<Slot>>, Result<Solution, Error>),
+    Reply(Rc<RefCell<Slot>>, Result<Output, Error>),
 }
 
 /// Run `f` on the pool, then deliver the scheduler's events (callbacks may
@@ -245,17 +254,47 @@ fn with_pool(f: impl FnOnce(&mut Pool) -> Vec<Event>) {
 /// resolves to the whole phase's solution (layers in order), the first
 /// error of a range, or the cancelled error ([`Error::cancelled`]).
 pub fn solve(group: GroupId, data: Arc<PhaseData>, settings: Settings, on_progress: Option<OnProgress>) -> Pending {
+    submit(group, data, Work::Solve(settings), on_progress, |o| match o {
+        Output::Solved(s) => Ok(s),
+        Output::Refined(_) => Err(Error::internal("a solve returned a refinement")),
+    })
+}
+
+/// Queue the migration-aware refinement of `current` on `data` towards
+/// per-layer `targets` (`engine::migration::targets`) in `group`: like
+/// [`solve`], the layers spread over the workers, the result the same as
+/// one `engine::migration::refine_to_targets` call.
+pub fn refine(
+    group: GroupId,
+    data: Arc<PhaseData>,
+    current: Placement,
+    targets: Vec<f64>,
+    on_progress: Option<OnProgress>,
+) -> PendingOf<Refined> {
+    submit(group, data, Work::Refine { current, targets }, on_progress, |o| match o {
+        Output::Refined(r) => Ok(r),
+        Output::Solved(_) => Err(Error::internal("a refinement returned a solve")),
+    })
+}
+
+fn submit<T>(
+    group: GroupId,
+    data: Arc<PhaseData>,
+    work: Work,
+    on_progress: Option<OnProgress>,
+    take: fn(Output) -> Result<T, Error>,
+) -> PendingOf<T> {
     // Never called from a worker's handler (callers run on clicks or in
     // spawned tasks), so no retired handler is running now.
     RETIRED.with(|r| r.borrow_mut().clear());
     let slot = Rc::new(RefCell::new(Slot { value: None, waker: None }));
-    let pending = Pending(slot.clone());
+    let pending = PendingOf { slot: slot.clone(), take };
     with_pool(|p| {
         p.sched.set_max_workers(max_workers());
         // The job's id is known once submitted; its slot must be found by
         // the events of this very call (an empty phase finishes at once).
         let Pool { sched, browser, jobs } = p;
-        let (job, events) = sched.submit(group, data, settings, now_ms(), browser);
+        let (job, events) = sched.submit(group, data, work, now_ms(), browser);
         jobs.insert(job, (slot, on_progress));
         events
     });

@@ -2,9 +2,9 @@
 //! worker, speaking [`crate::jobs::protocol`] over plain `postMessage`
 //! ([`super::wire`]). It says [`Reply::Ready`] once loaded, then serves
 //! requests one at a time:
-//! - for the solver pool ([`super::pool`]): a job's data and settings
-//!   ([`Request::Load`]), then ranges of layers of that job to solve
-//!   ([`Request::Solve`]). A worker keeps its data between jobs: a later job
+//! - for the worker pool ([`super::pool`]): a job's data and work — a
+//!   solve's settings or the migration-aware refinement — ([`Request::Load`]),
+//!   then ranges of layers of that job ([`Request::Run`]). A worker keeps its data between jobs: a later job
 //!   on the same data sends only its settings (`data: None`), so a sweep or
 //!   a comparison does not copy the loads again;
 //! - for the ingest worker ([`super::ingest_worker`]): read and parse dropped
@@ -17,14 +17,14 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use super::wire;
-use crate::engine::algo;
-use crate::engine::{Error, PhaseData, Settings};
-use crate::jobs::protocol::{JobId, Reply, Request};
+use crate::engine::migration::{self, Refined};
+use crate::engine::{algo, Error, PhaseData};
+use crate::jobs::protocol::{JobId, Output, Reply, Request, Work};
 
 #[derive(Default)]
 struct State {
     data: Option<PhaseData>,
-    job: Option<(JobId, Settings)>,
+    job: Option<(JobId, Work)>,
 }
 
 /// What the worker is doing, for the panic hook.
@@ -52,26 +52,29 @@ fn serve(data: wasm_bindgen::JsValue) {
         Err(e) => return send(&Reply::Failed(e.to_string())),
     };
     match req {
-        Request::Load { job, data, settings } => STATE.with(|s| {
+        Request::Load { job, data, work } => STATE.with(|s| {
             let mut s = s.borrow_mut();
             if let Some(d) = data {
                 s.data = Some(*d);
             }
-            s.job = Some((job, settings));
+            s.job = Some((job, work));
         }),
-        Request::Solve { job, start, end } => {
+        Request::Run { job, start, end } => {
             DOING.with(|d| d.set(Doing::Solving(job, start)));
             let result = STATE.with(|s| {
                 let s = s.borrow();
+                let mut progress = |done: usize| {
+                    send(&Reply::Progress { job, start, done });
+                    true
+                };
                 match (&s.data, &s.job) {
-                    (Some(data), Some((j, settings))) if *j == job => {
-                        let mut progress = |done: usize| {
-                            send(&Reply::Progress { job, start, done });
-                            true
-                        };
-                        algo::solve(data, settings, start..end, &mut progress)
+                    (Some(data), Some((j, Work::Solve(settings)))) if *j == job => {
+                        algo::solve(data, settings, start..end, &mut progress).map(Output::Solved)
                     }
-                    _ => Err(Error::internal("the worker was asked to solve a job it was not given")),
+                    (Some(data), Some((j, Work::Refine { current, targets }))) if *j == job => {
+                        refine(data, current, targets, start..end, &mut progress).map(Output::Refined)
+                    }
+                    _ => Err(Error::internal("the worker was asked to run a job it was not given")),
                 }
             });
             DOING.with(|d| d.set(Doing::Idle));
@@ -88,6 +91,23 @@ fn serve(data: wasm_bindgen::JsValue) {
             DOING.with(|d| d.set(Doing::Idle));
         }
     }
+}
+
+/// The migration-aware refinement of layers `layers`, one layer at a time
+/// (progress after each; the same table as one call).
+fn refine(
+    data: &PhaseData,
+    current: &crate::engine::Placement,
+    targets: &[f64],
+    layers: std::ops::Range<usize>,
+    progress: &mut dyn FnMut(usize) -> bool,
+) -> Result<Refined, Error> {
+    let mut parts = Vec::with_capacity(layers.len());
+    for (k, l) in layers.enumerate() {
+        parts.push(migration::refine_layer_range(current, &data.summed, data.series.as_ref(), targets, 0, l..l + 1)?);
+        progress(k + 1);
+    }
+    Ok(Refined::merge(parts))
 }
 
 /// A panic must not leave the page waiting forever: a solve's panic is
