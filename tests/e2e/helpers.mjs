@@ -36,8 +36,8 @@ export function fixturesDir() {
 
 export const SUB_PATH = 'tools/elb/';
 
-/** Copy dist/ into a temp dir under SUB_PATH and serve it. */
-export async function startSite() {
+/** Copy dist/ into a temp dir under SUB_PATH and serve it (`opts`: see serve()). */
+export async function startSite(opts = {}) {
   const dist = process.env.ELB_DIST || path.join(repoRoot, 'dist');
   if (!fs.existsSync(path.join(dist, 'index.html'))) {
     throw new Error(`${dist}/index.html is missing: build first (trunk build --release)`);
@@ -46,7 +46,7 @@ export async function startSite() {
   const site = path.join(tmp, SUB_PATH);
   fs.mkdirSync(site, { recursive: true });
   fs.cpSync(dist, site, { recursive: true });
-  const server = await serve(tmp);
+  const server = await serve(tmp, 0, opts);
   return {
     url: server.url + SUB_PATH,
     origin: new URL(server.url).origin,

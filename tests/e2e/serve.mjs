@@ -1,9 +1,12 @@
 // A tiny static file server for the end-to-end tests (and `node serve.mjs
 // <dir> [port]` by hand): serves <dir> on 127.0.0.1, GET/HEAD only, with the
 // MIME types the app needs (application/wasm for streaming compilation).
+// With { gzip: true } it compresses responses (gzip -9, like a production
+// host) for clients that accept it: the page-weight bench (bench/tti.mjs).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -19,8 +22,9 @@ const TYPES = {
 };
 
 /** Serve `root`; resolves to { url, close() }. */
-export function serve(root, port = 0) {
+export function serve(root, port = 0, { gzip = false } = {}) {
   root = path.resolve(root);
+  const packed = new Map();
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
@@ -51,11 +55,17 @@ export function serve(root, port = 0) {
           res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
           return;
         }
-        res.writeHead(200, {
+        const headers = {
           'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream',
-          'Content-Length': body.length,
           'Cache-Control': 'no-store',
-        });
+        };
+        if (gzip && /\bgzip\b/.test(req.headers['accept-encoding'] || '')) {
+          if (!packed.has(file)) packed.set(file, zlib.gzipSync(body, { level: 9 }));
+          body = packed.get(file);
+          headers['Content-Encoding'] = 'gzip';
+        }
+        headers['Content-Length'] = body.length;
+        res.writeHead(200, headers);
         res.end(req.method === 'HEAD' ? undefined : body);
       });
     });
