@@ -59,10 +59,19 @@ impl Work {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Output {
     Solved(Solution),
+    /// Made with [`Output::refined`] (no moves).
     Refined(Refined),
 }
 
 impl Output {
+    /// A refinement as it is sent: without its list of moves (the page shows
+    /// counts and tables, not moves; and `migration::Move` is an internally
+    /// tagged enum, for the CLI's JSON, which bincode cannot decode).
+    pub fn refined(mut r: Refined) -> Output {
+        r.moves.clear();
+        Output::Refined(r)
+    }
+
     /// Layers it holds.
     pub fn layers(&self) -> usize {
         match self {

@@ -72,7 +72,7 @@ fn serve(data: wasm_bindgen::JsValue) {
                         algo::solve(data, settings, start..end, &mut progress).map(Output::Solved)
                     }
                     (Some(data), Some((j, Work::Refine { current, targets }))) if *j == job => {
-                        refine(data, current, targets, start..end, &mut progress).map(Output::Refined)
+                        refine(data, current, targets, start..end, &mut progress).map(Output::refined)
                     }
                     _ => Err(Error::internal("the worker was asked to run a job it was not given")),
                 }
