@@ -91,10 +91,13 @@ impl<T> Future for PendingOf<T> {
 
 // --------------------------------------------------------------- the glue
 
+/// A worker's message and error handlers.
+type Handlers = Vec<Closure<dyn FnMut(JsValue)>>;
+
 /// The page's handles of the workers the scheduler started.
 #[derive(Default)]
 struct Browser {
-    workers: BTreeMap<WorkerId, (web_sys::Worker, Vec<Closure<dyn FnMut(JsValue)>>)>,
+    workers: BTreeMap<WorkerId, (web_sys::Worker, Handlers)>,
 }
 
 impl Workers for Browser {
@@ -140,7 +143,7 @@ thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
     /// Handlers of terminated workers (see [`Browser::terminate`]); freed
     /// at the next [`solve`].
-    static RETIRED: RefCell<Vec<Closure<dyn FnMut(JsValue)>>> = const { RefCell::new(Vec::new()) };
+    static RETIRED: RefCell<Handlers> = const { RefCell::new(Vec::new()) };
     /// Arc'd phases of the dataset last asked for (see [`phases_of`]).
     static PHASES: RefCell<Option<(Arc<Dataset>, Vec<Arc<PhaseData>>)>> = const { RefCell::new(None) };
 }
