@@ -442,6 +442,18 @@ impl ExportFormat {
     }
 }
 
+/// The msit / vLLM-Ascend JSON of `placement`: validated (every rule of
+/// [`validate::validate_table`]), or with `msit_compat` exactly what the
+/// reference tool writes, with the rules it breaks (the page's table card,
+/// [`render`]'s msit format).
+pub fn msit_table(placement: &Placement, cluster: &Cluster, experts: usize, msit_compat: bool) -> Result<(String, Vec<String>)> {
+    if msit_compat {
+        Ok(export_compat(placement, cluster, experts))
+    } else {
+        export_checked(placement, cluster, experts).map(|t| (t, Vec::new()))
+    }
+}
+
 /// What an export needs besides the table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExportOptions {
@@ -480,7 +492,7 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
     let what = format.label();
     if format == ExportFormat::Msit {
         if opts.msit_compat {
-            let (text, v) = export_compat(placement, cluster, experts);
+            let (text, v) = msit_table(placement, cluster, experts, true)?;
             let warnings = if v.is_empty() {
                 Vec::new()
             } else {
@@ -492,7 +504,7 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
             };
             return Ok(ExportFile { format, text, warnings });
         }
-        return Ok(ExportFile { format, text: export_checked(placement, cluster, experts)?, warnings: Vec::new() });
+        return Ok(ExportFile { format, text: msit_table(placement, cluster, experts, false)?.0, warnings: Vec::new() });
     }
     let mixed = validate::is_mixed(placement, experts);
     let v = validate::validate_placement(placement, experts, mixed);

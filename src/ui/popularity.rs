@@ -63,7 +63,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
             mesh: Mesh::None,
         },
     )?;
-    let map = GridMap::of(&chart, xr, yr);
+    let map = charts::grid_map_of(&chart, xr, yr);
     chart
         .draw_series(pop.loads.iter().enumerate().flat_map(|(l, row)| {
             let mean = row_mean(row);
@@ -189,7 +189,7 @@ pub fn PopularityChart(result: Arc<PhaseResult>) -> impl IntoView {
         let pop = pop.clone();
         move |ev: web_sys::MouseEvent| {
             let Some(c) = canvas.get_untracked() else { return };
-            match map.get_value().cell_at(&c, ev.offset_x(), ev.offset_y(), pop.experts, pop.layers) {
+            match charts::cell_under(&map.get_value(), &c, ev.offset_x(), ev.offset_y(), pop.experts, pop.layers) {
                 Some((e, l)) => text.set(describe_cell(&pop, l, e)),
                 None => text.set(String::new()),
             }

@@ -258,7 +258,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             let cell = heat_maps
                 .get_value()
                 .iter()
-                .find_map(|m| m.cell_at(&c, ev.offset_x(), ev.offset_y(), devices, layers));
+                .find_map(|m| charts::cell_under(m, &c, ev.offset_x(), ev.offset_y(), devices, layers));
             match cell {
                 Some((d, l)) => {
                     let v = |m: &[Vec<f64>]| {
@@ -286,7 +286,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         let time_move = move |ev: web_sys::MouseEvent| {
             let Some(c) = over_time.get_untracked() else { return };
             let n = tb.len().max(ta.len());
-            if let Some(i) = time_map.get_value().index_at(&c, ev.offset_x(), n) {
+            if let Some(i) = charts::index_under(&time_map.get_value(), &c, ev.offset_x(), n) {
                 time_text.set(format!("interval {i}: before {}, after {}", fmt_2(tb.get(i)), fmt_2(ta.get(i))));
             }
         };
@@ -344,7 +344,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             let l = layer.get_untracked();
             let b = glue::device_loads(&r.data, &r.before, l);
             let a = glue::device_loads(&r.data, &r.after, l);
-            if let Some(d) = bars_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
+            if let Some(d) = charts::index_under(&bars_map.get_value(), &c, ev.offset_x(), b.len().max(a.len())) {
                 let v = |x: Option<&f64>| x.map_or_else(|| "–".into(), |v| charts::short(*v));
                 bars_text.set(format!("NPU {d}: before {}, after {} tokens", v(b.get(d)), v(a.get(d))));
             }
@@ -355,7 +355,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
         move |ev: web_sys::MouseEvent| {
             let Some(c) = lines.get_untracked() else { return };
             let (b, a) = (&r.score_before.per_layer, &r.score_after.per_layer);
-            if let Some(i) = lines_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
+            if let Some(i) = charts::index_under(&lines_map.get_value(), &c, ev.offset_x(), b.len().max(a.len())) {
                 let imb = |v: &[crate::engine::metrics::LayerScore]| fmt_2(v.get(i).map(|l| &l.imbalance));
                 let lb = fmt_2(a.get(i).map(|l| &l.lower_bound));
                 lines_text.set(format!("layer {i}: before {}, after {}, lower bound {lb}", imb(b), imb(a)));
