@@ -80,6 +80,62 @@ impl PhaseResult {
     }
 }
 
+impl PhaseResult {
+    /// The layer whose "before" is the most unbalanced (the one worth a look first).
+    pub fn worst_layer(&self) -> usize {
+        self.score_before
+            .per_layer
+            .iter()
+            .filter(|l| l.imbalance.is_finite())
+            .max_by(|a, b| a.imbalance.total_cmp(&b.imbalance))
+            .map_or(0, |l| l.layer)
+            .min(self.data.layers.saturating_sub(1))
+    }
+
+    /// Redundant replicas the new table adds over the before, summed over layers.
+    pub fn replicas_added(&self) -> i64 {
+        metrics::replicas_added(&self.before, &self.after)
+    }
+
+    /// Slots whose expert changes from the current placement (none without one).
+    pub fn slots_moved(&self) -> Option<usize> {
+        self.before_is_current.then(|| metrics::slots_moved(&self.before, &self.after))
+    }
+
+    /// What the user should know about the table: the solver's warnings, a
+    /// reference table repaired or kept, the rules an msit-compatible table
+    /// breaks (else the table check's findings).
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = self.solution.warnings.clone();
+        let invalid = &self.solution.reference_invalid_layers;
+        if !invalid.is_empty() {
+            let ls: Vec<String> = invalid.iter().map(|l| l.to_string()).collect();
+            notes.insert(
+                0,
+                format!(
+                    "The reference tool's table puts an expert twice on one NPU in layer(s) {}{}.",
+                    ls.join(", "),
+                    if self.settings.msit_compat { " (kept: msit-compatible output)" } else { "; repaired here" }
+                ),
+            );
+        }
+        let broken: &[String] = match &self.table {
+            Ok((_, v)) => v,
+            Err(_) => &[],
+        };
+        if !broken.is_empty() {
+            notes.push(format!(
+                "This msit-compatible table breaks {} rule(s) of a valid table: {}",
+                broken.len(),
+                broken.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+            ));
+        } else {
+            notes.extend(self.score_after.violations.iter().map(|v| format!("Table check: {v}")));
+        }
+        notes
+    }
+}
+
 /// The identities of the data on the page: a new one for every load begun
 /// and every data set shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

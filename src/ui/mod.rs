@@ -14,6 +14,7 @@
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
 //! - [`glue`]: the engine calls the components make.
 
+pub mod chart_card;
 pub mod charts;
 pub mod compare;
 pub mod download_all;
@@ -24,6 +25,7 @@ pub mod holdout;
 pub mod ingest_worker;
 pub mod migration_view;
 pub mod pool;
+pub mod phase_charts;
 pub mod popularity;
 pub mod results;
 pub mod run;

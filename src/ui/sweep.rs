@@ -17,7 +17,7 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use super::charts;
+use super::chart_card::ChartCard;
 use super::pool;
 use super::state::AppState;
 use super::sweep_chart;
@@ -344,7 +344,7 @@ pub fn Sweep() -> impl IntoView {
             }
         }
     });
-    let on_move = move |ev: web_sys::MouseEvent| {
+    let on_move = leptos::callback::Callback::new(move |ev: web_sys::MouseEvent| {
         let Some(c) = canvas.get_untracked() else { return };
         let Some(m) = xmap.get_value() else { return };
         out.with_untracked(|res| {
@@ -364,17 +364,10 @@ pub fn Sweep() -> impl IntoView {
                 }
             }
         });
-    };
-    let save = move |_| {
-        if let Some(c) = canvas.get_untracked() {
-            let phase = out.with_untracked(|r| r.as_ref().map_or("sweep", |r| r.phase.name()));
-            if let Err(e) = charts::save_png(&c, &format!("{phase}_redundancy_sweep.png")) {
-                state.fail(e);
-            }
-        }
-    };
+    });
+    let png = Signal::derive(move || format!("{}_redundancy_sweep.png", out.with(|r| r.as_ref().map_or("sweep", |r| r.phase.name()))));
     let running = move || progress.get().is_some();
-    let chart_label = move || {
+    let chart_label = Signal::derive(move || {
         out.with(|r| match r {
             Some(r) => {
                 let knee = r.points.iter().find(|p| p.knee).map_or("no knee".to_string(), |k| format!("knee at R = {}", k.redundant));
@@ -386,7 +379,7 @@ pub fn Sweep() -> impl IntoView {
             }
             None => String::new(),
         })
-    };
+    });
     view! {
         <section class="card beyond sweep" aria-labelledby="sweep-h">
             <h2 id="sweep-h">"Redundancy sweep"</h2>
@@ -444,14 +437,15 @@ pub fn Sweep() -> impl IntoView {
                 </div>
             })}
             <p class="sweep-status" role="status">{move || status.get()}</p>
-            <div class="chart" hidden=move || out.with(|r| r.as_ref().is_none_or(|r| r.points.is_empty()))>
-                <div class="chart-head">
-                    <h3>"Imbalance against redundant experts"</h3>
-                    <button type="button" class="chart-save" aria-label="Save the sweep chart as PNG" on:click=save>"Save PNG"</button>
-                </div>
-                <canvas node_ref=canvas role="img" aria-label=chart_label on:mousemove=on_move></canvas>
-                <p class="readout hint" aria-live="off">{move || hover.get()}</p>
-            </div>
+            <ChartCard
+                title="Imbalance against redundant experts"
+                canvas=canvas
+                label=chart_label
+                png=png
+                on_move=on_move
+                readout=hover
+                hidden=Signal::derive(move || out.with(|r| r.as_ref().is_none_or(|r| r.points.is_empty())))
+            />
             {move || out.get().filter(|r| !r.points.is_empty()).map(|r| table_view(state, &r))}
         </section>
     }

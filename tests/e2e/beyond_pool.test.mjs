@@ -60,7 +60,7 @@ test('a sweep on small-series marks the knee, lists the points, and "Use" sets R
     // Save as PNG.
     const [dl] = await Promise.all([
       page.waitForEvent('download'),
-      section.getByRole('button', { name: 'Save the sweep chart as PNG' }).click(),
+      section.getByRole('button', { name: 'Save Imbalance against redundant experts as PNG' }).click(),
     ]);
     assert.equal(dl.suggestedFilename(), 'decode_redundancy_sweep.png');
     // Pick a point: its R goes into the settings.
