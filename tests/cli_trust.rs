@@ -7,26 +7,13 @@
 mod common;
 mod support;
 
+use support::cli::{elb, scratch, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn elb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("elb-trust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fixture(rel: &str) -> PathBuf {
     common::fixtures().join(rel)
