@@ -158,6 +158,8 @@ test('SGLang and TensorRT-LLM exports equal elb --export-format all', async () =
     elb(['-icp', input, '-nn', '8', '-nd', '2', '-nre', '8', '-al', '1', '--export-format', 'all', '--first-moe-layer', '3', '-o', outDir]);
     const card = page.getByRole('region', { name: 'Decode results' });
     const group = card.getByRole('group', { name: 'Export (decode)' });
+    // The SGLang and TensorRT-LLM files need the model: "other", first MoE layer 3.
+    await group.getByLabel('Model', { exact: true }).selectOption('other');
     await group.getByLabel('First MoE layer').fill('3');
     // The msit button is unchanged.
     const msit = await downloadBytes(page, 'Download decode table');

@@ -55,6 +55,7 @@ try {
     const card = page.getByRole('region', { name: 'Decode results' });
     const group = card.getByRole('group', { name: 'Export (decode)' });
     await group.getByLabel('Export format').selectOption('sglang');
+    await group.getByLabel('Model', { exact: true }).selectOption('other');
     await group.getByLabel('First MoE layer').fill('3');
     const col = card.locator('.result-grid > div').first();
     await col.scrollIntoViewIfNeeded();
