@@ -56,6 +56,24 @@ fn save_text(name: &str, text: &str, mime: &str) -> Result<(), String> {
     save_blob(name, &blob)
 }
 
+/// A whole-number field of the "other" model (`placeholder` when blank).
+fn layer_field(id: String, label: &'static str, value: RwSignal<String>, placeholder: String) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                type="text"
+                inputmode="numeric"
+                autocomplete="off"
+                placeholder=placeholder
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            />
+        </div>
+    }
+}
+
 /// Format and model choice + download for one phase.
 #[component]
 pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
@@ -146,29 +164,8 @@ pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
                 </p>
             </div>
             <Show when=move || model.get() == model_preset::OTHER>
-                <div class="field">
-                    <label for=first_id.clone()>"First MoE layer"</label>
-                    <input
-                        id=first_id.clone()
-                        type="text"
-                        inputmode="numeric"
-                        autocomplete="off"
-                        prop:value=move || first.get()
-                        on:input=move |ev| first.set(event_target_value(&ev))
-                    />
-                </div>
-                <div class="field">
-                    <label for=hidden_id.clone()>"Hidden layers"</label>
-                    <input
-                        id=hidden_id.clone()
-                        type="text"
-                        inputmode="numeric"
-                        autocomplete="off"
-                        placeholder=move || format!("first MoE layer + {layers}")
-                        prop:value=move || hidden.get()
-                        on:input=move |ev| hidden.set(event_target_value(&ev))
-                    />
-                </div>
+                {layer_field(first_id.clone(), "First MoE layer", first, String::new())}
+                {layer_field(hidden_id.clone(), "Hidden layers", hidden, format!("first MoE layer + {layers}"))}
             </Show>
             <Show when=move || format.get() == Format::Trtllm>
                 <div class="field check">

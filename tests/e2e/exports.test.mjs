@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSite, launch, openApp, setSettings, downloadBytes, runAndWait, elb } from './helpers.mjs';
+import {
+  startSite, launch, openApp, setSettings, downloadBytes, runAndWait, elb, assertNoPanics, parseLbYaml,
+} from './helpers.mjs';
 
 let site;
 let browser;
@@ -27,25 +29,6 @@ after(async () => {
   await site?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function assertNoPanics(errors) {
-  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
-  assert.deepEqual(bad, [], 'the page must not panic');
-}
-
-/** The TensorRT-LLM YAML as written: `key: n` and `  layer: [ids]`. */
-function parseLbYaml(text) {
-  const out = { initial_global_assignments: {} };
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '');
-    if (!line.trim() || line.trim() === 'initial_global_assignments:') continue;
-    const m = line.match(/^(\s*)(\d+|\w+):\s*(.*)$/);
-    assert.ok(m, `YAML line: ${raw}`);
-    if (m[1].length) out.initial_global_assignments[m[2]] = JSON.parse(m[3]);
-    else out[m[2]] = Number(m[3]);
-  }
-  return out;
-}
 
 test('the model choice indexes the SGLang and TensorRT-LLM downloads by decoder layer', async () => {
   const { context, page, errors } = await openApp(browser, site.url);
