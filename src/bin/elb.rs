@@ -296,8 +296,9 @@ struct SolveExtras {
     #[arg(long, value_name = "T", value_parser = number(Param::TargetWithin, |t| t >= 0.0, "must be a non-negative fraction (0.02 = within 2%)"))]
     target_within: Option<f64>,
     /// msit, sglang, trtllm or all (comma-separated):
-    /// <phase>_global_deployment.json, <phase>_physical_to_logical.json
-    /// (SGLang --init-expert-location), <phase>_moe_load_balancer.yaml
+    /// <phase>_global_deployment.json (MindIE, vLLM-Ascend expert_map_path),
+    /// <phase>_physical_to_logical.json (SGLang --init-expert-location),
+    /// <phase>_moe_load_balancer.yaml (TensorRT-LLM); the last two need --model
     #[arg(long, value_name = "LIST", default_value = "msit", value_parser = ExportFormat::parse_list, verbatim_doc_comment)]
     export_format: Formats,
     /// the model the SGLang and TensorRT-LLM files are written for (their

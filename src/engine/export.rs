@@ -515,10 +515,15 @@ pub fn check_options(formats: &[ExportFormat], opts: &ExportOptions) -> Result<(
 /// the page, goes through here:
 /// - msit JSON: every rule of [`validate::validate_table`] (with
 ///   `msit_compat`, the reference's table as it is, its violations as warnings);
-/// - SGLang map and TensorRT-LLM YAML: a valid table (no expert twice on an
-///   NPU, every expert placed, equal slots), routed experts only (a mixed
-///   shared-expert table has id `E`, which neither server knows), and the
-///   text read back by the engine's own reader gives the same placement.
+/// - SGLang map and TensorRT-LLM YAML: a model (their rows / keys are its
+///   decoder layers), a valid table (no expert twice on an NPU, every expert
+///   placed, equal slots), routed experts only (a mixed shared-expert table
+///   has id `E`, which neither server knows), one SGLang row per decoder
+///   layer, YAML keys for every MoE layer (and the MTP layer with
+///   `opts.mtp`), and the text read back by the engine's own reader gives
+///   the same placement;
+/// - every format: a model given must fit the table (its MoE layers and,
+///   for a preset, its routed experts).
 pub fn render(format: ExportFormat, placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<ExportFile> {
     use super::ecosystem::{physical_map, trtllm_config};
     use super::error::Param;
