@@ -320,6 +320,11 @@ fn cli_model_flag_writes_what_the_servers_load() {
     assert_eq!(r.status.code(), Some(2));
     let r = with(&["--model", "gpt"]);
     assert!(err_text(&r).contains("model (--model): must be one of deepseek-v3, kimi-k2, qwen3-235b-a22b, qwen3-30b-a3b, other, got 'gpt'"), "{}", err_text(&r));
+    for flag in [&["--model", "deepseek-v3"][..], &["--mtp"], &["--hidden-layers", "61"]] {
+        let r = elb(&["score", "-icp", d].iter().copied().chain(flag.iter().copied()).collect::<Vec<_>>());
+        assert_eq!(r.status.code(), Some(2));
+        assert!(err_text(&r).contains("is a flag of the solve command"), "{}", err_text(&r));
+    }
     let r = with(&["--export-format", "vllm"]);
     assert!(err_text(&r).contains("upstream vLLM has no option that loads a placement file"), "{}", err_text(&r));
 
