@@ -38,7 +38,7 @@ fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn help_lists_the_new_commands_and_flags() {
     let out = ok(&elb(&["--help"]));
-    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer"] {
+    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--model", "--hidden-layers", "--mtp"] {
         assert!(out.contains(f), "help lacks {f}");
     }
 }
@@ -148,7 +148,7 @@ fn export_formats_round_trip_through_current() {
     let dir = scratch("export");
     let o = dir.to_string_lossy().into_owned();
     let args = with(&["-icp", &icp, "-nre", "8", "-al", "1", "-o", &o], &SMALL);
-    let out = ok(&elb(&with(&args, &["--export-format", "all"])));
+    let out = ok(&elb(&with(&args, &["--export-format", "all", "--first-moe-layer", "0"])));
     assert!(!out.contains("slots moved"), "no current placement on this input: {out}");
     let msit = dir.join("decode_global_deployment.json");
     let sgl = dir.join("decode_physical_to_logical.json");

@@ -25,8 +25,9 @@ use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
 use clap::{Args, Parser, Subcommand};
 
 use elb::engine::error::Param;
-use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
+use elb::engine::export::{check_options, render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
 use elb::engine::metrics::{score, Score};
+use elb::engine::model_preset;
 use elb::engine::params::MAX_FIRST_MOE_LAYER;
 use elb::engine::sample::{Preset, SampleFormat};
 use elb::engine::table::{parse_table, phase_of_table_name};
@@ -118,6 +119,11 @@ fn number(p: Param, ok: fn(f64) -> bool, rule: &'static str) -> impl Fn(&str) ->
         Ok(x) if x.is_finite() => Err(Error::param(p.clone(), format!("{rule}, got {x}"))),
         _ => Err(Error::param(p.clone(), format!("must be a number, got '{v}'"))),
     }
+}
+
+/// `--model`: a preset key or alias, or `other` ([`model_preset::parse_key`]).
+fn model_key(v: &str) -> Result<String> {
+    model_preset::parse_key(v).map(str::to_string)
 }
 
 /// `--export-format`'s list (a type alias, so clap takes it as one value).
@@ -290,15 +296,31 @@ struct SolveExtras {
     #[arg(long, value_name = "T", value_parser = number(Param::TargetWithin, |t| t >= 0.0, "must be a non-negative fraction (0.02 = within 2%)"))]
     target_within: Option<f64>,
     /// msit, sglang, trtllm or all (comma-separated):
-    /// <phase>_global_deployment.json, <phase>_physical_to_logical.json
-    /// (SGLang --init-expert-location), <phase>_moe_load_balancer.yaml
+    /// <phase>_global_deployment.json (MindIE, vLLM-Ascend expert_map_path),
+    /// <phase>_physical_to_logical.json (SGLang --init-expert-location),
+    /// <phase>_moe_load_balancer.yaml (TensorRT-LLM); the last two need --model
     #[arg(long, value_name = "LIST", default_value = "msit", value_parser = ExportFormat::parse_list, verbatim_doc_comment)]
     export_format: Formats,
-    /// model index of the first MoE layer, for the sglang and trtllm
-    /// exports (DeepSeek-V3: 3)
-    #[arg(long, value_name = "N", default_value_t = 0, verbatim_doc_comment)]
+    /// the model the SGLang and TensorRT-LLM files are written for (their
+    /// rows / keys are its decoder layers): deepseek-v3 (also R1),
+    /// kimi-k2, qwen3-235b-a22b, qwen3-30b-a3b, or other with
+    /// --first-moe-layer [--hidden-layers]; see docs/exports.md
+    #[arg(long, value_name = "MODEL", verbatim_doc_comment, value_parser = model_key)]
+    model: Option<String>,
+    /// model 'other': decoder layer index of the first MoE layer
+    /// (DeepSeek-V3: 3)
+    #[arg(long, value_name = "N", verbatim_doc_comment)]
     #[arg(value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
-    first_moe_layer: usize,
+    first_moe_layer: Option<usize>,
+    /// model 'other': decoder layers, dense ones included
+    /// [default: first MoE layer + the data's MoE layers]
+    #[arg(long, value_name = "H", verbatim_doc_comment)]
+    #[arg(value_parser = at_most(Param::HiddenLayers, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
+    hidden_layers: Option<usize>,
+    /// add the MTP layer's entry (key = hidden layers, TensorRT-LLM's
+    /// default table) to the TensorRT-LLM YAML
+    #[arg(long, verbatim_doc_comment)]
+    mtp: bool,
     /// print the results as one JSON document on stdout (figures before
     /// and after, files written, slots moved, held-out) instead of lines
     #[arg(long, verbatim_doc_comment, help_heading = "Output")]
@@ -376,8 +398,8 @@ const SUBCOMMANDS: [&str; 3] = ["score", "sweep", "sample"];
 
 /// Why a flag of another command is refused by `command` ("" = solve).
 fn not_here(command: &str, flag: &str) -> Option<&'static str> {
-    const SOLVE_ONLY: [&str; 7] =
-        ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current"];
+    const SOLVE_ONLY: [&str; 10] =
+        ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current", "--model", "--hidden-layers", "--mtp"];
     const SOLVER: [&str; 9] = ["-nre", "-al", "-dt", "--seed", "--groups", "--msit-compat", "-o", "--output-dir", "--threads"];
     Some(match (command, flag) {
         ("" | "sweep", "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
@@ -597,6 +619,10 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             (false, None) => None,
         };
         let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
+        // The model and the export options checked before the solve.
+        let model = model_preset::resolve(x.model.as_deref(), x.first_moe_layer, x.hidden_layers, data.layers, data.experts)?;
+        let options = ExportOptions { model, mtp: x.mtp, msit_compat: a.msit_compat };
+        check_options(&x.export_format, &options)?;
         let current = current_of(&a.current, &cluster, &ds, data)?;
         if x.migration_aware && current.is_none() {
             return Err(Error::param(
@@ -643,7 +669,6 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
             placement = r.placement;
         }
         // Every format rendered and checked before any file is written.
-        let options = ExportOptions { first_moe_layer: x.first_moe_layer, msit_compat: a.msit_compat };
         let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
         let mut written: Vec<String> = Vec::new();
         let mut settings_lines: Vec<(ExportFormat, String)> = Vec::new();
@@ -652,7 +677,7 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
                 eprintln!("elb: warning: {phase}: {w}");
             }
             let path = out_dir.join(f.format.file_name(data.phase));
-            settings_lines.push((f.format, format!("{phase}: {} needs {}", path.display(), f.format.server_settings(&placement, data.experts, &cluster))));
+            settings_lines.push((f.format, format!("{phase}: {} needs {}", path.display(), f.format.server_settings(&placement, data.experts, &cluster, &options))));
             written.push(path.display().to_string());
             writes.push((path, f.text.clone()));
         }
