@@ -27,9 +27,13 @@
 //! `num_slots`, `moe_expert_parallel_size`, `num_redundant_experts`) come
 //! from them, so a wrong setting fails the same check as a wrong file.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+
+use std::process::Output;
+
+use support::cli::{elb, scratch, stderr};
 
 use elb::engine::algo;
 use elb::engine::error::{ErrorKind, Param};
@@ -277,21 +281,6 @@ fn a_model_is_required_and_checked() {
 // ---------------------------------------------------------------------------
 // The CLI: --model, --first-moe-layer/--hidden-layers, --mtp.
 
-fn elb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("elb-exports-consumers-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn err_text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 #[test]
 fn cli_model_flag_writes_what_the_servers_load() {
     let dir = scratch("dsv3");
@@ -299,7 +288,7 @@ fn cli_model_flag_writes_what_the_servers_load() {
     let (d, o) = (dump.to_str().unwrap(), dir.join("out"));
     let o = o.to_str().unwrap();
     let r = elb(&["sample", "--preset", "dsv3", "--format", "summed", "-o", d]);
-    assert_eq!(r.status.code(), Some(0), "{}", err_text(&r));
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     let solve = ["-icp", d, "-nn", "64", "-nd", "8", "-nre", "64", "-al", "1", "-o", o];
     let with = |extra: &[&'static str]| -> Output { elb(&solve.iter().copied().chain(extra.iter().copied()).collect::<Vec<_>>()) };
 
@@ -307,30 +296,30 @@ fn cli_model_flag_writes_what_the_servers_load() {
     for f in ["sglang", "trtllm", "all"] {
         let r = with(&["--export-format", f]);
         assert_eq!(r.status.code(), Some(2));
-        assert!(err_text(&r).contains("model (--model): the ") && err_text(&r).contains("choose the model"), "{}", err_text(&r));
+        assert!(stderr(&r).contains("model (--model): the ") && stderr(&r).contains("choose the model"), "{}", stderr(&r));
         assert!(std::fs::read_dir(o).map_or(true, |mut d| d.next().is_none()), "nothing written");
     }
     // The wrong model: named with both layer counts.
     let r = with(&["--export-format", "all", "--model", "kimi-k2"]);
     assert_eq!(r.status.code(), Some(2));
-    assert!(err_text(&r).contains("Kimi K2 has 60 MoE layers (decoder layers 1..60 of 61), but the data has 58"), "{}", err_text(&r));
+    assert!(stderr(&r).contains("Kimi K2 has 60 MoE layers (decoder layers 1..60 of 61), but the data has 58"), "{}", stderr(&r));
     let r = with(&["--model", "deepseek-v3", "--first-moe-layer", "3"]);
-    assert!(err_text(&r).contains("set them only with the model 'other'"), "{}", err_text(&r));
+    assert!(stderr(&r).contains("set them only with the model 'other'"), "{}", stderr(&r));
     let r = with(&["--model", "kimi-k2", "--mtp", "--export-format", "trtllm"]);
     assert_eq!(r.status.code(), Some(2));
     let r = with(&["--model", "gpt"]);
-    assert!(err_text(&r).contains("model (--model): must be one of deepseek-v3, kimi-k2, qwen3-235b-a22b, qwen3-30b-a3b, other, got 'gpt'"), "{}", err_text(&r));
+    assert!(stderr(&r).contains("model (--model): must be one of deepseek-v3, kimi-k2, qwen3-235b-a22b, qwen3-30b-a3b, other, got 'gpt'"), "{}", stderr(&r));
     for flag in [&["--model", "deepseek-v3"][..], &["--mtp"], &["--hidden-layers", "61"]] {
         let r = elb(&["score", "-icp", d].iter().copied().chain(flag.iter().copied()).collect::<Vec<_>>());
         assert_eq!(r.status.code(), Some(2));
-        assert!(err_text(&r).contains("is a flag of the solve command"), "{}", err_text(&r));
+        assert!(stderr(&r).contains("is a flag of the solve command"), "{}", stderr(&r));
     }
     let r = with(&["--export-format", "vllm"]);
-    assert!(err_text(&r).contains("upstream vLLM has no option that loads a placement file"), "{}", err_text(&r));
+    assert!(stderr(&r).contains("upstream vLLM has no option that loads a placement file"), "{}", stderr(&r));
 
     // DeepSeek-R1 (an alias of the V3 preset), with the MTP entry.
     let r = with(&["--export-format", "all", "--model", "deepseek-r1", "--mtp"]);
-    assert_eq!(r.status.code(), Some(0), "{}", err_text(&r));
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     let out = String::from_utf8_lossy(&r.stdout);
     assert!(out.contains("--ep-num-redundant-experts 64 --ep-size 64") && out.contains("61 rows, one per decoder layer of DeepSeek-V3 / R1"), "{out}");
     assert!(out.contains("keys 3..60 for the MoE layers of DeepSeek-V3 / R1 and 61 for its MTP layer"), "{out}");
@@ -342,7 +331,7 @@ fn cli_model_flag_writes_what_the_servers_load() {
     assert_eq!(layers.iter().map(|(k, _)| *k).collect::<Vec<_>>(), (3..=61).collect::<Vec<_>>());
     // The same files with "other" and the numbers given; --json carries the settings.
     let r = with(&["--export-format", "sglang", "--model", "other", "--first-moe-layer", "3", "--hidden-layers", "61", "--json"]);
-    assert_eq!(r.status.code(), Some(0), "{}", err_text(&r));
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     let v: Value = serde_json::from_slice(&r.stdout).unwrap();
     let s = v["decode"]["server_settings"][0].as_str().unwrap();
     assert!(s.contains("61 rows, one per decoder layer of the model given (other)"), "{s}");
