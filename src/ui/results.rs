@@ -283,6 +283,9 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
     );
     let time_chart = r.intervals.as_ref().map(|(b, a)| {
         let (tb, ta) = (b.clone(), a.clone());
+        // The plotted values, exactly, for tests and scripts: "before;after".
+        let list = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+        let intervals_data = format!("{};{}", list(b), list(a));
         let time_move = move |ev: web_sys::MouseEvent| {
             let Some(c) = over_time.get_untracked() else { return };
             let n = tb.len().max(ta.len());
@@ -302,7 +305,7 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                     <h3>"Step imbalance over time"</h3>
                     {save_button(state, over_time, "Step imbalance over time", format!("{name}_imbalance_over_time.png"))}
                 </div>
-                <canvas node_ref=over_time role="img" aria-label=label on:mousemove=time_move></canvas>
+                <canvas node_ref=over_time role="img" aria-label=label data-intervals=intervals_data on:mousemove=time_move></canvas>
                 {readout(time_text)}
             </div>
         }

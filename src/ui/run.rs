@@ -136,6 +136,29 @@ pub fn start(state: AppState) {
     });
 }
 
+/// Show the tables a share link carries for the data on the page, as a run
+/// would: every figure is computed here from the carried loads and tables
+/// by the same [`finish_phase`].
+pub fn show_shared(state: AppState, settings: &Settings, solutions: Vec<Solution>) -> Result<(), Error> {
+    cancel(&state);
+    let Some(dataset) = state.dataset.get_untracked() else {
+        return Err(Error::internal("no data to show the shared tables of"));
+    };
+    let data_id = state.data_id.get_untracked();
+    let phases = pool::phases_of(&dataset);
+    if phases.len() != solutions.len() {
+        return Err(Error::internal(format!("{} shared tables for {} phases", solutions.len(), phases.len())));
+    }
+    let mut results = Vec::with_capacity(phases.len());
+    for (data, solution) in phases.into_iter().zip(solutions) {
+        results.push(Arc::new(finish_phase(&dataset, data, settings, solution, data_id)?));
+    }
+    state.progress.set(Vec::new());
+    state.results.set(results);
+    state.status.set(RunStatus::Shared);
+    Ok(())
+}
+
 fn finish_phase(
     dataset: &Dataset,
     data: Arc<PhaseData>,
