@@ -151,7 +151,8 @@ test('a share link reproduces the run in a fresh browser context', async () => {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(shareLink);
-    await waitDone(page);
+    // The sender's tables, shown without a run.
+    await page.locator('p.status', { hasText: 'Tables from the share link' }).waitFor({ timeout: 60_000 });
     assert.equal(await page.getByLabel('NPUs', { exact: true }).inputValue(), '8');
     assert.equal(await page.getByLabel('msit-compatible output').isChecked(), true);
     const { bytes } = await downloadBytes(page, 'Download decode table');

@@ -94,6 +94,12 @@ export async function openApp(browser, url, opts = {}) {
   return { context, page, requests, errors };
 }
 
+/** No Rust panic or wasm trap reached the page or its console. */
+export function assertNoPanics(errors) {
+  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
+  if (bad.length) throw new Error(`the page panicked: ${bad.join(' | ')}`);
+}
+
 /** Requests that went anywhere but the page's own origin (blob:/data: are local). */
 export function foreignRequests(requests, origin) {
   return requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('blob:') || u.startsWith('data:')));
