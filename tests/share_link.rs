@@ -72,11 +72,13 @@ fn tables(ds: &Dataset, s: &Settings, sols: &[Solution]) -> Vec<String> {
 fn every_algorithm_round_trips_tables_data_and_figures() {
     for format in [SampleFormat::Summed, SampleFormat::Series] {
         let ds = small(format);
+        let mut tested = Vec::new();
         for entry in catalogue::CATALOGUE.iter() {
             let s = settings(Preset::Small, entry.algorithm);
             if ds.phases.iter().any(|p| algo::check(p, &s).is_err()) {
                 continue;
             }
+            tested.push(entry.name);
             let sols = solve(&ds, &s);
             let link = encode(&shared(ds.clone(), s.clone(), Some(sols.clone()))).unwrap();
             assert!(link.starts_with(&format!("{PREFIX}{VERSION}.")), "the link names its version");
@@ -102,6 +104,9 @@ fn every_algorithm_round_trips_tables_data_and_figures() {
                 }
             }
             assert_eq!(solve(&back.dataset, &s), sols, "{what}: Run again on the carried data gives the same tables");
+        }
+        for family in ["c2lb", "spec-moe-1", "spec-moe-2", "deepseek-global", "flashlb"] {
+            assert!(tested.contains(&family), "{family} is covered on {} data (tested: {tested:?})", format.name());
         }
     }
 }
@@ -175,6 +180,7 @@ fn tampered_and_truncated_links_are_clear_errors() {
     }
     for bad in [
         format!("{link}!!"),
+        format!("{link}AAAA"),
         link.replacen("#run=2.", "#run=2.A", 1),
         link.replacen("#run=2.", "#run=", 1),
         "#nothing".to_string(),

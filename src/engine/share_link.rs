@@ -5,8 +5,8 @@
 //! version-1 fixture, tampered, truncated and random links). docs/share.md
 //! describes the format.
 //!
-//! Version 2 (written now), `#run=2.<base64url>`: the deflated bytes are a
-//! CRC-32 of the rest, then a JSON header (settings and seed, how the data
+//! Version 2 (written now), `#run=2.<base64url>`: deflated bytes and their
+//! CRC-32; inflated, a CRC-32 of the rest, then a JSON header (settings and seed, how the data
 //! was described, every phase's shape, current placement, what ingest
 //! recognised, the solution's remarks) and binary sections: per phase the
 //! summed loads, the C2LB loads when they differ, the per-interval loads of
@@ -335,7 +335,10 @@ pub fn encode(shared: &Shared) -> Result<String, Error> {
     body.0.extend_from_slice(&w.0);
     let mut bytes = super::zip::crc32(&body.0).to_le_bytes().to_vec();
     bytes.extend_from_slice(&body.0);
-    let packed = miniz_oxide::deflate::compress_to_vec(&bytes, 9);
+    let mut packed = miniz_oxide::deflate::compress_to_vec(&bytes, 9);
+    // DEFLATE ignores bytes after its last block: a checksum of the packed
+    // bytes after them makes anything added to (or cut from) a link an error.
+    packed.extend_from_slice(&super::zip::crc32(&packed).to_le_bytes());
     Ok(format!("{PREFIX}{VERSION}.{}", b64().encode(packed)))
 }
 
@@ -354,16 +357,24 @@ pub fn decode(fragment: &str) -> Result<Shared, Error> {
     }
 }
 
-fn inflate(data: &str) -> Result<Vec<u8>, Error> {
-    let packed = b64().decode(data.trim()).map_err(|e| bad(format!("bad base64: {e}")))?;
-    miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).map_err(|e| bad(format!("bad compressed data: {:?}", e.status)))
+fn unbase64(data: &str) -> Result<Vec<u8>, Error> {
+    b64().decode(data.trim()).map_err(|e| bad(format!("bad base64: {e}")))
+}
+
+fn inflate(packed: &[u8]) -> Result<Vec<u8>, Error> {
+    miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_INFLATED).map_err(|e| bad(format!("bad compressed data: {:?}", e.status)))
 }
 
 fn decode_v2(data: &str) -> Result<Shared, Error> {
-    let bytes = inflate(data)?;
+    let packed = unbase64(data)?;
+    let (packed, crc) = packed.split_at_checked(packed.len().saturating_sub(4)).ok_or_else(|| bad("it is cut short"))?;
+    if crc.len() != 4 || super::zip::crc32(packed).to_le_bytes() != crc {
+        return Err(bad("its checksum does not match: it was changed, cut or added to"));
+    }
+    let bytes = inflate(packed)?;
     let (crc, body) = bytes.split_at_checked(4).ok_or_else(|| bad("it is cut short"))?;
     if super::zip::crc32(body).to_le_bytes() != crc {
-        return Err(bad("its checksum does not match: it was changed or cut"));
+        return Err(bad("its contents do not match their checksum"));
     }
     read_v2(body).map_err(bad)
 }
@@ -507,7 +518,7 @@ impl LoadsV1 {
 }
 
 fn decode_v1(data: &str) -> Result<Shared, Error> {
-    let json = inflate(data)?;
+    let json = inflate(&unbase64(data)?)?;
     let payload: PayloadV1 = serde_json::from_slice(&json).map_err(|e| bad(format!("bad contents: {e}")))?;
     if payload.v != 1 {
         return Err(bad(format!("it says version {} where version 1 was expected", payload.v)));

@@ -99,7 +99,7 @@ const FAMILIES = [
   { algorithm: 'spec-moe-1' },
   { algorithm: 'spec-moe-2', seed: 5 },
   { algorithm: 'deepseek-global' },
-  { algorithm: 'flashlb', seed: 3 },
+  { algorithm: 'flashlb' },
 ];
 
 for (const format of ['series', 'summed']) {
