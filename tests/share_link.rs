@@ -162,6 +162,28 @@ fn the_version_1_fixture_still_opens() {
     }
 }
 
+/// The version-2 fixture: the small time-series sample, level 2, seed 11,
+/// with its tables. Made once by `write_v2_fixture` when version 2 was
+/// current; later versions must keep opening it to the same view.
+const V2_FIXTURE: &str = "tests/fixtures/share/v2-small-series-al3.link";
+
+#[test]
+fn the_version_2_fixture_opens_with_its_tables() {
+    let link = std::fs::read_to_string(V2_FIXTURE).unwrap();
+    let back = decode(link.trim()).unwrap();
+    let (_, sh) = sample_link();
+    assert_eq!(back.version, 2);
+    assert_eq!(&back, sh, "the data, settings, seed and tables of the sample's level-2 run");
+}
+
+/// `cargo test --test share_link -- --ignored write_v2_fixture` (once).
+#[test]
+#[ignore]
+fn write_v2_fixture() {
+    let (link, _) = sample_link();
+    std::fs::write(V2_FIXTURE, format!("{link}\n")).unwrap();
+}
+
 #[test]
 fn a_newer_version_is_named_and_garbage_is_refused() {
     let e = decode("#run=3.AAAA").unwrap_err().to_string();
@@ -241,6 +263,15 @@ fn link_sizes() {
         let link = encode(&shared(ds, s, Some(sols))).unwrap();
         rows.push((format!("fixture {name}"), link.len()));
     }
+    // What a time-series link is made of (dsv3, no table): without the
+    // top-k traces, then without the per-interval loads as well.
+    let mut ds = read_files(&generate(Preset::Dsv3, SampleFormat::Series, 0)).unwrap();
+    let s = Settings { cluster: cluster_for(Preset::Dsv3), algorithm: al3, ..Settings::default() };
+    rows.push(("dsv3 series, data only".into(), encode(&shared(ds.clone(), s.clone(), None)).unwrap().len()));
+    ds.phases.iter_mut().for_each(|p| p.topk_traces = None);
+    rows.push(("dsv3 series, data without top-k traces".into(), encode(&shared(ds.clone(), s.clone(), None)).unwrap().len()));
+    ds.phases.iter_mut().for_each(|p| p.series = None);
+    rows.push(("dsv3 series, data without traces and intervals".into(), encode(&shared(ds, s, None)).unwrap().len()));
     for (name, n) in rows {
         println!("| {name} | {n} | {} |", if n > 1_000_000 { "share file" } else { "link" });
     }
