@@ -2,7 +2,7 @@
 // runs, copies the link (or downloads the share file), a receiver with no
 // storage opens it and must see the same thing without pressing Run: the
 // same tables byte for byte, the same figures, the same interval chart data,
-// the same settings; Run again gives the same tables. Summed and
+// every chart the same pixel for pixel, the same settings; Run again gives the same tables. Summed and
 // time-series data, every algorithm family. Also: a version-1 link still
 // opens, a newer-version, tampered or truncated link is a clear error and
 // shows nothing else.
@@ -73,7 +73,21 @@ async function send(preset, format, settings, url = site.url) {
   await setSettings(page, settings);
   await runAndWait(page, 120_000);
   const seen = await view(page);
+  seen.charts = await charts(page);
   return { app, seen };
+}
+
+/** Every chart of every result card as PNG data, once two reads agree (drawing is asynchronous). */
+async function charts(page) {
+  const read = () => page.locator('section.phase-result canvas').evaluateAll((cs) => cs.map((c) => c.toDataURL()));
+  let last = await read();
+  for (let i = 0; i < 40; i++) {
+    await page.waitForTimeout(250);
+    const now = await read();
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  return last;
 }
 
 async function copyLink(page) {
@@ -85,7 +99,13 @@ async function copyLink(page) {
 async function assertReproduced(page, seen, what) {
   await page.locator('p.status', { hasText: SHARED }).waitFor({ timeout: 60_000 });
   const got = await view(page);
-  assert.deepEqual(got, seen, `${what}: the receiver sees what the sender saw`);
+  got.charts = await charts(page);
+  assert.ok(seen.charts.length >= 3, `${what}: the cards have charts`);
+  const { charts: sentCharts, ...sent } = seen;
+  const { charts: gotCharts, ...received } = got;
+  assert.deepEqual(received, sent, `${what}: the receiver sees what the sender saw`);
+  assert.equal(gotCharts.length, sentCharts.length, `${what}: as many charts`);
+  gotCharts.forEach((c, i) => assert.ok(c === sentCharts[i], `${what}: chart ${i} is drawn pixel for pixel the same`));
   await runAndWait(page, 120_000);
   const again = await view(page);
   for (const [phase, v] of Object.entries(seen.phases)) {
