@@ -180,7 +180,9 @@ fn current_shared(state: AppState) -> Result<Shared, String> {
         Some(o) => o.describe(),
         None => String::new(),
     };
-    let migration_aware = form.migration_aware.get().then(|| form.target_within.get());
+    // The tolerance is read untracked: typing it does not re-encode the
+    // link each keystroke (a click encodes afresh).
+    let migration_aware = form.migration_aware.get().then(|| form.target_within.get_untracked());
     Ok(Shared {
         version: crate::engine::share_link::VERSION,
         settings,
@@ -202,8 +204,8 @@ pub const WHERE_THE_DATA_GOES: &str = "The data travels inside the link, after i
 #[component]
 pub fn ShareButton() -> impl IntoView {
     let state = use_state();
-    // The fragment for the results shown (made once per result, data and
-    // view change; the click copies it).
+    // The fragment for the results shown, for its size (made once per
+    // result, data and view change); a click encodes afresh.
     let made = RwSignal::new(None::<Result<String, String>>);
     let limit = link_limit();
     Effect::new(move |_| {
@@ -214,7 +216,7 @@ pub fn ShareButton() -> impl IntoView {
     let base_len = move || page_base().unwrap_or_default().len();
     let link_len = move || made.with(|m| m.as_ref().and_then(|r| r.as_ref().ok()).map(|f| base_len() + f.len()));
     let too_long = move || link_len().is_some_and(|n| n > limit);
-    let fragment = move || made.get_untracked().unwrap_or_else(|| current_fragment(state));
+    let fragment = move || current_fragment(state);
 
     let on_click = move |_| {
         state.notice.set(None);
