@@ -36,6 +36,9 @@ pub fn ChartCard(
     class: &'static str,
     #[prop(optional)]
     tall: bool,
+    /// The plotted values as text (`data-values`), for tests and scripts.
+    #[prop(optional, into)]
+    values: Option<String>,
     /// Hide the card (nothing to draw yet).
     #[prop(optional, into)]
     hidden: Option<Signal<bool>>,
@@ -68,7 +71,7 @@ pub fn ChartCard(
                 {children.map(|c| c())}
                 {save}
             </div>
-            <canvas class:tall=tall node_ref=canvas role="img" aria-label=move || label.get() on:mousemove=moved></canvas>
+            <canvas class:tall=tall node_ref=canvas role="img" aria-label=move || label.get() data-values=values on:mousemove=moved></canvas>
             {readout.map(|t| view! { <p class="readout hint" aria-live="off">{move || t.get()}</p> })}
             {hint.map(|h| view! { <p class="hint">{h}</p> })}
         </div>

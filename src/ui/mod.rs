@@ -10,7 +10,7 @@
 //! - [`sweep`] + [`sweep_chart`]: the redundancy sweep;
 //! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
-//! - [`share`]: settings + loads in the URL fragment;
+//! - [`share`]: data, settings, seed and tables in the URL fragment (or a share file);
 //! - [`worker`]: the solver's web-worker side (gloo-worker);
 //! - [`glue`]: the engine calls the components make.
 

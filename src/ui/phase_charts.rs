@@ -117,6 +117,12 @@ fn lines_chart(
     after: Vec<f64>,
     bound: Vec<f64>,
 ) -> impl IntoView {
+    // The plotted values, exactly: "before;after[;bound]".
+    let list = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+    let mut values = format!("{};{}", list(&before), list(&after));
+    if !bound.is_empty() {
+        values = format!("{values};{}", list(&bound));
+    }
     let state = use_state();
     let canvas = NodeRef::<html::Canvas>::new();
     let map = StoredValue::new(charts::XMap::default());
@@ -141,7 +147,7 @@ fn lines_chart(
             text.set(format!("{x_desc} {i}: before {}, after {}{bound}", fmt_2(b.get(i)), fmt_2(a.get(i))));
         }
     });
-    view! { <ChartCard title=title canvas=canvas label=label png=png on_move=on_move readout=text /> }
+    view! { <ChartCard title=title canvas=canvas label=label png=png on_move=on_move readout=text values=values /> }
 }
 
 /// Imbalance per layer, before and after, with the lower bound.

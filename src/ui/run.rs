@@ -12,6 +12,8 @@ use leptos::prelude::*;
 use super::pool;
 use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
+use crate::engine::algo::Solution;
+use crate::engine::{Error, Settings};
 
 thread_local! {
     /// The pool group of the run going on, if any.
@@ -131,4 +133,27 @@ pub fn start(state: AppState) {
         state.results.set(results);
         state.status.set(RunStatus::Done { millis: now_ms() - started_ms });
     });
+}
+
+/// Show the tables a share link carries for the data on the page, as a run
+/// would: every figure is computed here from the carried loads and tables
+/// by the same [`PhaseResult::compute`] as a run.
+pub fn show_shared(state: AppState, settings: &Settings, solutions: Vec<Solution>) -> Result<(), Error> {
+    cancel(&state);
+    let Some(dataset) = state.dataset.get_untracked() else {
+        return Err(Error::internal("no data to show the shared tables of"));
+    };
+    let data_id = state.data_id.get_untracked().current();
+    let phases = pool::phases_of(&dataset);
+    if phases.len() != solutions.len() {
+        return Err(Error::internal(format!("{} shared tables for {} phases", solutions.len(), phases.len())));
+    }
+    let mut results = Vec::with_capacity(phases.len());
+    for (data, solution) in phases.into_iter().zip(solutions) {
+        results.push(Arc::new(PhaseResult::compute(&dataset, data, settings, solution, data_id)?));
+    }
+    state.progress.set(Vec::new());
+    state.results.set(results);
+    state.status.set(RunStatus::Shared);
+    Ok(())
 }

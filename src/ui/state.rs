@@ -104,7 +104,9 @@ impl Form {
 pub enum Origin {
     Sample(String),
     Dropped(String),
-    SharedLink,
+    /// A share link or file: how the sender's page described the data
+    /// (empty for a version-1 link, which did not say).
+    SharedLink(String),
 }
 
 impl Origin {
@@ -112,7 +114,8 @@ impl Origin {
         match self {
             Origin::Sample(label) => format!("Built-in sample data: {label}"),
             Origin::Dropped(label) => format!("Dropped: {label}"),
-            Origin::SharedLink => "Loads from a share link (summed over time)".to_string(),
+            Origin::SharedLink(sender) if sender.is_empty() => "From a share link (loads summed over time)".to_string(),
+            Origin::SharedLink(sender) => format!("From a share link: {sender}"),
         }
     }
 }
@@ -130,6 +133,8 @@ pub enum RunStatus {
     Idle,
     Running,
     Done { millis: f64 },
+    /// The tables of a share link, shown as the sender computed them.
+    Shared,
     Cancelled,
     Failed,
 }

@@ -95,6 +95,7 @@ export async function openApp(browser, url, opts = {}) {
   return { context, page, requests, errors };
 }
 
+/** No Rust panic or wasm trap reached the page or its console. */
 /** Requests that went anywhere but the page's own origin (blob:/data: are local). */
 export function foreignRequests(requests, origin) {
   return requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('blob:') || u.startsWith('data:')));
@@ -166,9 +167,12 @@ export function elb(args) {
 }
 
 /** No panic, wasm trap or unreachable in the page's console errors. */
+/** No panic, trap or Content-Security-Policy refusal among the page's console errors. */
 export function assertNoPanics(errors) {
   const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
   assert.deepEqual(bad, [], 'the page must not panic');
+  const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+  assert.deepEqual(csp, [], 'nothing the page does is blocked by its CSP');
 }
 
 /** A minimal YAML reader for the TensorRT-LLM file: `key: value` and `  n: [a, b]`. */
