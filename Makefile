@@ -31,4 +31,4 @@ test-e2e: dist
 	ELB_SKIP_BUILD=1 bash tests/e2e/run.sh
 
 bench:
-	cargo run --release --bin elb-bench -- all
+	cargo run --release -p elb-bench -- all

@@ -78,7 +78,7 @@ fi
 if want ingest; then
   echo "== (b) ~200 MB dsv3 time-series dump: drop-to-summary time and memory"
   if [ ! -f target/bench/synth-dump/model_gen_config.json ]; then
-    cargo run --release --quiet --bin elb-bench -- synth-dump -o target/bench/synth-dump
+    cargo run --release --quiet -p elb-bench -- synth-dump -o target/bench/synth-dump
   fi
   echo "[bench] $(uptime)"
   node tests/e2e/bench/ingest.mjs --runs "${ELB_INGEST_RUNS:-3}" target/bench/synth-dump
@@ -92,6 +92,6 @@ fi
 
 if want solve && [ -f target/bench/wasm-times.json ]; then
   echo "== native and wasm side by side (dsv3 fixtures)"
-  cargo run --release --quiet --bin elb-bench -- solve --case =dsv3-summed,=dsv3-series --wasm target/bench/wasm-times.json \
+  cargo run --release --quiet -p elb-bench -- solve --case =dsv3-summed,=dsv3-series --wasm target/bench/wasm-times.json \
     | tee target/bench/solve-dsv3-with-wasm.md
 fi

@@ -1,7 +1,7 @@
-// The wasm-bench solve (src/bin/wasm-bench.rs) in headless Chromium, on the
+// The wasm-bench solve (bench/src/wasm_bench.rs) in headless Chromium, on the
 // page's main thread of a blank page (no UI): the same call and table hash as
 // natively and under Node. Build first:
-//   cargo build --release --target wasm32-unknown-unknown --bin wasm-bench
+//   cargo build --release --target wasm32-unknown-unknown -p elb-bench --bin wasm-bench
 //   wasm-bindgen --target web --out-dir target/wasm-bench-web target/wasm32-unknown-unknown/release/wasm-bench.wasm
 //   wasm-opt -O3 target/wasm-bench-web/wasm-bench_bg.wasm -o target/wasm-bench-web/wasm-bench_bg.wasm
 // Run: NODE_PATH=.tools/node_modules node scripts/bench-wasm-chromium.mjs [preset] [algo] [robust] [repeats]

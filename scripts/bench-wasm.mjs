@@ -1,4 +1,4 @@
-// Runs the wasm build of src/bin/wasm-bench.rs under Node (see
+// Runs the wasm build of bench/src/wasm_bench.rs under Node (see
 // scripts/bench-wasm.sh): node bench-wasm.mjs <pkg.js> [preset] [algo] [robust] [repeats]
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The level-2 (or any) solve as wasm under Node, without the UI — the figures
-# of docs/benchmarks.md "wasm vs native". Builds src/bin/wasm-bench.rs for
+# of docs/benchmarks.md "wasm vs native". Builds bench/src/wasm_bench.rs for
 # wasm32 (release profile), runs wasm-bindgen --target nodejs, optionally
 # wasm-opt (as Trunk does for the page's worker), then calls it from Node.
 #
 # Usage: scripts/bench-wasm.sh [--no-build] [--opt LEVEL|none] [--node-flag F]... [preset] [algo] [robust] [repeats]
 #   defaults: --opt 3 (the worker's data-wasm-opt), dsv3 al3 false 1
-# The native figure of the same call: cargo run --release --bin wasm-bench -- dsv3 al3 false 1
+# The native figure of the same call: cargo run --release -p elb-bench --bin wasm-bench -- dsv3 al3 false 1
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -30,7 +30,7 @@ done
 out="target/wasm-bench"
 mkdir -p "$out"
 if [ "$build" = 1 ]; then
-  cargo build --release --target wasm32-unknown-unknown --bin wasm-bench
+  cargo build --release --target wasm32-unknown-unknown -p elb-bench --bin wasm-bench
   wasm-bindgen --target nodejs --out-dir "$out" --keep-debug target/wasm32-unknown-unknown/release/wasm-bench.wasm
   cp "$out/wasm-bench_bg.wasm" "$out/raw_bg.wasm"
 fi

@@ -8,32 +8,11 @@
 mod common;
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use support::cli::{elb, scratch, stderr, stdout};
+
+use std::process::Output;
 
 use serde_json::Value;
-
-fn elb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("elb-cli-test-{}-{n}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fixture(rel: &str) -> String {
     common::fixtures().join(rel).to_string_lossy().into_owned()

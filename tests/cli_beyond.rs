@@ -7,42 +7,18 @@
 mod common;
 mod support;
 
+use support::cli::{elb, ok, scratch, stderr};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use elb::engine::ecosystem::{physical_map, safetensors, trtllm_config};
 use elb::engine::table::parse_table;
 use elb::engine::validate::placement_from_table;
 use serde_json::Value;
 
-fn elb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let d = std::env::temp_dir().join(format!("elb-beyond-test-{}-{n}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn fixture(rel: &str) -> String {
     common::fixtures().join(rel).to_string_lossy().into_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
-    stdout(o)
 }
 
 fn assert_bad(o: &Output, expect: &str) {
@@ -62,7 +38,7 @@ fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn help_lists_the_new_commands_and_flags() {
     let out = ok(&elb(&["--help"]));
-    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer"] {
+    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--model", "--hidden-layers", "--mtp"] {
         assert!(out.contains(f), "help lacks {f}");
     }
 }
@@ -151,7 +127,8 @@ fn holdout_reports_both_figures_and_matches_the_engine() {
 #[test]
 fn holdout_errors_exit_2() {
     let icp = fixture("small-series/input");
-    let o = scratch("holdout-bad").to_string_lossy().into_owned();
+    let o_dir = scratch("holdout-bad");
+    let o = o_dir.to_string_lossy().into_owned();
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout-split", "1.2", "-o", &o], &SMALL)), "strictly between 0 and 1");
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout-split", "x", "-o", &o], &SMALL)), "--holdout-split");
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout", "--holdout-split", "0.5", "-o", &o], &SMALL)), "choose one");
@@ -171,7 +148,7 @@ fn export_formats_round_trip_through_current() {
     let dir = scratch("export");
     let o = dir.to_string_lossy().into_owned();
     let args = with(&["-icp", &icp, "-nre", "8", "-al", "1", "-o", &o], &SMALL);
-    let out = ok(&elb(&with(&args, &["--export-format", "all"])));
+    let out = ok(&elb(&with(&args, &["--export-format", "all", "--first-moe-layer", "0"])));
     assert!(!out.contains("slots moved"), "no current placement on this input: {out}");
     let msit = dir.join("decode_global_deployment.json");
     let sgl = dir.join("decode_physical_to_logical.json");
@@ -186,7 +163,8 @@ fn export_formats_round_trip_through_current() {
     // and through --current, the same solve moves nothing
     for cur in [&msit, &sgl, &yaml] {
         let c = cur.to_string_lossy().into_owned();
-        let out2 = scratch("export2").to_string_lossy().into_owned();
+        let out2_dir = scratch("export2");
+        let out2 = out2_dir.to_string_lossy().into_owned();
         let out = ok(&elb(&["-icp", &icp, "-nre", "8", "-al", "1", "-o", &out2, "-nn", "8", "-nd", "2", "--current", &c]));
         assert_eq!(moved(&out), 0, "{}: {out}", cur.display());
     }
@@ -205,7 +183,8 @@ fn export_formats_round_trip_through_current() {
 #[test]
 fn current_placement_and_migration_aware() {
     let icp = fixture("small-series-nodes-map/input");
-    let o = scratch("migr").to_string_lossy().into_owned();
+    let o_dir = scratch("migr");
+    let o = o_dir.to_string_lossy().into_owned();
     let base = with(&["-icp", &icp, "-nre", "8", "-al", "1", "-o", &o], &SMALL);
     let out = ok(&elb(&base));
     let full = moved(&out);
@@ -227,11 +206,13 @@ fn current_placement_and_migration_aware() {
 #[test]
 fn migration_errors_exit_2() {
     let icp = fixture("small-summed/input");
-    let o = scratch("migr-bad").to_string_lossy().into_owned();
+    let o_dir = scratch("migr-bad");
+    let o = o_dir.to_string_lossy().into_owned();
     assert_bad(&elb(&with(&["-icp", &icp, "-nre", "8", "-o", &o, "--migration-aware"], &SMALL)), "needs the current placement");
     assert_bad(&elb(&with(&["-icp", &icp, "-nre", "8", "-o", &o, "--target-within", "0.1"], &SMALL)), "only has an effect with --migration-aware");
     assert_bad(&elb(&with(&["-icp", &icp, "-nre", "8", "-o", &o, "--current", "/nonexistent/x.json"], &SMALL)), "cannot read the current placement");
-    let bad = scratch("bad-current").join("cur.yaml");
+    let bad_dir = scratch("bad-current");
+    let bad = bad_dir.join("cur.yaml");
     std::fs::write(&bad, "num_slots: 24\ninitial_global_assignments:\n  0: [1, 2, x]\n").unwrap();
     let b = bad.to_string_lossy().into_owned();
     let e = elb(&with(&["-icp", &icp, "-nre", "8", "-o", &o, "--current", &b], &SMALL));
@@ -257,7 +238,8 @@ fn ecosystem_input_folders_are_recognised() {
     let ds = elb::engine::ingest::read_files(&common::input_files(&dir)).unwrap();
     assert!(ds.format_label.starts_with("TensorRT-LLM expert statistics"), "{}", ds.format_label);
     let icp = dir.to_string_lossy().into_owned();
-    let o = scratch("trt-out").to_string_lossy().into_owned();
+    let o_dir = scratch("trt-out");
+    let o = o_dir.to_string_lossy().into_owned();
     let r = elb(&["score", "-icp", &icp, "-nn", "8", "-nd", "2"]);
     let s = ok(&r);
     let v: Value = serde_json::from_str(&s).unwrap();

@@ -7,26 +7,13 @@
 mod common;
 mod support;
 
+use support::cli::{elb, scratch, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn elb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_elb")).args(args).output().expect("run elb")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("elb-trust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fixture(rel: &str) -> PathBuf {
     common::fixtures().join(rel)
@@ -237,10 +224,10 @@ fn exports_are_all_checked_before_any_file_is_written() {
     // -al 4 mixes the shared expert in as id E: neither SGLang nor TensorRT-LLM knows it.
     let out = scratch("mixed");
     let o = out.to_str().unwrap();
-    let r = elb(&["-icp", i, "-nre", "8", "-nd", "2", "-nn", "8", "-al", "4", "--export-format", "all", "-o", o]);
+    let r = elb(&["-icp", i, "-nre", "8", "-nd", "2", "-nn", "8", "-al", "4", "--export-format", "all", "--first-moe-layer", "0", "-o", o]);
     assert_bad(&r, &["mixes the shared expert in as id 16"]);
     assert!(std::fs::read_dir(&out).unwrap().next().is_none(), "no partial output: {:?}", std::fs::read_dir(&out).unwrap().collect::<Vec<_>>());
-    let r = elb(&["-icp", i, "-nre", "8", "-nd", "2", "-nn", "8", "-al", "4", "--export-format", "trtllm", "-o", o]);
+    let r = elb(&["-icp", i, "-nre", "8", "-nd", "2", "-nn", "8", "-al", "4", "--export-format", "trtllm", "--first-moe-layer", "0", "-o", o]);
     assert_bad(&r, &["TensorRT-LLM", "mixes the shared expert"]);
     // msit alone takes the mixed table.
     let r = elb(&["-icp", i, "-nre", "8", "-nd", "2", "-nn", "8", "-al", "4", "-o", o]);
@@ -248,7 +235,7 @@ fn exports_are_all_checked_before_any_file_is_written() {
     // --msit-compat: the reference's invalid table goes into msit JSON only.
     let summed = fixture("small-summed/input");
     let out2 = scratch("compat");
-    let r = elb(&["-icp", summed.to_str().unwrap(), "-nre", "8", "-nd", "2", "-nn", "8", "--msit-compat", "--export-format", "msit,sglang", "-o", out2.to_str().unwrap()]);
+    let r = elb(&["-icp", summed.to_str().unwrap(), "-nre", "8", "-nd", "2", "-nn", "8", "--msit-compat", "--export-format", "msit,sglang", "--first-moe-layer", "0", "-o", out2.to_str().unwrap()]);
     assert_bad(&r, &["SGLang", "only the msit format carries it"]);
     assert!(!out2.join("decode_global_deployment.json").exists());
     let r = elb(&["-icp", summed.to_str().unwrap(), "-nre", "8", "-nd", "2", "-nn", "8", "--msit-compat", "-o", out2.to_str().unwrap()]);
@@ -322,12 +309,12 @@ fn json_quiet_and_completions() {
     assert!(d["holdout"]["held_out"].as_f64().is_some());
     // The server settings the file needs, beside it.
     let ss = d["server_settings"][0].as_str().unwrap();
-    assert!(ss.contains("vLLM-Ascend: expert_map_path=<file>, eplb_config.num_redundant_experts=8"), "{ss}");
+    assert!(ss.contains(r#"vLLM-Ascend: --additional-config '{"eplb_config": {"expert_map_path": "<file>", "num_redundant_experts": 8}}'"#), "{ss}");
     assert!(out.join("decode_global_deployment.json").exists());
     let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "-q", "-o", o]);
     assert_eq!(r.status.code(), Some(0));
     assert!(r.stdout.is_empty() && r.stderr.is_empty(), "--quiet prints nothing");
-    let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "--export-format", "sglang,trtllm", "-o", o]);
+    let r = elb(&["-icp", i, "-nn", "8", "-nd", "2", "-nre", "8", "--export-format", "sglang,trtllm", "--first-moe-layer", "0", "-o", o]);
     let text = String::from_utf8_lossy(&r.stdout).into_owned();
     assert!(text.contains("--ep-num-redundant-experts 8 --ep-size 8"), "{text}");
     assert!(text.contains("num_slots 24: 3 slots on each of the 8 EP ranks"), "{text}");

@@ -89,3 +89,23 @@ fn level2_holdout_fits_the_even_part() {
     let (b, _) = algo::solve_all(&fit, &on_fit, &mut |_| true).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_phase_check_scores_the_table_and_the_before_on_both_parts() {
+    let dir = common::fixtures().join("small-series-nodes-map/input");
+    let ds = elb::engine::ingest::read_files(&support::input_files(&dir)).unwrap();
+    let data = &ds.phases[0];
+    assert!(holdout::can_split(data));
+    let settings = Settings { cluster: Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() }, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
+    let (fit, held) = holdout::split(data, 0.7).unwrap();
+    let (after, _) = algo::solve_all(&fit, &settings, &mut |_| true).unwrap();
+    let c = holdout::phase_check(&ds, data, &fit, &held, &after, &settings);
+    assert_eq!(c.after, holdout::evaluate(&fit, &held, &after, &settings.cluster));
+    // The before is the engine's one rule: here the dump's current placement.
+    let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
+    assert!(b.is_current, "{}", b.label);
+    assert_eq!((c.before.clone(), c.before_label.as_str()), (holdout::evaluate(&fit, &held, &b.placement, &settings.cluster), b.label.as_str()));
+    // Summed input cannot be split.
+    let summed = common::ingest_input(&common::fixtures().join("small-summed/input"));
+    assert!(!holdout::can_split(&summed));
+}

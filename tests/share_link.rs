@@ -1,43 +1,210 @@
-//! The share-link payload (engine::share_link), natively: round trips keep
-//! the data and the rule breaks found when a placement was read; tampered,
+//! The share-link codec (engine::share_link), natively: a version-2 link
+//! gives back the same data (time-resolved loads, traces, placements), the
+//! same settings and the same tables (byte-identical exports) for every
+//! algorithm; solving the carried data again gives the carried tables; the
+//! version-1 fixture still opens; a newer version is named; tampered,
 //! truncated and random links are clear errors, never panics.
 
+use elb::engine::algo::{self, catalogue, Solution};
+use elb::engine::export;
 use elb::engine::ingest::read_files;
-use elb::engine::sample::{generate, Preset, SampleFormat};
-use elb::engine::share_link::{decode, encode, PREFIX};
-use elb::engine::Settings;
+use elb::engine::sample::{cluster_for, generate, Preset, SampleFormat};
+use elb::engine::share_link::{decode, encode, Shared, View, PREFIX, VERSION};
+use elb::engine::{metrics, Algorithm, Dataset, Settings};
 use proptest::prelude::*;
 
-fn sample_link() -> (String, elb::engine::Dataset, Settings) {
-    let ds = read_files(&generate(Preset::Small, SampleFormat::Series, 0)).unwrap();
-    let settings = Settings::default();
-    (encode(&settings, &ds).unwrap(), ds, settings)
+fn settings(preset: Preset, algorithm: Algorithm) -> Settings {
+    let mut cluster = cluster_for(preset);
+    if algorithm.entry().mixed {
+        // The mixed shared-expert variants need a shared slot per layer.
+        cluster.redundant += 1;
+    }
+    Settings { cluster, algorithm, seed: 11, groups: algorithm.entry().groups.then_some(2), ..Settings::default() }
+}
+
+fn solve(ds: &Dataset, s: &Settings) -> Vec<Solution> {
+    ds.phases.iter().map(|p| algo::solve_all(p, s, &mut |_| true).unwrap().1).collect()
+}
+
+fn shared(ds: Dataset, s: Settings, solutions: Option<Vec<Solution>>) -> Shared {
+    Shared {
+        version: VERSION,
+        settings: s,
+        dataset: ds,
+        origin: "Built-in sample data: small".into(),
+        solutions,
+        view: View { migration_aware: Some("2".into()) },
+    }
+}
+
+fn small(format: SampleFormat) -> Dataset {
+    read_files(&generate(Preset::Small, format, 0)).unwrap()
+}
+
+/// A level-2 link of the small time-series sample (made once).
+fn sample_link() -> &'static (String, Shared) {
+    static LINK: std::sync::OnceLock<(String, Shared)> = std::sync::OnceLock::new();
+    LINK.get_or_init(|| {
+        let ds = small(SampleFormat::Series);
+        let s = settings(Preset::Small, Algorithm::parse("3").unwrap());
+        let sh = shared(ds.clone(), s.clone(), Some(solve(&ds, &s)));
+        (encode(&sh).unwrap(), sh)
+    })
+}
+
+/// The tables a phase's solution exports to (what the page offers).
+fn tables(ds: &Dataset, s: &Settings, sols: &[Solution]) -> Vec<String> {
+    ds.phases
+        .iter()
+        .zip(sols)
+        .map(|(p, sol)| {
+            let placement = elb::engine::Placement { layers: sol.layers.clone() };
+            if s.msit_compat {
+                export::export_compat(&placement, &s.cluster, p.experts).0
+            } else {
+                export::export_checked(&placement, &s.cluster, p.experts).unwrap()
+            }
+        })
+        .collect()
 }
 
 #[test]
-fn round_trip_keeps_loads_and_placement_problems() {
-    let (_, mut ds, settings) = sample_link();
-    ds.dropped_table = Some(("running.json".into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
-    ds.dropped_table_problems = vec!["moe_layer_count is 9 but layer_list has 1 entries".into()];
-    let link = encode(&settings, &ds).unwrap();
-    assert!(link.starts_with(PREFIX));
-    let (s2, back) = decode(&link).unwrap();
-    assert_eq!(s2, settings);
-    assert_eq!(back.dropped_table, ds.dropped_table);
-    assert_eq!(back.dropped_table_problems, ds.dropped_table_problems, "a broken table stays broken across a link");
-    for (a, b) in ds.phases.iter().zip(&back.phases) {
-        assert_eq!(a.summed, b.summed);
-        assert_eq!(a.c2lb_loads, b.c2lb_loads);
+fn every_algorithm_round_trips_tables_data_and_figures() {
+    for format in [SampleFormat::Summed, SampleFormat::Series] {
+        let ds = small(format);
+        let mut tested = Vec::new();
+        for entry in catalogue::CATALOGUE.iter() {
+            let s = settings(Preset::Small, entry.algorithm);
+            if ds.phases.iter().any(|p| algo::check(p, &s).is_err()) {
+                continue;
+            }
+            tested.push(entry.name);
+            let sols = solve(&ds, &s);
+            let link = encode(&shared(ds.clone(), s.clone(), Some(sols.clone()))).unwrap();
+            assert!(link.starts_with(&format!("{PREFIX}{VERSION}.")), "the link names its version");
+            let back = decode(&link).unwrap();
+            let what = format!("{} {}", entry.name, format.name());
+            assert_eq!(back.version, VERSION);
+            assert_eq!(back.settings, s, "{what}: settings and seed");
+            assert_eq!(back.dataset, ds, "{what}: the data, time-resolved loads included");
+            assert_eq!(back.origin, "Built-in sample data: small");
+            assert_eq!(back.view.migration_aware.as_deref(), Some("2"));
+            let carried = back.solutions.unwrap();
+            assert_eq!(carried, sols, "{what}: the tables and their remarks");
+            assert_eq!(tables(&back.dataset, &s, &carried), tables(&ds, &s, &sols), "{what}: byte-identical downloads");
+            for ((p, q), sol) in ds.phases.iter().zip(&back.dataset.phases).zip(&sols) {
+                let placement = elb::engine::Placement { layers: sol.layers.clone() };
+                assert_eq!(metrics::score(p, &placement, &s.cluster), metrics::score(q, &placement, &s.cluster), "{what}: figures");
+                if p.series.is_some() {
+                    assert_eq!(
+                        metrics::interval_step_imbalance(p, &placement),
+                        metrics::interval_step_imbalance(q, &placement),
+                        "{what}: the interval chart"
+                    );
+                }
+            }
+            assert_eq!(solve(&back.dataset, &s), sols, "{what}: Run again on the carried data gives the same tables");
+        }
+        for family in ["c2lb", "spec-moe-1", "spec-moe-2", "deepseek-global", "flashlb"] {
+            assert!(tested.contains(&family), "{family} is covered on {} data (tested: {tested:?})", format.name());
+        }
     }
 }
 
 #[test]
+fn a_link_without_results_carries_data_and_settings_only() {
+    let ds = small(SampleFormat::Series);
+    let s = settings(Preset::Small, Algorithm::parse("1").unwrap());
+    let back = decode(&encode(&shared(ds.clone(), s.clone(), None)).unwrap()).unwrap();
+    assert_eq!(back.solutions, None);
+    assert_eq!(back.dataset, ds);
+    assert_eq!(back.settings, s);
+}
+
+#[test]
+fn placements_and_their_rule_breaks_survive_a_link() {
+    let mut ds = small(SampleFormat::Summed);
+    ds.dropped_table = Some(("running.json".into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
+    ds.dropped_table_problems = vec!["moe_layer_count is 9 but layer_list has 1 entries".into()];
+    ds.phases[0].current = Some(elb::engine::Placement { layers: vec![vec![vec![5, 4]]] });
+    ds.phases[0].current_source = Some("expert_map.json".into());
+    ds.phases[0].current_problems = vec!["a rule break".into()];
+    let back = decode(&encode(&shared(ds.clone(), Settings::default(), None)).unwrap()).unwrap();
+    assert_eq!(back.dataset, ds, "a broken table stays broken across a link");
+}
+
+#[test]
+fn fractional_loads_are_kept_exactly() {
+    let mut ds = small(SampleFormat::Summed);
+    for (i, v) in ds.phases[0].summed.data.iter_mut().enumerate() {
+        *v = *v / 3.0 + i as f64 * 1e-9;
+    }
+    let back = decode(&encode(&shared(ds.clone(), Settings::default(), None)).unwrap()).unwrap();
+    let bits = |d: &Dataset| d.phases[0].summed.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&back.dataset), bits(&ds));
+}
+
+#[test]
+fn the_version_1_fixture_still_opens() {
+    let link = std::fs::read_to_string("tests/fixtures/share/v1-small-series-al3.link").unwrap();
+    let back = decode(link.trim()).unwrap();
+    assert_eq!(back.version, 1);
+    assert_eq!(back.solutions, None, "a version-1 link carries no table: the page runs it");
+    assert_eq!(back.settings.algorithm, Algorithm::parse("3").unwrap());
+    assert_eq!(back.settings.seed, 7);
+    assert_eq!(back.settings.cluster, cluster_for(Preset::Small));
+    let ds = small(SampleFormat::Series);
+    assert_eq!(back.dataset.phases.len(), ds.phases.len());
+    for (a, b) in ds.phases.iter().zip(&back.dataset.phases) {
+        assert_eq!(a.summed, b.summed, "version 1 carried the summed loads");
+        assert_eq!(a.c2lb_loads, b.c2lb_loads);
+        assert!(b.series.is_none(), "and not the intervals");
+    }
+}
+
+/// The version-2 fixture: the small time-series sample, level 2, seed 11,
+/// with its tables. Made once by `write_v2_fixture` when version 2 was
+/// current; later versions must keep opening it to the same view.
+const V2_FIXTURE: &str = "tests/fixtures/share/v2-small-series-al3.link";
+
+#[test]
+fn the_version_2_fixture_opens_with_its_tables() {
+    let link = std::fs::read_to_string(V2_FIXTURE).unwrap();
+    let back = decode(link.trim()).unwrap();
+    let (_, sh) = sample_link();
+    assert_eq!(back.version, 2);
+    assert_eq!(&back, sh, "the data, settings, seed and tables of the sample's level-2 run");
+}
+
+/// `cargo test --test share_link -- --ignored write_v2_fixture` (once).
+#[test]
+#[ignore]
+fn write_v2_fixture() {
+    let (link, _) = sample_link();
+    std::fs::write(V2_FIXTURE, format!("{link}\n")).unwrap();
+}
+
+#[test]
+fn a_newer_version_is_named_and_garbage_is_refused() {
+    let e = decode("#run=3.AAAA").unwrap_err().to_string();
+    assert!(e.contains("version 3") && e.contains("newer"), "{e}");
+    let e = decode("#run=x9.AAAA").unwrap_err().to_string();
+    assert!(e.contains("not a format version"), "{e}");
+}
+
+#[test]
 fn tampered_and_truncated_links_are_clear_errors() {
-    let (link, _, _) = sample_link();
+    let (link, _) = sample_link();
+    let body = PREFIX.len() + 2;
+    for cut in (body..link.len() - 1).step_by(((link.len() - body) / 40).max(1)) {
+        let e = decode(&link[..cut]).unwrap_err();
+        assert!(e.to_string().contains("share link"), "cut at {cut}: {e}");
+    }
     for bad in [
-        link[..link.len() / 2].to_string(),
         format!("{link}!!"),
-        link.replacen("#run=", "#run=A", 1),
+        format!("{link}AAAA"),
+        link.replacen("#run=2.", "#run=2.A", 1),
+        link.replacen("#run=2.", "#run=", 1),
         "#nothing".to_string(),
         String::new(),
     ] {
@@ -50,16 +217,62 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
 
     #[test]
-    fn random_fragments_never_panic(s in "#run=[A-Za-z0-9_-]{0,400}") {
+    fn random_fragments_never_panic(s in "#run=(2\\.)?[A-Za-z0-9_-]{0,400}") {
         let _ = decode(&s);
     }
 
+    /// A changed character is refused (base64, deflate or the checksum),
+    /// unless it only touched bits that carry nothing: never another view.
     #[test]
-    fn flipped_characters_never_panic(at in any::<prop::sample::Index>(), c in "[A-Za-z0-9_-]") {
-        let (link, _, _) = sample_link();
-        let i = PREFIX.len() + at.index(link.len() - PREFIX.len());
+    fn flipped_characters_never_give_another_view(at in any::<prop::sample::Index>(), c in "[A-Za-z0-9_-]") {
+        let (link, sh) = sample_link();
+        let start = PREFIX.len() + 2;
+        let i = start + at.index(link.len() - start);
         let mut t = link.clone();
         t.replace_range(i..i + 1, &c);
-        let _ = decode(&t);
+        if let Ok(back) = decode(&t) {
+            prop_assert_eq!(&back, sh);
+        }
+    }
+}
+
+/// The link size of every sample preset (summed and time series, level 2
+/// on the preset's cluster) and of the largest fixture: the figures in
+/// docs/share.md. `cargo test --release --test share_link -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn link_sizes() {
+    let al3 = Algorithm::parse("3").unwrap();
+    let mut rows = Vec::new();
+    for preset in Preset::ALL {
+        for format in [SampleFormat::Summed, SampleFormat::Series] {
+            let ds = read_files(&generate(preset, format, 0)).unwrap();
+            let s = Settings { cluster: cluster_for(preset), algorithm: al3, ..Settings::default() };
+            let sols = solve(&ds, &s);
+            let link = encode(&shared(ds, s, Some(sols))).unwrap();
+            rows.push((format!("sample {} {}", preset.name(), format.name()), link.len()));
+        }
+    }
+    for (name, cluster) in [
+        ("dsv3-series", elb::engine::Cluster { devices: 64, nodes: 8, redundant: 64, ..Default::default() }),
+        ("dsv3-summed", elb::engine::Cluster { devices: 64, nodes: 8, redundant: 64, ..Default::default() }),
+    ] {
+        let ds = elb::engine::ingest::folders::read_folders(&format!("tests/fixtures/{name}")).unwrap();
+        let s = Settings { cluster, algorithm: al3, ..Settings::default() };
+        let sols = solve(&ds, &s);
+        let link = encode(&shared(ds, s, Some(sols))).unwrap();
+        rows.push((format!("fixture {name}"), link.len()));
+    }
+    // What a time-series link is made of (dsv3, no table): without the
+    // top-k traces, then without the per-interval loads as well.
+    let mut ds = read_files(&generate(Preset::Dsv3, SampleFormat::Series, 0)).unwrap();
+    let s = Settings { cluster: cluster_for(Preset::Dsv3), algorithm: al3, ..Settings::default() };
+    rows.push(("dsv3 series, data only".into(), encode(&shared(ds.clone(), s.clone(), None)).unwrap().len()));
+    ds.phases.iter_mut().for_each(|p| p.topk_traces = None);
+    rows.push(("dsv3 series, data without top-k traces".into(), encode(&shared(ds.clone(), s.clone(), None)).unwrap().len()));
+    ds.phases.iter_mut().for_each(|p| p.series = None);
+    rows.push(("dsv3 series, data without traces and intervals".into(), encode(&shared(ds, s, None)).unwrap().len()));
+    for (name, n) in rows {
+        println!("| {name} | {n} | {} |", if n > 1_000_000 { "share file" } else { "link" });
     }
 }

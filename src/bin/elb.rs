@@ -25,13 +25,14 @@ use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
 use clap::{Args, Parser, Subcommand};
 
 use elb::engine::error::Param;
-use elb::engine::export::{render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
+use elb::engine::export::{check_options, render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
 use elb::engine::metrics::{score, Score};
+use elb::engine::model_preset;
 use elb::engine::params::MAX_FIRST_MOE_LAYER;
 use elb::engine::sample::{Preset, SampleFormat};
 use elb::engine::table::{parse_table, phase_of_table_name};
 use elb::engine::{algo, before, holdout, ingest, migration, sweep};
-use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Result, Settings};
+use elb::engine::{Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Placement, Result, Settings};
 
 /// `println!` that ignores a closed stdout (`elb ... | head`) instead of panicking.
 macro_rules! say {
@@ -118,6 +119,11 @@ fn number(p: Param, ok: fn(f64) -> bool, rule: &'static str) -> impl Fn(&str) ->
         Ok(x) if x.is_finite() => Err(Error::param(p.clone(), format!("{rule}, got {x}"))),
         _ => Err(Error::param(p.clone(), format!("must be a number, got '{v}'"))),
     }
+}
+
+/// `--model`: a preset key or alias, or `other` ([`model_preset::parse_key`]).
+fn model_key(v: &str) -> Result<String> {
+    model_preset::parse_key(v).map(str::to_string)
 }
 
 /// `--export-format`'s list (a type alias, so clap takes it as one value).
@@ -290,15 +296,31 @@ struct SolveExtras {
     #[arg(long, value_name = "T", value_parser = number(Param::TargetWithin, |t| t >= 0.0, "must be a non-negative fraction (0.02 = within 2%)"))]
     target_within: Option<f64>,
     /// msit, sglang, trtllm or all (comma-separated):
-    /// <phase>_global_deployment.json, <phase>_physical_to_logical.json
-    /// (SGLang --init-expert-location), <phase>_moe_load_balancer.yaml
+    /// <phase>_global_deployment.json (MindIE, vLLM-Ascend expert_map_path),
+    /// <phase>_physical_to_logical.json (SGLang --init-expert-location),
+    /// <phase>_moe_load_balancer.yaml (TensorRT-LLM); the last two need --model
     #[arg(long, value_name = "LIST", default_value = "msit", value_parser = ExportFormat::parse_list, verbatim_doc_comment)]
     export_format: Formats,
-    /// model index of the first MoE layer, for the sglang and trtllm
-    /// exports (DeepSeek-V3: 3)
-    #[arg(long, value_name = "N", default_value_t = 0, verbatim_doc_comment)]
+    /// the model the SGLang and TensorRT-LLM files are written for (their
+    /// rows / keys are its decoder layers): deepseek-v3 (also R1),
+    /// kimi-k2, qwen3-235b-a22b, qwen3-30b-a3b, or other with
+    /// --first-moe-layer [--hidden-layers]; see docs/exports.md
+    #[arg(long, value_name = "MODEL", verbatim_doc_comment, value_parser = model_key)]
+    model: Option<String>,
+    /// model 'other': decoder layer index of the first MoE layer
+    /// (DeepSeek-V3: 3)
+    #[arg(long, value_name = "N", verbatim_doc_comment)]
     #[arg(value_parser = at_most(Param::FirstMoeLayer, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
-    first_moe_layer: usize,
+    first_moe_layer: Option<usize>,
+    /// model 'other': decoder layers, dense ones included
+    /// [default: first MoE layer + the data's MoE layers]
+    #[arg(long, value_name = "H", verbatim_doc_comment)]
+    #[arg(value_parser = at_most(Param::HiddenLayers, MAX_FIRST_MOE_LAYER, "layers than any model has"))]
+    hidden_layers: Option<usize>,
+    /// add the MTP layer's entry (key = hidden layers, TensorRT-LLM's
+    /// default table) to the TensorRT-LLM YAML
+    #[arg(long, verbatim_doc_comment)]
+    mtp: bool,
     /// print the results as one JSON document on stdout (figures before
     /// and after, files written, slots moved, held-out) instead of lines
     #[arg(long, verbatim_doc_comment, help_heading = "Output")]
@@ -376,8 +398,8 @@ const SUBCOMMANDS: [&str; 3] = ["score", "sweep", "sample"];
 
 /// Why a flag of another command is refused by `command` ("" = solve).
 fn not_here(command: &str, flag: &str) -> Option<&'static str> {
-    const SOLVE_ONLY: [&str; 7] =
-        ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current"];
+    const SOLVE_ONLY: [&str; 10] =
+        ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current", "--model", "--hidden-layers", "--mtp"];
     const SOLVER: [&str; 9] = ["-nre", "-al", "-dt", "--seed", "--groups", "--msit-compat", "-o", "--output-dir", "--threads"];
     Some(match (command, flag) {
         ("" | "sweep", "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
@@ -563,7 +585,7 @@ fn current_of(c: &CurrentArgs, cluster: &Cluster, ds: &Dataset, data: &PhaseData
 
 fn run_solve(a: &SolveArgs) -> Result<()> {
     let settings = a.settings()?;
-    let (x, cluster) = (&a.after, settings.cluster);
+    let x = &a.after;
     let ds = load(&a.input)?;
     if ds.phases.is_empty() {
         let name = ds.dropped_table.as_ref().map_or("", |(n, _)| n.as_str());
@@ -585,139 +607,8 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
     // The same results as one JSON document (`--json`).
     let mut doc = serde_json::Map::new();
     for data in &ds.phases {
-        let phase = data.phase.name();
-        let mut pj = serde_json::Map::new();
-        // Held-out runs split the data here and fit on the fit part with
-        // `Settings::holdout` off: for level 2 this is the same fit as its
-        // own hold-out (even intervals), and every other algorithm gets the
-        // same treatment (C2LB then reads the fit part's loads only).
-        let parts = match (x.holdout, x.holdout_split) {
-            (true, _) => Some(holdout::split_even_odd(data)?),
-            (false, Some(f)) => Some(holdout::split(data, f)?),
-            (false, None) => None,
-        };
-        let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
-        let current = current_of(&a.current, &cluster, &ds, data)?;
-        if x.migration_aware && current.is_none() {
-            return Err(Error::param(
-                Param::MigrationAware,
-                format!("needs the current placement of the {phase} phase: a time-series dump naming eplb_expert_map_file, a table dropped with the data, or --current <file>"),
-            ));
-        }
-        let t0 = Instant::now();
-        let mut bar = Progress::new(phase, fit_data.layers, !a.input.quiet);
-        let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |n| bar.update(n))?;
-        bar.done();
-        let secs = t0.elapsed().as_secs_f64();
-        if !a.input.quiet {
-            print_warnings(phase, &sol.warnings, a.input.verbose);
-        }
-        pj.insert("algorithm".into(), settings.algorithm.name().into());
-        pj.insert("robust".into(), settings.robust.into());
-        pj.insert("seconds".into(), secs.into());
-        pj.insert("warnings".into(), sol.warnings.clone().into());
-        let mut migration_line = None;
-        if let (true, Some(before::Current { placement: cur, .. })) = (x.migration_aware, &current) {
-            let tol = x.target_within.unwrap_or(0.02);
-            let unconstrained = migration::slots_changed(cur, &placement).0;
-            let r = migration::Refiner::new(cur, &placement, &fit_data.summed, fit_data.series.as_ref(), tol)
-                .and_then(|rf| rf.run(&fit_data.summed, fit_data.series.as_ref()))
-                .map_err(|e| e.context("--migration-aware"))?;
-            let reached = r.layers.iter().filter(|l| l.reached).count();
-            migration_line = Some(format!(
-                "{phase}: migration-aware (within {:.1}%): {} slots moved instead of {unconstrained} for the new table; {reached} of {} layers within the target",
-                tol * 100.0,
-                r.slots_changed,
-                r.layers.len()
-            ));
-            pj.insert(
-                "migration_aware".into(),
-                serde_json::json!({
-                    "target_within": tol,
-                    "slots_moved": r.slots_changed,
-                    "slots_moved_by_the_new_table": unconstrained,
-                    "layers_within_target": reached,
-                    "layers": r.layers.len(),
-                }),
-            );
-            placement = r.placement;
-        }
-        // Every format rendered and checked before any file is written.
-        let options = ExportOptions { first_moe_layer: x.first_moe_layer, msit_compat: a.msit_compat };
-        let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
-        let mut written: Vec<String> = Vec::new();
-        let mut settings_lines: Vec<(ExportFormat, String)> = Vec::new();
-        for f in &files {
-            for w in f.warnings.iter().filter(|_| !a.input.quiet) {
-                eprintln!("elb: warning: {phase}: {w}");
-            }
-            let path = out_dir.join(f.format.file_name(data.phase));
-            settings_lines.push((f.format, format!("{phase}: {} needs {}", path.display(), f.format.server_settings(&placement, data.experts, &cluster))));
-            written.push(path.display().to_string());
-            writes.push((path, f.text.clone()));
-        }
-        let before = match &current {
-            Some(c) => c.placement.clone(),
-            None => before::default_layout(data, &cluster).placement,
-        };
-        let (b, after) = (score(data, &before, &cluster), score(data, &placement, &cluster));
-        let before_label = match &current {
-            Some(c) => format!("the current placement ({})", c.source),
-            None => before::default_layout(data, &cluster).label,
-        };
-        pj.insert("files".into(), written.clone().into());
-        pj.insert("server_settings".into(), settings_lines.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>().into());
-        pj.insert("before_is".into(), before_label.into());
-        pj.insert("before".into(), serde_json::to_value(ScoreSummary::from(&b)).unwrap_or_default());
-        pj.insert("after".into(), serde_json::to_value(ScoreSummary::from(&after)).unwrap_or_default());
-        lines.push(format!(
-            "{phase}: {algorithm}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {secs:.2} s -> {}",
-            b.step_imbalance,
-            after.step_imbalance,
-            after.lower_bound,
-            written.join(", ")
-        ));
-        // The msit JSON's settings go into --json only (the plain output stays
-        // what scripts of msit's flags expect); other formats' are printed.
-        lines.extend(settings_lines.into_iter().filter(|(f, _)| *f != ExportFormat::Msit).map(|(_, l)| l));
-        if let Some(before::Current { placement: cur, source: src }) = &current {
-            let (moved, per) = migration::slots_changed(cur, &placement);
-            let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
-            let busiest = per_dev.iter().copied().max().unwrap_or(0);
-            let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
-            pj.insert(
-                "slots_moved".into(),
-                serde_json::json!({ "current": src, "total": moved, "of": total_slots, "per_npu": per_dev }),
-            );
-            let per_dev: Vec<String> = per_dev.iter().map(|x| x.to_string()).collect();
-            lines.push(format!(
-                "{phase}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
-                per_dev.join(" ")
-            ));
-        }
-        lines.extend(migration_line);
-        if let Some((fit, eval)) = &parts {
-            let h = holdout::evaluate(fit, eval, &placement, &cluster);
-            let (fi, ei) = (h.fit_time_resolved.unwrap_or(h.fit_step), h.held_out_time_resolved.unwrap_or(h.held_out_step));
-            let (nf, ne) = (h.fit_intervals, h.held_out_intervals);
-            let how = match x.holdout {
-                true => format!("fit on the {nf} even intervals, held out: the {ne} odd ones"),
-                false => format!("fit on the first {nf} intervals, held out: the last {ne}"),
-            };
-            let change = (ei / fi - 1.0) * 100.0;
-            pj.insert(
-                "holdout".into(),
-                serde_json::json!({
-                    "split": if x.holdout { "even/odd".to_string() } else { format!("first {} intervals", nf) },
-                    "fit_intervals": nf,
-                    "held_out_intervals": ne,
-                    "in_sample": fi,
-                    "held_out": ei,
-                }),
-            );
-            lines.push(format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}"));
-        }
-        doc.insert(phase.to_string(), pj.into());
+        let pj = solve_phase(a, &settings, &algorithm, &ds, data, out_dir, &mut writes, &mut lines)?;
+        doc.insert(data.phase.name().to_string(), pj.into());
     }
     for (path, text) in &writes {
         fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))?;
@@ -730,6 +621,184 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Solve one phase: split for held-out, check the model and exports, solve,
+/// refine for migration, render every file (into `writes`) and report
+/// (`lines`, and the phase's `--json` object returned).
+#[allow(clippy::too_many_arguments)]
+fn solve_phase(
+    a: &SolveArgs,
+    settings: &Settings,
+    algorithm: &str,
+    ds: &Dataset,
+    data: &PhaseData,
+    out_dir: &Path,
+    writes: &mut Vec<(PathBuf, String)>,
+    lines: &mut Vec<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let (x, cluster) = (&a.after, settings.cluster);
+    let phase = data.phase.name();
+    let mut pj = serde_json::Map::new();
+    // Held-out runs split the data here and fit on the fit part with
+    // `Settings::holdout` off: for level 2 this is the same fit as its
+    // own hold-out (even intervals), and every other algorithm gets the
+    // same treatment (C2LB then reads the fit part's loads only).
+    let parts = match (x.holdout, x.holdout_split) {
+        (true, _) => Some(holdout::split_even_odd(data)?),
+        (false, Some(f)) => Some(holdout::split(data, f)?),
+        (false, None) => None,
+    };
+    let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
+    // The model and the export options checked before the solve.
+    let model = model_preset::resolve(x.model.as_deref(), x.first_moe_layer, x.hidden_layers, data.layers, data.experts)?;
+    let options = ExportOptions { model, mtp: x.mtp, msit_compat: a.msit_compat };
+    check_options(&x.export_format, &options)?;
+    let current = current_of(&a.current, &cluster, &ds, data)?;
+    if x.migration_aware && current.is_none() {
+        return Err(Error::param(
+            Param::MigrationAware,
+            format!("needs the current placement of the {phase} phase: a time-series dump naming eplb_expert_map_file, a table dropped with the data, or --current <file>"),
+        ));
+    }
+    let t0 = Instant::now();
+    let mut bar = Progress::new(phase, fit_data.layers, !a.input.quiet);
+    let (mut placement, sol) = algo::solve_all(fit_data, &settings, &mut |n| bar.update(n))?;
+    bar.done();
+    let secs = t0.elapsed().as_secs_f64();
+    if !a.input.quiet {
+        print_warnings(phase, &sol.warnings, a.input.verbose);
+    }
+    pj.insert("algorithm".into(), settings.algorithm.name().into());
+    pj.insert("robust".into(), settings.robust.into());
+    pj.insert("seconds".into(), secs.into());
+    pj.insert("warnings".into(), sol.warnings.clone().into());
+    let mut migration_line = None;
+    if let (true, Some(cur)) = (x.migration_aware, &current) {
+        let (refined, line) = migrate(phase, x, &cur.placement, &placement, fit_data, &mut pj)?;
+        placement = refined;
+        migration_line = Some(line);
+    }
+    // Every format rendered and checked before any file is written.
+    let files = render_all(&x.export_format, &placement, data.experts, &cluster, &options)?;
+    let mut written: Vec<String> = Vec::new();
+    let mut settings_lines: Vec<(ExportFormat, String)> = Vec::new();
+    for f in &files {
+        for w in f.warnings.iter().filter(|_| !a.input.quiet) {
+            eprintln!("elb: warning: {phase}: {w}");
+        }
+        let path = out_dir.join(f.format.file_name(data.phase));
+        settings_lines.push((f.format, format!("{phase}: {} needs {}", path.display(), f.format.server_settings(&placement, data.experts, &cluster, &options))));
+        written.push(path.display().to_string());
+        writes.push((path, f.text.clone()));
+    }
+    let before = before::of_current(current.as_ref(), data, &cluster);
+    let (b, after) = (score(data, &before.placement, &cluster), score(data, &placement, &cluster));
+    let before_label = before.label;
+    pj.insert("files".into(), written.clone().into());
+    pj.insert("server_settings".into(), settings_lines.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>().into());
+    pj.insert("before_is".into(), before_label.into());
+    pj.insert("before".into(), serde_json::to_value(ScoreSummary::from(&b)).unwrap_or_default());
+    pj.insert("after".into(), serde_json::to_value(ScoreSummary::from(&after)).unwrap_or_default());
+    lines.push(format!(
+        "{phase}: {algorithm}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {secs:.2} s -> {}",
+        b.step_imbalance,
+        after.step_imbalance,
+        after.lower_bound,
+        written.join(", ")
+    ));
+    // The msit JSON's settings go into --json only (the plain output stays
+    // what scripts of msit's flags expect); other formats' are printed.
+    lines.extend(settings_lines.into_iter().filter(|(f, _)| *f != ExportFormat::Msit).map(|(_, l)| l));
+    if let Some(cur) = &current {
+        lines.push(slots_moved(phase, cur, &placement, &mut pj));
+    }
+    lines.extend(migration_line);
+    if let Some((fit, eval)) = &parts {
+        lines.push(held_out(phase, x.holdout, fit, eval, &placement, &cluster, &mut pj));
+    }
+    Ok(pj)
+}
+
+/// `--migration-aware`: the current placement refined towards the new
+/// table until within `--target-within` (the engine's stepper, run to the end).
+fn migrate(
+    phase: &str,
+    x: &SolveExtras,
+    cur: &Placement,
+    placement: &Placement,
+    fit_data: &PhaseData,
+    pj: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(Placement, String)> {
+    let tol = x.target_within.unwrap_or(0.02);
+    let unconstrained = migration::slots_changed(cur, placement).0;
+    let r = migration::Refiner::new(cur, placement, &fit_data.summed, fit_data.series.as_ref(), tol)
+        .and_then(|rf| rf.run(&fit_data.summed, fit_data.series.as_ref()))
+        .map_err(|e| e.context("--migration-aware"))?;
+    let reached = r.layers.iter().filter(|l| l.reached).count();
+    let line = format!(
+        "{phase}: migration-aware (within {:.1}%): {} slots moved instead of {unconstrained} for the new table; {reached} of {} layers within the target",
+        tol * 100.0,
+        r.slots_changed,
+        r.layers.len()
+    );
+    pj.insert(
+        "migration_aware".into(),
+        serde_json::json!({
+            "target_within": tol,
+            "slots_moved": r.slots_changed,
+            "slots_moved_by_the_new_table": unconstrained,
+            "layers_within_target": reached,
+            "layers": r.layers.len(),
+        }),
+    );
+    Ok((r.placement, line))
+}
+
+/// Slots the new table moves against the current placement: the line, and `slots_moved` in `pj`.
+fn slots_moved(phase: &str, current: &before::Current, placement: &Placement, pj: &mut serde_json::Map<String, serde_json::Value>) -> String {
+    let (cur, src) = (&current.placement, &current.source);
+    let (moved, per) = migration::slots_changed(cur, placement);
+    let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
+    let busiest = per_dev.iter().copied().max().unwrap_or(0);
+    let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
+    pj.insert("slots_moved".into(), serde_json::json!({ "current": src, "total": moved, "of": total_slots, "per_npu": per_dev }));
+    let per_dev: Vec<String> = per_dev.iter().map(|x| x.to_string()).collect();
+    format!(
+        "{phase}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
+        per_dev.join(" ")
+    )
+}
+
+/// In-sample and held-out figures of the table: the line, and `holdout` in `pj`.
+fn held_out(
+    phase: &str,
+    even_odd: bool,
+    fit: &PhaseData,
+    eval: &PhaseData,
+    placement: &Placement,
+    cluster: &Cluster,
+    pj: &mut serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let h = holdout::evaluate(fit, eval, placement, cluster);
+    let (fi, ei) = (h.fit_time_resolved.unwrap_or(h.fit_step), h.held_out_time_resolved.unwrap_or(h.held_out_step));
+    let (nf, ne) = (h.fit_intervals, h.held_out_intervals);
+    let how = match even_odd {
+        true => format!("fit on the {nf} even intervals, held out: the {ne} odd ones"),
+        false => format!("fit on the first {nf} intervals, held out: the last {ne}"),
+    };
+    let change = (ei / fi - 1.0) * 100.0;
+    pj.insert(
+        "holdout".into(),
+        serde_json::json!({
+            "split": if even_odd { "even/odd".to_string() } else { format!("first {} intervals", nf) },
+            "fit_intervals": nf,
+            "held_out_intervals": ne,
+            "in_sample": fi,
+            "held_out": ei,
+        }),
+    );
+    format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}")
 }
 
 fn run_sweep(a: &SweepArgs) -> Result<()> {

@@ -246,9 +246,14 @@ pub fn default_layout(data: &PhaseData, cluster: &Cluster) -> Before {
 /// "Before" of a phase: its current placement ([`current`]), else the
 /// default layout. A broken current placement is an error, never replaced.
 pub fn before(ds: &Dataset, data: &PhaseData, cluster: &Cluster, given: Option<&Given>) -> Result<Before> {
-    match current(ds, data, cluster, given)? {
-        Some(c) => Ok(Before { label: format!("the current placement ({})", c.source), placement: c.placement, is_current: true }),
-        None => Ok(default_layout(data, cluster)),
+    Ok(of_current(current(ds, data, cluster, given)?.as_ref(), data, cluster))
+}
+
+/// "Before" once the current placement is known ([`current`]): it, else the default layout.
+pub fn of_current(current: Option<&Current>, data: &PhaseData, cluster: &Cluster) -> Before {
+    match current {
+        Some(c) => Before { label: format!("the current placement ({})", c.source), placement: c.placement.clone(), is_current: true },
+        None => default_layout(data, cluster),
     }
 }
 

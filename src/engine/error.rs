@@ -50,6 +50,9 @@ pub enum Param {
     TargetWithin,
     ExportFormat,
     FirstMoeLayer,
+    Model,
+    HiddenLayers,
+    Mtp,
     GbPerExpert,
     Threads,
     Table,
@@ -81,6 +84,9 @@ impl Param {
             Param::TargetWithin => "target within",
             Param::ExportFormat => "export format",
             Param::FirstMoeLayer => "first MoE layer",
+            Param::Model => "model",
+            Param::HiddenLayers => "hidden layers",
+            Param::Mtp => "MTP layer",
             Param::GbPerExpert => "GB per redundant expert",
             Param::Threads => "threads",
             Param::Table => "table",
@@ -110,6 +116,9 @@ impl Param {
             Param::TargetWithin => "--target-within",
             Param::ExportFormat => "--export-format",
             Param::FirstMoeLayer => "--first-moe-layer",
+            Param::Model => "--model",
+            Param::HiddenLayers => "--hidden-layers",
+            Param::Mtp => "--mtp",
             Param::GbPerExpert => "--gb-per-expert",
             Param::Threads => "--threads",
             Param::Table => "--table",
@@ -118,7 +127,7 @@ impl Param {
             Param::Other(s) => s,
         }
     }
-    const NAMED: [Param; 23] = [
+    const NAMED: [Param; 26] = [
         Param::Npus,
         Param::Nodes,
         Param::Redundant,
@@ -137,6 +146,9 @@ impl Param {
         Param::TargetWithin,
         Param::ExportFormat,
         Param::FirstMoeLayer,
+        Param::Model,
+        Param::HiddenLayers,
+        Param::Mtp,
         Param::GbPerExpert,
         Param::Threads,
         Param::Table,

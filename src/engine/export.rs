@@ -16,6 +16,7 @@ use super::error::{Error, Result};
 use super::metrics::servers::{ServerFigures, DEFINITIONS as SERVER_FIGURES};
 use super::metrics::Score;
 use super::model::{Phase, Placement};
+use super::model_preset::ModelLayout;
 use super::params::{Cluster, Settings};
 use super::validate;
 
@@ -393,9 +394,9 @@ impl ExportFormat {
     }
     pub fn label(self) -> &'static str {
         match self {
-            ExportFormat::Msit => "msit / MindIE deployment table (JSON)",
-            ExportFormat::Sglang => "SGLang / vLLM physical_to_logical_map (JSON)",
-            ExportFormat::Trtllm => "TensorRT-LLM load balancer (YAML)",
+            ExportFormat::Msit => "MindIE / vLLM-Ascend deployment table (msit JSON)",
+            ExportFormat::Sglang => "SGLang --init-expert-location map (JSON)",
+            ExportFormat::Trtllm => "TensorRT-LLM moe_load_balancer (YAML)",
         }
     }
     /// The file written for `phase`.
@@ -413,13 +414,20 @@ impl ExportFormat {
         }
     }
     /// A comma-separated list (`msit,sglang`, `all`); aliases `mindie`,
-    /// `vllm`, `tensorrt-llm`.
+    /// `vllm-ascend`, `tensorrt-llm`. Plain `vllm` is refused with the
+    /// reason: upstream vLLM loads no placement file.
     pub fn parse_list(v: &str) -> Result<Vec<ExportFormat>> {
         let mut out = Vec::new();
         for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let add: &[ExportFormat] = match part.to_ascii_lowercase().as_str() {
-                "msit" | "mindie" => &[ExportFormat::Msit],
-                "sglang" | "vllm" => &[ExportFormat::Sglang],
+                "msit" | "mindie" | "vllm-ascend" => &[ExportFormat::Msit],
+                "sglang" => &[ExportFormat::Sglang],
+                "vllm" => {
+                    return Err(Error::param(
+                        super::error::Param::ExportFormat,
+                        "upstream vLLM has no option that loads a placement file; vLLM-Ascend reads the msit JSON (msit, alias vllm-ascend)",
+                    ));
+                }
                 "trtllm" | "tensorrt-llm" => &[ExportFormat::Trtllm],
                 "all" => &ExportFormat::ALL,
                 other => {
@@ -442,11 +450,29 @@ impl ExportFormat {
     }
 }
 
+/// The msit / vLLM-Ascend JSON of `placement`: validated (every rule of
+/// [`validate::validate_table`]), or with `msit_compat` exactly what the
+/// reference tool writes, with the rules it breaks (the page's table card,
+/// [`render`]'s msit format).
+pub fn msit_table(placement: &Placement, cluster: &Cluster, experts: usize, msit_compat: bool) -> Result<(String, Vec<String>)> {
+    if msit_compat {
+        Ok(export_compat(placement, cluster, experts))
+    } else {
+        export_checked(placement, cluster, experts).map(|t| (t, Vec::new()))
+    }
+}
+
 /// What an export needs besides the table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExportOptions {
-    /// Model index of the first MoE layer (SGLang rows, TensorRT-LLM keys).
-    pub first_moe_layer: usize,
+    /// The model (decoder-layer indexing of the SGLang rows and the
+    /// TensorRT-LLM keys; [`super::model_preset::resolve`]). Required by
+    /// those two formats, checked against the table whenever given.
+    pub model: Option<ModelLayout>,
+    /// Add the MTP layer's entry to the TensorRT-LLM YAML (key = hidden
+    /// layers; TensorRT-LLM's default table, see
+    /// [`super::ecosystem::trtllm_config::default_layer`]).
+    pub mtp: bool,
     /// The table is the reference tool's (`--msit-compat`), possibly invalid:
     /// only the msit format carries it.
     pub msit_compat: bool,
@@ -460,27 +486,66 @@ pub struct ExportFile {
     pub warnings: Vec<String>,
 }
 
+/// The model a file of `format` is written for: the SGLang map and the
+/// TensorRT-LLM YAML index their rows / keys by the model's decoder layer,
+/// so they refuse to be written without one; the msit JSON needs none.
+fn model_for(format: ExportFormat, opts: &ExportOptions) -> Result<Option<ModelLayout>> {
+    match (format, opts.model) {
+        (ExportFormat::Msit, m) => Ok(m),
+        (_, Some(m)) => Ok(Some(m)),
+        (_, None) => Err(Error::param(
+            super::error::Param::Model,
+            format!(
+                "the {} is indexed by the model's decoder layer, dense layers included: choose the model ({}; 'other' with its first MoE layer and hidden layers). The msit JSON needs no model",
+                format.label(),
+                super::model_preset::keys()
+            ),
+        )),
+    }
+}
+
+/// The options fit the formats asked for (a model for the SGLang and
+/// TensorRT-LLM files, the MTP entry only with the TensorRT-LLM file):
+/// checked before a solve, so that a long run does not end in a refusal.
+pub fn check_options(formats: &[ExportFormat], opts: &ExportOptions) -> Result<()> {
+    for &f in formats {
+        model_for(f, opts)?;
+    }
+    if opts.mtp {
+        if !formats.contains(&ExportFormat::Trtllm) {
+            return Err(Error::param(super::error::Param::Mtp, "adds the MTP layer's entry to the TensorRT-LLM YAML: export trtllm too (--export-format trtllm or all)"));
+        }
+        if let Some(m) = &opts.model {
+            m.check_mtp()?;
+        }
+    }
+    Ok(())
+}
+
 /// The table of `placement` in `format`, checked against the rules of the
 /// consumer that reads it — every table written or downloaded, by the CLI or
 /// the page, goes through here:
 /// - msit JSON: every rule of [`validate::validate_table`] (with
 ///   `msit_compat`, the reference's table as it is, its violations as warnings);
-/// - SGLang map and TensorRT-LLM YAML: a valid table (no expert twice on an
-///   NPU, every expert placed, equal slots), routed experts only (a mixed
-///   shared-expert table has id `E`, which neither server knows), and the
-///   text read back by the engine's own reader gives the same placement.
+/// - SGLang map and TensorRT-LLM YAML: a model (their rows / keys are its
+///   decoder layers), a valid table (no expert twice on an NPU, every expert
+///   placed, equal slots), routed experts only (a mixed shared-expert table
+///   has id `E`, which neither server knows), one SGLang row per decoder
+///   layer, YAML keys for every MoE layer (and the MTP layer with
+///   `opts.mtp`), and the text read back by the engine's own reader gives
+///   the same placement;
+/// - every format: a model given must fit the table (its MoE layers and,
+///   for a preset, its routed experts).
 pub fn render(format: ExportFormat, placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<ExportFile> {
     use super::ecosystem::{physical_map, trtllm_config};
-    if opts.first_moe_layer > super::params::MAX_FIRST_MOE_LAYER {
-        return Err(Error::param(
-            super::error::Param::FirstMoeLayer,
-            format!("{} is more layers than any model has: at most {}", opts.first_moe_layer, super::params::MAX_FIRST_MOE_LAYER),
-        ));
+    use super::error::Param;
+    if let Some(m) = &opts.model {
+        m.check(placement.num_layers(), experts)?;
     }
     let what = format.label();
     if format == ExportFormat::Msit {
         if opts.msit_compat {
-            let (text, v) = export_compat(placement, cluster, experts);
+            let (text, v) = msit_table(placement, cluster, experts, true)?;
             let warnings = if v.is_empty() {
                 Vec::new()
             } else {
@@ -492,8 +557,9 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
             };
             return Ok(ExportFile { format, text, warnings });
         }
-        return Ok(ExportFile { format, text: export_checked(placement, cluster, experts)?, warnings: Vec::new() });
+        return Ok(ExportFile { format, text: msit_table(placement, cluster, experts, false)?.0, warnings: Vec::new() });
     }
+    let model = model_for(format, opts)?.ok_or_else(|| Error::internal("no model for a format that needs one"))?;
     let mixed = validate::is_mixed(placement, experts);
     let v = validate::validate_placement(placement, experts, mixed);
     if let Some(first) = v.first() {
@@ -511,24 +577,41 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
         )));
     }
     let d = placement.num_devices();
-    let (text, back) = match format {
+    let first = model.first_moe_layer;
+    let (text, back, want) = match format {
         ExportFormat::Sglang => {
-            let text = physical_map::export_sglang(placement, experts, opts.first_moe_layer).map_err(|e| e.context(what))?;
-            let back = physical_map::import("export", &text, d.max(1), opts.first_moe_layer).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
-            (text, back)
+            let text = physical_map::export_sglang(placement, experts, first).map_err(|e| e.context(what))?;
+            let rows = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["physical_to_logical_map"].as_array().map(Vec::len));
+            if rows != Some(model.hidden_layers) {
+                return Err(Error::internal(format!("{what}: {rows:?} rows written, not one per decoder layer ({})", model.hidden_layers)));
+            }
+            let back = physical_map::import("export", &text, d.max(1), first).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
+            (text, back, placement.clone())
         }
         ExportFormat::Trtllm => {
-            let text = trtllm_config::export(placement, opts.first_moe_layer, 0).map_err(|e| e.context(what))?;
-            let (back, keys) = trtllm_config::import("export", &text, d.max(1)).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
-            let want: Vec<usize> = (opts.first_moe_layer..opts.first_moe_layer + placement.num_layers()).collect();
-            if keys != want {
-                return Err(Error::internal(format!("{what}: layer keys {keys:?} are not the model layers {want:?}")));
+            // The MTP layer's entry is one more layer after the last MoE
+            // layer: its key is then the hidden layers, as TensorRT-LLM numbers it.
+            let mut full = placement.clone();
+            if opts.mtp {
+                model.check_mtp()?;
+                let layer = trtllm_config::default_layer(experts, d, placement.slots_per_device());
+                let one = Placement { layers: vec![layer] };
+                if let Some(v) = validate::validate_placement(&one, experts, false).first() {
+                    return Err(Error::param(Param::Mtp, format!("TensorRT-LLM's default table for the MTP layer is invalid on this cluster ({v})")));
+                }
+                full.layers.extend(one.layers);
             }
-            (text, back)
+            let text = trtllm_config::export(&full, first, 0).map_err(|e| e.context(what))?;
+            let (back, keys) = trtllm_config::import("export", &text, d.max(1)).map_err(|e| Error::internal(format!("{what} does not read back: {e}")))?;
+            let want_keys: Vec<usize> = (first..first + full.num_layers()).collect();
+            if keys != want_keys {
+                return Err(Error::internal(format!("{what}: layer keys {keys:?} are not the model's MoE layers {want_keys:?}")));
+            }
+            (text, back, full)
         }
         ExportFormat::Msit => return Err(Error::internal("the msit format is written above")),
     };
-    if back != *placement {
+    if back != want {
         return Err(Error::internal(format!("{what}: the file written does not read back as the same table")));
     }
     Ok(ExportFile { format, text, warnings: Vec::new() })
@@ -537,30 +620,41 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
 /// Every format of `formats`, all checked before any is returned: either
 /// all files or an error (the CLI writes nothing then).
 pub fn render_all(formats: &[ExportFormat], placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> Result<Vec<ExportFile>> {
+    check_options(formats, opts)?;
     formats.iter().map(|&f| render(f, placement, experts, cluster, opts)).collect()
 }
 
 impl ExportFormat {
     /// The server settings a file of this format needs beside it, for a
-    /// table of `placement` (routed NPUs only) with `experts` routed experts
-    /// and `cluster`'s shared-expert NPUs: what to tell the server so that it
-    /// loads the file as it is.
-    pub fn server_settings(self, placement: &Placement, experts: usize, cluster: &Cluster) -> String {
+    /// table of `placement` (routed NPUs only) with `experts` routed experts,
+    /// `cluster`'s shared-expert NPUs and the export's `opts` (the model):
+    /// what to tell the server so that it loads the file as it is.
+    pub fn server_settings(self, placement: &Placement, experts: usize, cluster: &Cluster, opts: &ExportOptions) -> String {
         let d = placement.num_devices();
         let slots = d * placement.slots_per_device();
         let redundant = slots.saturating_sub(experts);
+        let model = opts.model.as_ref();
         match self {
             ExportFormat::Msit => format!(
-                "MindIE: point the expert map setting (eplb_expert_map_file / the deployment table path) at it; vLLM-Ascend: expert_map_path=<file>, eplb_config.num_redundant_experts={redundant} ({} NPUs{})",
+                "MindIE: point the expert map setting (eplb_expert_map_file / the deployment table path) at it; vLLM-Ascend: --additional-config '{{\"eplb_config\": {{\"expert_map_path\": \"<file>\", \"num_redundant_experts\": {redundant}}}}}' ({} NPUs{})",
                 d + cluster.shared_devices,
                 if cluster.shared_devices > 0 { format!(", the first {} for the shared expert", cluster.shared_devices) } else { String::new() }
             ),
             ExportFormat::Sglang => format!(
-                "SGLang: --init-expert-location <file> --ep-num-redundant-experts {redundant} --ep-size {d} (with expert parallelism over the {d} routed NPUs)"
+                "SGLang: --init-expert-location <file> --ep-num-redundant-experts {redundant} --ep-size {d} (with expert parallelism over the {d} routed NPUs{})",
+                model.map_or(String::new(), |m| format!("; {} rows, one per decoder layer of {}", m.hidden_layers, m.name))
             ),
             ExportFormat::Trtllm => format!(
-                "TensorRT-LLM: moe_config.load_balancer=<file> (num_slots {slots}: {} slots on each of the {d} EP ranks)",
-                placement.slots_per_device()
+                "TensorRT-LLM: moe_config.load_balancer: <file> in the --extra_llm_api_options YAML, moe_expert_parallel_size {d} (num_slots {slots}: {} slots on each of the {d} EP ranks{})",
+                placement.slots_per_device(),
+                model.map_or(String::new(), |m| {
+                    let last = m.hidden_layers - 1;
+                    if opts.mtp {
+                        format!("; keys {}..{last} for the MoE layers of {} and {} for its MTP layer", m.first_moe_layer, m.name, m.mtp_layer())
+                    } else {
+                        format!("; keys {}..{last}, the MoE layers of {}", m.first_moe_layer, m.name)
+                    }
+                })
             ),
         }
     }

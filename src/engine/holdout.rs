@@ -161,6 +161,50 @@ pub fn check(
     Ok((placement, figures))
 }
 
+/// Whether `data` can be split in time: time-series input with 2 or more kept intervals.
+pub fn can_split(data: &PhaseData) -> bool {
+    series_of(data).is_ok()
+}
+
+/// One phase's held-out check: the new table and the "before" placement
+/// (the one rule of [`super::before`]; a broken current placement is named
+/// and the default layout stands in), each scored on both parts of the split.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PhaseCheck {
+    pub phase: super::model::Phase,
+    pub algorithm: super::params::Algorithm,
+    pub after: HoldoutFigures,
+    pub before: HoldoutFigures,
+    pub before_label: String,
+}
+
+/// [`PhaseCheck`] of the table `after` fitted on `fit` (phase `data` of
+/// `dataset`, split into `fit` and `held_out`).
+pub fn phase_check(
+    dataset: &super::model::Dataset,
+    data: &PhaseData,
+    fit: &PhaseData,
+    held_out: &PhaseData,
+    after: &Placement,
+    settings: &super::params::Settings,
+) -> PhaseCheck {
+    let cluster = &settings.cluster;
+    let (before, before_label) = match super::before::before(dataset, data, cluster, None) {
+        Ok(b) => (b.placement, b.label),
+        Err(e) => {
+            let b = super::before::default_layout(data, cluster);
+            (b.placement, format!("{} (not the current placement: {e})", b.label))
+        }
+    };
+    PhaseCheck {
+        phase: data.phase,
+        algorithm: settings.algorithm,
+        after: evaluate(fit, held_out, after, cluster),
+        before: evaluate(fit, held_out, &before, cluster),
+        before_label,
+    }
+}
+
 /// Per layer and kept interval, `max_d load(t) / mean(t)` of `placement`
 /// (`[layer][interval]`; the load model of metrics.md: an expert's load
 /// split evenly over its replicas, the mixed shared expert (id E) carrying

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod migration;
 pub mod model;
+pub mod model_preset;
 pub mod par;
 pub mod params;
 pub mod rng;

@@ -61,10 +61,6 @@ pub fn prepare(canvas: &HtmlCanvasElement, width: u32, height: u32) -> f64 {
     s
 }
 
-pub fn finite_max(values: impl Iterator<Item = f64>) -> f64 {
-    values.filter(|v| v.is_finite()).fold(0.0, f64::max)
-}
-
 pub type DrawResult = Result<(), String>;
 
 /// The canvas of one chart, sized for the screen and cleared to the
@@ -183,93 +179,26 @@ impl Frame {
     }
 }
 
-/// How a chart mapped its data rectangle onto canvas pixels (both axes),
-/// kept for the hover read-outs of grid charts (heatmaps).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct GridMap {
-    pub px0: f64,
-    pub px1: f64,
-    pub py0: f64,
-    pub py1: f64,
-    pub x0: f64,
-    pub x1: f64,
-    pub y0: f64,
-    pub y1: f64,
+pub use crate::page::axes::{GridMap, XMap};
+pub use crate::page::heat::{cell_ranges, finite_max, heat_scale, index_label, row_mean, short};
+
+/// The data rectangle `x` x `y` of `chart` as drawn (for [`cell_under`]).
+pub fn grid_map_of(chart: &Chart2d<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> GridMap {
+    let (a, b) = chart.backend_coord(&(x.start, y.start));
+    let (c, d) = chart.backend_coord(&(x.end, y.end));
+    GridMap { px0: a as f64, py0: b as f64, px1: c as f64, py1: d as f64, x0: x.start, x1: x.end, y0: y.start, y1: y.end }
 }
 
-impl GridMap {
-    pub fn of(chart: &Chart2d<'_>, x: std::ops::Range<f64>, y: std::ops::Range<f64>) -> GridMap {
-        let (a, b) = chart.backend_coord(&(x.start, y.start));
-        let (c, d) = chart.backend_coord(&(x.end, y.end));
-        GridMap {
-            px0: a as f64,
-            py0: b as f64,
-            px1: c as f64,
-            py1: d as f64,
-            x0: x.start,
-            x1: x.end,
-            y0: y.start,
-            y1: y.end,
-        }
-    }
-
-    /// Canvas pixels of one data unit along x and y.
-    pub fn cell_px(&self) -> (f64, f64) {
-        let w = if self.x1 > self.x0 { (self.px1 - self.px0).abs() / (self.x1 - self.x0) } else { 0.0 };
-        let h = if self.y1 > self.y0 { (self.py1 - self.py0).abs() / (self.y1 - self.y0) } else { 0.0 };
-        (w, h)
-    }
-
-    /// The cell `(column, row)` (integer data coordinates, floored) under a
-    /// mouse event's offset (CSS pixels) on `canvas`, within `cols` x `rows`.
-    pub fn cell_at(&self, canvas: &HtmlCanvasElement, offset_x: i32, offset_y: i32, cols: usize, rows: usize) -> Option<(usize, usize)> {
-        let (cw, ch) = (canvas.client_width() as f64, canvas.client_height() as f64);
-        if cw <= 0.0 || ch <= 0.0 || self.px1 == self.px0 || self.py1 == self.py0 {
-            return None;
-        }
-        let x = offset_x as f64 * canvas.width() as f64 / cw;
-        let y = offset_y as f64 * canvas.height() as f64 / ch;
-        let dx = self.x0 + (x - self.px0) / (self.px1 - self.px0) * (self.x1 - self.x0);
-        let dy = self.y0 + (y - self.py0) / (self.py1 - self.py0) * (self.y1 - self.y0);
-        if !(dx >= self.x0 && dx < self.x1 && dy >= self.y0 && dy < self.y1) {
-            return None;
-        }
-        // Cells are unit squares from the range start (which may be -0.5).
-        let (c, r) = ((dx - self.x0).floor(), (dy - self.y0).floor());
-        (c >= 0.0 && r >= 0.0 && (c as usize) < cols && (r as usize) < rows).then_some((c as usize, r as usize))
-    }
+/// The cell `(column, row)` of `map` under a mouse event's offset (CSS pixels) on `canvas`.
+pub fn cell_under(map: &GridMap, canvas: &HtmlCanvasElement, offset_x: i32, offset_y: i32, cols: usize, rows: usize) -> Option<(usize, usize)> {
+    let x = crate::page::axes::backing(offset_x, canvas.client_width() as f64, canvas.width() as f64)?;
+    let y = crate::page::axes::backing(offset_y, canvas.client_height() as f64, canvas.height() as f64)?;
+    map.cell_at(x, y, cols, rows)
 }
 
-/// How a chart mapped its x data range onto canvas pixels (canvas backing
-/// pixels, as drawn), kept for the hover read-outs.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct XMap {
-    pub px0: f64,
-    pub px1: f64,
-    pub x0: f64,
-    pub x1: f64,
-}
-
-impl XMap {
-    /// The data index (nearest integer x) under a mouse event's `offset_x`
-    /// (CSS pixels) on `canvas`, if it lies in the plot area and `0..n`.
-    pub fn index_at(&self, canvas: &HtmlCanvasElement, offset_x: i32, n: usize) -> Option<usize> {
-        let cw = canvas.client_width() as f64;
-        if cw <= 0.0 || self.px1 <= self.px0 || !(self.x1 > self.x0) {
-            return None;
-        }
-        let x = offset_x as f64 * canvas.width() as f64 / cw;
-        if x < self.px0 || x > self.px1 {
-            return None;
-        }
-        let v = self.x0 + (x - self.px0) / (self.px1 - self.px0) * (self.x1 - self.x0);
-        let i = v.round();
-        if i.is_finite() && i >= 0.0 && (i as usize) < n {
-            Some(i as usize)
-        } else {
-            None
-        }
-    }
+/// The data index of `map` under a mouse event's `offset_x` (CSS pixels) on `canvas`, within `0..n`.
+pub fn index_under(map: &XMap, canvas: &HtmlCanvasElement, offset_x: i32, n: usize) -> Option<usize> {
+    map.index_at(crate::page::axes::backing(offset_x, canvas.client_width() as f64, canvas.width() as f64)?, n)
 }
 
 /// Save a canvas as a PNG file `name` (data URL -> bytes -> Blob link).
@@ -431,76 +360,15 @@ pub fn imbalance_lines_mapped(
     Ok(xmap)
 }
 
-/// 12345 -> "12.3k".
-pub fn short(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e9 {
-        format!("{:.1}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.0}k", v / 1e3)
-    } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
-
 /// Viridis (perceptually uniform, colour-blind safe), `t` in 0..=1.
 pub fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
-    let x = t * 4.0;
-    let i = (x.floor() as usize).min(3);
-    let f = x - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |p: f64, q: f64| (p + (q - p) * f).round().clamp(0.0, 255.0) as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-}
-
-/// Upper end of the heatmaps' colour scale for these matrices (load / layer mean).
-pub fn heat_scale(before: &[Vec<f64>], after: &[Vec<f64>]) -> f64 {
-    let m = before
-        .iter()
-        .chain(after)
-        .flat_map(|row| {
-            let mean = row.iter().sum::<f64>() / row.len().max(1) as f64;
-            row.iter().map(move |v| if mean > 0.0 { v / mean } else { 0.0 })
-        })
-        .fold(1.0, f64::max);
-    m.clamp(1.5, 3.0)
-}
-
-/// Axis ranges of a `cols` x `rows` grid whose cell `i` is centred on `i`
-/// (so integer axis labels sit at the cells' middles).
-pub fn cell_ranges(cols: usize, rows: usize) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
-    (-0.5..cols.max(1) as f64 - 0.5, -0.5..rows.max(1) as f64 - 0.5)
-}
-
-/// An axis label for a cell index: integers only (no label between cells).
-pub fn index_label(v: &f64) -> String {
-    if (v - v.round()).abs() < 1e-6 && v.round() >= 0.0 {
-        format!("{}", v.round() as i64)
-    } else {
-        String::new()
-    }
+    let (r, g, b) = crate::page::heat::viridis(t);
+    RGBColor(r, g, b)
 }
 
 /// Colour of a heatmap cell: `value / row mean` on the scale `0..=vmax`.
 pub fn heat_colour(v: f64, mean: f64, vmax: f64) -> RGBColor {
-    let r = if mean > 0.0 && v.is_finite() { v / mean } else { 0.0 };
-    viridis(if vmax > 0.0 { r / vmax } else { 0.0 })
-}
-
-pub fn row_mean(row: &[f64]) -> f64 {
-    row.iter().sum::<f64>() / row.len().max(1) as f64
+    viridis(crate::page::heat::heat_position(v, mean, vmax))
 }
 
 /// Load per NPU in every layer as two heatmaps (before | after), each cell
@@ -537,7 +405,7 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
                 mesh: Mesh::None,
             },
         )?;
-        maps[i] = GridMap::of(&chart, xr, yr);
+        maps[i] = grid_map_of(&chart, xr, yr);
         chart
             .draw_series(m.iter().enumerate().flat_map(|(l, row)| {
                 let mean = row_mean(row);

@@ -199,6 +199,32 @@ pub fn load_sample_preset(
     });
 }
 
+/// The files under dropped entries: one folder gives paths relative to it,
+/// several items paths relative to the drop; the label names what was dropped.
+async fn read_entries(entries: Vec<FileSystemEntry>) -> Result<(String, Vec<(String, File)>), String> {
+    let single_dir = entries.len() == 1 && entries[0].is_directory();
+    let label = if single_dir { entries[0].name() } else { plural(entries.len(), "item") };
+    let start: Vec<(String, FileSystemEntry)> =
+        if single_dir { vec![(String::new(), entries[0].clone())] } else { entries.into_iter().map(|e| (e.name(), e)).collect() };
+    let mut out = Vec::new();
+    walk(start, &mut out).await.map(|_| (label, out))
+}
+
+/// What was dropped or picked, read: a share file opens like its link,
+/// anything else is data for the ingest worker; the load is over after.
+async fn open_read(state: AppState, read: Result<(String, Vec<(String, File)>), String>, progress: RwSignal<Option<super::ingest_worker::ReadProgress>>) {
+    match read {
+        Ok((_, files)) if files.is_empty() => state.fail("Nothing was dropped that could be read: drop a folder of hotspot CSV files."),
+        Ok((label, files)) => {
+            if !super::share::open_if_share_file(state, &files).await {
+                super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await
+            }
+        }
+        Err(e) => state.fail(e),
+    }
+    state.loading.set(false);
+}
+
 #[component]
 pub fn DropZone() -> impl IntoView {
     let state = use_state();
@@ -225,37 +251,8 @@ pub fn DropZone() -> impl IntoView {
         super::ingest_worker::supersede();
         state.begin_load();
         spawn_local(async move {
-            let result = if !entries.is_empty() {
-                let single_dir = entries.len() == 1 && entries[0].is_directory();
-                let label = if single_dir {
-                    entries[0].name()
-                } else {
-                    plural(entries.len(), "item")
-                };
-                // One folder: paths relative to it. Several items: relative to the drop.
-                let start: Vec<(String, FileSystemEntry)> = if single_dir {
-                    vec![(String::new(), entries[0].clone())]
-                } else {
-                    entries.into_iter().map(|e| (e.name(), e)).collect()
-                };
-                let mut out = Vec::new();
-                walk(start, &mut out).await.map(|_| (label, out))
-            } else {
-                read_file_list(flat).await
-            };
-            match result {
-                Ok((_, files)) if files.is_empty() => {
-                    state.fail("Nothing was dropped that could be read: drop a folder of hotspot CSV files.")
-                }
-                Ok((label, files)) => {
-                    // A share file opens like its link; anything else is data.
-                    if !super::share::open_if_share_file(state, &files).await {
-                        super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await
-                    }
-                }
-                Err(e) => state.fail(e),
-            }
-            state.loading.set(false);
+            let result = if entries.is_empty() { read_file_list(flat).await } else { read_entries(entries).await };
+            open_read(state, result, progress).await;
         });
     };
 
@@ -269,17 +266,7 @@ pub fn DropZone() -> impl IntoView {
         super::ingest_worker::supersede();
         state.begin_load();
         spawn_local(async move {
-            let result = read_file_list(files).await;
-            match result {
-                Ok((label, files)) => {
-                    // A share file opens like its link; anything else is data.
-                    if !super::share::open_if_share_file(state, &files).await {
-                        super::ingest_worker::load(state, Origin::Dropped(label), files, progress).await
-                    }
-                }
-                Err(e) => state.fail(e),
-            }
-            state.loading.set(false);
+            open_read(state, read_file_list(files).await, progress).await;
             // Let the same folder be picked again.
             el.set_value("");
         });

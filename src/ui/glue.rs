@@ -1,6 +1,6 @@
 //! The UI's calls into the engine, in one place (no domain logic here).
 
-use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement, Settings};
+use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement};
 
 /// A built-in sample of the given preset and format, with its label.
 pub fn sample_files_for(
@@ -36,15 +36,4 @@ pub fn device_loads(data: &PhaseData, placement: &Placement, layer: usize) -> Ve
         return Vec::new();
     }
     crate::engine::metrics::device_loads(data, placement, layer)
-}
-
-/// The deployment table JSON of one phase: validated, or in msit-compatible
-/// mode exactly what the reference writes (its violations become warnings).
-pub fn export_table(data: &PhaseData, placement: &Placement, settings: &Settings) -> Result<(String, Vec<String>), Error> {
-    use crate::engine::export;
-    if settings.msit_compat {
-        Ok(export::export_compat(placement, &settings.cluster, data.experts))
-    } else {
-        export::export_checked(placement, &settings.cluster, data.experts).map(|t| (t, Vec::new()))
-    }
 }

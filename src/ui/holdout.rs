@@ -18,7 +18,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use crate::engine::holdout::{self, HoldoutFigures};
-use crate::engine::{before, Algorithm, Phase, Placement};
+use crate::engine::{Dataset, PhaseData, Placement, Settings};
 
 thread_local! {
     static GROUP: pool::JobSlot = const { pool::JobSlot::new() };
@@ -33,15 +33,7 @@ pub fn stop() -> bool {
     GROUP.with(pool::JobSlot::stop)
 }
 
-/// One phase's check.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PhaseCheck {
-    pub phase: Phase,
-    pub algorithm: Algorithm,
-    pub after: HoldoutFigures,
-    pub before: HoldoutFigures,
-    pub before_label: String,
-}
+pub use crate::engine::holdout::PhaseCheck;
 
 fn parse_percent(text: &str) -> Result<f64, String> {
     let t = text.trim().trim_end_matches('%').trim();
@@ -128,6 +120,29 @@ fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
     }
 }
 
+/// One phase to check: its data, the fit part (solved) and the held-out part.
+type Job = (Arc<PhaseData>, Arc<PhaseData>, PhaseData);
+
+/// What the form and the fit field ask for: the data, the fit settings, the
+/// fit fraction and every phase's split — or why the check cannot start.
+fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Settings, f64, Vec<Job>), String> {
+    let Some(dataset) = state.dataset.get_untracked() else {
+        return Err("Load data first.".into());
+    };
+    let fraction = parse_percent(fit_text)?;
+    let settings = untrack(|| validate(&state.form, Some(&dataset))).map_err(|e| format!("Cannot check: {}", e.message))?;
+    let settings = holdout::fit_settings(&settings);
+    let mut jobs = Vec::new();
+    for data in pool::phases_of(&dataset).into_iter().filter(|d| holdout::can_split(d)) {
+        let (fit, held) = holdout::split(&data, fraction).map_err(|e| format!("Cannot check: {e}"))?;
+        jobs.push((data, Arc::new(fit), held));
+    }
+    if jobs.is_empty() {
+        return Err("No phase of the data is a time series with 2 or more intervals.".into());
+    }
+    Ok((dataset, settings, fraction, jobs))
+}
+
 /// The "Held-out check" section.
 #[component]
 pub fn Holdout() -> impl IntoView {
@@ -151,7 +166,7 @@ pub fn Holdout() -> impl IntoView {
     let unavailable = move || {
         state.dataset.with(|d| match d {
             None => Some("Load data first.".to_string()),
-            Some(ds) if ds.phases.iter().all(|p| p.series.as_ref().is_none_or(|s| s.intervals < 2)) => Some(
+            Some(ds) if !ds.phases.iter().any(holdout::can_split) => Some(
                 "Held-out check needs time-series input (a MindIE dump with model_gen_config.json and its per-interval dumps). The loaded data is summed over time: one load per expert for the whole collection, with no time order to split, so nothing can be held out."
                     .to_string(),
             ),
@@ -161,40 +176,14 @@ pub fn Holdout() -> impl IntoView {
     let start = move |_| {
         stop();
         out.set(Vec::new());
-        let Some(dataset) = state.dataset.get_untracked() else { return };
-        let fraction = match parse_percent(&fit_text.get_untracked()) {
-            Ok(f) => f,
+        let (dataset, settings, fraction, jobs) = match holdout_request(state, &fit_text.get_untracked()) {
+            Ok(r) => r,
             Err(e) => {
                 status.set(e);
                 return;
             }
         };
-        let settings = match untrack(|| validate(&state.form, Some(&dataset))) {
-            Ok(s) => holdout::fit_settings(&s),
-            Err(e) => {
-                status.set(format!("Cannot check: {}", e.message));
-                return;
-            }
-        };
         let group = pool::new_group();
-        let mut jobs = Vec::new();
-        for data in pool::phases_of(&dataset) {
-            if data.series.as_ref().is_none_or(|s| s.intervals < 2) {
-                continue;
-            }
-            let (fit, held) = match holdout::split(&data, fraction) {
-                Ok(p) => p,
-                Err(e) => {
-                    status.set(format!("Cannot check: {e}"));
-                    return;
-                }
-            };
-            jobs.push((data, Arc::new(fit), held));
-        }
-        if jobs.is_empty() {
-            status.set("No phase of the data is a time series with 2 or more intervals.".into());
-            return;
-        }
         GROUP.with(|g| g.set(group));
         let total: usize = jobs.iter().map(|j| j.0.layers).sum();
         let done: Rc<std::cell::RefCell<Vec<usize>>> = Rc::new(std::cell::RefCell::new(vec![0; jobs.len()]));
@@ -231,22 +220,7 @@ pub fn Holdout() -> impl IntoView {
                 match r {
                     Ok(sol) => {
                         let after = Placement { layers: sol.layers };
-                        // The one "before" rule; a broken current placement
-                        // is named, and the default layout stands in.
-                        let (before, before_label) = match before::before(&dataset, &data, &settings.cluster, None) {
-                            Ok(b) => (b.placement, b.label),
-                            Err(e) => {
-                                let b = before::default_layout(&data, &settings.cluster);
-                                (b.placement, format!("{} (not the current placement: {e})", b.label))
-                            }
-                        };
-                        checks.push(PhaseCheck {
-                            phase: data.phase,
-                            algorithm: settings.algorithm,
-                            after: holdout::evaluate(&fit, &held, &after, &settings.cluster),
-                            before: holdout::evaluate(&fit, &held, &before, &settings.cluster),
-                            before_label,
-                        });
+                        checks.push(holdout::phase_check(&dataset, &data, &fit, &held, &after, &settings));
                         out.set(checks.clone());
                     }
                     Err(e) => {

@@ -21,6 +21,7 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use web_sys::HtmlCanvasElement;
 
+use super::chart_card::ChartCard;
 use super::charts;
 use super::pool;
 use super::results::download;
@@ -276,7 +277,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
     );
     let chart_label = {
         let per = per.clone();
-        move || {
+        Signal::derive(move || {
             let l = layer.get();
             let in_layer: usize = per.get(l).map_or(0, |v| v.iter().sum());
             let aware = match status.get() {
@@ -288,7 +289,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                 _ => String::new(),
             };
             format!("Slots loaded per NPU: new table {moved} in all layers, {in_layer} in layer {l}{aware}")
-        }
+        })
     };
     let aware_id = format!("migr-aware-{name}");
     let target_id = format!("migr-target-{name}");
@@ -360,12 +361,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
         <div class="migration" role="group" aria-label=format!("Migration ({name})")>
             <h3>"Migration from the current placement"</h3>
             <p>{summary}</p>
-            <div class="chart">
-                <div class="chart-head">
-                    <h3>"Slots moved per NPU"</h3>
-                </div>
-                <canvas node_ref=canvas role="img" aria-label=chart_label></canvas>
-            </div>
+            <ChartCard title="Slots moved per NPU" canvas=canvas label=chart_label />
             <div class="field check">
                 <input
                     id=aware_id.clone()

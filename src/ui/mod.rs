@@ -10,11 +10,12 @@
 //! - [`sweep`] + [`sweep_chart`]: the redundancy sweep;
 //! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
-//! - [`share`]: settings + loads in the URL fragment;
+//! - [`share`]: data, settings, seed and tables in the URL fragment (or a share file);
 //! - [`worker`]: the web workers' side (solving, parsing);
 //! - [`wire`]: the workers' messages ([`crate::jobs::protocol`]) on `postMessage`;
 //! - [`glue`]: the engine calls the components make.
 
+pub mod chart_card;
 pub mod charts;
 pub mod compare;
 pub mod download_all;
@@ -25,6 +26,7 @@ pub mod holdout;
 pub mod ingest_worker;
 pub mod migration_view;
 pub mod pool;
+pub mod phase_charts;
 pub mod popularity;
 pub mod results;
 pub mod run;

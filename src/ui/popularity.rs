@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
 use super::charts::{self, err, heat_colour, row_mean, viridis, Axes, Frame, GridMap, Mesh, WIDTH};
-use super::results::{readout, save_button};
+use super::chart_card::ChartCard;
 use super::state::{use_state, PhaseResult};
 use crate::engine::metrics::{expert_popularity, Popularity};
 
@@ -63,7 +63,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
             mesh: Mesh::None,
         },
     )?;
-    let map = GridMap::of(&chart, xr, yr);
+    let map = charts::grid_map_of(&chart, xr, yr);
     chart
         .draw_series(pop.loads.iter().enumerate().flat_map(|(l, row)| {
             let mean = row_mean(row);
@@ -187,27 +187,29 @@ pub fn PopularityChart(result: Arc<PhaseResult>) -> impl IntoView {
     }
     let on_move = {
         let pop = pop.clone();
-        move |ev: web_sys::MouseEvent| {
+        leptos::callback::Callback::new(move |ev: web_sys::MouseEvent| {
             let Some(c) = canvas.get_untracked() else { return };
-            match map.get_value().cell_at(&c, ev.offset_x(), ev.offset_y(), pop.experts, pop.layers) {
+            match charts::cell_under(&map.get_value(), &c, ev.offset_x(), ev.offset_y(), pop.experts, pop.layers) {
                 Some((e, l)) => text.set(describe_cell(&pop, l, e)),
                 None => text.set(String::new()),
             }
-        }
+        })
     };
     let caption = format!(
         "Each cell: an expert's load over its layer's mean expert load, from 0 (dark purple) to {vmax:.1} or more (yellow). \
          A dot marks an expert the new table places more than once; a bigger dot, more copies."
     );
     view! {
-        <div class="chart popularity">
-            <div class="chart-head">
-                <h3>"Expert popularity"</h3>
-                {save_button(state, canvas, "Expert popularity", format!("{name}_expert_popularity.png"))}
-            </div>
-            <canvas class="tall" node_ref=canvas role="img" aria-label=summary(&pop) on:mousemove=on_move></canvas>
-            {readout(text)}
-            <p class="hint">{caption}</p>
-        </div>
+        <ChartCard
+            title="Expert popularity"
+            class="popularity"
+            tall=true
+            canvas=canvas
+            label=summary(&pop)
+            png=format!("{name}_expert_popularity.png")
+            on_move=on_move
+            readout=text
+            hint=caption
+        />
     }
 }

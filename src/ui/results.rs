@@ -3,33 +3,16 @@
 
 use std::sync::Arc;
 
-use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::charts;
-use super::glue;
+use super::phase_charts::{fmt_ratio, ImbalanceOverTimeChart, ImbalancePerLayerChart, LoadHeatmapsChart, LoadPerNpuChart};
 use super::state::{use_state, AppState, PhaseResult};
 use crate::engine::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use crate::engine::metrics::Score;
 
-fn fmt_ratio(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        "–".into()
-    }
-}
-
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), fmt_ratio)
-}
-
-fn fmt_2(v: Option<&f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.2}"),
-        _ => "–".into(),
-    }
 }
 
 fn fmt_gap(v: f64) -> String {
@@ -72,24 +55,6 @@ pub fn save_blob(name: &str, blob: &web_sys::Blob) -> Result<(), String> {
     });
     let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
     Ok(())
-}
-
-/// "Save <title> as PNG" for the chart drawn on `canvas`.
-pub fn save_button(state: AppState, canvas: NodeRef<html::Canvas>, title: &str, file: String) -> impl IntoView + use<> {
-    view! {
-        <button type="button" class="chart-save" aria-label=format!("Save {title} as PNG") on:click=move |_| {
-            if let Some(c) = canvas.get_untracked() {
-                if let Err(e) = charts::save_png(&c, &file) {
-                    state.fail(e);
-                }
-            }
-        }>"Save PNG"</button>
-    }
-}
-
-/// The read-out line under a chart (what the mouse is over).
-pub fn readout(text: RwSignal<String>) -> impl IntoView + use<> {
-    view! { <p class="readout hint" aria-live="off">{move || text.get()}</p> }
 }
 
 fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>) -> impl IntoView + use<> {
@@ -173,226 +138,43 @@ fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>
     }
 }
 
-/// The layer whose "before" is the most unbalanced (the one worth a look).
-fn worst_layer(r: &PhaseResult) -> usize {
-    r.score_before
-        .per_layer
-        .iter()
-        .filter(|l| l.imbalance.is_finite())
-        .max_by(|a, b| a.imbalance.total_cmp(&b.imbalance))
-        .map_or(0, |l| l.layer)
-        .min(r.data.layers.saturating_sub(1))
-}
-
-#[component]
-fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
-    let state = use_state();
-    let r = result;
-    let popularity_result = r.clone();
-    let phase = r.data.phase;
-    let name = phase.name();
-    let title = format!("{}{} results", name[..1].to_uppercase(), &name[1..]);
-    let layer = RwSignal::new(worst_layer(&r));
-    let bars = NodeRef::<html::Canvas>::new();
-    let lines = NodeRef::<html::Canvas>::new();
-    let select_id = format!("layer-{name}");
-    let bars_map = StoredValue::new(charts::XMap::default());
-    let lines_map = StoredValue::new(charts::XMap::default());
-    let time_map = StoredValue::new(charts::XMap::default());
-    let bars_text = RwSignal::new(String::new());
-    let lines_text = RwSignal::new(String::new());
-    let time_text = RwSignal::new(String::new());
-
-    {
-        let r = r.clone();
-        Effect::new(move |_| {
-            let l = layer.get();
-            if let Some(c) = bars.get() {
-                let before = glue::device_loads(&r.data, &r.before, l);
-                let after = glue::device_loads(&r.data, &r.after, l);
-                match charts::device_loads_mapped(c, &before, &after) {
-                    Ok(m) => bars_map.set_value(m),
-                    Err(e) => state.fail(e),
+/// The table download of one phase, or why it cannot be offered.
+fn table_download(state: AppState, r: &PhaseResult) -> impl IntoView + use<> {
+    let name = r.data.phase.name();
+    let file = r.data.phase.table_file_name();
+    let (button, error) = match &r.table {
+        Ok((json, _)) => {
+            let (json, f) = (json.clone(), file.clone());
+            (
+                view! {
+                    <button type="button" class="primary" on:click=move |_| {
+                        if let Err(e) = download(&f, &json) {
+                            state.fail(e);
+                        }
+                    }>{format!("Download {name} table")}</button>
                 }
-            }
-        });
-    }
-    {
-        let r = r.clone();
-        Effect::new(move |_| {
-            if let Some(c) = lines.get() {
-                let b: Vec<f64> = r.score_before.per_layer.iter().map(|l| l.imbalance).collect();
-                let a: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.imbalance).collect();
-                let lb: Vec<f64> = r.score_after.per_layer.iter().map(|l| l.lower_bound).collect();
-                match charts::imbalance_lines_mapped(c, "layer", &b, &a, &lb) {
-                    Ok(m) => lines_map.set_value(m),
-                    Err(e) => state.fail(e),
-                }
-            }
-        });
-    }
-    let over_time = NodeRef::<html::Canvas>::new();
-    {
-        let r = r.clone();
-        Effect::new(move |_| {
-            if let (Some(c), Some((b, a))) = (over_time.get(), r.intervals.as_ref()) {
-                match charts::imbalance_lines_mapped(c, "interval", b, a, &[]) {
-                    Ok(m) => time_map.set_value(m),
-                    Err(e) => state.fail(e),
-                }
-            }
-        });
-    }
-    let heat = NodeRef::<html::Canvas>::new();
-    let heat_before = crate::engine::metrics::device_load_matrix(&r.data, &r.before);
-    let heat_after = crate::engine::metrics::device_load_matrix(&r.data, &r.after);
-    let vmax = charts::heat_scale(&heat_before, &heat_after);
-    let heat_maps = StoredValue::new([charts::GridMap::default(); 2]);
-    let heat_text = RwSignal::new(String::new());
-    let heat_move = {
-        let (hb, ha) = (heat_before.clone(), heat_after.clone());
-        move |ev: web_sys::MouseEvent| {
-            let Some(c) = heat.get_untracked() else { return };
-            let layers = hb.len().max(ha.len());
-            let devices = hb.iter().chain(ha.iter()).map(|r| r.len()).max().unwrap_or(0);
-            let cell = heat_maps
-                .get_value()
-                .iter()
-                .find_map(|m| m.cell_at(&c, ev.offset_x(), ev.offset_y(), devices, layers));
-            match cell {
-                Some((d, l)) => {
-                    let v = |m: &[Vec<f64>]| {
-                        m.get(l).and_then(|r| r.get(d)).map_or_else(|| "–".into(), |v| charts::short(*v))
-                    };
-                    heat_text.set(format!("layer {l}, NPU {d}: before {}, after {} tokens", v(&hb), v(&ha)));
-                }
-                None => heat_text.set(String::new()),
-            }
-        }
-    };
-    Effect::new(move |_| {
-        if let Some(c) = heat.get() {
-            match charts::heatmaps_mapped(c, &heat_before, &heat_after, vmax) {
-                Ok(m) => heat_maps.set_value(m),
-                Err(e) => state.fail(e),
-            }
-        }
-    });
-    let heat_caption = format!(
-        "Each cell: an NPU's load over its layer's mean, from 0 (dark purple) to {vmax:.1} or more (yellow); a balanced layer is one even colour."
-    );
-    let time_chart = r.intervals.as_ref().map(|(b, a)| {
-        let (tb, ta) = (b.clone(), a.clone());
-        let time_move = move |ev: web_sys::MouseEvent| {
-            let Some(c) = over_time.get_untracked() else { return };
-            let n = tb.len().max(ta.len());
-            if let Some(i) = time_map.get_value().index_at(&c, ev.offset_x(), n) {
-                time_text.set(format!("interval {i}: before {}, after {}", fmt_2(tb.get(i)), fmt_2(ta.get(i))));
-            }
-        };
-        let label = format!(
-            "Step imbalance per interval over {} kept intervals: worst {} before, {} after",
-            b.len(),
-            fmt_ratio(b.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max)),
-            fmt_ratio(a.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max))
-        );
-        view! {
-            <div class="chart">
-                <div class="chart-head">
-                    <h3>"Step imbalance over time"</h3>
-                    {save_button(state, over_time, "Step imbalance over time", format!("{name}_imbalance_over_time.png"))}
-                </div>
-                <canvas node_ref=over_time role="img" aria-label=label on:mousemove=time_move></canvas>
-                {readout(time_text)}
-            </div>
-        }
-    });
-
-    let bars_label = {
-        let r = r.clone();
-        move || {
-            let l = layer.get();
-            let b = glue::device_loads(&r.data, &r.before, l);
-            let a = glue::device_loads(&r.data, &r.after, l);
-            let ratio = |v: &[f64]| {
-                let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                let max = v.iter().copied().fold(0.0, f64::max);
-                if mean > 0.0 {
-                    format!("{:.3}", max / mean)
-                } else {
-                    "–".into()
-                }
-            };
-            format!(
-                "Load per NPU in layer {l}: busiest NPU at {} times the mean before, {} after",
-                ratio(&b),
-                ratio(&a)
+                .into_any(),
+                None,
             )
         }
+        Err(e) => (
+            view! { <button type="button" disabled>{format!("Download {name} table")}</button> }.into_any(),
+            Some(view! { <p class="field-error">{format!("The {name} table cannot be offered: {e}")}</p> }),
+        ),
     };
-    let lines_label = format!(
-        "Imbalance per layer: step imbalance {} before, {} after, lower bound {}",
-        fmt_ratio(r.score_before.step_imbalance),
-        fmt_ratio(r.score_after.step_imbalance),
-        fmt_ratio(r.score_after.lower_bound)
-    );
-
-    let bars_move = {
-        let r = r.clone();
-        move |ev: web_sys::MouseEvent| {
-            let Some(c) = bars.get_untracked() else { return };
-            let l = layer.get_untracked();
-            let b = glue::device_loads(&r.data, &r.before, l);
-            let a = glue::device_loads(&r.data, &r.after, l);
-            if let Some(d) = bars_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
-                let v = |x: Option<&f64>| x.map_or_else(|| "–".into(), |v| charts::short(*v));
-                bars_text.set(format!("NPU {d}: before {}, after {} tokens", v(b.get(d)), v(a.get(d))));
-            }
-        }
-    };
-    let lines_move = {
-        let r = r.clone();
-        move |ev: web_sys::MouseEvent| {
-            let Some(c) = lines.get_untracked() else { return };
-            let (b, a) = (&r.score_before.per_layer, &r.score_after.per_layer);
-            if let Some(i) = lines_map.get_value().index_at(&c, ev.offset_x(), b.len().max(a.len())) {
-                let imb = |v: &[crate::engine::metrics::LayerScore]| fmt_2(v.get(i).map(|l| &l.imbalance));
-                let lb = fmt_2(a.get(i).map(|l| &l.lower_bound));
-                lines_text.set(format!("layer {i}: before {}, after {}, lower bound {lb}", imb(b), imb(a)));
-            }
-        }
-    };
-
-    let layer_options = (0..r.data.layers)
-        .map(|l| view! { <option value=l.to_string()>{l}</option> })
-        .collect_view();
-
-    let mut notes: Vec<String> = r.solution.warnings.clone();
-    if !r.solution.reference_invalid_layers.is_empty() {
-        let ls: Vec<String> = r.solution.reference_invalid_layers.iter().map(|l| l.to_string()).collect();
-        notes.insert(0, format!(
-            "The reference tool's table puts an expert twice on one NPU in layer(s) {}{}.",
-            ls.join(", "),
-            if r.settings.msit_compat { " (kept: msit-compatible output)" } else { "; repaired here" }
-        ));
+    view! {
+        <div class="download-row">
+            {button}
+            <span class="file-name">{file}</span>
+        </div>
+        {error}
     }
-    let table_violations: &[String] = match &r.table {
-        Ok((_, v)) => v,
-        Err(_) => &[],
-    };
-    if !table_violations.is_empty() {
-        notes.push(format!(
-            "This msit-compatible table breaks {} rule(s) of a valid table: {}",
-            table_violations.len(),
-            table_violations.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        ));
-    } else {
-        for v in &r.score_after.violations {
-            notes.push(format!("Table check: {v}"));
-        }
-    }
+}
+
+/// The notes of a result: the first few, the rest folded away.
+fn notes_view(mut notes: Vec<String>) -> Option<impl IntoView + use<>> {
     const SHOWN: usize = 3;
-    let notes_view = (!notes.is_empty()).then(|| {
+    (!notes.is_empty()).then(|| {
         let rest: Vec<String> = notes.split_off(notes.len().min(SHOWN));
         let items = notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view();
         let more = (!rest.is_empty()).then(|| {
@@ -412,31 +194,17 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
                 {more}
             </div>
         }
-    });
+    })
+}
 
-    let file = phase.table_file_name();
-    let (download_view, table_error) = match &r.table {
-        Ok((json, _)) => {
-            let json = json.clone();
-            let file = file.clone();
-            (
-                view! {
-                    <button type="button" class="primary" on:click=move |_| {
-                        if let Err(e) = download(&file, &json) {
-                            state.fail(e);
-                        }
-                    }>{format!("Download {name} table")}</button>
-                }
-                .into_any(),
-                None,
-            )
-        }
-        Err(e) => (
-            view! { <button type="button" disabled>{format!("Download {name} table")}</button> }.into_any(),
-            Some(view! { <p class="field-error">{format!("The {name} table cannot be offered: {e}")}</p> }),
-        ),
-    };
-
+/// One phase's result: figures, table download and exports, notes, charts, migration.
+#[component]
+fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
+    let state = use_state();
+    let r = result;
+    let name = r.data.phase.name();
+    let title = format!("{}{} results", name[..1].to_uppercase(), &name[1..]);
+    let layer = RwSignal::new(r.worst_layer());
     view! {
         <section class="card phase-result" aria-label=title.clone()>
             <h2>{title.clone()}</h2>
@@ -446,60 +214,17 @@ fn PhaseCard(result: Arc<PhaseResult>) -> impl IntoView {
             })}
             <div class="result-grid">
                 <div>
-                    {figures(
-                        &r.score_before,
-                        &r.score_after,
-                        crate::engine::metrics::replicas_added(&r.before, &r.after),
-                        r.before_is_current.then(|| crate::engine::metrics::slots_moved(&r.before, &r.after)),
-                    )}
-                    <div class="download-row">
-                        {download_view}
-                        <span class="file-name">{file.clone()}</span>
-                    </div>
-                    {table_error}
+                    {figures(&r.score_before, &r.score_after, r.replicas_added(), r.slots_moved())}
+                    {table_download(state, &r)}
                     <super::exports::ExportChoice result=r.clone() />
-                    {notes_view}
+                    {notes_view(r.notes())}
                 </div>
                 <div class="charts">
-                    <div class="chart">
-                        <div class="chart-head">
-                            <h3>"Load per NPU"</h3>
-                            <label for=select_id.clone()>"Layer"</label>
-                            <select
-                                id=select_id.clone()
-                                prop:value=move || layer.get().to_string()
-                                on:change=move |ev| {
-                                    if let Ok(v) = event_target_value(&ev).parse::<usize>() {
-                                        layer.set(v);
-                                    }
-                                }
-                            >
-                                {layer_options}
-                            </select>
-                            {save_button(state, bars, "Load per NPU", format!("{name}_load_per_npu.png"))}
-                        </div>
-                        <canvas node_ref=bars role="img" aria-label=bars_label on:mousemove=bars_move></canvas>
-                        {readout(bars_text)}
-                    </div>
-                    <div class="chart">
-                        <div class="chart-head">
-                            <h3>"Imbalance per layer"</h3>
-                            {save_button(state, lines, "Imbalance per layer", format!("{name}_imbalance_per_layer.png"))}
-                        </div>
-                        <canvas node_ref=lines role="img" aria-label=lines_label on:mousemove=lines_move></canvas>
-                        {readout(lines_text)}
-                    </div>
-                    {time_chart}
-                    <div class="chart">
-                        <div class="chart-head">
-                            <h3>"Load per NPU, every layer"</h3>
-                            {save_button(state, heat, "Load per NPU, every layer", format!("{name}_load_heatmaps.png"))}
-                        </div>
-                        <canvas node_ref=heat role="img" aria-label=format!("Heatmaps of the load per NPU and layer, before and after. {heat_caption}") on:mousemove=heat_move></canvas>
-                        {readout(heat_text)}
-                        <p class="hint">{heat_caption.clone()}</p>
-                    </div>
-                    <super::popularity::PopularityChart result=popularity_result />
+                    <LoadPerNpuChart result=r.clone() layer=layer />
+                    <ImbalancePerLayerChart result=r.clone() />
+                    <ImbalanceOverTimeChart result=r.clone() />
+                    <LoadHeatmapsChart result=r.clone() />
+                    <super::popularity::PopularityChart result=r.clone() />
                 </div>
             </div>
             <super::migration_view::MigrationPanel result=r.clone() layer=layer />

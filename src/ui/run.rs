@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use super::glue;
 use super::pool;
 use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
 use crate::engine::algo::Solution;
-use crate::engine::{before, metrics, Dataset, Error, PhaseData, Placement, Settings};
+use crate::engine::{Error, Settings};
 
 thread_local! {
     /// The pool group of the run going on, if any.
@@ -59,7 +58,7 @@ pub fn start(state: AppState) {
     let Some(dataset) = state.dataset.get_untracked() else {
         return;
     };
-    let data_id = state.data_id.get_untracked();
+    let data_id = state.data_id.get_untracked().current();
     let settings = match untrack(|| validate(&state.form, Some(&dataset))) {
         Ok(s) => s,
         Err(e) => {
@@ -116,13 +115,13 @@ pub fn start(state: AppState) {
             }
         }
         // Results belong to the data they were computed from.
-        if !current() || state.data_id.get_untracked() != data_id {
+        if !current() || !state.data_id.get_untracked().owns(data_id) {
             return;
         }
         CURRENT.with(|c| c.set(None));
         let mut results = Vec::with_capacity(phases.len());
         for (data, solution) in phases.into_iter().zip(solutions) {
-            match finish_phase(&dataset, data, &settings, solution, data_id) {
+            match PhaseResult::compute(&dataset, data, &settings, solution, data_id) {
                 Ok(r) => results.push(Arc::new(r)),
                 Err(e) => {
                     state.status.set(RunStatus::Failed);
@@ -136,50 +135,25 @@ pub fn start(state: AppState) {
     });
 }
 
-fn finish_phase(
-    dataset: &Dataset,
-    data: Arc<PhaseData>,
-    settings: &Settings,
-    solution: Solution,
-    data_id: u64,
-) -> Result<PhaseResult, Error> {
-    if solution.layers.len() != data.layers {
-        return Err(Error::internal(format!("the {} solve returned {} layers for {}",
-            data.phase.name(),
-            solution.layers.len(),
-            data.layers
-        )));
-    }
-    let after = Placement { layers: solution.layers.clone() };
-    let cluster = settings.cluster;
-    // The one "before" rule of the engine; a broken current placement is
-    // shown as a problem and not used.
-    let (before, before_problem) = match before::before(dataset, &data, &cluster, None) {
-        Ok(b) => (b, None),
-        Err(e) => (before::default_layout(&data, &cluster), Some(e.to_string())),
+/// Show the tables a share link carries for the data on the page, as a run
+/// would: every figure is computed here from the carried loads and tables
+/// by the same [`PhaseResult::compute`] as a run.
+pub fn show_shared(state: AppState, settings: &Settings, solutions: Vec<Solution>) -> Result<(), Error> {
+    cancel(&state);
+    let Some(dataset) = state.dataset.get_untracked() else {
+        return Err(Error::internal("no data to show the shared tables of"));
     };
-    let before_is_current = before.is_current;
-    let before_label = before.label;
-    let before = before.placement;
-    let score_before = metrics::score(&data, &before, &cluster);
-    let score_after = metrics::score(&data, &after, &cluster);
-    let table = glue::export_table(&data, &after, settings);
-    let intervals = data.series.as_ref().map(|_| {
-        (metrics::interval_step_imbalance(&data, &before), metrics::interval_step_imbalance(&data, &after))
-    });
-    Ok(PhaseResult {
-        data,
-        settings: settings.clone(),
-        data_id,
-        before,
-        before_label,
-        before_is_current,
-        before_problem,
-        after,
-        score_before,
-        score_after,
-        solution,
-        intervals,
-        table,
-    })
+    let data_id = state.data_id.get_untracked().current();
+    let phases = pool::phases_of(&dataset);
+    if phases.len() != solutions.len() {
+        return Err(Error::internal(format!("{} shared tables for {} phases", solutions.len(), phases.len())));
+    }
+    let mut results = Vec::with_capacity(phases.len());
+    for (data, solution) in phases.into_iter().zip(solutions) {
+        results.push(Arc::new(PhaseResult::compute(&dataset, data, settings, solution, data_id)?));
+    }
+    state.progress.set(Vec::new());
+    state.results.set(results);
+    state.status.set(RunStatus::Shared);
+    Ok(())
 }

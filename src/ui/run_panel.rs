@@ -17,6 +17,7 @@ pub fn RunPanel() -> impl IntoView {
             format!("Solving… {}", super::pool::left_text(left))
         }
         RunStatus::Done { millis } => format!("Done in {:.0} ms.", millis.max(0.0)),
+        RunStatus::Shared => "Tables from the share link (Run computes them again here).".into(),
         RunStatus::Cancelled => "Cancelled.".into(),
         RunStatus::Failed => "The run failed: see the message above.".into(),
     };

@@ -9,42 +9,7 @@ use crate::engine::{algo, Algorithm, Dataset, Settings};
 
 /// Parse the form and check it against every phase of the data.
 pub fn validate(form: &Form, dataset: Option<&Dataset>) -> Result<Settings, FormError> {
-    let settings = form.settings()?;
-    if let Some(ds) = dataset {
-        for p in &ds.phases {
-            algo::check(p, &settings).map_err(|e| FormError {
-                field: e.param.as_ref().and_then(Field::from_param),
-                message: format!("{} ({})", e, p.phase.name()),
-            })?;
-        }
-    }
-    Ok(settings)
-}
-
-fn rule(field: Field) -> &'static str {
-    match field {
-        Field::DeviceType => "a2 or a3 (-dt): how C2LB spreads the copies.",
-        Field::Nodes => "At least 1 (-nd); the NPUs split evenly over the nodes.",
-        Field::Npus => "At least 1 (-nn), shared-expert devices included; experts + redundant experts divide evenly over the routed NPUs.",
-        Field::Redundant => "0 or more (-nre); C2LB takes at most one per routed NPU.",
-        Field::Shared => "Fewer than the NPUs (-nsed); the first K NPUs hold only the shared expert.",
-        Field::Algorithm => "",
-        Field::Seed => "A whole number: the same seed gives the same table.",
-        Field::Groups => "Expert groups of the model, for DeepSeek EPLB hierarchical (DeepSeek-V3: 8); a multiple of the nodes. Empty otherwise.",
-    }
-}
-
-fn field_id(field: Field) -> &'static str {
-    match field {
-        Field::DeviceType => "f-device-type",
-        Field::Nodes => "f-nodes",
-        Field::Npus => "f-npus",
-        Field::Redundant => "f-redundant",
-        Field::Shared => "f-shared",
-        Field::Algorithm => "f-algorithm",
-        Field::Seed => "f-seed",
-        Field::Groups => "f-groups",
-    }
+    form.values().validate(dataset)
 }
 
 /// One numeric field with its rule and its error.
@@ -60,7 +25,7 @@ fn NumberField(
     off: Option<Signal<Option<&'static str>>>,
 ) -> impl IntoView {
     let off = move || off.and_then(|o| o.get());
-    let id = field_id(field);
+    let id = field.id();
     let hint_id = format!("{id}-hint");
     let err = move || match check.get() {
         Err(FormError { field: Some(f), message }) if f == field => Some(message),
@@ -82,7 +47,7 @@ fn NumberField(
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
             <p class="hint" id=hint_id>
-                <span class="rule">{rule(field)}</span>
+                <span class="rule">{field.rule()}</span>
                 {move || off().map(|why| view! { <span class="off-reason">{" "}{why}</span> })}
                 {move || err().map(|m| view! { <span class="field-error">{m}</span> })}
             </p>
@@ -127,7 +92,7 @@ pub fn SettingsForm() -> impl IntoView {
                         <option value="a3">"A3"</option>
                     </select>
                     <p class="hint" id="f-device-type-hint">
-                        <span class="rule">{rule(Field::DeviceType)}</span>
+                        <span class="rule">{Field::DeviceType.rule()}</span>
                         {move || dt_error().map(|m| view! { <span class="field-error">{m}</span> })}
                     </p>
                 </div>

@@ -1,16 +1,16 @@
-//! Share links: the settings and the loads summed over time, deflated and
-//! base64url-encoded into the URL fragment (`#run=...`). The fragment never
-//! reaches a server; opening the link loads the data and runs again.
+//! Share links and share files (engine::share_link): the data, settings,
+//! seed and computed tables in the URL fragment (`#run=2....`), which never
+//! reaches a server. Opening one shows the sender's tables and figures
+//! without a run; past the link limit the page offers a share file that
+//! opens the same way.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
-use std::sync::Arc;
-
 use super::state::{use_state, AppState, Origin};
-pub use crate::engine::share_link::{decode, encode, PREFIX};
-use crate::engine::{Dataset, Error};
+pub use crate::engine::share_link::{decode, encode, Shared, View, PREFIX};
+use crate::engine::Error;
 use serde::{Deserialize, Serialize};
 
 
@@ -79,15 +79,41 @@ pub fn fragment_from_share_file(text: &str) -> Option<Result<String, Error>> {
     })
 }
 
-/// Load a `#run=...` fragment (link or share file) and run it.
+/// Open a `#run=...` fragment (link or share file): the sender's data,
+/// settings and tables, figures computed here by the same engine functions.
+/// A link that cannot be read changes nothing on the page but the message.
 fn open_fragment(state: AppState, fragment: &str) {
-    match decode(fragment) {
-        Ok((settings, ds)) => {
-            state.form.set(&settings);
-            state.set_dataset(Origin::SharedLink, ds);
+    let shared = match decode(fragment) {
+        Ok(s) => s,
+        Err(e) => {
+            state.loading.set(false);
+            state.fail(e);
+            return;
+        }
+    };
+    let Shared { version, settings, dataset, origin, solutions, view } = shared;
+    state.form.set(&settings);
+    state.form.migration_aware.set(view.migration_aware.is_some());
+    if let Some(t) = view.migration_aware {
+        state.form.target_within.set(t);
+    }
+    state.set_dataset(Origin::SharedLink(origin), dataset);
+    match solutions {
+        Some(solutions) => match super::run::show_shared(state, &settings, solutions) {
+            Ok(()) => state.notice.set(Some(format!(
+                "Opened a share link: the sender's tables ({}, seed {}); every figure is computed here from the loads and tables it carries.",
+                settings.algorithm.label(),
+                settings.seed
+            ))),
+            Err(e) => state.fail(e),
+        },
+        None if version == 1 => {
+            state.notice.set(Some(
+                "This link is from an older version (1): it carries the settings and the loads summed over time, not the tables, so they are computed here again; time-aware algorithms may give another table than the sender saw.".into(),
+            ));
             super::run::start(state);
         }
-        Err(e) => state.fail(e),
+        None => state.notice.set(Some("Opened a share link: the sender had not run yet; press Run.".into())),
     }
 }
 
@@ -136,37 +162,65 @@ fn page_base() -> Option<String> {
     ))
 }
 
-/// The fragment for the loaded data and the form's settings.
-fn current_fragment(state: AppState) -> Result<(String, Arc<Dataset>), String> {
-    let Some(ds) = state.dataset.get_untracked() else {
+/// What a link made now carries: the data, the settings and tables of the
+/// results shown (or the form's settings before any run), the view options.
+fn current_shared(state: AppState) -> Result<Shared, String> {
+    let Some(ds) = state.dataset.get() else {
         return Err("Nothing to share yet: load data first.".into());
     };
-    let settings = untrack(|| super::settings::validate(&state.form, Some(&ds))).map_err(|e| e.message)?;
-    let fragment = encode(&settings, &ds).map_err(|e| e.to_string())?;
-    Ok((fragment, ds))
+    let results = state.current_results();
+    let form = state.form;
+    let (settings, solutions) = if !results.is_empty() && results.len() == ds.phases.len() {
+        (results[0].settings.clone(), Some(results.iter().map(|r| r.solution.clone()).collect()))
+    } else {
+        (untrack(|| super::settings::validate(&form, Some(&ds))).map_err(|e| e.message)?, None)
+    };
+    let origin = match state.origin.get() {
+        Some(Origin::SharedLink(sender)) => sender,
+        Some(o) => o.describe(),
+        None => String::new(),
+    };
+    // The tolerance is read untracked: typing it does not re-encode the
+    // link each keystroke (a click encodes afresh).
+    let migration_aware = form.migration_aware.get().then(|| form.target_within.get_untracked());
+    Ok(Shared {
+        version: crate::engine::share_link::VERSION,
+        settings,
+        dataset: (*ds).clone(),
+        origin,
+        solutions,
+        view: View { migration_aware },
+    })
 }
+
+/// The fragment of [`current_shared`].
+fn current_fragment(state: AppState) -> Result<String, String> {
+    encode(&current_shared(state)?).map_err(|e| e.to_string())
+}
+
+/// What a share link carries and where its data goes, shown beside the button.
+pub const WHERE_THE_DATA_GOES: &str = "The data travels inside the link, after its # (the fragment), which browsers do not send to any server: the loads (per interval for a time-series dump), top-k traces and current placement, the settings and seed, and the computed tables, compressed. Anyone with the link sees them.";
 
 #[component]
 pub fn ShareButton() -> impl IntoView {
     let state = use_state();
-    // Length of the link for the data and settings of the last run.
-    let link_len = RwSignal::new(None::<usize>);
+    // The fragment for the results shown, for its size (made once per
+    // result, data and view change); a click encodes afresh.
+    let made = RwSignal::new(None::<Result<String, String>>);
     let limit = link_limit();
     Effect::new(move |_| {
         let has_results = !state.current_results().is_empty();
         let has_data = state.dataset.with(|d| d.is_some());
-        if !has_results || !has_data {
-            link_len.set(None);
-            return;
-        }
-        let base = page_base().unwrap_or_default();
-        link_len.set(current_fragment(state).ok().map(|(f, _)| base.len() + f.len()));
+        made.set((has_results && has_data).then(|| current_fragment(state)));
     });
-    let too_long = move || link_len.get().is_some_and(|n| n > limit);
+    let base_len = move || page_base().unwrap_or_default().len();
+    let link_len = move || made.with(|m| m.as_ref().and_then(|r| r.as_ref().ok()).map(|f| base_len() + f.len()));
+    let too_long = move || link_len().is_some_and(|n| n > limit);
+    let fragment = move || current_fragment(state);
 
     let on_click = move |_| {
         state.notice.set(None);
-        let (fragment, ds) = match current_fragment(state) {
+        let fragment = match fragment() {
             Ok(v) => v,
             Err(e) => {
                 state.fail(e);
@@ -175,11 +229,10 @@ pub fn ShareButton() -> impl IntoView {
         };
         let Some(window) = web_sys::window() else { return };
         let link = format!("{}{fragment}", page_base().unwrap_or_default());
-        link_len.set(Some(link.len()));
         if link.len() > limit {
             state.share_link.set(None);
             state.notice.set(Some(format!(
-                "The share link would be {}, more than the {} a link can safely carry: use \"Download share file\" and send the file instead (the page opens it when dropped or picked).",
+                "The share link would be {}, more than the {} a link can safely carry: nothing was copied. Use \"Download share file\" and send the file instead; the page opens it when it is dropped or picked and shows the same tables and figures.",
                 size_text(link.len()),
                 size_text(limit)
             )));
@@ -190,21 +243,16 @@ pub fn ShareButton() -> impl IntoView {
         }
         state.share_link.set(Some(link.clone()));
         let clipboard = window.navigator().clipboard();
-        let summed_note = if ds.phases.iter().any(|p| p.series.is_some()) {
-            " It carries the loads summed over time: time-aware algorithms may give another table from it."
-        } else {
-            ""
-        };
         spawn_local(async move {
             let msg = match JsFuture::from(clipboard.write_text(&link)).await {
-                Ok(_) => format!("Share link copied ({} characters, {}).{summed_note}", link.len(), size_text(link.len())),
+                Ok(_) => format!("Share link copied ({} characters, {}): it opens with these tables and figures.", link.len(), size_text(link.len())),
                 Err(_) => "The browser did not allow copying: copy the link from the field below.".to_string(),
             };
             state.notice.set(Some(msg));
         });
     };
-    let download_file = move |_| match current_fragment(state) {
-        Ok((fragment, _)) => {
+    let download_file = move |_| match fragment() {
+        Ok(fragment) => {
             if let Err(e) = super::results::download(SHARE_FILE, &share_file_text(&fragment)) {
                 state.fail(e);
             }
@@ -212,11 +260,11 @@ pub fn ShareButton() -> impl IntoView {
         Err(e) => state.fail(e),
     };
     view! {
-        <button type="button" on:click=on_click aria-describedby="share-size">"Copy share link"</button>
+        <button type="button" on:click=on_click aria-describedby="share-size share-where">"Copy share link"</button>
         <span id="share-size" class="share-size hint">
-            {move || link_len.get().map(|n| {
+            {move || link_len().map(|n| {
                 if n > limit {
-                    format!("Link: {} (too long to share; send the file)", size_text(n))
+                    format!("Link: {}, too long for a link (over {}): send the share file", size_text(n), size_text(limit))
                 } else {
                     format!("Link: {}", size_text(n))
                 }
@@ -225,5 +273,6 @@ pub fn ShareButton() -> impl IntoView {
         {move || too_long().then(|| view! {
             <button type="button" on:click=download_file>"Download share file"</button>
         })}
+        <p id="share-where" class="share-where hint">{WHERE_THE_DATA_GOES}</p>
     }
 }

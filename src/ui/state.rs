@@ -4,11 +4,8 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::engine::algo::Solution;
-use crate::engine::error::Param;
-use crate::engine::metrics::Score;
 use crate::engine::{
-    Algorithm, Cluster, Dataset, DeviceType, Error, Phase, PhaseData, Placement, Settings,
+    Algorithm, Dataset, Phase, Settings,
 };
 
 /// The settings form, as typed (strings), so a half-typed value is kept.
@@ -32,125 +29,63 @@ pub struct Form {
     pub target_within: RwSignal<String>,
 }
 
-/// A form field (for attaching an error to it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Field {
-    DeviceType,
-    Nodes,
-    Npus,
-    Redundant,
-    Shared,
-    Algorithm,
-    Seed,
-    Groups,
-}
-
-impl Field {
-    /// The form field of an engine parameter.
-    pub fn from_param(param: &Param) -> Option<Field> {
-        Some(match param {
-            Param::Redundant => Field::Redundant,
-            Param::SharedDevices => Field::Shared,
-            Param::Npus => Field::Npus,
-            Param::Nodes => Field::Nodes,
-            Param::DeviceType => Field::DeviceType,
-            Param::Groups => Field::Groups,
-            Param::Algorithm | Param::Robust => Field::Algorithm,
-            Param::Seed => Field::Seed,
-            _ => return None,
-        })
-    }
-}
-
-/// A problem with the typed settings, attached to a field when known.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FormError {
-    pub field: Option<Field>,
-    pub message: String,
-}
+pub use crate::page::form::{Field, FormError, FormValues};
+pub use crate::page::story::PhaseResult;
+use crate::page::story::{self, DataIds};
 
 impl Form {
     pub fn new() -> Form {
-        let d = Settings::default();
+        let v = FormValues::default();
         Form {
-            device_type: RwSignal::new(d.cluster.device_type.name().to_string()),
-            nodes: RwSignal::new(d.cluster.nodes.to_string()),
-            npus: RwSignal::new(d.cluster.devices.to_string()),
-            redundant: RwSignal::new(d.cluster.redundant.to_string()),
-            shared: RwSignal::new(d.cluster.shared_devices.to_string()),
-            algorithm: RwSignal::new(d.algorithm.name().to_string()),
-            seed: RwSignal::new(d.seed.to_string()),
-            groups: RwSignal::new(d.groups.map(|g| g.to_string()).unwrap_or_default()),
-            msit_compat: RwSignal::new(d.msit_compat),
-            robust: RwSignal::new(d.robust),
+            device_type: RwSignal::new(v.device_type),
+            nodes: RwSignal::new(v.nodes),
+            npus: RwSignal::new(v.npus),
+            redundant: RwSignal::new(v.redundant),
+            shared: RwSignal::new(v.shared),
+            algorithm: RwSignal::new(v.algorithm),
+            seed: RwSignal::new(v.seed),
+            groups: RwSignal::new(v.groups),
+            msit_compat: RwSignal::new(v.msit_compat),
+            robust: RwSignal::new(v.robust),
             migration_aware: RwSignal::new(false),
             target_within: RwSignal::new("2".to_string()),
         }
     }
 
-    /// Parse the typed values (tracked: re-runs as the user types).
-    pub fn settings(&self) -> Result<Settings, FormError> {
-        fn num(s: &str, field: Field, name: &str, min: usize) -> Result<usize, FormError> {
-            let t = s.trim();
-            match t.parse::<usize>() {
-                Ok(v) if v >= min => Ok(v),
-                Ok(_) => Err(FormError { field: Some(field), message: format!("{name} must be at least {min}") }),
-                Err(_) => Err(FormError {
-                    field: Some(field),
-                    message: format!("{name} must be a whole number, got '{t}'"),
-                }),
-            }
-        }
-        let device_type = DeviceType::parse(&self.device_type.get())
-            .map_err(|e| FormError { field: Some(Field::DeviceType), message: e.message })?;
-        let nodes = num(&self.nodes.get(), Field::Nodes, "Nodes", 1)?;
-        let devices = num(&self.npus.get(), Field::Npus, "NPUs", 1)?;
-        let redundant = num(&self.redundant.get(), Field::Redundant, "Redundant experts", 0)?;
-        let shared_devices = num(&self.shared.get(), Field::Shared, "Shared-expert devices", 0)?;
-        let algorithm = Algorithm::parse(&self.algorithm.get())
-            .map_err(|e| FormError { field: Some(Field::Algorithm), message: e.message })?;
-        let seed_text = self.seed.get();
-        // Deterministic algorithms do not read the seed (the field is disabled).
-        let seed = if algorithm.entry().seeded {
-            seed_text.trim().parse::<u64>().map_err(|_| FormError {
-                field: Some(Field::Seed),
-                message: format!("Seed must be a whole number from 0 to {}, got '{}'", u64::MAX, seed_text.trim()),
-            })?
-        } else {
-            seed_text.trim().parse::<u64>().unwrap_or(0)
-        };
-        let groups_text = self.groups.get();
-        // The field is disabled for other algorithms: its text does not count.
-        let groups = if groups_text.trim().is_empty() || !algorithm.entry().groups {
-            None
-        } else {
-            Some(num(&groups_text, Field::Groups, "Expert groups", 1)?)
-        };
-        // The robust box is shown for level 2 only; a hidden tick does not count.
-        let robust = self.robust.get() && Form::has_robust(algorithm);
-        Ok(Settings {
-            cluster: Cluster { devices, nodes, redundant, shared_devices, device_type },
-            algorithm,
+    /// The values as typed (tracked: re-runs as the user types).
+    pub fn values(&self) -> FormValues {
+        FormValues {
+            device_type: self.device_type.get(),
+            nodes: self.nodes.get(),
+            npus: self.npus.get(),
+            redundant: self.redundant.get(),
+            shared: self.shared.get(),
+            algorithm: self.algorithm.get(),
+            seed: self.seed.get(),
+            groups: self.groups.get(),
             msit_compat: self.msit_compat.get(),
-            seed,
-            groups,
-            robust,
-            ..Settings::default()
-        })
+            robust: self.robust.get(),
+        }
+    }
+
+    /// Parse the typed values (tracked).
+    pub fn settings(&self) -> Result<Settings, FormError> {
+        self.values().settings()
     }
 
     /// Fill the form from settings (share links).
     pub fn set(&self, s: &Settings) {
-        self.device_type.set(s.cluster.device_type.name().to_string());
-        self.nodes.set(s.cluster.nodes.to_string());
-        self.npus.set(s.cluster.devices.to_string());
-        self.redundant.set(s.cluster.redundant.to_string());
-        self.shared.set(s.cluster.shared_devices.to_string());
-        self.algorithm.set(s.algorithm.name().to_string());
-        self.seed.set(s.seed.to_string());
-        self.groups.set(s.groups.map(|g| g.to_string()).unwrap_or_default());
-        self.msit_compat.set(s.msit_compat);
-        self.robust.set(s.robust);
+        let v = FormValues::of(s);
+        self.device_type.set(v.device_type);
+        self.nodes.set(v.nodes);
+        self.npus.set(v.npus);
+        self.redundant.set(v.redundant);
+        self.shared.set(v.shared);
+        self.algorithm.set(v.algorithm);
+        self.seed.set(v.seed);
+        self.groups.set(v.groups);
+        self.msit_compat.set(v.msit_compat);
+        self.robust.set(v.robust);
     }
 
     /// Whether `algorithm` reads the robust option (level 2, al 3 / al 5).
@@ -160,11 +95,7 @@ impl Form {
 
     /// The migration-aware tolerance as a fraction (`2` typed = 0.02).
     pub fn target_fraction(&self) -> Result<f64, String> {
-        let t = self.target_within.get();
-        match t.trim().trim_end_matches('%').trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && (0.0..=100.0).contains(&v) => Ok(v / 100.0),
-            _ => Err(format!("Target within must be a percentage from 0 to 100, got '{}'", t.trim())),
-        }
+        crate::page::form::target_fraction(&self.target_within.get())
     }
 }
 
@@ -173,7 +104,9 @@ impl Form {
 pub enum Origin {
     Sample(String),
     Dropped(String),
-    SharedLink,
+    /// A share link or file: how the sender's page described the data
+    /// (empty for a version-1 link, which did not say).
+    SharedLink(String),
 }
 
 impl Origin {
@@ -181,7 +114,8 @@ impl Origin {
         match self {
             Origin::Sample(label) => format!("Built-in sample data: {label}"),
             Origin::Dropped(label) => format!("Dropped: {label}"),
-            Origin::SharedLink => "Loads from a share link (summed over time)".to_string(),
+            Origin::SharedLink(sender) if sender.is_empty() => "From a share link (loads summed over time)".to_string(),
+            Origin::SharedLink(sender) => format!("From a share link: {sender}"),
         }
     }
 }
@@ -199,33 +133,10 @@ pub enum RunStatus {
     Idle,
     Running,
     Done { millis: f64 },
+    /// The tables of a share link, shown as the sender computed them.
+    Shared,
     Cancelled,
     Failed,
-}
-
-/// Everything shown for one phase after a run.
-#[derive(Debug)]
-pub struct PhaseResult {
-    pub data: Arc<PhaseData>,
-    pub settings: Settings,
-    /// The identity of the data it was computed from (`AppState::data_id`).
-    pub data_id: u64,
-    pub before: Placement,
-    pub before_label: String,
-    /// Whether "before" is a current placement (not the default layout).
-    pub before_is_current: bool,
-    /// Why the current placement the data names is not used (it breaks a
-    /// rule): shown as a problem on the card.
-    pub before_problem: Option<String>,
-    pub after: Placement,
-    pub score_before: Score,
-    pub score_after: Score,
-    pub solution: Solution,
-    /// Step imbalance per kept interval (time-series data only), before and after.
-    pub intervals: Option<(Vec<f64>, Vec<f64>)>,
-    /// The table JSON (with the rules it breaks in msit-compatible mode),
-    /// or why it cannot be offered.
-    pub table: Result<(String, Vec<String>), Error>,
 }
 
 #[derive(Clone, Copy)]
@@ -247,7 +158,7 @@ pub struct AppState {
     /// Identity of the data on the page: a new number for every load begun
     /// and every data set shown. Every result records the identity it was
     /// computed from and is shown only while that data is on the page.
-    pub data_id: RwSignal<u64>,
+    pub data_id: RwSignal<DataIds>,
 }
 
 impl AppState {
@@ -263,7 +174,7 @@ impl AppState {
             notice: RwSignal::new(None),
             loading: RwSignal::new(false),
             share_link: RwSignal::new(None),
-            data_id: RwSignal::new(0),
+            data_id: RwSignal::new(DataIds::default()),
         }
     }
 
@@ -276,7 +187,9 @@ impl AppState {
         self.progress.set(Vec::new());
         self.status.set(RunStatus::Idle);
         self.share_link.set(None);
-        self.data_id.update(|n| *n += 1);
+        self.data_id.update(|ids| {
+            ids.renew();
+        });
     }
 
     /// A drop, pick or sample load begins: the old data and everything
@@ -292,8 +205,8 @@ impl AppState {
 
     /// The results of the data on the page (never those of older data).
     pub fn current_results(&self) -> Vec<Arc<PhaseResult>> {
-        let id = self.data_id.get();
-        self.results.with(|rs| rs.iter().filter(|r| r.data_id == id).cloned().collect())
+        let ids = self.data_id.get();
+        self.results.with(|rs| story::current(rs, ids))
     }
 
     /// [`AppState::current_results`] without tracking.
@@ -303,17 +216,7 @@ impl AppState {
 
     /// Why Run cannot start now, if it cannot (shown beside the button).
     pub fn run_blocked(&self) -> Option<&'static str> {
-        if self.loading.get() {
-            Some("Reading the data: Run is available once it is loaded.")
-        } else if self.dataset.with(|d| d.is_none()) {
-            Some(if self.error.with(|e| e.is_some()) {
-                "No data: the last load failed (see the message above). Drop a hotspot folder or load the sample data."
-            } else {
-                "No data yet: drop a hotspot folder or load the sample data."
-            })
-        } else {
-            None
-        }
+        story::run_blocked(self.loading.get(), self.dataset.with(|d| d.is_some()), self.error.with(|e| e.is_some()))
     }
 
     /// Replace the data: clears results and errors.

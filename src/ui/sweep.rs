@@ -17,7 +17,7 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use super::charts;
+use super::chart_card::ChartCard;
 use super::pool;
 use super::state::AppState;
 use super::sweep_chart;
@@ -243,98 +243,33 @@ fn table_view(state: AppState, res: &SweepResult) -> impl IntoView + use<> {
     }
 }
 
-/// The "Redundancy sweep" section.
+/// What the form and the sweep's fields ask for: the phase to sweep, the
+/// settings (the form's, with the sweep's algorithm), the R points and the
+/// GB per redundant expert — or why the sweep cannot start.
+fn sweep_request(state: AppState, gb_text: &str, algo_pick: &str, phase_pick: &str) -> Result<(Arc<PhaseData>, crate::engine::Settings, Vec<usize>, f64), String> {
+    let Some(dataset) = state.dataset.get_untracked() else {
+        return Err("Nothing to sweep: drop a hotspot folder or load the sample data first.".into());
+    };
+    let gb = parse_gb(gb_text)?;
+    // The swept R replaces the form's, so only the other fields must parse.
+    let mut base = untrack(|| state.form.settings()).map_err(|e| format!("Cannot sweep: {}", e.message))?;
+    if !algo_pick.is_empty() {
+        base.algorithm = Algorithm::parse(algo_pick).map_err(|e| format!("Cannot sweep: {e}"))?;
+    }
+    let phases = pool::phases_of(&dataset);
+    let Some(data) = phases.iter().find(|p| p.phase.name() == phase_pick).or_else(|| phases.last()).cloned() else {
+        return Err("The data holds no phase to sweep.".into());
+    };
+    let rs = sweep::points_checked(&data, &base).map_err(|e| format!("Cannot sweep the {} phase: {e}", data.phase.name()))?;
+    Ok((data, base, rs, gb))
+}
+
+/// The sweep's chart: imbalance against R, with a read-out of the point under the pointer.
 #[component]
-pub fn Sweep() -> impl IntoView {
+fn SweepChart(out: RwSignal<Option<SweepResult>>, hover: RwSignal<String>) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let gb_text = RwSignal::new(format!("{}", sweep::DEFAULT_GB_PER_REDUNDANT));
-    // "" = the algorithm of the settings.
-    let algo_pick = RwSignal::new(String::new());
-    let phase_pick = RwSignal::new(String::new());
-    let out: RwSignal<Option<SweepResult>> = RwSignal::new(None);
-    let progress: RwSignal<Option<SweepProgress>> = RwSignal::new(None);
-    let status = RwSignal::new(String::new());
-    let hover = RwSignal::new(String::new());
     let canvas = NodeRef::<html::Canvas>::new();
     let xmap: StoredValue<Option<sweep_chart::Map>> = StoredValue::new(None);
-    let gb_error = move || parse_gb(&gb_text.get()).err();
-    // New data: the sweep of the old data stops and goes.
-    Effect::new(move |prev: Option<()>| {
-        state.dataset.track();
-        if prev.is_some() {
-            stop();
-            out.set(None);
-            progress.set(None);
-            status.set(String::new());
-            hover.set(String::new());
-        }
-    });
-    let phases = move || {
-        state.dataset.with(|d| d.as_ref().map(|d| d.phases.iter().map(|p| p.phase).collect::<Vec<_>>()).unwrap_or_default())
-    };
-    let start = move |_| {
-        stop();
-        out.set(None);
-        hover.set(String::new());
-        let Some(dataset) = state.dataset.get_untracked() else {
-            status.set("Nothing to sweep: drop a hotspot folder or load the sample data first.".into());
-            return;
-        };
-        let gb = match parse_gb(&gb_text.get_untracked()) {
-            Ok(v) => v,
-            Err(e) => {
-                status.set(e);
-                return;
-            }
-        };
-        // The swept R replaces the form's, so only the other fields must parse.
-        let mut base = match untrack(|| state.form.settings()) {
-            Ok(s) => s,
-            Err(e) => {
-                status.set(format!("Cannot sweep: {}", e.message));
-                return;
-            }
-        };
-        let pick = algo_pick.get_untracked();
-        if !pick.is_empty() {
-            match Algorithm::parse(&pick) {
-                Ok(a) => base.algorithm = a,
-                Err(e) => {
-                    status.set(format!("Cannot sweep: {e}"));
-                    return;
-                }
-            }
-        }
-        let phases = pool::phases_of(&dataset);
-        let want = phase_pick.get_untracked();
-        let Some(data) = phases.iter().find(|p| p.phase.name() == want).or_else(|| phases.last()).cloned() else {
-            status.set("The data holds no phase to sweep.".into());
-            return;
-        };
-        let rs = match sweep::points_checked(&data, &base) {
-            Ok(rs) => rs,
-            Err(e) => {
-                status.set(format!("Cannot sweep the {} phase: {e}", data.phase.name()));
-                return;
-            }
-        };
-        let group = pool::new_group();
-        GROUP.with(|g| g.set(group));
-        status.set(format!(
-            "Sweeping the {} phase with {}: R = {} ({} points)…",
-            data.phase.name(),
-            base.algorithm.label(),
-            rs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
-            rs.len()
-        ));
-        start_sweep(data, base, rs, gb, group, out, progress, status);
-    };
-    let stop_click = move |_| {
-        if stop() {
-            progress.set(None);
-            status.set("Sweep stopped.".into());
-        }
-    };
     Effect::new(move |_| {
         let res = out.get();
         if let (Some(c), Some(res)) = (canvas.get(), res.as_ref()) {
@@ -344,7 +279,7 @@ pub fn Sweep() -> impl IntoView {
             }
         }
     });
-    let on_move = move |ev: web_sys::MouseEvent| {
+    let on_move = leptos::callback::Callback::new(move |ev: web_sys::MouseEvent| {
         let Some(c) = canvas.get_untracked() else { return };
         let Some(m) = xmap.get_value() else { return };
         out.with_untracked(|res| {
@@ -364,17 +299,9 @@ pub fn Sweep() -> impl IntoView {
                 }
             }
         });
-    };
-    let save = move |_| {
-        if let Some(c) = canvas.get_untracked() {
-            let phase = out.with_untracked(|r| r.as_ref().map_or("sweep", |r| r.phase.name()));
-            if let Err(e) = charts::save_png(&c, &format!("{phase}_redundancy_sweep.png")) {
-                state.fail(e);
-            }
-        }
-    };
-    let running = move || progress.get().is_some();
-    let chart_label = move || {
+    });
+    let png = Signal::derive(move || format!("{}_redundancy_sweep.png", out.with(|r| r.as_ref().map_or("sweep", |r| r.phase.name()))));
+    let chart_label = Signal::derive(move || {
         out.with(|r| match r {
             Some(r) => {
                 let knee = r.points.iter().find(|p| p.knee).map_or("no knee".to_string(), |k| format!("knee at R = {}", k.redundant));
@@ -386,13 +313,29 @@ pub fn Sweep() -> impl IntoView {
             }
             None => String::new(),
         })
+    });
+    view! {
+        <ChartCard
+                title="Imbalance against redundant experts"
+                canvas=canvas
+                label=chart_label
+                png=png
+                on_move=on_move
+                readout=hover
+                hidden=Signal::derive(move || out.with(|r| r.as_ref().is_none_or(|r| r.points.is_empty())))
+            />
+    }
+}
+
+/// The sweep's own fields: GB per redundant expert, algorithm, phase.
+#[component]
+fn SweepFields(gb_text: RwSignal<String>, algo_pick: RwSignal<String>, phase_pick: RwSignal<String>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let gb_error = move || parse_gb(&gb_text.get()).err();
+    let phases = move || {
+        state.dataset.with(|d| d.as_ref().map(|d| d.phases.iter().map(|p| p.phase).collect::<Vec<_>>()).unwrap_or_default())
     };
     view! {
-        <section class="card beyond sweep" aria-labelledby="sweep-h">
-            <h2 id="sweep-h">"Redundancy sweep"</h2>
-            <p>
-                "How many redundant experts are worth their memory? Solves the data for every redundant-expert count R from 0 to twice the NPUs that keeps (experts + R + shared) a multiple of the NPUs, and plots the imbalance against R and the extra memory per card. The knee is where more memory starts buying the least balance."
-            </p>
             <div class="beyond-fields">
                 <div class="field" class:invalid=move || gb_error().is_some()>
                     <label for="sweep-gb">"GB per redundant expert per card"</label>
@@ -432,6 +375,69 @@ pub fn Sweep() -> impl IntoView {
                     })
                 }}
             </div>
+    }
+}
+
+/// The "Redundancy sweep" section.
+#[component]
+pub fn Sweep() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let gb_text = RwSignal::new(format!("{}", sweep::DEFAULT_GB_PER_REDUNDANT));
+    // "" = the algorithm of the settings.
+    let algo_pick = RwSignal::new(String::new());
+    let phase_pick = RwSignal::new(String::new());
+    let out: RwSignal<Option<SweepResult>> = RwSignal::new(None);
+    let progress: RwSignal<Option<SweepProgress>> = RwSignal::new(None);
+    let status = RwSignal::new(String::new());
+    let hover = RwSignal::new(String::new());
+    // New data: the sweep of the old data stops and goes.
+    Effect::new(move |prev: Option<()>| {
+        state.dataset.track();
+        if prev.is_some() {
+            stop();
+            out.set(None);
+            progress.set(None);
+            status.set(String::new());
+            hover.set(String::new());
+        }
+    });
+    let start = move |_| {
+        stop();
+        out.set(None);
+        hover.set(String::new());
+        let request = sweep_request(state, &gb_text.get_untracked(), &algo_pick.get_untracked(), &phase_pick.get_untracked());
+        let (data, base, rs, gb) = match request {
+            Ok(r) => r,
+            Err(e) => {
+                status.set(e);
+                return;
+            }
+        };
+        let group = pool::new_group();
+        GROUP.with(|g| g.set(group));
+        status.set(format!(
+            "Sweeping the {} phase with {}: R = {} ({} points)…",
+            data.phase.name(),
+            base.algorithm.label(),
+            rs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
+            rs.len()
+        ));
+        start_sweep(data, base, rs, gb, group, out, progress, status);
+    };
+    let stop_click = move |_| {
+        if stop() {
+            progress.set(None);
+            status.set("Sweep stopped.".into());
+        }
+    };
+    let running = move || progress.get().is_some();
+    view! {
+        <section class="card beyond sweep" aria-labelledby="sweep-h">
+            <h2 id="sweep-h">"Redundancy sweep"</h2>
+            <p>
+                "How many redundant experts are worth their memory? Solves the data for every redundant-expert count R from 0 to twice the NPUs that keeps (experts + R + shared) a multiple of the NPUs, and plots the imbalance against R and the extra memory per card. The knee is where more memory starts buying the least balance."
+            </p>
+            <SweepFields gb_text=gb_text algo_pick=algo_pick phase_pick=phase_pick />
             <div class="actions">
                 <button type="button" class="primary" disabled=running on:click=start>"Run sweep"</button>
                 <button type="button" disabled=move || !running() on:click=stop_click>"Stop sweep"</button>
@@ -444,14 +450,7 @@ pub fn Sweep() -> impl IntoView {
                 </div>
             })}
             <p class="sweep-status" role="status">{move || status.get()}</p>
-            <div class="chart" hidden=move || out.with(|r| r.as_ref().is_none_or(|r| r.points.is_empty()))>
-                <div class="chart-head">
-                    <h3>"Imbalance against redundant experts"</h3>
-                    <button type="button" class="chart-save" aria-label="Save the sweep chart as PNG" on:click=save>"Save PNG"</button>
-                </div>
-                <canvas node_ref=canvas role="img" aria-label=chart_label on:mousemove=on_move></canvas>
-                <p class="readout hint" aria-live="off">{move || hover.get()}</p>
-            </div>
+            <SweepChart out=out hover=hover />
             {move || out.get().filter(|r| !r.points.is_empty()).map(|r| table_view(state, &r))}
         </section>
     }

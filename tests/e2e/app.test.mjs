@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes,
-  runAndWait, waitDone, foreignRequests,
+  runAndWait, waitDone, foreignRequests, assertNoPanics
 } from './helpers.mjs';
 import { readZip } from './zip.mjs';
 
@@ -32,12 +32,6 @@ after(async () => {
   await site?.close();
 });
 
-function assertNoPanics(errors) {
-  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
-  assert.deepEqual(bad, [], 'the page must not panic');
-  const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
-  assert.deepEqual(csp, [], 'nothing the page does is blocked by its CSP');
-}
 
 test('a real folder drop, msit settings, Run, and the decode table equals msit al0-a2', async () => {
   const { context, page, requests, errors } = await openApp(browser, site.url);
@@ -151,7 +145,8 @@ test('a share link reproduces the run in a fresh browser context', async () => {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(shareLink);
-    await waitDone(page);
+    // The sender's tables, shown without a run.
+    await page.locator('p.status', { hasText: 'Tables from the share link' }).waitFor({ timeout: 60_000 });
     assert.equal(await page.getByLabel('NPUs', { exact: true }).inputValue(), '8');
     assert.equal(await page.getByLabel('msit-compatible output').isChecked(), true);
     const { bytes } = await downloadBytes(page, 'Download decode table');

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
+  assertNoPanics, parseLbYaml,
 } from './helpers.mjs';
 
 let site;
@@ -29,32 +30,6 @@ after(async () => {
   await site?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function assertNoPanics(errors) {
-  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
-  assert.deepEqual(bad, [], 'the page must not panic');
-}
-
-/** A minimal YAML reader for the TensorRT-LLM file: `key: value` and `  n: [a, b]`. */
-function parseLbYaml(text) {
-  const out = { initial_global_assignments: {} };
-  let inAssign = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '');
-    if (!line.trim()) continue;
-    const m = line.match(/^(\s*)([^:]+):\s*(.*)$/);
-    assert.ok(m, `YAML line: ${raw}`);
-    const [, indent, key, value] = m;
-    if (indent.length === 0) {
-      inAssign = key === 'initial_global_assignments';
-      if (!inAssign) out[key] = Number(value);
-    } else {
-      assert.ok(inAssign, `nested line outside initial_global_assignments: ${raw}`);
-      out.initial_global_assignments[key.trim()] = JSON.parse(value);
-    }
-  }
-  return out;
-}
 
 test('the robust checkbox is offered for level 2 only, and a robust run gives the CLI --robust table', async () => {
   const { context, page, errors } = await openApp(browser, site.url);
@@ -158,6 +133,8 @@ test('SGLang and TensorRT-LLM exports equal elb --export-format all', async () =
     elb(['-icp', input, '-nn', '8', '-nd', '2', '-nre', '8', '-al', '1', '--export-format', 'all', '--first-moe-layer', '3', '-o', outDir]);
     const card = page.getByRole('region', { name: 'Decode results' });
     const group = card.getByRole('group', { name: 'Export (decode)' });
+    // The SGLang and TensorRT-LLM files need the model: "other", first MoE layer 3.
+    await group.getByLabel('Model', { exact: true }).selectOption('other');
     await group.getByLabel('First MoE layer').fill('3');
     // The msit button is unchanged.
     const msit = await downloadBytes(page, 'Download decode table');

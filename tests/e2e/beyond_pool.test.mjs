@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSite, launch, openApp, fixturesDir, dropFolder, setSettings, waitDone } from './helpers.mjs';
+import { startSite, launch, openApp, fixturesDir, dropFolder, setSettings, waitDone, assertNoPanics } from './helpers.mjs';
 
 let site;
 let browser;
@@ -19,10 +19,6 @@ after(async () => {
   await site?.close();
 });
 
-function assertNoPanics(errors) {
-  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable|Content Security Policy|Refused to/i.test(e));
-  assert.deepEqual(bad, [], 'the page must not panic');
-}
 
 async function dropSmallSeries(context, page) {
   await waitDone(page, 180_000); // the sample the page opens on
@@ -60,7 +56,7 @@ test('a sweep on small-series marks the knee, lists the points, and "Use" sets R
     // Save as PNG.
     const [dl] = await Promise.all([
       page.waitForEvent('download'),
-      section.getByRole('button', { name: 'Save the sweep chart as PNG' }).click(),
+      section.getByRole('button', { name: 'Save Imbalance against redundant experts as PNG' }).click(),
     ]);
     assert.equal(dl.suggestedFilename(), 'decode_redundancy_sweep.png');
     // Pick a point: its R goes into the settings.

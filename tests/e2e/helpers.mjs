@@ -1,5 +1,6 @@
 // Shared set-up of the end-to-end tests: serve dist/ under a sub-path,
 // launch Debian's Chromium through playwright-core, drop folders for real.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,7 @@ export async function openApp(browser, url, opts = {}) {
   return { context, page, requests, errors };
 }
 
+/** No Rust panic or wasm trap reached the page or its console. */
 /** Requests that went anywhere but the page's own origin (blob:/data: are local). */
 export function foreignRequests(requests, origin) {
   return requests.filter((u) => !(u.startsWith(origin + '/') || u.startsWith('blob:') || u.startsWith('data:')));
@@ -162,4 +164,34 @@ export function elb(args) {
   const bin = [process.env.ELB_BIN, path.join(repoRoot, 'target', 'release', 'elb')].find((b) => b && fs.existsSync(b));
   if (bin) return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb', '--', ...args], { cwd: repoRoot, encoding: 'utf8' });
+}
+
+/** No panic, wasm trap or unreachable in the page's console errors. */
+/** No panic, trap or Content-Security-Policy refusal among the page's console errors. */
+export function assertNoPanics(errors) {
+  const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
+  assert.deepEqual(bad, [], 'the page must not panic');
+  const csp = errors.filter((e) => /Content Security Policy|Refused to/i.test(e));
+  assert.deepEqual(csp, [], 'nothing the page does is blocked by its CSP');
+}
+
+/** A minimal YAML reader for the TensorRT-LLM file: `key: value` and `  n: [a, b]`. */
+export function parseLbYaml(text) {
+  const out = { initial_global_assignments: {} };
+  let inAssign = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '');
+    if (!line.trim()) continue;
+    const m = line.match(/^(\s*)([^:]+):\s*(.*)$/);
+    assert.ok(m, `YAML line: ${raw}`);
+    const [, indent, key, value] = m;
+    if (indent.length === 0) {
+      inAssign = key === 'initial_global_assignments';
+      if (!inAssign) out[key] = Number(value);
+    } else {
+      assert.ok(inAssign, `nested line outside initial_global_assignments: ${raw}`);
+      out.initial_global_assignments[key.trim()] = JSON.parse(value);
+    }
+  }
+  return out;
 }

@@ -27,7 +27,7 @@ function synthDump(out, shape) {
   const args = ['synth-dump', '-o', out, ...shape.map(String)];
   const bins = [process.env.ELB_BENCH_BIN, path.join(repoRoot, 'target', 'release', 'elb-bench')].filter((b) => b && fs.existsSync(b));
   if (bins.length) execFileSync(bins[0], args, { stdio: 'inherit' });
-  else execFileSync('cargo', ['run', '--quiet', '--release', '--bin', 'elb-bench', '--', ...args], { cwd: repoRoot, stdio: 'inherit' });
+  else execFileSync('cargo', ['run', '--quiet', '--release', '-p', 'elb-bench', '--', ...args], { cwd: repoRoot, stdio: 'inherit' });
 }
 
 function dirBytes(dir) {

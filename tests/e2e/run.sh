@@ -19,5 +19,6 @@ if [ "${ELB_SKIP_BUILD:-0}" != 1 ]; then
 fi
 # The tests compare the page with the CLI: build it now so target/release/elb
 # is never older than the sources.
-cargo build --release --locked --bin elb --bin elb-bench
+cargo build --release --locked --bin elb
+cargo build --release --locked -p elb-bench
 exec node --test --test-concurrency=1 tests/e2e/

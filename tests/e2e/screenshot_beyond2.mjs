@@ -1,8 +1,9 @@
 // Takes docs/robust.png, docs/migration.png and docs/exports.png (README,
 // "Beyond the reference"), and prints how long the migration-aware
 // refinement takes in the browser on the DeepSeek-V3-shaped fixture. Run
-// after a build (`robust` as the argument: only the first, quick one):
-//   NODE_PATH=<tools>/node_modules node tests/e2e/screenshot_beyond2.mjs [robust]
+// after a build (`robust` as the argument: only the first, quick one;
+// `exports`: only the last):
+//   NODE_PATH=<tools>/node_modules node tests/e2e/screenshot_beyond2.mjs [robust|exports]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ const browser = await launch();
 const only = process.argv[2];
 try {
   // Robust: the settings card with level 2 chosen and the option ticked.
-  {
+  if (only !== 'exports') {
     const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
     await setSettings(page, { algorithm: 'spec-moe-2' });
     await page.getByLabel('Robust (optimise the worst interval)').check();
@@ -29,7 +30,7 @@ try {
   const drop = path.join(tmp, 'dsv3-with-current');
   fs.cpSync(path.join(fixtures, 'dsv3-series', 'input'), drop, { recursive: true });
   fs.copyFileSync(path.join(fixtures, 'dsv3-series', 'expected', 'al1.json'), path.join(drop, 'running_global_deployment.json'));
-  {
+  if (only !== 'exports') {
     const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
     await dropFolder(context, page, drop);
     await page.locator('section.summary').getByText('Dropped: dsv3-with-current').waitFor({ timeout: 120_000 });
@@ -45,23 +46,23 @@ try {
     await group.screenshot({ path: path.join(repoRoot, 'docs', 'migration.png') });
     await context.close();
   }
-  // Exports: the small-series fixture, level 1, the SGLang format chosen.
+  // Exports: the DeepSeek-V3 sample, level 1, the TensorRT-LLM YAML for DeepSeek-V3 with its MTP entry.
   {
     const { context, page } = await openApp(browser, site.url, { viewport: { width: 1280, height: 1000 } });
-    await dropFolder(context, page, path.join(fixtures, 'small-series', 'input'));
-    await page.locator('section.summary').getByText('Dropped: input').waitFor();
-    await setSettings(page, { npus: 8, nodes: 2, redundant: 8, algorithm: 'spec-moe-1' });
-    await runAndWait(page, 120_000);
+    await page.getByRole('button', { name: 'Load sample data' }).click();
+    await page.locator('section.summary').getByText('Built-in sample data').waitFor();
+    await setSettings(page, { npus: 64, nodes: 8, redundant: 64, algorithm: 'spec-moe-1' });
+    await runAndWait(page, 180_000);
     const card = page.getByRole('region', { name: 'Decode results' });
     const group = card.getByRole('group', { name: 'Export (decode)' });
-    await group.getByLabel('Export format').selectOption('sglang');
-    await group.getByLabel('First MoE layer').fill('3');
-    const col = card.locator('.result-grid > div').first();
-    await col.scrollIntoViewIfNeeded();
-    await col.screenshot({ path: path.join(repoRoot, 'docs', 'exports.png') });
+    await group.getByLabel('Export format').selectOption('trtllm');
+    await group.getByLabel('Model', { exact: true }).selectOption('deepseek-v3');
+    await group.getByLabel(/MTP layer entry/).check();
+    await group.scrollIntoViewIfNeeded();
+    await group.screenshot({ path: path.join(repoRoot, 'docs', 'exports.png') });
     await context.close();
   }
-  console.log('wrote docs/robust.png, docs/migration.png, docs/exports.png');
+  console.log(only === 'exports' ? 'wrote docs/exports.png' : 'wrote docs/robust.png, docs/migration.png, docs/exports.png');
 } catch (e) {
   if (!String(e.message).startsWith('done:')) throw e;
   console.log('wrote docs/robust.png');

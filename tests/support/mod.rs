@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod cli;
+
 use elb::engine::{InputFile, Phase, PhaseData, Placement};
 
 pub fn fixtures_root() -> PathBuf {
@@ -38,25 +40,17 @@ pub fn fixture_dir(name: &str) -> PathBuf {
 /// slashes, each prefixed with `prefix/` when `prefix` is not empty (the
 /// browser gives a dropped folder's files with the folder's name first).
 pub fn input_files_under(dir: &Path, prefix: &str) -> Vec<InputFile> {
-    fn rec(base: &Path, dir: &Path, prefix: &str, out: &mut Vec<InputFile>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                rec(base, &p, prefix, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
-                let path = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
-                out.push(InputFile::new(path, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    rec(dir, dir, prefix, &mut out);
-    out
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap_or_else(|e| panic!("{}: {e}", dir.display())))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+            let path = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
+            InputFile::new(path, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
 }
 
 /// Every file under `dir` (sorted), paths relative to it.

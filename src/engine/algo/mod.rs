@@ -97,8 +97,14 @@ fn check_matrix(name: &str, layers: usize, experts: usize, len: usize, data: &Ph
 /// the reference rejects, and those it accepts that make no sense, give an
 /// [`Error`] naming the parameter and the rule in words.
 pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
-    let c = &settings.cluster;
-    let alg = settings.algorithm;
+    check_cluster(&settings.cluster)?;
+    check_data(data)?;
+    let slots = check_slots(data, settings)?;
+    check_algorithm(data, settings, slots)
+}
+
+/// The cluster alone: limits, NPUs and nodes, shared-expert NPUs.
+fn check_cluster(c: &crate::engine::Cluster) -> Result<()> {
     c.check_limits()?;
     if c.devices == 0 {
         return Err(Error::param(P_NPUS, "must be at least 1"));
@@ -121,6 +127,11 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
             format!("{} of {} NPUs dedicated to the shared expert leaves none for the routed experts", c.shared_devices, c.devices),
         ));
     }
+    Ok(())
+}
+
+/// The phase's own shape: something to place, matrices of its shape.
+fn check_data(data: &PhaseData) -> Result<()> {
     if data.layers == 0 || data.experts == 0 {
         return Err(Error::msg(format!("the input has {} layers and {} experts: nothing to place", data.layers, data.experts)));
     }
@@ -134,6 +145,14 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
             return Err(Error::msg("the time series has no kept interval"));
         }
     }
+    Ok(())
+}
+
+/// Experts, redundant and shared slots over the routed NPUs: the slots per
+/// NPU, when they divide evenly and no NPU must hold an expert twice.
+fn check_slots(data: &PhaseData, settings: &Settings) -> Result<usize> {
+    let c = &settings.cluster;
+    let alg = settings.algorithm;
     let d = c.routed_devices();
     let e = data.experts;
     let r = c.redundant;
@@ -179,6 +198,14 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
             ),
         ));
     }
+    Ok(slots)
+}
+
+/// The rules of the chosen algorithm (C2LB on A2/A3, dynamic C2LB, DeepSeek hierarchical).
+fn check_algorithm(data: &PhaseData, settings: &Settings, slots: usize) -> Result<()> {
+    let c = &settings.cluster;
+    let (d, e, r) = (c.routed_devices(), data.experts, c.redundant);
+    let alg = settings.algorithm;
     match alg {
         Algorithm::C2lb => match c.device_type {
             DeviceType::A2 => {

@@ -282,42 +282,50 @@ fn long_le(bytes: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(a))
 }
 
-/// Run the pickle in `bytes` (see the module documentation for what is
-/// supported). Errors name the opcode and byte offset.
-pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
-    let mut r = Reader { b: bytes, at: 0 };
-    let mut objects: Vec<Object> = Vec::new();
-    let mut stack: Vec<Value> = Vec::new();
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: HashMap<u64, Value> = HashMap::new();
+/// The pickle machine: the byte reader, the stack with its marks, the memo
+/// and the objects built so far. Each group of opcodes is one method; a
+/// method returns `Ok(false)` for an opcode that is not its own.
+struct Machine<'a> {
+    r: Reader<'a>,
+    objects: Vec<Object>,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Value>,
+}
 
-    fn pop(stack: &mut Vec<Value>, at: usize, op: u8) -> Result<Value, PickleError> {
-        stack.pop().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))
+impl<'a> Machine<'a> {
+    fn pop(&mut self, at: usize, op: u8) -> Result<Value, PickleError> {
+        self.stack.pop().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))
     }
-    fn pop_mark(stack: &mut Vec<Value>, marks: &mut Vec<usize>, at: usize, op: u8) -> Result<Vec<Value>, PickleError> {
-        let m = marks.pop().ok_or_else(|| format!("{} at byte {at} has no MARK before it", op_name(op)))?;
-        if m > stack.len() {
+    /// The values above the last MARK (and the MARK removed).
+    fn pop_mark(&mut self, at: usize, op: u8) -> Result<Vec<Value>, PickleError> {
+        let m = self.marks.pop().ok_or_else(|| format!("{} at byte {at} has no MARK before it", op_name(op)))?;
+        if m > self.stack.len() {
             return Err(format!("{} at byte {at}: the MARK is above the stack", op_name(op)));
         }
-        Ok(stack.split_off(m))
+        Ok(self.stack.split_off(m))
     }
-    fn new_obj(objects: &mut Vec<Object>, o: Object) -> Value {
-        objects.push(o);
-        Value::Obj(objects.len() - 1)
+    fn new_obj(&mut self, o: Object) -> Value {
+        self.objects.push(o);
+        Value::Obj(self.objects.len() - 1)
     }
-    fn target<'o>(objects: &'o mut [Object], v: &Value, at: usize, op: u8) -> Result<&'o mut Object, PickleError> {
+    fn push_obj(&mut self, o: Object) {
+        let v = self.new_obj(o);
+        self.stack.push(v);
+    }
+    fn target(&mut self, v: &Value, at: usize, op: u8) -> Result<&mut Object, PickleError> {
         match v {
-            Value::Obj(i) if *i < objects.len() => Ok(&mut objects[*i]),
+            Value::Obj(i) if *i < self.objects.len() => Ok(&mut self.objects[*i]),
             _ => Err(format!("{} at byte {at} applies to a value that is not a container", op_name(op))),
         }
     }
-    fn add_items(objects: &mut [Object], v: &Value, kv: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
+    fn add_items(&mut self, v: &Value, kv: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
         if kv.len() % 2 != 0 {
             return Err(format!("{} at byte {at} has an odd number of keys and values", op_name(op)));
         }
         let mut it = kv.into_iter();
         let pairs: Vec<(Value, Value)> = std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect();
-        match target(objects, v, at, op)? {
+        match self.target(v, at, op)? {
             Object::Dict(items) | Object::Call { items, .. } => {
                 items.extend(pairs);
                 Ok(())
@@ -325,8 +333,8 @@ pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
             _ => Err(format!("{} at byte {at} sets items on something that is not a dict", op_name(op))),
         }
     }
-    fn add_list(objects: &mut [Object], v: &Value, xs: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
-        match target(objects, v, at, op)? {
+    fn add_list(&mut self, v: &Value, xs: Vec<Value>, at: usize, op: u8) -> Result<(), PickleError> {
+        match self.target(v, at, op)? {
             Object::List(items) | Object::Call { list: items, .. } | Object::Set(items) => {
                 items.extend(xs);
                 Ok(())
@@ -335,230 +343,270 @@ pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
         }
     }
 
-    loop {
-        let at = r.at;
-        let op = r.u8().map_err(|_| "the pickle ends without a STOP opcode".to_string())?;
+    /// Protocol, frame, MARK, POP, POP_MARK, DUP.
+    fn control(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
         match op {
             0x80 => {
-                let p = r.u8()?;
+                let p = self.r.u8()?;
                 if p > 5 {
                     return Err(format!("pickle protocol {p} is newer than any known (0-5)"));
                 }
             }
             0x95 => {
-                r.u64()?; // FRAME: a length hint only
+                self.r.u64()?; // FRAME: a length hint only
             }
-            b'.' => {
-                let root = pop(&mut stack, at, op)?;
-                return Ok(Pickle { root, objects });
-            }
-            b'(' => marks.push(stack.len()),
+            b'(' => self.marks.push(self.stack.len()),
             b'0' => {
-                pop(&mut stack, at, op)?;
+                self.pop(at, op)?;
             }
             b'1' => {
-                pop_mark(&mut stack, &mut marks, at, op)?;
+                self.pop_mark(at, op)?;
             }
             b'2' => {
-                let v = stack.last().cloned().ok_or_else(|| format!("DUP at byte {at} finds the stack empty"))?;
-                stack.push(v);
+                let v = self.stack.last().cloned().ok_or_else(|| format!("DUP at byte {at} finds the stack empty"))?;
+                self.stack.push(v);
             }
-            b'N' => stack.push(Value::None),
-            0x88 => stack.push(Value::Bool(true)),
-            0x89 => stack.push(Value::Bool(false)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Numbers, strings and bytes read from the pickle, pushed.
+    fn scalar(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool(true)),
+            0x89 => self.stack.push(Value::Bool(false)),
             b'J' => {
-                let v = r.u32()? as i32;
-                stack.push(Value::Int(v as i64));
+                let v = self.r.u32()? as i32;
+                self.stack.push(Value::Int(v as i64));
             }
             b'K' => {
-                let v = r.u8()?;
-                stack.push(Value::Int(v as i64));
+                let v = self.r.u8()?;
+                self.stack.push(Value::Int(v as i64));
             }
             b'M' => {
-                let v = r.u16()?;
-                stack.push(Value::Int(v as i64));
+                let v = self.r.u16()?;
+                self.stack.push(Value::Int(v as i64));
             }
             0x8a | 0x8b => {
-                let n = if op == 0x8a { r.u8()? as u64 } else { r.u32()? as u64 };
-                let b = r.len(n)?;
+                let n = if op == 0x8a { self.r.u8()? as u64 } else { self.r.u32()? as u64 };
+                let b = self.r.len(n)?;
                 let v = long_le(b).ok_or_else(|| format!("an integer at byte {at} does not fit in 64 bits"))?;
-                stack.push(Value::Int(v));
+                self.stack.push(Value::Int(v));
             }
             b'I' => {
-                let s = r.line()?;
+                let s = self.r.line()?;
                 let v = match s {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
                     _ => Value::Int(s.trim().parse().map_err(|_| format!("INT at byte {at}: '{s}' is not an integer"))?),
                 };
-                stack.push(v);
+                self.stack.push(v);
             }
             b'L' => {
-                let s = r.line()?;
+                let s = self.r.line()?;
                 let t = s.trim().trim_end_matches('L');
-                stack.push(Value::Int(t.parse().map_err(|_| format!("LONG at byte {at}: '{s}' is not a 64-bit integer"))?));
+                self.stack.push(Value::Int(t.parse().map_err(|_| format!("LONG at byte {at}: '{s}' is not a 64-bit integer"))?));
             }
             b'F' => {
-                let s = r.line()?;
-                stack.push(Value::Float(s.trim().parse().map_err(|_| format!("FLOAT at byte {at}: '{s}' is not a number"))?));
+                let s = self.r.line()?;
+                self.stack.push(Value::Float(s.trim().parse().map_err(|_| format!("FLOAT at byte {at}: '{s}' is not a number"))?));
             }
             b'G' => {
-                let s = r.take(8)?;
+                let s = self.r.take(8)?;
                 let mut a = [0u8; 8];
                 a.copy_from_slice(s);
-                stack.push(Value::Float(f64::from_be_bytes(a)));
+                self.stack.push(Value::Float(f64::from_be_bytes(a)));
             }
             b'X' | 0x8c | 0x8d => {
                 let n = match op {
-                    b'X' => r.u32()? as u64,
-                    0x8c => r.u8()? as u64,
-                    _ => r.u64()?,
+                    b'X' => self.r.u32()? as u64,
+                    0x8c => self.r.u8()? as u64,
+                    _ => self.r.u64()?,
                 };
-                let b = r.len(n)?;
-                stack.push(Value::Str(String::from_utf8_lossy(b).into()));
+                let b = self.r.len(n)?;
+                self.stack.push(Value::Str(String::from_utf8_lossy(b).into()));
             }
             b'V' => {
-                let s = r.line()?;
-                stack.push(Value::Str(s.into()));
+                let s = self.r.line()?;
+                self.stack.push(Value::Str(s.into()));
             }
             b'T' | b'U' => {
-                let n = if op == b'T' { r.u32()? as u64 } else { r.u8()? as u64 };
-                let b = r.len(n)?;
-                stack.push(Value::Str(String::from_utf8_lossy(b).into()));
+                let n = if op == b'T' { self.r.u32()? as u64 } else { self.r.u8()? as u64 };
+                let b = self.r.len(n)?;
+                self.stack.push(Value::Str(String::from_utf8_lossy(b).into()));
             }
             b'S' => {
-                let s = r.line()?;
+                let s = self.r.line()?;
                 let t = s.trim();
                 let t = t.strip_prefix(['\'', '"']).and_then(|x| x.strip_suffix(['\'', '"'])).unwrap_or(t);
-                stack.push(Value::Str(t.into()));
+                self.stack.push(Value::Str(t.into()));
             }
             b'B' | b'C' | 0x8e | 0x96 => {
                 let n = match op {
-                    b'B' => r.u32()? as u64,
-                    b'C' => r.u8()? as u64,
-                    _ => r.u64()?,
+                    b'B' => self.r.u32()? as u64,
+                    b'C' => self.r.u8()? as u64,
+                    _ => self.r.u64()?,
                 };
-                let b = r.len(n)?;
-                stack.push(Value::Bytes(b.into()));
+                let b = self.r.len(n)?;
+                self.stack.push(Value::Bytes(b.into()));
             }
-            b')' => stack.push(new_obj(&mut objects, Object::Tuple(Vec::new()))),
-            b']' => stack.push(new_obj(&mut objects, Object::List(Vec::new()))),
-            b'}' => stack.push(new_obj(&mut objects, Object::Dict(Vec::new()))),
-            0x8f => stack.push(new_obj(&mut objects, Object::Set(Vec::new()))),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Tuples, lists, dicts and sets: built, appended to, set items on.
+    fn container(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
+            b')' => self.push_obj(Object::Tuple(Vec::new())),
+            b']' => self.push_obj(Object::List(Vec::new())),
+            b'}' => self.push_obj(Object::Dict(Vec::new())),
+            0x8f => self.push_obj(Object::Set(Vec::new())),
             b't' => {
-                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
-                stack.push(new_obj(&mut objects, Object::Tuple(xs)));
+                let xs = self.pop_mark(at, op)?;
+                self.push_obj(Object::Tuple(xs));
             }
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
-                if stack.len() < n {
+                if self.stack.len() < n {
                     return Err(format!("{} at byte {at} needs {n} values on the stack", op_name(op)));
                 }
-                let xs = stack.split_off(stack.len() - n);
-                stack.push(new_obj(&mut objects, Object::Tuple(xs)));
+                let xs = self.stack.split_off(self.stack.len() - n);
+                self.push_obj(Object::Tuple(xs));
             }
             b'l' => {
-                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
-                stack.push(new_obj(&mut objects, Object::List(xs)));
+                let xs = self.pop_mark(at, op)?;
+                self.push_obj(Object::List(xs));
             }
             0x91 => {
-                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
-                stack.push(new_obj(&mut objects, Object::Set(xs)));
+                let xs = self.pop_mark(at, op)?;
+                self.push_obj(Object::Set(xs));
             }
             b'd' => {
-                let kv = pop_mark(&mut stack, &mut marks, at, op)?;
-                let v = new_obj(&mut objects, Object::Dict(Vec::new()));
-                add_items(&mut objects, &v, kv, at, op)?;
-                stack.push(v);
+                let kv = self.pop_mark(at, op)?;
+                let v = self.new_obj(Object::Dict(Vec::new()));
+                self.add_items(&v, kv, at, op)?;
+                self.stack.push(v);
             }
             b'a' => {
-                let x = pop(&mut stack, at, op)?;
-                let l = stack.last().cloned().ok_or_else(|| format!("APPEND at byte {at} has no list"))?;
-                add_list(&mut objects, &l, vec![x], at, op)?;
+                let x = self.pop(at, op)?;
+                let l = self.stack.last().cloned().ok_or_else(|| format!("APPEND at byte {at} has no list"))?;
+                self.add_list(&l, vec![x], at, op)?;
             }
             b'e' | 0x90 => {
-                let xs = pop_mark(&mut stack, &mut marks, at, op)?;
-                let l = stack.last().cloned().ok_or_else(|| format!("{} at byte {at} has no list", op_name(op)))?;
-                add_list(&mut objects, &l, xs, at, op)?;
+                let xs = self.pop_mark(at, op)?;
+                let l = self.stack.last().cloned().ok_or_else(|| format!("{} at byte {at} has no list", op_name(op)))?;
+                self.add_list(&l, xs, at, op)?;
             }
             b's' => {
-                let v = pop(&mut stack, at, op)?;
-                let k = pop(&mut stack, at, op)?;
-                let d = stack.last().cloned().ok_or_else(|| format!("SETITEM at byte {at} has no dict"))?;
-                add_items(&mut objects, &d, vec![k, v], at, op)?;
+                let v = self.pop(at, op)?;
+                let k = self.pop(at, op)?;
+                let d = self.stack.last().cloned().ok_or_else(|| format!("SETITEM at byte {at} has no dict"))?;
+                self.add_items(&d, vec![k, v], at, op)?;
             }
             b'u' => {
-                let kv = pop_mark(&mut stack, &mut marks, at, op)?;
-                let d = stack.last().cloned().ok_or_else(|| format!("SETITEMS at byte {at} has no dict"))?;
-                add_items(&mut objects, &d, kv, at, op)?;
+                let kv = self.pop_mark(at, op)?;
+                let d = self.stack.last().cloned().ok_or_else(|| format!("SETITEMS at byte {at} has no dict"))?;
+                self.add_items(&d, kv, at, op)?;
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, calls (REDUCE, NEWOBJ), BUILD, persistent ids.
+    fn object(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
             b'c' => {
-                let module = r.line()?.to_string();
-                let name = r.line()?.to_string();
-                stack.push(new_obj(&mut objects, Object::Global { module, name }));
+                let module = self.r.line()?.to_string();
+                let name = self.r.line()?.to_string();
+                self.push_obj(Object::Global { module, name });
             }
             0x93 => {
-                let name = pop(&mut stack, at, op)?;
-                let module = pop(&mut stack, at, op)?;
+                let name = self.pop(at, op)?;
+                let module = self.pop(at, op)?;
                 match (module, name) {
                     (Value::Str(module), Value::Str(name)) => {
-                        stack.push(new_obj(&mut objects, Object::Global { module: module.to_string(), name: name.to_string() }))
+                        self.push_obj(Object::Global { module: module.to_string(), name: name.to_string() })
                     }
                     _ => return Err(format!("STACK_GLOBAL at byte {at} needs two strings")),
                 }
             }
             b'R' | 0x81 => {
-                let args = pop(&mut stack, at, op)?;
-                let func = pop(&mut stack, at, op)?;
-                stack.push(new_obj(&mut objects, Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None }));
+                let args = self.pop(at, op)?;
+                let func = self.pop(at, op)?;
+                self.push_obj(Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None });
             }
             0x92 => {
-                let _kwargs = pop(&mut stack, at, op)?;
-                let args = pop(&mut stack, at, op)?;
-                let func = pop(&mut stack, at, op)?;
-                stack.push(new_obj(&mut objects, Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None }));
+                let _kwargs = self.pop(at, op)?;
+                let args = self.pop(at, op)?;
+                let func = self.pop(at, op)?;
+                self.push_obj(Object::Call { func, args, items: Vec::new(), list: Vec::new(), state: None });
             }
             b'b' => {
-                let st = pop(&mut stack, at, op)?;
-                let o = stack.last().cloned().ok_or_else(|| format!("BUILD at byte {at} has no object"))?;
+                let st = self.pop(at, op)?;
+                let o = self.stack.last().cloned().ok_or_else(|| format!("BUILD at byte {at} has no object"))?;
                 // BUILD on a plain container (a dict subclass pickled as a dict) keeps the container.
-                if let Object::Call { state, .. } = target(&mut objects, &o, at, op)? {
+                if let Object::Call { state, .. } = self.target(&o, at, op)? {
                     *state = Some(st);
                 }
             }
             b'Q' => {
-                let pid = pop(&mut stack, at, op)?;
-                stack.push(new_obj(&mut objects, Object::Persistent(pid)));
+                let pid = self.pop(at, op)?;
+                self.push_obj(Object::Persistent(pid));
             }
             b'P' => {
-                let s = r.line()?;
-                stack.push(new_obj(&mut objects, Object::Persistent(Value::Str(s.into()))));
+                let s = self.r.line()?;
+                self.push_obj(Object::Persistent(Value::Str(s.into())));
             }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// PUT / GET of the memo.
+    fn memo_op(&mut self, op: u8, at: usize) -> Result<bool, PickleError> {
+        match op {
             b'q' | b'r' | b'p' | 0x94 => {
                 let idx = match op {
-                    b'q' => r.u8()? as u64,
-                    b'r' => r.u32()? as u64,
-                    b'p' => r.line()?.trim().parse().map_err(|_| format!("PUT at byte {at}: not an index"))?,
-                    _ => memo.len() as u64,
+                    b'q' => self.r.u8()? as u64,
+                    b'r' => self.r.u32()? as u64,
+                    b'p' => self.r.line()?.trim().parse().map_err(|_| format!("PUT at byte {at}: not an index"))?,
+                    _ => self.memo.len() as u64,
                 };
-                let v = stack.last().cloned().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))?;
-                memo.insert(idx, v);
+                let v = self.stack.last().cloned().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))?;
+                self.memo.insert(idx, v);
             }
             b'h' | b'j' | b'g' => {
                 let idx = match op {
-                    b'h' => r.u8()? as u64,
-                    b'j' => r.u32()? as u64,
-                    _ => r.line()?.trim().parse().map_err(|_| format!("GET at byte {at}: not an index"))?,
+                    b'h' => self.r.u8()? as u64,
+                    b'j' => self.r.u32()? as u64,
+                    _ => self.r.line()?.trim().parse().map_err(|_| format!("GET at byte {at}: not an index"))?,
                 };
-                let v = memo.get(&idx).cloned().ok_or_else(|| format!("{} at byte {at} refers to memo entry {idx}, which was never stored", op_name(op)))?;
-                stack.push(v);
+                let v = self.memo.get(&idx).cloned().ok_or_else(|| format!("{} at byte {at} refers to memo entry {idx}, which was never stored", op_name(op)))?;
+                self.stack.push(v);
             }
-            _ => {
-                return Err(format!(
-                    "pickle opcode 0x{op:02x} ({}) at byte {at} is not supported by this reader",
-                    op_name(op)
-                ))
-            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Run the pickle in `bytes` (see the module documentation for what is
+/// supported). Errors name the opcode and byte offset.
+pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
+    let mut m = Machine { r: Reader { b: bytes, at: 0 }, objects: Vec::new(), stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+    loop {
+        let at = m.r.at;
+        let op = m.r.u8().map_err(|_| "the pickle ends without a STOP opcode".to_string())?;
+        if op == b'.' {
+            let root = m.pop(at, op)?;
+            return Ok(Pickle { root, objects: m.objects });
+        }
+        if !(m.control(op, at)? || m.scalar(op, at)? || m.container(op, at)? || m.object(op, at)? || m.memo_op(op, at)?) {
+            return Err(format!("pickle opcode 0x{op:02x} ({}) at byte {at} is not supported by this reader", op_name(op)));
         }
     }
 }

@@ -61,6 +61,14 @@ pub fn export(p: &Placement, first_layer: usize, layer_updates_per_iter: usize) 
     Ok(out)
 }
 
+/// The table TensorRT-LLM gives a layer it has no assignment for (its
+/// default: rank `r`'s slot `j` holds expert `(r * E / D + j) mod E`), for
+/// `devices` EP ranks of `slots` slots and `experts` routed experts: what
+/// the MTP layer's entry holds, as no dump has loads for that layer.
+pub fn default_layer(experts: usize, devices: usize, slots: usize) -> Vec<Vec<usize>> {
+    (0..devices).map(|r| (0..slots).map(|j| (r * experts / devices.max(1) + j) % experts.max(1)).collect()).collect()
+}
+
 fn strip_comment(line: &str) -> &str {
     match line.find('#') {
         Some(i) => &line[..i],

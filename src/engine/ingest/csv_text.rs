@@ -231,63 +231,94 @@ pub struct FloatMatrix {
 }
 
 /// Parse a CSV of non-negative real numbers, with an optional header row
-/// (a first row whose cells are not all numbers). Separator: comma, or tab /
-/// semicolon when the first line holds no comma.
+/// (a first row whose cells are not all numbers). Separator: comma, or
+/// semicolon / tab when the first line holds no comma. Read with the `csv`
+/// crate: quoted cells (`"1.5"`) and quoted headers with separators inside
+/// are read as CSV means them; blank lines are skipped.
 pub fn parse_float_csv(file: &str, bytes: &[u8]) -> Result<(FloatMatrix, bool)> {
     let text = decode_text(file, bytes)?;
-    let s = match std::str::from_utf8(&text) {
-        Ok(s) => s,
-        Err(e) => return Err(Error::file(file, format!("the file is not valid UTF-8 text (byte {})", e.valid_up_to() + 1))),
-    };
-    let first = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let sep = if first.contains(',') {
-        ','
-    } else if first.contains(';') {
-        ';'
+    if let Err(e) = std::str::from_utf8(&text) {
+        return Err(Error::file(file, format!("the file is not valid UTF-8 text (byte {})", e.valid_up_to() + 1)));
+    }
+    let first = text.split(|&b| b == b'\n').find(|l| !l.iter().all(u8::is_ascii_whitespace)).unwrap_or(&[]);
+    let sep = if first.contains(&b',') {
+        b','
+    } else if first.contains(&b';') {
+        b';'
     } else {
-        '\t'
+        b'\t'
     };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sep)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(&text[..]);
     let mut data = Vec::new();
     let mut cols: Option<usize> = None;
     let mut rows = 0usize;
     let mut header = false;
-    let mut first_line = true;
-    for (li, raw) in s.split('\n').enumerate() {
-        let line = raw.trim_end_matches('\r');
-        if line.trim().is_empty() {
+    let mut first_row = true;
+    let mut record = csv::StringRecord::new();
+    // The line of a record, from its byte offset (the csv crate's own line
+    // count skips blank lines): newlines counted incrementally.
+    let (mut seen_byte, mut seen_line) = (0usize, 1usize);
+    let mut line_at = |byte: usize| {
+        // A record's position may lie before the blank lines skipped to reach it.
+        let mut byte = byte.min(text.len());
+        while byte < text.len() && (text[byte] == b'\n' || text[byte] == b'\r') {
+            byte += 1;
+        }
+        if byte >= seen_byte {
+            seen_line += text[seen_byte..byte].iter().filter(|&&b| b == b'\n').count();
+            seen_byte = byte;
+        }
+        seen_line
+    };
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(rows + 1, |p| line_at(p.byte() as usize));
+                return Err(Error::row(file, line, format!("not readable as CSV: {e}")));
+            }
+        }
+        let line = record.position().map_or(rows + 1, |p| line_at(p.byte() as usize));
+        // A line of spaces only is blank too.
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        let cells: Vec<&str> = line.split(sep).map(|c| c.trim().trim_matches('"')).collect();
-        if first_line {
-            first_line = false;
-            if cells.iter().any(|c| c.parse::<f64>().is_err()) {
+        if first_row {
+            first_row = false;
+            if record.iter().any(|c| c.parse::<f64>().is_err()) {
                 header = true;
                 continue;
             }
         }
-        for (ci, c) in cells.iter().enumerate() {
+        for (ci, c) in record.iter().enumerate() {
             let v: f64 = match c.parse::<f64>() {
                 Ok(v) => v,
                 Err(_) => {
                     let msg = if c.is_empty() { "empty cell: every field must hold a load".to_string() } else { format!("not a number: '{c}'") };
-                    return Err(Error::cell(file, li + 1, ci + 1, msg));
+                    return Err(Error::cell(file, line, ci + 1, msg));
                 }
             };
             if !v.is_finite() {
-                return Err(Error::cell(file, li + 1, ci + 1, format!("'{c}' is not a finite load")));
+                return Err(Error::cell(file, line, ci + 1, format!("'{c}' is not a finite load")));
             }
             if v < 0.0 {
-                return Err(Error::cell(file, li + 1, ci + 1, format!("loads must not be negative: '{c}'")));
+                return Err(Error::cell(file, line, ci + 1, format!("loads must not be negative: '{c}'")));
             }
             data.push(v);
         }
         match cols {
-            None => cols = Some(cells.len()),
-            Some(k) if k != cells.len() => {
+            None => cols = Some(record.len()),
+            Some(k) if k != record.len() => {
                 return Err(Error::row(
                     file,
-                    li + 1,
-                    format!("this row has {} values but the first data row has {k}: every row must have the same number of columns", cells.len()),
+                    line,
+                    format!("this row has {} values but the first data row has {k}: every row must have the same number of columns", record.len()),
                 ))
             }
             _ => {}
@@ -332,6 +363,24 @@ mod tests {
             b.extend_from_slice(&u.to_be_bytes());
         }
         assert_eq!(parse_counts("a.csv", &b).unwrap().data, vec![5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn float_matrices_read_as_csv() {
+        let (m, header) = parse_float_csv("m.csv", b"\"expert 0\",\"expert, 1\"\r\n1.5,\"2\"\n\n  \n3,4e1\n").unwrap();
+        assert!(header);
+        assert_eq!((m.rows, m.cols, m.data), (2, 2, vec![1.5, 2.0, 3.0, 40.0]));
+        let (m, header) = parse_float_csv("m.csv", b"1;2\n3;4\n").unwrap();
+        assert_eq!((header, m.data), (false, vec![1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(parse_float_csv("m.csv", b"1\t2\n").unwrap().0.cols, 2);
+        let e = parse_float_csv("m.csv", b"a,b\n1,2\n\n3,x\n").unwrap_err();
+        assert_eq!((e.row, e.column), (Some(4), Some(2)), "{e}");
+        let e = parse_float_csv("m.csv", b"1,2\n3\n").unwrap_err();
+        assert_eq!(e.row, Some(2));
+        assert!(e.message.contains("same number of columns"));
+        assert!(parse_float_csv("m.csv", b"1,-2\n").unwrap_err().message.contains("negative"));
+        assert!(parse_float_csv("m.csv", b"1,inf\n").unwrap_err().message.contains("finite"));
+        assert!(parse_float_csv("m.csv", b"a,b\n").unwrap_err().message.contains("no data rows"));
     }
 
     #[test]

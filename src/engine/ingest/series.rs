@@ -309,6 +309,49 @@ pub fn prepare_series(
     pf.check_gaps()?;
     let phase = pf.phase;
     let mut info = PhaseInfo::default();
+    let (l_count, e_count) = (cfg.layers, cfg.experts);
+    // 1. the kept ranks (dangling shared-expert ranks are skipped unread).
+    let (kept_ranks, mut mats) = load_kept_ranks(pf, cfg, cfg_path, &mut info, warnings)?;
+    // 2. rows: cut to the shortest rank, then to whole dumps of L rows; slots mapped to experts.
+    let t_count = cut_to_whole_dumps(phase, &mut mats, l_count, warnings)?;
+    info.dumps = t_count;
+    let (smap, current) = map_slots(phase, cfg, cfg_path, &mats, t_count, map, warnings)?;
+    // 3. C2LB loads: the last cumulative block, mapped to logical experts.
+    let c2lb = c2lb_loads(&mats, &smap, l_count, e_count, t_count);
+    // 4.-5. differences between consecutive dumps; idle intervals left out.
+    let kept = busy_intervals(phase, cfg, &mut mats, t_count, &mut info, warnings)?;
+    // 6. per-interval loads of the kept intervals, slots mapped to experts:
+    //    written by `PreparedSeries::fill`.
+    let tk = kept.len();
+    let topk_traces = read_topk(pf, &kept_ranks, cfg, &kept, t_count, &mut info, warnings)?;
+    let mats: Vec<RankCounts> = mats.into_iter().map(|(m, _)| m).collect();
+    let pd = PhaseData {
+        phase,
+        format: SourceFormat::TimeSeries,
+        layers: l_count,
+        experts: e_count,
+        summed: LoadMatrix::new(l_count, e_count),
+        c2lb_loads: c2lb,
+        series: Some(Series { layers: l_count, experts: e_count, intervals: tk, data: Vec::new() }),
+        top_k: Some(cfg.top_k),
+        topk_traces,
+        current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
+        current_problems: if current.is_some() { map.map(|m| crate::engine::validate::table_bookkeeping(m.table)).unwrap_or_default() } else { Vec::new() },
+        current,
+        info,
+    };
+    Ok((pd, PreparedSeries { mats, smap, kept, layers: l_count, experts: e_count }))
+}
+
+/// The count matrices of the kept ranks (after the dangling shared-expert
+/// ranks) with their file paths.
+fn load_kept_ranks(
+    pf: &PhaseFiles<'_>,
+    cfg: &GenConfig,
+    cfg_path: &str,
+    info: &mut PhaseInfo,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<u64>, Vec<(RankCounts, String)>)> {
     let n_ranks = pf.ranks.len();
     if cfg.dangling >= n_ranks {
         return Err(Error::file(
@@ -316,33 +359,33 @@ pub fn prepare_series(
             format!(
                 "num_dangling_shared_experts = {} but only {n_ranks} {} rank file(s) exist: no routed-expert rank is left",
                 cfg.dangling,
-                phase.name()
+                pf.phase.name()
             ),
         ));
     }
-    // 1. load the kept ranks (dangling shared-expert ranks are skipped unread).
     let kept_ranks: Vec<u64> = pf.ranks.keys().copied().skip(cfg.dangling).collect();
     let mut mats: Vec<(RankCounts, String)> = Vec::with_capacity(kept_ranks.len());
     for &r in &kept_ranks {
-        let entries = match pf.ranks.get(&r) {
-            Some(e) => e,
-            None => continue,
-        };
-        let lr = load_rank(r, entries, &mut info, warnings)?;
+        let Some(entries) = pf.ranks.get(&r) else { continue };
+        let lr = load_rank(r, entries, info, warnings)?;
         mats.push((RankCounts::new(lr.m), lr.path));
     }
     info.ranks = mats.len();
     info.skipped_ranks = cfg.dangling;
-    let l_count = cfg.layers;
-    let e_count = cfg.experts;
-    // 2. rows: cut to the shortest rank, then to whole blocks of L rows.
+    Ok((kept_ranks, mats))
+}
+
+/// Cut every rank to the shortest one's rows, then to whole dumps of
+/// `l_count` rows; the number of dumps (at least 2).
+fn cut_to_whole_dumps(phase: crate::engine::Phase, mats: &mut [(RankCounts, String)], l_count: usize, warnings: &mut Vec<String>) -> Result<usize> {
     let min_rows = mats.iter().map(|m| m.0.rows).min().unwrap_or(0);
     let max_rows = mats.iter().map(|m| m.0.rows).max().unwrap_or(0);
+    let shortest = || mats.iter().find(|m| m.0.rows == min_rows).map(|m| m.1.clone()).unwrap_or_default();
     if min_rows != max_rows {
-        let shortest = mats.iter().find(|m| m.0.rows == min_rows).map(|m| m.1.clone()).unwrap_or_default();
         warnings.push(format!(
-            "{}: the rank files have between {min_rows} and {max_rows} rows; all were cut to the shortest ({shortest})",
-            phase.name()
+            "{}: the rank files have between {min_rows} and {max_rows} rows; all were cut to the shortest ({})",
+            phase.name(),
+            shortest()
         ));
     }
     let t_count = min_rows / l_count;
@@ -353,20 +396,32 @@ pub fn prepare_series(
             min_rows % l_count
         ));
     }
-    info.dumps = t_count;
     if t_count < 2 {
-        let shortest = mats.iter().find(|m| m.0.rows == min_rows).map(|m| m.1.clone()).unwrap_or_default();
         return Err(Error::file(
-            shortest,
+            shortest(),
             format!(
                 "only {t_count} complete dump(s) of {l_count} rows (num_moe_layers) found ({min_rows} rows): a time-series dump needs at least 2 dumps to give intervals"
             ),
         ));
     }
-    let keep_rows = t_count * l_count;
     for m in mats.iter_mut() {
-        m.0.truncate_rows(keep_rows);
+        m.0.truncate_rows(t_count * l_count);
     }
+    Ok(t_count)
+}
+
+/// Slot -> logical expert of every layer (the current placement's, else
+/// identity), after checking that the series fits in memory.
+fn map_slots(
+    phase: crate::engine::Phase,
+    cfg: &GenConfig,
+    cfg_path: &str,
+    mats: &[(RankCounts, String)],
+    t_count: usize,
+    map: Option<&CurrentMap<'_>>,
+    warnings: &mut Vec<String>,
+) -> Result<(SlotMap, Option<Placement>)> {
+    let (l_count, e_count) = (cfg.layers, cfg.experts);
     let slots: usize = mats.iter().map(|m| m.0.cols).sum();
     let cells = (l_count as u128) * (e_count.max(slots) as u128) * (t_count as u128);
     if cells > MAX_SERIES_CELLS {
@@ -391,25 +446,38 @@ pub fn prepare_series(
             ));
         }
     }
-    // 3. C2LB loads: the last cumulative block, mapped to logical experts.
+    Ok((smap, current))
+}
+
+/// C2LB's loads: the last cumulative dump, slots mapped to logical experts.
+fn c2lb_loads(mats: &[(RankCounts, String)], smap: &SlotMap, l_count: usize, e_count: usize, t_count: usize) -> LoadMatrix {
     let mut c2lb = LoadMatrix::new(l_count, e_count);
-    {
-        let mut off = 0;
-        for (m, _) in &mats {
-            for l in 0..l_count {
-                let row = ((t_count - 1) * l_count + l) * m.cols;
-                let map_l = &smap[l];
-                for c in 0..m.cols {
-                    if let Some(Some(e)) = map_l.get(off + c) {
-                        c2lb.data[l * e_count + *e as usize] += m.get(row + c) as f64;
-                    }
+    let mut off = 0;
+    for (m, _) in mats {
+        for (l, map_l) in smap.iter().enumerate().take(l_count) {
+            let row = ((t_count - 1) * l_count + l) * m.cols;
+            for c in 0..m.cols {
+                if let Some(Some(e)) = map_l.get(off + c) {
+                    c2lb.data[l * e_count + *e as usize] += m.get(row + c) as f64;
                 }
             }
-            off += m.cols;
         }
+        off += m.cols;
     }
-    // 4. differences between consecutive blocks (in place, last block first),
-    //    and the interval totals.
+    c2lb
+}
+
+/// Differences between consecutive dumps (in place, last dump first) and
+/// the intervals whose total load is above the idle threshold.
+fn busy_intervals(
+    phase: crate::engine::Phase,
+    cfg: &GenConfig,
+    mats: &mut [(RankCounts, String)],
+    t_count: usize,
+    info: &mut PhaseInfo,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<usize>> {
+    let l_count = cfg.layers;
     let mut totals = vec![0u128; t_count];
     for (m, path) in mats.iter_mut() {
         match &mut m.cells {
@@ -417,7 +485,6 @@ pub fn prepare_series(
             Cells::U64(d) => diff_blocks(d, m.cols, l_count, t_count, path, &mut totals)?,
         }
     }
-    // 5. idle intervals.
     let threshold = 2.0 * info.ranks as f64 * cfg.top_k as f64 * cfg.interval * l_count as f64;
     let kept: Vec<usize> = (0..t_count).filter(|&t| totals[t] as f64 > threshold).collect();
     info.intervals_kept = kept.len();
@@ -435,26 +502,5 @@ pub fn prepare_series(
             info.intervals_dropped
         ));
     }
-    // 6. per-interval loads of the kept intervals, slots mapped to experts:
-    //    written by `PreparedSeries::fill`.
-    let tk = kept.len();
-    let kept_rank_entries: Vec<u64> = kept_ranks.clone();
-    let topk_traces = read_topk(pf, &kept_rank_entries, cfg, &kept, t_count, &mut info, warnings)?;
-    let mats: Vec<RankCounts> = mats.into_iter().map(|(m, _)| m).collect();
-    let pd = PhaseData {
-        phase,
-        format: SourceFormat::TimeSeries,
-        layers: l_count,
-        experts: e_count,
-        summed: LoadMatrix::new(l_count, e_count),
-        c2lb_loads: c2lb,
-        series: Some(Series { layers: l_count, experts: e_count, intervals: tk, data: Vec::new() }),
-        top_k: Some(cfg.top_k),
-        topk_traces,
-        current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
-        current_problems: if current.is_some() { map.map(|m| crate::engine::validate::table_bookkeeping(m.table)).unwrap_or_default() } else { Vec::new() },
-        current,
-        info,
-    };
-    Ok((pd, PreparedSeries { mats, smap, kept, layers: l_count, experts: e_count }))
+    Ok(kept)
 }

@@ -30,7 +30,7 @@ const runs = ri >= 0 ? Math.max(1, Number(argv[ri + 1]) || 1) : 1;
 const positional = argv.filter((a, i) => a !== '--runs' && (ri < 0 || i !== ri + 1));
 const dir = path.resolve(positional[0] || path.join(outDir, 'synth-dump'));
 if (!fs.existsSync(path.join(dir, 'model_gen_config.json'))) {
-  console.error(`${dir} is not a dump: run \`cargo run --release --bin elb-bench -- synth-dump -o ${dir}\` first`);
+  console.error(`${dir} is not a dump: run \`cargo run --release -p elb-bench -- synth-dump -o ${dir}\` first`);
   process.exit(2);
 }
 const files = fs.readdirSync(dir);

@@ -1,8 +1,8 @@
-//! Solver benchmark that runs the same call natively and as wasm (no UI),
+//! Solver benchmark (a tool of bench/, not the product) that runs the same call natively and as wasm (no UI),
 //! to compare the two (docs/benchmarks.md, "wasm vs native"). Not part of
 //! the page: Trunk builds only the binaries index.html names.
 //!
-//! Native: `cargo run --release --bin wasm-bench -- [preset] [algo] [robust] [repeats]`
+//! Native: `cargo run --release -p elb-bench --bin wasm-bench -- [preset] [algo] [robust] [repeats]`
 //! Wasm (Node): `scripts/bench-wasm.sh [preset] [algo] [robust] [repeats]`
 //! (builds this binary for wasm32, runs `wasm-bindgen --target nodejs`,
 //! optionally wasm-opt, and calls [`bench`] from Node).

@@ -1,0 +1,169 @@
+//! `holdout`: every compared algorithm fitted on part of the intervals, scored on the rest.
+
+use std::time::Instant;
+
+use elb::engine::algo::solve_all;
+use elb::engine::ingest::read_files;
+use elb::engine::sample::{self, Preset, SampleFormat};
+use elb::engine::{Algorithm, Cluster, Dataset, Settings};
+use serde::Serialize;
+
+use crate::cases::{fixture_cases, fixtures_dir};
+use crate::Select;
+
+/// One line of the held-out report.
+#[derive(Debug, Clone, Serialize)]
+struct HoldoutRow {
+    case: String,
+    algo: String,
+    /// "70%" (chronological) or "even/odd".
+    split: String,
+    fit_intervals: usize,
+    eval_intervals: usize,
+    in_sample: f64,
+    held_out: f64,
+    /// `held_out / in_sample - 1`.
+    diff: f64,
+    /// Largest per-interval step imbalance, in-sample and held-out.
+    worst_in_sample: f64,
+    worst_held_out: f64,
+    /// Mean over layers of each layer's worst interval, in-sample and held-out.
+    layer_worst_in_sample: f64,
+    layer_worst_held_out: f64,
+    valid: bool,
+    seconds: f64,
+}
+
+/// `elb-bench holdout`: see the module docs.
+pub fn holdout_report(a: &Select, json: bool) {
+    use elb::engine::holdout;
+    let mut cases: Vec<(String, Dataset, Cluster)> = Vec::new();
+    for c in fixture_cases(&fixtures_dir(a.fixtures.as_deref())) {
+        if c.dataset.phases.first().is_some_and(|p| p.series.is_some()) {
+            cases.push((c.name, c.dataset, c.cluster));
+        }
+    }
+    for preset in Preset::ALL {
+        let files = sample::generate(preset, SampleFormat::Series, 0);
+        match read_files(&files) {
+            Ok(d) => cases.push((format!("sample {}", preset.name()), d, sample::cluster_for(preset))),
+            Err(e) => eprintln!("elb-bench: sample {}: {e}", preset.name()),
+        }
+    }
+    // The algorithms of the page's Compare panel, and the robust variant of those that have one.
+    let mut algos: Vec<(String, Algorithm, bool)> = Vec::new();
+    for e in elb::engine::algo::catalogue::compared() {
+        algos.push((e.bench.to_string(), e.algorithm, false));
+        if e.robust {
+            algos.push((format!("{}-robust", e.bench), e.algorithm, true));
+        }
+    }
+    let mut rows = Vec::new();
+    for (name, ds, cluster) in &cases {
+        if !a.case_hit(name, None) {
+            continue;
+        }
+        let Some(data) = ds.phases.first() else { continue };
+        let splits = [("70%", holdout::split(data, holdout::DEFAULT_FIT_FRACTION)), ("even/odd", holdout::split_even_odd(data))];
+        for (key, algorithm, robust) in algos.iter().cloned() {
+            if !a.algo_hit(&key) {
+                continue;
+            }
+            let settings = holdout::fit_settings(&Settings { cluster: *cluster, algorithm, robust, ..Settings::default() });
+            for (split, parts) in &splits {
+                let (fit, eval) = match parts {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("elb-bench: {name}: {e}");
+                        continue;
+                    }
+                };
+                let t0 = Instant::now();
+                // ELB_ROBUST_SQ / ELB_ROBUST_THR: explore the robust knobs.
+                let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+                let solved = if robust && (env("ELB_ROBUST_SQ").is_some() || env("ELB_ROBUST_THR").is_some()) {
+                    let d = elb::engine::algo::level2::Knobs::default();
+                    let knobs = elb::engine::algo::level2::Knobs {
+                        robust_squarings: env("ELB_ROBUST_SQ").map_or(d.robust_squarings, |v| v as u32),
+                        robust_threshold: env("ELB_ROBUST_THR").unwrap_or(d.robust_threshold),
+                        ..d
+                    };
+                    elb::engine::algo::level2::solve_layers_with(fit, &settings, 0..fit.layers, &mut |_| true, &knobs)
+                        .map(|s| (elb::engine::Placement { layers: s.layers }, ()))
+                } else {
+                    solve_all(fit, &settings, &mut |_| true).map(|(p, _)| (p, ()))
+                };
+                let placement = match solved {
+                    Ok((p, _)) => p,
+                    Err(e) => {
+                        eprintln!("elb-bench: {name} {key} {split}: {e}");
+                        continue;
+                    }
+                };
+                let seconds = t0.elapsed().as_secs_f64();
+                let f = holdout::evaluate(fit, eval, &placement, cluster);
+                let wf = holdout::worst_interval(fit, &placement);
+                let we = holdout::worst_interval(eval, &placement);
+                let in_sample = f.fit_time_resolved.unwrap_or(f.fit_step);
+                let held_out = f.held_out_time_resolved.unwrap_or(f.held_out_step);
+                let row = HoldoutRow {
+                    case: name.clone(),
+                    algo: key.to_string(),
+                    split: split.to_string(),
+                    fit_intervals: fit.intervals(),
+                    eval_intervals: eval.intervals(),
+                    in_sample,
+                    held_out,
+                    diff: f.time_resolved_change().or(f.step_change()).unwrap_or(f64::NAN),
+                    worst_in_sample: wf.model,
+                    worst_held_out: we.model,
+                    layer_worst_in_sample: wf.mean_layer,
+                    layer_worst_held_out: we.mean_layer,
+                    valid: elb::engine::metrics::score(fit, &placement, cluster).valid,
+                    seconds,
+                };
+                eprintln!(
+                    "{} | {} | {} | {:.4} | {:.4} | {:+.1}% | worst {:.4} / {:.4} | layer worst {:.4} / {:.4} | {:.1} s",
+                    row.case,
+                    row.algo,
+                    row.split,
+                    row.in_sample,
+                    row.held_out,
+                    row.diff * 100.0,
+                    row.worst_in_sample,
+                    row.worst_held_out,
+                    row.layer_worst_in_sample,
+                    row.layer_worst_held_out,
+                    row.seconds
+                );
+                rows.push(row);
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return;
+    }
+    println!("| input | algorithm | split (fit / held-out intervals) | in-sample | held-out | diff | worst interval in-sample | held-out | layers' worst interval in-sample | held-out | valid | fit s |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} ({} / {}) | {:.4} | {:.4} | {:+.1}% | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.1} |",
+            r.case,
+            r.algo,
+            r.split,
+            r.fit_intervals,
+            r.eval_intervals,
+            r.in_sample,
+            r.held_out,
+            r.diff * 100.0,
+            r.worst_in_sample,
+            r.worst_held_out,
+            r.layer_worst_in_sample,
+            r.layer_worst_held_out,
+            if r.valid { "yes" } else { "no" },
+            r.seconds
+        );
+    }
+}
+
