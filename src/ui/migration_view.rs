@@ -25,7 +25,7 @@ use super::chart_card::ChartCard;
 use super::charts;
 use super::pool;
 use super::results::download;
-use super::state::{use_state, PhaseResult};
+use super::state::{use_state, AppState, PhaseResult};
 use crate::engine::metrics::{self, Score};
 use crate::engine::{export, migration};
 
@@ -190,6 +190,102 @@ fn fmt4(v: f64) -> String {
     }
 }
 
+/// The migration-aware table against the new one: figures and its download.
+fn aware_table(state: AppState, name: &'static str, moved: usize, r: &PhaseResult, a: &Aware) -> impl IntoView + use<> {
+    let s = &r.score_after;
+    let rows = vec![
+        ("Slots moved", moved.to_string(), a.moved.to_string()),
+        ("Step imbalance", fmt4(s.step_imbalance), fmt4(a.score.step_imbalance)),
+        (
+            "Time-resolved step imbalance",
+            s.time_resolved_step_imbalance.map_or("–".into(), fmt4),
+            a.score.time_resolved_step_imbalance.map_or("–".into(), fmt4),
+        ),
+        ("Layers within the target", "–".into(), format!("{} of {}", a.reached, a.layers)),
+        ("Valid table", if s.valid { "yes" } else { "no" }.into(), if a.score.valid { "yes" } else { "no" }.into()),
+    ];
+    let body = rows
+        .into_iter()
+        .map(|(k, x, y)| view! { <tr><th scope="row">{k}</th><td>{x}</td><td>{y}</td></tr> })
+        .collect_view();
+    let file = format!("{name}_migration_aware_global_deployment.json");
+    let dl = match &a.table {
+        Ok(json) => {
+            let (json, file) = (json.clone(), file.clone());
+            view! {
+                <button type="button" on:click=move |_| {
+                    if let Err(e) = download(&file, &json) {
+                        state.fail(e);
+                    }
+                }>{format!("Download migration-aware {name} table")}</button>
+            }
+            .into_any()
+        }
+        Err(e) => view! { <p class="field-error">{format!("The migration-aware table cannot be offered: {e}")}</p> }.into_any(),
+    };
+    view! {
+            <table class="figures" aria-label=format!("New table vs migration-aware ({name})")>
+                <thead>
+                    <tr>
+                        <th scope="col">{format!("Within {:.1} % of the new table", a.tolerance * 100.0)}</th>
+                        <th scope="col">"New table"</th>
+                        <th scope="col">"Migration-aware"</th>
+                    </tr>
+                </thead>
+                <tbody>{body}</tbody>
+            </table>
+            <p class="hint">{format!("Refined in the page's workers in {:.0} ms.", a.millis)}</p>
+            <div class="download-row">
+                {dl}
+                <span class="file-name">{file}</span>
+            </div>
+        }
+}
+
+/// Slots moved per NPU (all layers and the chosen layer), the new table and
+/// the migration-aware one.
+#[component]
+fn MigrationChart(per: Vec<Vec<usize>>, per_total: Vec<usize>, moved: usize, layer: RwSignal<usize>, status: RwSignal<AwareState>) -> impl IntoView {
+    let state = use_state();
+    let canvas = NodeRef::<html::Canvas>::new();
+    {
+        let per = per.clone();
+        let per_total = per_total.clone();
+        Effect::new(move |_| {
+            let l = layer.get();
+            let st = status.get();
+            let Some(c) = canvas.get() else { return };
+            let aware = match &st {
+                AwareState::Done(a) => Some(a.clone()),
+                _ => None,
+            };
+            let aware_total = aware.as_ref().map(|a| per_device(&a.per));
+            let one: &[usize] = per.get(l).map_or(&[], |v| v.as_slice());
+            let aware_one: Option<Vec<usize>> = aware.as_ref().map(|a| a.per.get(l).cloned().unwrap_or_default());
+            if let Err(e) = draw(c, &per_total, aware_total.as_deref(), one, aware_one.as_deref(), l) {
+                state.fail(e);
+            }
+        });
+    }
+    let chart_label = {
+        let per = per.clone();
+        Signal::derive(move || {
+            let l = layer.get();
+            let in_layer: usize = per.get(l).map_or(0, |v| v.iter().sum());
+            let aware = match status.get() {
+                AwareState::Done(a) => format!(
+                    "; migration-aware: {} in all layers, {} in layer {l}",
+                    a.moved,
+                    a.per.get(l).map_or(0, |v| v.iter().sum::<usize>())
+                ),
+                _ => String::new(),
+            };
+            format!("Slots loaded per NPU: new table {moved} in all layers, {in_layer} in layer {l}{aware}")
+        })
+    };
+    view! { <ChartCard title="Slots moved per NPU" canvas=canvas label=chart_label /> }
+}
+
 /// The migration section of a phase card (nothing without a current placement).
 #[component]
 pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl IntoView {
@@ -211,7 +307,6 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
             pool::cancel(g);
         }
     });
-    let canvas = NodeRef::<html::Canvas>::new();
 
     // Start (or drop) the refinement when the option or its target changes.
     {
@@ -251,46 +346,11 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
             });
         });
     }
-    {
-        let per = per.clone();
-        let per_total = per_total.clone();
-        Effect::new(move |_| {
-            let l = layer.get();
-            let st = status.get();
-            let Some(c) = canvas.get() else { return };
-            let aware = match &st {
-                AwareState::Done(a) => Some(a.clone()),
-                _ => None,
-            };
-            let aware_total = aware.as_ref().map(|a| per_device(&a.per));
-            let one: &[usize] = per.get(l).map_or(&[], |v| v.as_slice());
-            let aware_one: Option<Vec<usize>> = aware.as_ref().map(|a| a.per.get(l).cloned().unwrap_or_default());
-            if let Err(e) = draw(c, &per_total, aware_total.as_deref(), one, aware_one.as_deref(), l) {
-                state.fail(e);
-            }
-        });
-    }
     let busiest = per_total.iter().copied().max().unwrap_or(0);
     let summary = format!(
         "Switching from {} to the new table loads {moved} of {total_slots} slots (weights to move); at most {busiest} on one NPU.",
         r.before_label
     );
-    let chart_label = {
-        let per = per.clone();
-        Signal::derive(move || {
-            let l = layer.get();
-            let in_layer: usize = per.get(l).map_or(0, |v| v.iter().sum());
-            let aware = match status.get() {
-                AwareState::Done(a) => format!(
-                    "; migration-aware: {} in all layers, {} in layer {l}",
-                    a.moved,
-                    a.per.get(l).map_or(0, |v| v.iter().sum::<usize>())
-                ),
-                _ => String::new(),
-            };
-            format!("Slots loaded per NPU: new table {moved} in all layers, {in_layer} in layer {l}{aware}")
-        })
-    };
     let aware_id = format!("migr-aware-{name}");
     let target_id = format!("migr-target-{name}");
     let target_hint = format!("{target_id}-hint");
@@ -302,66 +362,14 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                 .into_any(),
         ),
         AwareState::Failed(e) => Some(view! { <p class="field-error">{format!("Migration-aware refinement: {e}")}</p> }.into_any()),
-        AwareState::Done(a) => {
-            let s = &r2.score_after;
-            let rows = vec![
-                ("Slots moved", moved.to_string(), a.moved.to_string()),
-                ("Step imbalance", fmt4(s.step_imbalance), fmt4(a.score.step_imbalance)),
-                (
-                    "Time-resolved step imbalance",
-                    s.time_resolved_step_imbalance.map_or("–".into(), fmt4),
-                    a.score.time_resolved_step_imbalance.map_or("–".into(), fmt4),
-                ),
-                ("Layers within the target", "–".into(), format!("{} of {}", a.reached, a.layers)),
-                ("Valid table", if s.valid { "yes" } else { "no" }.into(), if a.score.valid { "yes" } else { "no" }.into()),
-            ];
-            let body = rows
-                .into_iter()
-                .map(|(k, x, y)| view! { <tr><th scope="row">{k}</th><td>{x}</td><td>{y}</td></tr> })
-                .collect_view();
-            let file = format!("{name}_migration_aware_global_deployment.json");
-            let dl = match &a.table {
-                Ok(json) => {
-                    let (json, file) = (json.clone(), file.clone());
-                    view! {
-                        <button type="button" on:click=move |_| {
-                            if let Err(e) = download(&file, &json) {
-                                state.fail(e);
-                            }
-                        }>{format!("Download migration-aware {name} table")}</button>
-                    }
-                    .into_any()
-                }
-                Err(e) => view! { <p class="field-error">{format!("The migration-aware table cannot be offered: {e}")}</p> }.into_any(),
-            };
-            Some(
-                view! {
-                    <table class="figures" aria-label=format!("New table vs migration-aware ({name})")>
-                        <thead>
-                            <tr>
-                                <th scope="col">{format!("Within {:.1} % of the new table", a.tolerance * 100.0)}</th>
-                                <th scope="col">"New table"</th>
-                                <th scope="col">"Migration-aware"</th>
-                            </tr>
-                        </thead>
-                        <tbody>{body}</tbody>
-                    </table>
-                    <p class="hint">{format!("Refined in the page's workers in {:.0} ms.", a.millis)}</p>
-                    <div class="download-row">
-                        {dl}
-                        <span class="file-name">{file}</span>
-                    </div>
-                }
-                .into_any(),
-            )
-        }
+        AwareState::Done(a) => Some(aware_table(state, name, moved, &r2, &a).into_any()),
     };
     let target_error = move || form.target_fraction().err();
     view! {
         <div class="migration" role="group" aria-label=format!("Migration ({name})")>
             <h3>"Migration from the current placement"</h3>
             <p>{summary}</p>
-            <ChartCard title="Slots moved per NPU" canvas=canvas label=chart_label />
+            <MigrationChart per=per per_total=per_total moved=moved layer=layer status=status />
             <div class="field check">
                 <input
                     id=aware_id.clone()
