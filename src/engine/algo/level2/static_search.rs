@@ -17,26 +17,35 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
     let n = (d_n * s_n) as f64;
     let evals = (plan.knobs.static_work / (n * n)).clamp(4.0, 3000.0) as usize;
     let mut used = 0usize;
-    // (a) replica count moves.
+    // (a) replica count moves: one replica from a donor expert `b` to an
+    // expert `a`, each candidate placed (LPT + descent) and kept when it
+    // lowers (busiest device, sum of squared device loads). Experts on the
+    // busiest device come first, then the others by load per replica; donors
+    // by the load per replica they would have. With a small shape the whole
+    // neighbourhood fits in the budget; with a large one the first few pairs.
     let mut improved = true;
     while improved && used < evals / 2 {
         improved = false;
+        let cur = static_key(&best);
         let dmax = busiest(&best);
-        let lmax = best.load[dmax];
+        let on_max: Vec<usize> = (0..s_n).map(|j| best.slot[dmax * s_n + j]).collect();
+        let mut takers: Vec<usize> = (0..ids).filter(|&a| best.counts[a] < d_n).collect();
+        takers.sort_by(|&x, &y| {
+            let (mx, my) = (on_max.contains(&x), on_max.contains(&y));
+            my.cmp(&mx).then((h[y] / best.counts[y] as f64).total_cmp(&(h[x] / best.counts[x] as f64))).then(x.cmp(&y))
+        });
         let mut donors: Vec<usize> = (0..ids).filter(|&b| best.counts[b] > 1).collect();
         donors.sort_by(|&a, &b| {
             let va = h[a] / (best.counts[a] - 1) as f64;
             let vb = h[b] / (best.counts[b] - 1) as f64;
             va.total_cmp(&vb).then(a.cmp(&b))
         });
-        donors.truncate(8);
-        'outer: for j in 0..s_n {
-            let a = best.slot[dmax * s_n + j];
-            if best.counts[a] >= d_n {
-                continue;
-            }
+        'outer: for &a in &takers {
             for &b in &donors {
-                if b == a || used >= evals / 2 {
+                if used >= evals / 2 {
+                    break 'outer;
+                }
+                if b == a {
                     continue;
                 }
                 used += 1;
@@ -45,7 +54,7 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
                 c[b] -= 1;
                 let mut st = build(plan, h, 1, &c);
                 descend_static(&mut st);
-                if st.load[busiest(&st)] < lmax {
+                if static_key(&st) < cur {
                     best = st;
                     improved = true;
                     break 'outer;
@@ -80,6 +89,16 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
         }
     }
     best
+}
+
+/// The figure a summed-input search lowers: the busiest device's load, then
+/// the sum of the squared device loads (fewer devices near the maximum).
+pub(super) fn static_key(st: &State) -> (f64, f64) {
+    let mut sq = 0.0;
+    for &x in &st.load {
+        sq += x * x;
+    }
+    (st.load[busiest(st)], sq)
 }
 
 /// LPT: replicas heaviest first, each on the least-loaded device (summed over
