@@ -16,7 +16,18 @@
 //!    busiest device (the layer's step imbalance). Time-series input:
 //!    threshold accepting on `sum_t max_d load(d, t)` (the layer's part of the
 //!    time-resolved step imbalance), each move evaluated in O(T) by keeping
-//!    the three largest device loads of every interval.
+//!    the three largest device loads of every interval. Every
+//!    [`Knobs::count_every`]-th move of that search is a replica-count move
+//!    instead: an expert on the busiest device of a random interval gets one
+//!    more replica, in a random slot whose expert has more than one and gives
+//!    one up (the per-replica loads of both experts change on every device
+//!    holding them; the move is evaluated from the loads of those devices and
+//!    the largest load of the others), so the counts are searched by placing
+//!    them too, not only fixed by water-filling.
+//!
+//! On summed input, step 3 also moves one replica at a time between experts,
+//! each candidate count vector placed again (LPT + descent) and kept when it
+//! lowers the busiest device (ties: the sum of squared device loads).
 //!
 //! Deterministic: a self-written splitmix64 seeded from `settings.seed` and
 //! the layer index (so any split of the layers, and any thread count, gives
@@ -77,11 +88,15 @@ pub struct Knobs {
     /// Robust option: starting acceptance threshold on that power mean, per
     /// fitted interval; decays linearly to 0.
     pub robust_threshold: f64,
+    /// Time series: every this many moves of the search is a replica-count
+    /// move (one replica from one expert to another) instead of a swap;
+    /// 0 = none.
+    pub count_every: u64,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01 }
+        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.02, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01, count_every: 30 }
     }
 }
 
