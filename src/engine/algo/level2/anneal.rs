@@ -216,11 +216,11 @@ pub(super) fn propose_count(st: &State, top: &Tops, rng: &mut SplitMix64) -> Opt
 /// the largest load of the other devices (from [`Top3`] when one of its three
 /// is untouched, else a scan of the interval).
 pub(super) fn count_delta(st: &State, top: &Tops, (d, j, e2): (usize, usize, usize)) -> f64 {
-    let (d_n, t_n, ids) = (st.d_n, st.t_n, st.ids);
+    let (d_n, t_n) = (st.d_n, st.t_n);
     let e1 = st.slot[d * st.s_n + j];
     let (n1, n2) = st.recounted(e1, e2);
-    let touched = |dd: usize| dd == d || st.on[dd * ids + e1] || st.on[dd * ids + e2];
-    let list: Vec<usize> = (0..d_n).filter(|&dd| touched(dd)).collect();
+    let list = st.touched(d, e1, e2);
+    let touched = |dd: usize| list.iter().any(|t| t.dev == dd);
     let mut delta = 0.0;
     for k in 0..t_n {
         let t3 = &top.t[k];
@@ -228,8 +228,8 @@ pub(super) fn count_delta(st: &State, top: &Tops, (d, j, e2): (usize, usize, usi
             Some(i) => fmath::max(t3.v[i], 0.0),
             None => (0..d_n).filter(|&dd| !touched(dd)).fold(0.0, |m, dd| fmath::max(m, st.load[dd * t_n + k])),
         };
-        for &dd in &list {
-            m = fmath::max(m, st.recount_load(dd, k, (d, e1, e2), (&n1, &n2)));
+        for tch in &list {
+            m = fmath::max(m, st.recount_load(tch, k, (e1, e2), (&n1, &n2)));
         }
         delta += m - fmath::max(top.v0[k], 0.0);
     }

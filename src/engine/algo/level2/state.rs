@@ -63,18 +63,15 @@ impl State {
     /// A replica-count move: slot `j` of device `d` (expert `e1`, more than
     /// one replica) now holds `e2` (fewer than D replicas, not on `d`); the
     /// per-replica loads of `e1` and `e2` and the loads of every device
-    /// holding either change. The new device loads are exactly those of
-    /// [`State::recount_load`].
+    /// holding either change, to exactly the loads [`State::recount_load`]
+    /// gives.
     pub(super) fn recount(&mut self, d: usize, j: usize, e2: usize) {
         let t_n = self.t_n;
         let e1 = self.slot[d * self.s_n + j];
         let (n1, n2) = self.recounted(e1, e2);
-        for dd in 0..self.d_n {
-            let (a1, a2) = (self.on[dd * self.ids + e1], self.on[dd * self.ids + e2]);
-            if a1 || a2 || dd == d {
-                for k in 0..t_n {
-                    self.load[dd * t_n + k] = self.recount_load(dd, k, (d, e1, e2), (&n1, &n2));
-                }
+        for tch in self.touched(d, e1, e2) {
+            for k in 0..t_n {
+                self.load[tch.dev * t_n + k] = self.recount_load(&tch, k, (e1, e2), (&n1, &n2));
             }
         }
         self.hr[e1 * t_n..(e1 + 1) * t_n].copy_from_slice(&n1);
@@ -95,22 +92,33 @@ impl State {
         (n1, n2)
     }
 
-    /// Device `dd`'s load in interval `k` after the count move `(d, e1, e2)`
-    /// with new per-replica loads `n1`, `n2` (before the state changes).
+    /// The devices whose load the count move `(d, e1 -> e2)` changes.
+    pub(super) fn touched(&self, d: usize, e1: usize, e2: usize) -> Vec<Touched> {
+        let ids = self.ids;
+        (0..self.d_n)
+            .filter_map(|dev| {
+                let (f1, f2) = (self.on[dev * ids + e1], self.on[dev * ids + e2]);
+                (f1 || f2 || dev == d).then_some(Touched { dev, f1, f2, is_d: dev == d })
+            })
+            .collect()
+    }
+
+    /// A touched device's load in interval `k` after the count move, with
+    /// new per-replica loads `n1`, `n2` (before the state changes).
     #[inline]
-    pub(super) fn recount_load(&self, dd: usize, k: usize, (d, e1, e2): (usize, usize, usize), (n1, n2): (&[f64], &[f64])) -> f64 {
+    pub(super) fn recount_load(&self, tch: &Touched, k: usize, (e1, e2): (usize, usize), (n1, n2): (&[f64], &[f64])) -> f64 {
         let t_n = self.t_n;
-        let mut l = self.load[dd * t_n + k];
-        if self.on[dd * self.ids + e1] {
+        let mut l = self.load[tch.dev * t_n + k];
+        if tch.f1 {
             l -= self.hr[e1 * t_n + k];
-            if dd != d {
+            if !tch.is_d {
                 l += n1[k];
             }
         }
-        if self.on[dd * self.ids + e2] {
+        if tch.f2 {
             l = l - self.hr[e2 * t_n + k] + n2[k];
         }
-        if dd == d {
+        if tch.is_d {
             l += n2[k];
         }
         l
@@ -125,6 +133,16 @@ impl State {
             })
             .collect()
     }
+}
+
+/// A device a replica-count move changes: it holds the expert giving up a
+/// replica (`f1`), the one getting it (`f2`), and/or is the device the slot
+/// changes on (`is_d`).
+pub(super) struct Touched {
+    pub(super) dev: usize,
+    pub(super) f1: bool,
+    pub(super) f2: bool,
+    pub(super) is_d: bool,
 }
 
 /// A state with replica counts `counts`, placed by LPT.
