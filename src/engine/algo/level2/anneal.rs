@@ -111,8 +111,21 @@ pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut
     let total: f64 = st.load.iter().sum();
     let scale = total / (d_n * t_n) as f64;
     let thr0 = knobs.threshold * scale;
+    let every = knobs.count_every;
     for it in 0..moves {
         let thr = thr0 * (1.0 - it as f64 / moves as f64);
+        if every > 0 && it % every == every - 1 {
+            // A replica-count move instead of a swap.
+            if let Some(mv) = propose_count(st, &top, rng) {
+                if count_delta(st, &top, mv) <= thr {
+                    st.recount(mv.0, mv.1, mv.2);
+                    for k in 0..t_n {
+                        rescan(st, &mut top, k);
+                    }
+                }
+            }
+            continue;
+        }
         let Some((d1, a, d2, b)) = propose(st, &top, knobs, rng) else { continue };
         let e1 = st.slot[d1 * s_n + a];
         let e2 = st.slot[d2 * s_n + b];
@@ -181,6 +194,46 @@ pub(super) fn propose(st: &State, top: &Tops, knobs: &Knobs, rng: &mut SplitMix6
     let a = rng.below(s_n);
     let b = rng.below(s_n);
     st.swappable(d1, a, d2, b).then_some((d1, a, d2, b))
+}
+
+/// A random replica-count move `(d, j, e2)`: an expert `e2` on the busiest
+/// device of a random interval gets one more replica, in slot `j` of a random
+/// device `d` without it, whose expert gives up one of its replicas; `None`
+/// when the move is not allowed. Draws the same numbers whatever the outcome.
+pub(super) fn propose_count(st: &State, top: &Tops, rng: &mut SplitMix64) -> Option<(usize, usize, usize)> {
+    let (d_n, s_n) = (st.d_n, st.s_n);
+    let d0 = top.t[rng.below(st.t_n)].d[0];
+    let a = rng.below(s_n);
+    let d = rng.below(d_n);
+    let j = rng.below(s_n);
+    let e2 = st.slot.get(d0 * s_n + a).copied()?;
+    let e1 = st.slot[d * s_n + j];
+    (e1 != e2 && st.counts[e1] > 1 && st.counts[e2] < d_n && !st.on[d * st.ids + e2]).then_some((d, j, e2))
+}
+
+/// The change of `sum_t max_d load(d, t)` under the count move `(d, j, e2)`:
+/// the new loads of the few devices holding `e1` or `e2` (and `d`), against
+/// the largest load of the other devices (from [`Top3`] when one of its three
+/// is untouched, else a scan of the interval).
+pub(super) fn count_delta(st: &State, top: &Tops, (d, j, e2): (usize, usize, usize)) -> f64 {
+    let (d_n, t_n) = (st.d_n, st.t_n);
+    let e1 = st.slot[d * st.s_n + j];
+    let (n1, n2) = st.recounted(e1, e2);
+    let list = st.touched(d, e1, e2);
+    let touched = |dd: usize| list.iter().any(|t| t.dev == dd);
+    let mut delta = 0.0;
+    for k in 0..t_n {
+        let t3 = &top.t[k];
+        let mut m = match (0..3).find(|&i| t3.d[i] == usize::MAX || !touched(t3.d[i])) {
+            Some(i) => fmath::max(t3.v[i], 0.0),
+            None => (0..d_n).filter(|&dd| !touched(dd)).fold(0.0, |m, dd| fmath::max(m, st.load[dd * t_n + k])),
+        };
+        for tch in &list {
+            m = fmath::max(m, st.recount_load(tch, k, (e1, e2), (&n1, &n2)));
+        }
+        delta += m - fmath::max(top.v0[k], 0.0);
+    }
+    delta
 }
 
 /// Make the swap and bring the three largest loads of every interval up to date.

@@ -16,7 +16,20 @@
 //!    busiest device (the layer's step imbalance). Time-series input:
 //!    threshold accepting on `sum_t max_d load(d, t)` (the layer's part of the
 //!    time-resolved step imbalance), each move evaluated in O(T) by keeping
-//!    the three largest device loads of every interval.
+//!    the three largest device loads of every interval. Every
+//!    [`Knobs::count_every`]-th move of that search is a replica-count move
+//!    instead: an expert on the busiest device of a random interval gets one
+//!    more replica, in a random slot whose expert has more than one and gives
+//!    one up (the per-replica loads of both experts change on every device
+//!    holding them; the move is evaluated from the loads of those devices and
+//!    the largest load of the others), so the counts are searched by placing
+//!    them too, not only fixed by water-filling.
+//!
+//! On summed input, step 3 also moves one replica at a time between experts,
+//! each candidate kept when, after descent, it lowers the busiest device
+//! (ties: the sum of squared device loads); the candidate is placed afresh
+//! by LPT when the budget covers every (taker, donor) pair, else it changes
+//! one slot of the current placement.
 //!
 //! Deterministic: a self-written splitmix64 seeded from `settings.seed` and
 //! the layer index (so any split of the layers, and any thread count, gives
@@ -77,11 +90,18 @@ pub struct Knobs {
     /// Robust option: starting acceptance threshold on that power mean, per
     /// fitted interval; decays linearly to 0.
     pub robust_threshold: f64,
+    /// Time series: every this many moves of the search is a replica-count
+    /// move (one replica from one expert to another) instead of a swap;
+    /// 0 = none.
+    pub count_every: u64,
+    /// Time series: the starting threshold (as `threshold`) of a layer whose
+    /// moves are capped by `max_work`; such layers make no count moves.
+    pub capped_threshold: f64,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.01, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01 }
+        Knobs { moves_per_slot: 1500.0, max_work: 3.0e7, threshold: 0.02, targeted: 0.9, group: 1, static_work: 1.6e6, min_moves: 2.0e5, count_power: 4, alt_power: 3, max_runs: 8, robust_squarings: 5, robust_threshold: 0.01, count_every: 30, capped_threshold: 0.01 }
     }
 }
 
@@ -133,11 +153,22 @@ fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize
     // models get several), alternating the replica-count key; keep the best.
     let knobs = &plan.knobs;
     let slots = (d_n * plan.slots) as f64;
-    let mut moves = (knobs.moves_per_slot * slots).max(knobs.min_moves);
+    let want = (knobs.moves_per_slot * slots).max(knobs.min_moves);
+    let mut moves = want;
     if moves * t_n as f64 > knobs.max_work {
         moves = knobs.max_work / t_n as f64;
     }
     let moves = moves.max(1.0);
+    // Layers whose move budget is capped (the largest shapes, e.g. kimi)
+    // keep the plain search: the count moves and the hotter start cost about
+    // 20% more time per move, which a capped layer does not have.
+    let capped_knobs;
+    let knobs = if moves < want {
+        capped_knobs = Knobs { threshold: knobs.capped_threshold, count_every: 0, ..*knobs };
+        &capped_knobs
+    } else {
+        knobs
+    };
     let runs = ((knobs.max_work / (moves * t_n as f64)) as usize).clamp(1, knobs.max_runs.max(1));
     let mut best: Option<(f64, State)> = None;
     for run in 0..runs {

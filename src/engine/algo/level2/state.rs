@@ -20,6 +20,8 @@ pub(super) struct State {
     pub(super) load: Vec<f64>,
     /// Per-replica load `hr[e * T + k]`.
     pub(super) hr: Vec<f64>,
+    /// The expert's whole load `h[e * T + k]` (`hr` times the count).
+    pub(super) h: Vec<f64>,
 }
 
 impl State {
@@ -58,6 +60,70 @@ impl State {
         d1 != d2 && e1 != e2 && !self.on[d2 * self.ids + e1] && !self.on[d1 * self.ids + e2]
     }
 
+    /// A replica-count move: slot `j` of device `d` (expert `e1`, more than
+    /// one replica) now holds `e2` (fewer than D replicas, not on `d`); the
+    /// per-replica loads of `e1` and `e2` and the loads of every device
+    /// holding either change, to exactly the loads [`State::recount_load`]
+    /// gives.
+    pub(super) fn recount(&mut self, d: usize, j: usize, e2: usize) {
+        let t_n = self.t_n;
+        let e1 = self.slot[d * self.s_n + j];
+        let (n1, n2) = self.recounted(e1, e2);
+        for tch in self.touched(d, e1, e2) {
+            for k in 0..t_n {
+                self.load[tch.dev * t_n + k] = self.recount_load(&tch, k, (e1, e2), (&n1, &n2));
+            }
+        }
+        self.hr[e1 * t_n..(e1 + 1) * t_n].copy_from_slice(&n1);
+        self.hr[e2 * t_n..(e2 + 1) * t_n].copy_from_slice(&n2);
+        self.counts[e1] -= 1;
+        self.counts[e2] += 1;
+        self.slot[d * self.s_n + j] = e2;
+        self.on[d * self.ids + e1] = false;
+        self.on[d * self.ids + e2] = true;
+    }
+
+    /// The per-replica loads of `e1` with one replica fewer and of `e2` with one more.
+    pub(super) fn recounted(&self, e1: usize, e2: usize) -> (Vec<f64>, Vec<f64>) {
+        let t_n = self.t_n;
+        let (c1, c2) = ((self.counts[e1] - 1) as f64, (self.counts[e2] + 1) as f64);
+        let n1 = (0..t_n).map(|k| self.h[e1 * t_n + k] / c1).collect();
+        let n2 = (0..t_n).map(|k| self.h[e2 * t_n + k] / c2).collect();
+        (n1, n2)
+    }
+
+    /// The devices whose load the count move `(d, e1 -> e2)` changes.
+    pub(super) fn touched(&self, d: usize, e1: usize, e2: usize) -> Vec<Touched> {
+        let ids = self.ids;
+        (0..self.d_n)
+            .filter_map(|dev| {
+                let (f1, f2) = (self.on[dev * ids + e1], self.on[dev * ids + e2]);
+                (f1 || f2 || dev == d).then_some(Touched { dev, f1, f2, is_d: dev == d })
+            })
+            .collect()
+    }
+
+    /// A touched device's load in interval `k` after the count move, with
+    /// new per-replica loads `n1`, `n2` (before the state changes).
+    #[inline]
+    pub(super) fn recount_load(&self, tch: &Touched, k: usize, (e1, e2): (usize, usize), (n1, n2): (&[f64], &[f64])) -> f64 {
+        let t_n = self.t_n;
+        let mut l = self.load[tch.dev * t_n + k];
+        if tch.f1 {
+            l -= self.hr[e1 * t_n + k];
+            if !tch.is_d {
+                l += n1[k];
+            }
+        }
+        if tch.f2 {
+            l = l - self.hr[e2 * t_n + k] + n2[k];
+        }
+        if tch.is_d {
+            l += n2[k];
+        }
+        l
+    }
+
     pub(super) fn table(&self) -> Vec<Vec<usize>> {
         (0..self.d_n)
             .map(|d| {
@@ -67,6 +133,16 @@ impl State {
             })
             .collect()
     }
+}
+
+/// A device a replica-count move changes: it holds the expert giving up a
+/// replica (`f1`), the one getting it (`f2`), and/or is the device the slot
+/// changes on (`is_d`).
+pub(super) struct Touched {
+    pub(super) dev: usize,
+    pub(super) f1: bool,
+    pub(super) f2: bool,
+    pub(super) is_d: bool,
 }
 
 /// A state with replica counts `counts`, placed by LPT.
@@ -94,6 +170,7 @@ pub(super) fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> Sta
         on: vec![false; d_n * ids],
         load: vec![0.0; d_n * t_n],
         hr,
+        h: h[..ids * t_n].to_vec(),
     };
     lpt(&mut st, counts, &pr);
     st

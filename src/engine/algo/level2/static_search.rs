@@ -17,35 +17,54 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
     let n = (d_n * s_n) as f64;
     let evals = (plan.knobs.static_work / (n * n)).clamp(4.0, 3000.0) as usize;
     let mut used = 0usize;
-    // (a) replica count moves.
+    // (a) replica count moves: one replica from a donor expert `b` to an
+    // expert `a`, each candidate placed and descended, kept when it lowers
+    // (busiest device, sum of squared device loads). Experts on the busiest
+    // device come first, then the others by load per replica; donors by the
+    // load per replica they would have.
     let mut improved = true;
     while improved && used < evals / 2 {
         improved = false;
+        let cur = static_key(&best);
         let dmax = busiest(&best);
-        let lmax = best.load[dmax];
+        let on_max: Vec<usize> = (0..s_n).map(|j| best.slot[dmax * s_n + j]).collect();
+        let mut takers: Vec<usize> = (0..ids).filter(|&a| best.counts[a] < d_n).collect();
+        takers.sort_by(|&x, &y| {
+            let (mx, my) = (on_max.contains(&x), on_max.contains(&y));
+            my.cmp(&mx).then((h[y] / best.counts[y] as f64).total_cmp(&(h[x] / best.counts[x] as f64))).then(x.cmp(&y))
+        });
         let mut donors: Vec<usize> = (0..ids).filter(|&b| best.counts[b] > 1).collect();
         donors.sort_by(|&a, &b| {
             let va = h[a] / (best.counts[a] - 1) as f64;
             let vb = h[b] / (best.counts[b] - 1) as f64;
             va.total_cmp(&vb).then(a.cmp(&b))
         });
-        donors.truncate(8);
-        'outer: for j in 0..s_n {
-            let a = best.slot[dmax * s_n + j];
-            if best.counts[a] >= d_n {
-                continue;
-            }
+        // The whole neighbourhood within the budget (small shapes): place
+        // every candidate afresh; otherwise change one slot of the current
+        // placement and descend from there (far cheaper, more candidates).
+        let rebuild = takers.len() * donors.len() <= evals / 2;
+        'outer: for &a in &takers {
             for &b in &donors {
-                if b == a || used >= evals / 2 {
+                if used >= evals / 2 {
+                    break 'outer;
+                }
+                if b == a {
                     continue;
                 }
                 used += 1;
-                let mut c = best.counts.clone();
-                c[a] += 1;
-                c[b] -= 1;
-                let mut st = build(plan, h, 1, &c);
+                let mut st = if rebuild {
+                    let mut c = best.counts.clone();
+                    c[a] += 1;
+                    c[b] -= 1;
+                    build(plan, h, 1, &c)
+                } else {
+                    match recount_in_place(&best, a, b) {
+                        Some(st) => st,
+                        None => continue,
+                    }
+                };
                 descend_static(&mut st);
-                if st.load[busiest(&st)] < lmax {
+                if static_key(&st) < cur {
                     best = st;
                     improved = true;
                     break 'outer;
@@ -80,6 +99,36 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
         }
     }
     best
+}
+
+/// `best` with one replica of `b` (on the busiest device holding `b` but
+/// not `a`) replaced by one of `a`; `None` when every holder of `b` holds `a`.
+fn recount_in_place(best: &State, a: usize, b: usize) -> Option<State> {
+    let (s_n, ids) = (best.s_n, best.ids);
+    let mut pick: Option<(usize, usize)> = None;
+    for d in 0..best.d_n {
+        if best.on[d * ids + a] || !best.on[d * ids + b] {
+            continue;
+        }
+        if pick.is_none_or(|(pd, _)| best.load[d] > best.load[pd]) {
+            let j = (0..s_n).find(|&j| best.slot[d * s_n + j] == b)?;
+            pick = Some((d, j));
+        }
+    }
+    let (d, j) = pick?;
+    let mut st = best.clone();
+    st.recount(d, j, a);
+    Some(st)
+}
+
+/// The figure a summed-input search lowers: the busiest device's load, then
+/// the sum of the squared device loads (fewer devices near the maximum).
+pub(super) fn static_key(st: &State) -> (f64, f64) {
+    let mut sq = 0.0;
+    for &x in &st.load {
+        sq += x * x;
+    }
+    (st.load[busiest(st)], sq)
 }
 
 /// LPT: replicas heaviest first, each on the least-loaded device (summed over
