@@ -6,6 +6,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
 /// CSS size of every chart; the canvas is scaled by the device pixel ratio.
@@ -420,3 +421,13 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
     Ok(maps)
 }
 
+
+/// Run `draw` soon, in a main-thread task of its own (a 0 ms timeout): a
+/// result card's charts then draw one per task, after the card is on the
+/// page, instead of in one long task with it.
+pub fn soon(draw: impl FnOnce() + 'static) {
+    let cb = wasm_bindgen::closure::Closure::once_into_js(draw);
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
+    }
+}

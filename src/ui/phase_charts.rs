@@ -44,12 +44,15 @@ pub fn LoadPerNpuChart(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl
         Effect::new(move |_| {
             let l = layer.get();
             if let Some(c) = canvas.get() {
-                let before = glue::device_loads(&r.data, &r.before, l);
-                let after = glue::device_loads(&r.data, &r.after, l);
-                match charts::device_loads_mapped(c, &before, &after) {
-                    Ok(m) => map.set_value(m),
-                    Err(e) => state.fail(e),
-                }
+                let r = r.clone();
+                charts::soon(move || {
+                    let before = glue::device_loads(&r.data, &r.before, l);
+                    let after = glue::device_loads(&r.data, &r.after, l);
+                    match charts::device_loads_mapped(c, &before, &after) {
+                        Ok(m) => map.set_value(m),
+                        Err(e) => state.fail(e),
+                    }
+                });
             }
         });
     }
@@ -132,10 +135,11 @@ fn lines_chart(
         let s = series.clone();
         Effect::new(move |_| {
             if let Some(c) = canvas.get() {
-                match charts::imbalance_lines_mapped(c, x_desc, &s.0, &s.1, &s.2) {
+                let s = s.clone();
+                charts::soon(move || match charts::imbalance_lines_mapped(c, x_desc, &s.0, &s.1, &s.2) {
                     Ok(m) => map.set_value(m),
                     Err(e) => state.fail(e),
-                }
+                });
             }
         });
     }
@@ -220,10 +224,11 @@ pub fn LoadHeatmapsChart(result: Arc<PhaseResult>) -> impl IntoView {
     };
     Effect::new(move |_| {
         if let Some(c) = canvas.get() {
-            match charts::heatmaps_mapped(c, &before, &after, vmax) {
+            let (before, after) = (before.clone(), after.clone());
+            charts::soon(move || match charts::heatmaps_mapped(c, &before, &after, vmax) {
                 Ok(m) => maps.set_value(m),
                 Err(e) => state.fail(e),
-            }
+            });
         }
     });
     let caption = format!(

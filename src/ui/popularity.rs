@@ -178,10 +178,11 @@ pub fn PopularityChart(result: Arc<PhaseResult>) -> impl IntoView {
         let pop = pop.clone();
         Effect::new(move |_| {
             if let Some(c) = canvas.get() {
-                match popularity(c, &pop, vmax) {
+                let pop = pop.clone();
+                charts::soon(move || match popularity(c, &pop, vmax) {
                     Ok(m) => map.set_value(m),
                     Err(e) => state.fail(e),
-                }
+                });
             }
         });
     }

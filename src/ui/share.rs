@@ -208,10 +208,23 @@ pub fn ShareButton() -> impl IntoView {
     // result, data and view change); a click encodes afresh.
     let made = RwSignal::new(None::<Result<String, String>>);
     let limit = link_limit();
+    // Encoded in a task of its own after the results are drawn (a large
+    // dump's link takes a while); a newer change supersedes an older one.
+    let generation = StoredValue::new(0u64);
     Effect::new(move |_| {
         let has_results = !state.current_results().is_empty();
         let has_data = state.dataset.with(|d| d.is_some());
-        made.set((has_results && has_data).then(|| current_fragment(state)));
+        let shared = (has_results && has_data).then(|| current_shared(state));
+        generation.update_value(|g| *g += 1);
+        let mine = generation.get_value();
+        made.set(None);
+        if let Some(shared) = shared {
+            super::charts::soon(move || {
+                if generation.try_get_value() == Some(mine) {
+                    let _ = made.try_set(Some(shared.and_then(|s| encode(&s).map_err(|e| e.to_string()))));
+                }
+            });
+        }
     });
     let base_len = move || page_base().unwrap_or_default().len();
     let link_len = move || made.with(|m| m.as_ref().and_then(|r| r.as_ref().ok()).map(|f| base_len() + f.len()));
