@@ -461,3 +461,24 @@ fn the_migration_aware_refinement_in_ranges_equals_one_call() {
     assert!(migration::targets(&current, &best, &data.summed, series, -1.0).is_err());
     assert!(migration::targets(&current, &best, &data.summed, series, f64::NAN).is_err());
 }
+
+#[test]
+fn a_share_link_to_encode_crosses_to_a_worker_and_back_the_same() {
+    // The page hands the share payload to a worker, which answers with the fragment.
+    let link = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/share/v2-small-series-al3.link")).unwrap();
+    let fragment = link.trim();
+    let fragment = &fragment[fragment.find('#').unwrap_or(0)..];
+    let shared = elb::engine::share_link::decode(fragment).expect("the v2 fixture decodes");
+    match round_trip(&Request::EncodeShare(Box::new(shared.clone()))) {
+        Request::EncodeShare(back) => {
+            assert_eq!(*back, shared);
+            let made = elb::engine::share_link::encode(&back).unwrap();
+            assert_eq!(elb::engine::share_link::decode(&made).unwrap(), shared, "the worker's fragment opens as the same view");
+            match round_trip(&Reply::Encoded(Ok(made.clone()))) {
+                Reply::Encoded(Ok(f)) => assert_eq!(f, made),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}

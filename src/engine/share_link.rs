@@ -30,8 +30,9 @@ pub const VERSION: u32 = 2;
 /// Largest inflated payload accepted.
 pub const MAX_INFLATED: usize = 256 << 20;
 
-/// Everything a share link carries.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a share link carries (serde: the page hands it to a web
+/// worker to encode, `jobs::protocol::Request::EncodeShare`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shared {
     /// The format version it was read from (written: [`VERSION`]).
     pub version: u32,

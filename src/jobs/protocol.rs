@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::algo::Solution;
 use crate::engine::migration::Refined;
 use crate::engine::sample::{Preset, SampleFormat};
+use crate::engine::share_link::Shared;
 use crate::engine::{Dataset, Error, PhaseData, Placement, Settings};
 
 /// Identifies a job of the scheduler (see [`super::scheduler`]).
@@ -94,6 +95,9 @@ pub enum Request {
     ParseFiles { paths: Vec<String> },
     /// Generate a built-in sample and parse it.
     ParseSample { preset: Preset, format: SampleFormat },
+    /// Encode a share link's fragment (`engine::share_link::encode`): a
+    /// large dump's link takes longer than a main-thread task should.
+    EncodeShare(Box<Shared>),
 }
 
 /// Messages from a worker to the page.
@@ -115,6 +119,8 @@ pub enum Reply {
     SeriesPart,
     /// Parsing: the dataset, whose series values came as parts before.
     Parsed(Box<Result<Dataset, Error>>),
+    /// The share link's fragment, or why it cannot be made.
+    Encoded(Result<String, Error>),
     /// The worker failed outside a solve (a panic while parsing, a
     /// malformed request): the text for the user.
     Failed(String),

@@ -182,7 +182,7 @@ pub async fn load_sample(
 }
 
 /// Let the browser run other tasks first (a zero-delay timeout).
-async fn next_task() {
+pub(crate) async fn next_task() {
     let p = Promise::new(&mut |resolve: Function, _reject: Function| {
         let started = web_sys::window()
             .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
@@ -283,7 +283,7 @@ async fn parse_in_worker(
                     let _ = resolve.call0(&JsValue::NULL);
                 }
                 Reply::Failed(text) => fail(&text),
-                Reply::Progress { .. } | Reply::Done { .. } => fail("internal: the file parser sent a solver's message"),
+                Reply::Progress { .. } | Reply::Done { .. } | Reply::Encoded(_) => fail("internal: the file parser sent another worker's message"),
             }
         });
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {

@@ -198,6 +198,65 @@ fn current_fragment(state: AppState) -> Result<String, String> {
     encode(&current_shared(state)?).map_err(|e| e.to_string())
 }
 
+/// [`encode`] in a web worker of its own (deflating a large dump's link
+/// takes longer than a main-thread task should); on the main thread, in a
+/// task of its own, when no worker starts.
+async fn encode_off_main_thread(shared: Shared) -> Result<String, String> {
+    use crate::jobs::protocol::{Reply, Request};
+    use js_sys::{Function, Promise};
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::{JsCast, JsValue};
+    let in_worker = async {
+        let opts = web_sys::WorkerOptions::new();
+        opts.set_name("elb-share");
+        let worker = web_sys::Worker::new_with_options(super::pool::WORKER_LOADER, &opts).map_err(|e| super::wire::js_text(&e))?;
+        let answer: std::rc::Rc<std::cell::RefCell<Option<Result<String, Error>>>> = Default::default();
+        let request = Request::EncodeShare(Box::new(shared.clone()));
+        let mut handlers: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
+        let promise = Promise::new(&mut |resolve: Function, reject: Function| {
+            let (w, answer, reject_e, request) = (worker.clone(), answer.clone(), reject.clone(), request.clone());
+            let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                let data = js_sys::Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::UNDEFINED);
+                let fail = |t: &str| drop(reject.call1(&JsValue::NULL, &JsValue::from_str(t)));
+                match super::wire::unpack::<Reply>(&data) {
+                    Ok((Reply::Ready, _)) => {
+                        if let Err(e) = super::wire::post_to(&w, &request, None) {
+                            fail(&e.to_string());
+                        }
+                    }
+                    Ok((Reply::Encoded(r), _)) => {
+                        *answer.borrow_mut() = Some(r);
+                        drop(resolve.call0(&JsValue::NULL));
+                    }
+                    Ok((Reply::Failed(t), _)) => fail(&t),
+                    Ok(_) => fail("the share worker sent another worker's message"),
+                    Err(e) => fail(&e.to_string()),
+                }
+            });
+            let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                drop(reject_e.call1(&JsValue::NULL, &JsValue::from_str(&super::wire::js_text(&ev))));
+            });
+            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+            handlers.push(on_message);
+            handlers.push(on_error);
+        });
+        let done = JsFuture::from(promise).await;
+        worker.terminate();
+        drop(handlers);
+        done.map_err(|e| super::wire::js_text(&e))?;
+        let r = answer.borrow_mut().take();
+        r.ok_or_else(|| "the share worker gave no answer".to_string())
+    };
+    match in_worker.await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => {
+            super::ingest_worker::next_task().await;
+            encode(&shared).map_err(|e| e.to_string())
+        }
+    }
+}
+
 /// What a share link carries and where its data goes, shown beside the button.
 pub const WHERE_THE_DATA_GOES: &str = "The data travels inside the link, after its # (the fragment), which browsers do not send to any server: the loads (per interval for a time-series dump), top-k traces and current placement, the settings and seed, and the computed tables, compressed. Anyone with the link sees them.";
 
@@ -219,9 +278,13 @@ pub fn ShareButton() -> impl IntoView {
         let mine = generation.get_value();
         made.set(None);
         if let Some(shared) = shared {
-            super::charts::soon(move || {
+            spawn_local(async move {
+                let fragment = match shared {
+                    Ok(s) => encode_off_main_thread(s).await,
+                    Err(e) => Err(e),
+                };
                 if generation.try_get_value() == Some(mine) {
-                    let _ = made.try_set(Some(shared.and_then(|s| encode(&s).map_err(|e| e.to_string()))));
+                    let _ = made.try_set(Some(fragment));
                 }
             });
         }

@@ -90,6 +90,7 @@ fn serve(data: wasm_bindgen::JsValue) {
             super::ingest_worker::parse_sample(preset, format);
             DOING.with(|d| d.set(Doing::Idle));
         }
+        Request::EncodeShare(shared) => send(&Reply::Encoded(crate::engine::share_link::encode(&shared))),
     }
 }
 
