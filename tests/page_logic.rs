@@ -109,6 +109,11 @@ fn labels_and_ranges() {
     assert_eq!(heat::index_label(&-1.0), "");
     assert_eq!(heat::cell_ranges(4, 0), (-0.5..3.5, -0.5..0.5));
     assert_eq!(heat::finite_max([1.0, f64::INFINITY, 3.0, f64::NAN].into_iter()), 3.0);
+    assert_eq!(heat::ratio(1.23456), "1.2346");
+    assert_eq!(heat::ratio(f64::NAN), "–");
+    assert_eq!(heat::ratio(f64::INFINITY), "–");
+    assert_eq!(heat::ratio_opt(Some(1.0)), "1.0000");
+    assert_eq!(heat::ratio_opt(None), "–");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The charts' scales and labels: the heatmaps' colour scale (load over the
-//! row's mean, viridis), grid axis ranges and labels, short numbers.
+//! row's mean, viridis), grid axis ranges and labels, short numbers, and
+//! ratio figures as the page's tables show them.
 
 /// `(r, g, b)`.
 pub type Rgb = (u8, u8, u8);
@@ -86,4 +87,19 @@ pub fn short(v: f64) -> String {
     } else {
         format!("{v:.0}")
     }
+}
+
+/// A ratio figure (imbalance, lower bound) as the page's tables show it:
+/// 4 decimals, "–" when undefined.
+pub fn ratio(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        "–".into()
+    }
+}
+
+/// [`ratio`] of a figure that may not exist (time-resolved on summed input).
+pub fn ratio_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), ratio)
 }

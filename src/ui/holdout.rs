@@ -18,6 +18,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use crate::engine::holdout::{self, HoldoutFigures};
+use crate::page::heat::ratio_opt;
 use crate::engine::{Dataset, PhaseData, Placement, Settings};
 
 thread_local! {
@@ -43,13 +44,6 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     }
 }
 
-fn ratio(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.4}"),
-        _ => "–".into(),
-    }
-}
-
 fn change(v: Option<f64>) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{:+.2}%", v * 100.0),
@@ -61,11 +55,11 @@ fn rows_of(label: String, f: &HoldoutFigures) -> impl IntoView + use<> {
     view! {
         <tr>
             <th scope="row">{label}</th>
-            <td>{ratio(Some(f.fit_step))}</td>
-            <td>{ratio(Some(f.held_out_step))}</td>
+            <td>{ratio_opt(Some(f.fit_step))}</td>
+            <td>{ratio_opt(Some(f.held_out_step))}</td>
             <td>{change(f.step_change())}</td>
-            <td>{ratio(f.fit_time_resolved)}</td>
-            <td>{ratio(f.held_out_time_resolved)}</td>
+            <td>{ratio_opt(f.fit_time_resolved)}</td>
+            <td>{ratio_opt(f.held_out_time_resolved)}</td>
             <td>{change(f.time_resolved_change())}</td>
         </tr>
     }

@@ -26,6 +26,7 @@ use super::charts;
 use super::pool;
 use super::results::download;
 use super::state::{use_state, AppState, PhaseResult};
+use crate::page::heat;
 use crate::engine::metrics::{self, Score};
 use crate::engine::{export, migration};
 
@@ -182,24 +183,16 @@ fn draw(
     Ok(())
 }
 
-fn fmt4(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        "–".into()
-    }
-}
-
 /// The migration-aware table against the new one: figures and its download.
 fn aware_table(state: AppState, name: &'static str, moved: usize, r: &PhaseResult, a: &Aware) -> impl IntoView + use<> {
     let s = &r.score_after;
     let rows = vec![
         ("Slots moved", moved.to_string(), a.moved.to_string()),
-        ("Step imbalance", fmt4(s.step_imbalance), fmt4(a.score.step_imbalance)),
+        ("Step imbalance", heat::ratio(s.step_imbalance), heat::ratio(a.score.step_imbalance)),
         (
             "Time-resolved step imbalance",
-            s.time_resolved_step_imbalance.map_or("–".into(), fmt4),
-            a.score.time_resolved_step_imbalance.map_or("–".into(), fmt4),
+            heat::ratio_opt(s.time_resolved_step_imbalance),
+            heat::ratio_opt(a.score.time_resolved_step_imbalance),
         ),
         ("Layers within the target", "–".into(), format!("{} of {}", a.reached, a.layers)),
         ("Valid table", if s.valid { "yes" } else { "no" }.into(), if a.score.valid { "yes" } else { "no" }.into()),

@@ -14,14 +14,7 @@ use super::charts;
 use super::glue;
 use super::state::{use_state, PhaseResult};
 use crate::engine::metrics::{device_load_matrix, LayerScore};
-
-pub fn fmt_ratio(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        "–".into()
-    }
-}
+use crate::page::heat;
 
 fn fmt_2(v: Option<&f64>) -> String {
     match v {
@@ -161,9 +154,9 @@ pub fn ImbalancePerLayerChart(result: Arc<PhaseResult>) -> impl IntoView {
     let per = |v: &[LayerScore], f: fn(&LayerScore) -> f64| v.iter().map(f).collect::<Vec<f64>>();
     let label = format!(
         "Imbalance per layer: step imbalance {} before, {} after, lower bound {}",
-        fmt_ratio(r.score_before.step_imbalance),
-        fmt_ratio(r.score_after.step_imbalance),
-        fmt_ratio(r.score_after.lower_bound)
+        heat::ratio(r.score_before.step_imbalance),
+        heat::ratio(r.score_after.step_imbalance),
+        heat::ratio(r.score_after.lower_bound)
     );
     lines_chart(
         "Imbalance per layer",
@@ -181,7 +174,7 @@ pub fn ImbalancePerLayerChart(result: Arc<PhaseResult>) -> impl IntoView {
 pub fn ImbalanceOverTimeChart(result: Arc<PhaseResult>) -> impl IntoView {
     let r = result;
     r.intervals.as_ref().map(|(b, a)| {
-        let worst = |v: &[f64]| fmt_ratio(v.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max));
+        let worst = |v: &[f64]| heat::ratio(v.iter().copied().filter(|v| v.is_finite()).fold(f64::NAN, f64::max));
         let label = format!("Step imbalance per interval over {} kept intervals: worst {} before, {} after", b.len(), worst(b), worst(a));
         lines_chart(
             "Step imbalance over time",

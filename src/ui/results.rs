@@ -6,14 +6,11 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::phase_charts::{fmt_ratio, ImbalanceOverTimeChart, ImbalancePerLayerChart, LoadHeatmapsChart, LoadPerNpuChart};
+use super::phase_charts::{ImbalanceOverTimeChart, ImbalancePerLayerChart, LoadHeatmapsChart, LoadPerNpuChart};
 use super::state::{use_state, AppState, PhaseResult};
 use crate::engine::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use crate::engine::metrics::Score;
-
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), fmt_ratio)
-}
+use crate::page::heat;
 
 fn fmt_gap(v: f64) -> String {
     if v.is_finite() {
@@ -63,39 +60,39 @@ fn figures(b: &Score, a: &Score, replicas_added: i64, slots_moved: Option<usize>
         (
             "Step imbalance",
             "Sum over layers of the busiest device's load / sum over layers of the mean device load, on loads summed over time: the MoE slowdown against a perfect balance",
-            fmt_ratio(b.step_imbalance),
-            fmt_ratio(a.step_imbalance),
+            heat::ratio(b.step_imbalance),
+            heat::ratio(a.step_imbalance),
         ),
         (
             "Time-resolved step imbalance",
             "The step imbalance summed over layers and intervals (time-series input only): what a static table delivers while the load drifts",
-            fmt_opt(b.time_resolved_step_imbalance),
-            fmt_opt(a.time_resolved_step_imbalance),
+            heat::ratio_opt(b.time_resolved_step_imbalance),
+            heat::ratio_opt(a.time_resolved_step_imbalance),
         ),
         (
             "Lower bound",
             "The best step imbalance any table with these slots could reach (water-filling replicas over the slots)",
-            fmt_ratio(b.lower_bound),
-            fmt_ratio(a.lower_bound),
+            heat::ratio(b.lower_bound),
+            heat::ratio(a.lower_bound),
         ),
         ("Gap to the lower bound", "Step imbalance / lower bound - 1", fmt_gap(b.gap), fmt_gap(a.gap)),
         (
             "Mean layer imbalance",
             "Mean over layers of the busiest device's load / the mean device load (loads summed over time)",
-            fmt_ratio(b.mean_layer_imbalance),
-            fmt_ratio(a.mean_layer_imbalance),
+            heat::ratio(b.mean_layer_imbalance),
+            heat::ratio(a.mean_layer_imbalance),
         ),
-        ("Max layer imbalance", "The largest per-layer imbalance", fmt_ratio(b.max_layer_imbalance), fmt_ratio(a.max_layer_imbalance)),
+        ("Max layer imbalance", "The largest per-layer imbalance", heat::ratio(b.max_layer_imbalance), heat::ratio(a.max_layer_imbalance)),
         (
             "Inter-node nodes per token",
             "With top-k traces: mean number of distinct nodes serving a token's top-k experts",
-            fmt_opt(b.internode_nodes_per_token),
-            fmt_opt(a.internode_nodes_per_token),
+            heat::ratio_opt(b.internode_nodes_per_token),
+            heat::ratio_opt(a.internode_nodes_per_token),
         ),
     ];
     // The same balance as other servers log it (definitions in the engine).
     for d in SERVER_FIGURES {
-        rows.push((d.label, d.definition, fmt_opt(b.servers.get(d.key)), fmt_opt(a.servers.get(d.key))));
+        rows.push((d.label, d.definition, heat::ratio_opt(b.servers.get(d.key)), heat::ratio_opt(a.servers.get(d.key))));
     }
     rows.extend([
         ("Replicas added", "Redundant replicas the new table adds over the before, summed over layers", "–".into(), format!("{replicas_added:+}")),

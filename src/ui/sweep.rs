@@ -22,6 +22,7 @@ use super::pool;
 use super::state::AppState;
 use super::sweep_chart;
 use crate::engine::sweep::{self, SweepPoint};
+use crate::page::heat::{ratio, ratio_opt};
 use crate::engine::{Algorithm, Phase, PhaseData, Placement};
 
 thread_local! {
@@ -69,14 +70,6 @@ fn parse_gb(text: &str) -> Result<f64, String> {
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("GB per redundant expert per card must be a number of 0 or more, got '{t}'")),
-    }
-}
-
-fn ratio(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        "–".into()
     }
 }
 
@@ -209,7 +202,7 @@ fn table_view(state: AppState, res: &SweepResult) -> impl IntoView + use<> {
                     <td>{p.slots_per_device}</td>
                     <td>{format!("{:.2}", p.extra_gb_per_card)}</td>
                     <td>{ratio(p.step_imbalance)}</td>
-                    <td>{p.time_resolved_step_imbalance.map_or("–".to_string(), ratio)}</td>
+                    <td>{ratio_opt(p.time_resolved_step_imbalance)}</td>
                     <td>{ratio(p.lower_bound)}</td>
                     <td>{if p.knee { "knee" } else { "" }}</td>
                     <td><button type="button" on:click=pick>{name}</button></td>
@@ -292,7 +285,7 @@ fn SweepChart(out: RwSignal<Option<SweepResult>>, hover: RwSignal<String>) -> im
                         p.redundant,
                         p.extra_gb_per_card,
                         ratio(p.step_imbalance),
-                        p.time_resolved_step_imbalance.map_or("–".to_string(), ratio),
+                        ratio_opt(p.time_resolved_step_imbalance),
                         ratio(p.lower_bound),
                         if p.knee { " (knee)" } else { "" }
                     ));
