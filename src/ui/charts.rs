@@ -6,7 +6,6 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use wasm_bindgen::JsCast;
 use web_sys::HtmlCanvasElement;
 
 /// CSS size of every chart; the canvas is scaled by the device pixel ratio.
@@ -426,8 +425,8 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
 /// result card's charts then draw one per task, after the card is on the
 /// page, instead of in one long task with it.
 pub fn soon(draw: impl FnOnce() + 'static) {
-    let cb = wasm_bindgen::closure::Closure::once_into_js(draw);
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
-    }
+    leptos::task::spawn_local(async move {
+        super::next_task().await;
+        draw();
+    });
 }

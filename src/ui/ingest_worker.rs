@@ -144,7 +144,7 @@ async fn show(
     progress: RwSignal<Option<ReadProgress>>,
 ) -> Option<bool> {
     mark("elb-ingest-parsed");
-    next_task().await;
+    super::next_task().await;
     progress.set(None);
     if !is_current(generation) {
         return None;
@@ -179,19 +179,6 @@ pub async fn load_sample(
         }
     };
     show(state, Origin::Sample(label), generation, result, progress).await
-}
-
-/// Let the browser run other tasks first (a zero-delay timeout).
-pub(crate) async fn next_task() {
-    let p = Promise::new(&mut |resolve: Function, _reject: Function| {
-        let started = web_sys::window()
-            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
-            .is_some();
-        if !started {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    let _ = JsFuture::from(p).await;
 }
 
 /// A performance mark (the e2e test and the ingest bench time reading and

@@ -100,3 +100,17 @@ pub fn start() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
 }
+
+/// Let the browser run other tasks first: resolves in a later main-thread
+/// task (a zero-delay timeout; at once where there is no window).
+pub(crate) async fn next_task() {
+    let p = js_sys::Promise::new(&mut |resolve: js_sys::Function, _reject: js_sys::Function| {
+        let started = web_sys::window()
+            .and_then(|w| w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0).ok())
+            .is_some();
+        if !started {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+}

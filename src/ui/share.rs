@@ -251,7 +251,7 @@ async fn encode_off_main_thread(shared: Shared) -> Result<String, String> {
     match in_worker.await {
         Ok(r) => r.map_err(|e| e.to_string()),
         Err(_) => {
-            super::ingest_worker::next_task().await;
+            super::next_task().await;
             encode(&shared).map_err(|e| e.to_string())
         }
     }
