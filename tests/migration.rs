@@ -254,3 +254,11 @@ fn module_is_reachable() {
     // The refinement entry points are public for the CLI.
     let _ = migration::RefineOptions::default();
 }
+
+#[test]
+fn per_device_totals_sum_every_layer() {
+    use elb::engine::migration::per_device_totals;
+    assert_eq!(per_device_totals(&[vec![1, 2, 0], vec![3, 0, 5]]), vec![4, 2, 5]);
+    assert_eq!(per_device_totals(&[vec![1], vec![3, 4]]), vec![4, 4], "a shorter layer counts 0 for the devices it lacks");
+    assert!(per_device_totals(&[]).is_empty());
+}

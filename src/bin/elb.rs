@@ -759,7 +759,7 @@ fn migrate(
 fn slots_moved(phase: &str, current: &before::Current, placement: &Placement, pj: &mut serde_json::Map<String, serde_json::Value>) -> String {
     let (cur, src) = (&current.placement, &current.source);
     let (moved, per) = migration::slots_changed(cur, placement);
-    let per_dev: Vec<usize> = (0..placement.num_devices()).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect();
+    let per_dev = migration::per_device_totals(&per);
     let busiest = per_dev.iter().copied().max().unwrap_or(0);
     let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
     pj.insert("slots_moved".into(), serde_json::json!({ "current": src, "total": moved, "of": total_slots, "per_npu": per_dev }));

@@ -29,6 +29,13 @@ pub fn slots_changed(before: &Placement, after: &Placement) -> (usize, Vec<Vec<u
     (total, per)
 }
 
+/// Per-device totals over every layer of `[layer][device]` counts (the
+/// `per` of [`slots_changed`]): slots each NPU loads in all.
+pub fn per_device_totals(per: &[Vec<usize>]) -> Vec<usize> {
+    let n = per.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect()
+}
+
 /// The expert ids each device must load (`[layer][device] -> ids`, ascending).
 pub fn slots_to_load(before: &Placement, after: &Placement) -> Vec<Vec<Vec<usize>>> {
     after

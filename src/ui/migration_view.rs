@@ -36,12 +36,6 @@ pub fn has_current(r: &PhaseResult) -> bool {
     r.before_is_current
 }
 
-/// Per NPU, over all layers, from `[layer][device]` counts.
-fn per_device(per: &[Vec<usize>]) -> Vec<usize> {
-    let n = per.iter().map(Vec::len).max().unwrap_or(0);
-    (0..n).map(|d| per.iter().map(|l| l.get(d).copied().unwrap_or(0)).sum()).collect()
-}
-
 /// The migration-aware table and its figures.
 struct Aware {
     moved: usize,
@@ -252,7 +246,7 @@ fn MigrationChart(per: Vec<Vec<usize>>, per_total: Vec<usize>, moved: usize, lay
                 AwareState::Done(a) => Some(a.clone()),
                 _ => None,
             };
-            let aware_total = aware.as_ref().map(|a| per_device(&a.per));
+            let aware_total = aware.as_ref().map(|a| migration::per_device_totals(&a.per));
             let one: &[usize] = per.get(l).map_or(&[], |v| v.as_slice());
             let aware_one: Option<Vec<usize>> = aware.as_ref().map(|a| a.per.get(l).cloned().unwrap_or_default());
             if let Err(e) = draw(c, &per_total, aware_total.as_deref(), one, aware_one.as_deref(), l) {
@@ -291,7 +285,7 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
     let name = r.data.phase.name();
     let (moved, per) = migration::slots_changed(&r.before, &r.after);
     let total_slots: usize = r.after.layers.iter().flatten().map(Vec::len).sum();
-    let per_total = per_device(&per);
+    let per_total = migration::per_device_totals(&per);
     let status = RwSignal::new(AwareState::Off);
     // The pool group of the refinement in flight.
     let job = StoredValue::new(None::<u64>);
