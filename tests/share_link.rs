@@ -256,7 +256,7 @@ proptest! {
 fn link_sizes() {
     let al3 = Algorithm::parse("3").unwrap();
     let mut rows = Vec::new();
-    for preset in Preset::ALL {
+    for preset in Preset::STANDARD {
         for format in [SampleFormat::Summed, SampleFormat::Series] {
             let ds = read_files(&generate(preset, format, 0)).unwrap();
             let s = Settings { cluster: cluster_for(preset), algorithm: al3, ..Settings::default() };

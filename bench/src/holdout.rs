@@ -43,7 +43,7 @@ pub fn holdout_report(a: &Select, json: bool) {
             cases.push((c.name, c.dataset, c.cluster));
         }
     }
-    for preset in Preset::ALL {
+    for preset in Preset::STANDARD {
         let files = sample::generate(preset, SampleFormat::Series, 0);
         match read_files(&files) {
             Ok(d) => cases.push((format!("sample {}", preset.name()), d, sample::cluster_for(preset))),

@@ -4,7 +4,7 @@
 //! elb -icp <folder>[,<folder2>...] [-o <dir>] [-nre 64] [-nsed 0] [-nd 8] [-nn 64] [-al 0] [-dt a2|a3] ...
 //! elb score -icp <folder> [--table <json>] [-nn 64] [-nd 8] [-nsed 0]
 //! elb sweep -icp <folder> [cluster and algorithm flags] [--gb-per-expert 2.4] [--json]
-//! elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>
+//! elb sample --preset small|qwen3|dsv3|kimi|xl --format summed|series [--seed N] -o <dir>
 //! ```
 //!
 //! The flags are parsed by clap (derive). msit spells some short flags with
@@ -133,7 +133,7 @@ const USAGE: &str = "\
 elb -icp <folder>[,<folder2>...] [options]     compute the deployment table of every phase found
        elb score -icp <folder> [--table <json>] [-nn N] [-nd N] [-nsed K]
        elb sweep -icp <folder> [cluster/algorithm options] [--gb-per-expert 2.4] [--json]
-       elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>";
+       elb sample --preset small|qwen3|dsv3|kimi|xl --format summed|series [--seed N] -o <dir>";
 
 /// MoE expert hotspot dumps -> redundant expert deployment tables (msit elb compatible)
 #[derive(Parser, Debug)]
@@ -362,7 +362,7 @@ struct SweepArgs {
 #[derive(Args, Debug)]
 struct SampleArgs {
     /// the model the dump imitates
-    #[arg(short, long, value_name = "small|qwen3|dsv3|kimi", value_parser = Preset::parse)]
+    #[arg(short, long, value_name = "small|qwen3|dsv3|kimi|xl", value_parser = Preset::parse)]
     preset: Preset,
     /// one summed file per rank, or a time series
     #[arg(short, long, value_name = "summed|series", default_value = "series", value_parser = SampleFormat::parse)]
@@ -473,7 +473,7 @@ fn parse(args: &[String]) -> Result<Option<Cli>> {
         ClapKind::TooManyValues | ClapKind::NoEquals => "takes no value".to_string(),
         ClapKind::MissingRequiredArgument => match Param::from(flag) {
             Param::Input => "the input folder is required (elb -icp <folder>; see elb --help)".to_string(),
-            Param::Preset => "is required (small, qwen3, dsv3 or kimi)".to_string(),
+            Param::Preset => "is required (small, qwen3, dsv3, kimi or xl)".to_string(),
             Param::Output => "is required: the folder to write the sample into".to_string(),
             _ => "is required; see elb --help".to_string(),
         },

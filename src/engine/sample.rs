@@ -34,6 +34,10 @@ pub enum Preset {
     Dsv3,
     /// Kimi-K2 shape: 60 x 384 on 128 devices / 16 nodes, top-8.
     Kimi,
+    /// A large-cluster shape: 61 x 512 on 256 devices / 32 nodes, top-8
+    /// (the scale check of docs/benchmarks.md: the page must solve it
+    /// within a tab's memory).
+    Xl,
 }
 
 /// Which of the two dump formats to write.
@@ -58,7 +62,11 @@ pub struct Shape {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 4] = [Preset::Small, Preset::Qwen3, Preset::Dsv3, Preset::Kimi];
+    /// Every preset: the CLI's `--preset` and the page's picker.
+    pub const ALL: [Preset; 5] = [Preset::Small, Preset::Qwen3, Preset::Dsv3, Preset::Kimi, Preset::Xl];
+    /// The model-shaped presets the benchmarks and the tests sweep (not the
+    /// large-cluster [`Preset::Xl`], measured on its own).
+    pub const STANDARD: [Preset; 4] = [Preset::Small, Preset::Qwen3, Preset::Dsv3, Preset::Kimi];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -66,12 +74,13 @@ impl Preset {
             Preset::Qwen3 => "qwen3",
             Preset::Dsv3 => "dsv3",
             Preset::Kimi => "kimi",
+            Preset::Xl => "xl",
         }
     }
 
     pub fn parse(s: &str) -> Result<Preset> {
         Preset::ALL.into_iter().find(|p| p.name() == s.to_ascii_lowercase()).ok_or_else(|| {
-            Error::param("--preset", format!("unknown preset '{s}'; expected small, qwen3, dsv3 or kimi"))
+            Error::param("--preset", format!("unknown preset '{s}'; expected small, qwen3, dsv3, kimi or xl"))
         })
     }
 
@@ -95,6 +104,7 @@ impl Preset {
             Preset::Qwen3 => Shape { layers: 48, experts: 128, devices: 16, nodes: 2, top_k: 8, dumps: 48 },
             Preset::Dsv3 => Shape { layers: 58, experts: 256, devices: 64, nodes: 8, top_k: 8, dumps: 48 },
             Preset::Kimi => Shape { layers: 60, experts: 384, devices: 128, nodes: 16, top_k: 8, dumps: 48 },
+            Preset::Xl => Shape { layers: 61, experts: 512, devices: 256, nodes: 32, top_k: 8, dumps: 48 },
         }
     }
 }
@@ -333,7 +343,7 @@ fn generate_shape(preset: Preset, sh: &Shape, format: SampleFormat, seed: u64) -
     files
 }
 
-/// `elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>`.
+/// `elb sample --preset small|qwen3|dsv3|kimi|xl --format summed|series [--seed N] -o <dir>`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn cli_main(args: &[String]) -> Result<(), Error> {
     let mut preset = None;
@@ -374,7 +384,7 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
             }
             "-h" | "--help" => {
                 println!(
-                    "elb sample --preset small|qwen3|dsv3|kimi --format summed|series [--seed N] -o <dir>\n\
+                    "elb sample --preset small|qwen3|dsv3|kimi|xl --format summed|series [--seed N] -o <dir>\n\
                      \x20          [--layers L] [--experts E] [--npus D] [--nodes N] [--dumps T]\n\
                      Writes a synthetic hotspot dump (format 1 or 2) into <dir>; the shape flags change\n\
                      the preset's shape (one rank file per NPU; T dumps in the series format)."
@@ -389,7 +399,7 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
             }
         }
     }
-    let preset = preset.ok_or_else(|| Error::param("--preset", "is required (small, qwen3, dsv3 or kimi)"))?;
+    let preset = preset.ok_or_else(|| Error::param("--preset", "is required (small, qwen3, dsv3, kimi or xl)"))?;
     let out = out.ok_or_else(|| Error::param("-o", "is required: the folder to write the sample into"))?;
     let mut ov = ShapeOverrides::default();
     for (flag, n) in shape_flags {

@@ -1,5 +1,5 @@
 //! "Load sample data" with its preset: the model shape (small, qwen3, dsv3,
-//! kimi) and the dump format (summed or time series) of the built-in
+//! kimi, and the large-cluster xl) and the dump format (summed or time series) of the built-in
 //! generator (`engine::sample`, the same as `elb sample`). The default is
 //! the DeepSeek-V3-shaped time-series dump the page opens with.
 

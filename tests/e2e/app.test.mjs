@@ -239,3 +239,34 @@ test('a solver worker that cannot load fails the run with a message, not a hang'
     await broken.close();
   }
 });
+
+test('the large-cluster sample (61 x 512 on 256 NPUs) loads, runs and downloads a whole table', async () => {
+  const { context, page, errors } = await openApp(browser, site.url);
+  try {
+    await page.getByLabel('Sample preset', { exact: true }).selectOption('xl');
+    await page.getByLabel('Sample format', { exact: true }).selectOption('series');
+    await page.getByRole('button', { name: 'Load sample data' }).click();
+    await page.locator('section.summary').getByText('Built-in sample data: xl:').waitFor({ timeout: 300_000 });
+    // The preset's cluster is taken and the page runs by itself (default
+    // algorithm); the older data's results went when the new data came.
+    await page.getByRole('button', { name: 'Download decode table', exact: true }).waitFor({ timeout: 300_000 });
+    await waitDone(page, 300_000);
+    assert.equal(await page.getByLabel('NPUs', { exact: true }).inputValue(), '256');
+    assert.equal(await page.getByLabel('Nodes', { exact: true }).inputValue(), '32');
+    const { bytes } = await downloadBytes(page, 'Download decode table');
+    const table = JSON.parse(bytes.toString('utf8'));
+    assert.equal(table.layer_list.length, 61);
+    for (const layer of table.layer_list) {
+      assert.equal(layer.device_list.length, 256);
+      const ids = new Set();
+      for (const d of layer.device_list) {
+        assert.equal(d.device_expert.length, 3, `layer ${layer.layer_id} device ${d.device_id}`);
+        d.device_expert.forEach((e) => ids.add(e));
+      }
+      assert.equal(ids.size, 512, `layer ${layer.layer_id}: every expert placed`);
+    }
+    assertNoPanics(errors);
+  } finally {
+    await context.close();
+  }
+});
