@@ -81,6 +81,7 @@ try {
         // The page runs by itself after a sample; let that run end.
         await settle(page, 900_000);
         const cpu1 = rendererCpuSeconds();
+        const wasmLoaded = await wasmMemoryBytes(page);
         await setSettings(page, { algorithm, seed: 0 });
         const threads1 = rendererThreadCpu();
         const t1 = performance.now();
@@ -123,6 +124,7 @@ try {
           renderer_hwm_above_baseline_bytes: resetOk ? hwmAbove : null,
           renderer_baseline_rss_bytes: [...before.values()],
           wasm_memory_before_bytes: wasm0,
+          wasm_memory_after_load_bytes: wasmLoaded,
           wasm_memory_after_bytes: wasm1,
           table,
           errors,
@@ -132,7 +134,7 @@ try {
           `run ${run}: ${preset} (${table.layers} layers x ${table.experts} experts on ${table.devices} NPUs, ${table.slots_per_device} slots each), ${algorithm}: ` +
             `load ${fmtMs(result.load_ms)}, run ${fmtMs(result.run_click_to_done_ms)} (app ${fmtMs(appMs)}), renderer CPU ${result.renderer_cpu_s_run.toFixed(1)} s (${threadsRun.join(', ')}); ` +
             `peak RSS above baseline ${fmtMB(result.renderer_peak_rss_above_baseline_bytes)} (sampled ${fmtMB(peakAbove)}), ` +
-            `page wasm memory ${wasm0.map(fmtMB).join(', ')} -> ${wasm1.map(fmtMB).join(', ')}` +
+            `page wasm memory ${wasm0.map(fmtMB).join(', ')} -> ${wasmLoaded.map(fmtMB).join(', ')} (loaded, default run) -> ${wasm1.map(fmtMB).join(', ')}` +
             (errors.length ? `; page errors: ${errors.join(' | ')}` : ''),
         );
       } finally {
