@@ -482,3 +482,88 @@ fn a_share_link_to_encode_crosses_to_a_worker_and_back_the_same() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_share_link_or_file_to_open_crosses_to_a_worker_and_back_the_same() {
+    // The page hands the fragment (or a share file's text) to a worker, which
+    // answers with what it carries.
+    let link = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/share/v2-small-series-al3.link")).unwrap();
+    let fragment = link.trim();
+    let fragment = fragment[fragment.find('#').unwrap_or(0)..].to_string();
+    let shared = elb::engine::share_link::decode(&fragment).expect("the v2 fixture decodes");
+    let file = elb::engine::share_link::share_file_text(&fragment);
+    for (text, is_file) in [(fragment.clone(), false), (file, true)] {
+        match round_trip(&Request::OpenShare { text: text.clone(), file: is_file }) {
+            Request::OpenShare { text: t, file } => {
+                assert_eq!((t.as_str(), file), (text.as_str(), is_file));
+                let opened = elb::engine::share_link::open(&t, file);
+                assert_eq!(opened.as_ref().ok(), Some(&shared), "the link and its share file open the same");
+                match round_trip(&Reply::Opened(Box::new(opened))) {
+                    Reply::Opened(back) => assert_eq!(*back, Ok(shared.clone())),
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let bad = elb::engine::share_link::open("#run=2.AAAA", false).unwrap_err();
+    match round_trip(&Reply::Opened(Box::new(Err(bad.clone())))) {
+        Reply::Opened(back) => assert_eq!(*back, Err(bad)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_files_the_page_offers_are_made_in_a_worker_as_the_engine_writes_them() {
+    use elb::engine::export::{self, ExportFormat, ExportOptions, PhaseReport};
+    use elb::engine::model_preset;
+    use elb::jobs::protocol::{FileJob, TableJob};
+    let (data, settings) = small();
+    let (_, sol) = algo::solve_all(&data, &settings, &mut |_| true).unwrap();
+    let placement = Placement { layers: sol.layers.clone() };
+    let table = TableJob { placement: placement.clone(), cluster: settings.cluster, experts: data.experts, msit_compat: false };
+    let json = export::msit_table(&placement, &settings.cluster, data.experts, false).unwrap().0;
+    assert!(export::msit_table_check(&placement, &settings.cluster, data.experts, false).unwrap().is_empty());
+    // The table: the engine's msit JSON.
+    let job = round_trip(&Request::MakeFile(Box::new(FileJob::Table(table.clone()))));
+    let Request::MakeFile(job) = job else { panic!("{job:?}") };
+    assert_eq!(job.make().unwrap(), json.clone().into_bytes());
+    // An ecosystem export, with a model (its layout crosses by name).
+    let model = model_preset::resolve(Some(model_preset::OTHER), Some(1), Some(data.layers + 1), data.layers, data.experts).unwrap();
+    assert!(model.is_some());
+    let opts = ExportOptions { model, mtp: false, msit_compat: false };
+    for format in [ExportFormat::Msit, ExportFormat::Sglang, ExportFormat::Trtllm] {
+        let Request::MakeFile(job) = round_trip(&Request::MakeFile(Box::new(FileJob::Export { format, table: table.clone(), opts }))) else {
+            panic!()
+        };
+        let expected = if format == ExportFormat::Msit {
+            json.clone()
+        } else {
+            export::render(format, &placement, data.experts, &settings.cluster, &opts).unwrap().text
+        };
+        assert_eq!(job.make().unwrap(), expected.into_bytes(), "{format:?}");
+    }
+    // Without a model the SGLang map is refused, as the CLI refuses it.
+    let none = ExportOptions { model: None, mtp: false, msit_compat: false };
+    assert!(FileJob::Export { format: ExportFormat::Sglang, table: table.clone(), opts: none }.make().is_err());
+    // "Download all": the engine's archive of the same tables and report.
+    let report = PhaseReport {
+        phase: data.phase,
+        settings: Some(settings.clone()),
+        before_source: "default layout".into(),
+        before: elb::engine::metrics::score(&data, &placement, &settings.cluster),
+        after: None,
+        slots_moved: None,
+        replicas_added: None,
+        seconds: None,
+        warnings: vec![],
+    };
+    let name = data.phase.table_file_name();
+    let bundle = FileJob::Bundle { tables: vec![(name.clone(), table)], reports: vec![report.clone()] };
+    let Request::MakeFile(bundle) = round_trip(&Request::MakeFile(Box::new(bundle))) else { panic!() };
+    assert_eq!(bundle.make().unwrap(), export::bundle_zip(&[(name, json)], &[report]).unwrap());
+    match round_trip(&Reply::File(Ok(vec![1, 2, 3]))) {
+        Reply::File(Ok(b)) => assert_eq!(b, vec![1, 2, 3]),
+        other => panic!("{other:?}"),
+    }
+}

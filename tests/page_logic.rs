@@ -150,9 +150,11 @@ fn results_belong_to_the_data_they_came_from() {
     assert!(story::current(&[r.clone()], ids).is_empty(), "a new load hides the old results");
     assert!(!ids.owns(first));
     // The result is the engine's: the table is the msit JSON of the solution, the scores its figures.
-    let (table, broken) = r.table.as_ref().unwrap();
+    let broken = r.table.as_ref().unwrap();
     assert!(broken.is_empty());
-    assert_eq!(table, &elb::engine::export::msit_table(&r.after, &settings.cluster, data.experts, false).unwrap().0);
+    let table = r.table_job().json().unwrap();
+    assert_eq!(table, elb::engine::export::msit_table(&r.after, &settings.cluster, data.experts, false).unwrap().0);
+    assert_eq!(elb::jobs::protocol::FileJob::Table(r.table_job()).make().unwrap(), table.into_bytes());
     assert_eq!(r.score_after, elb::engine::metrics::score(&data, &r.after, &settings.cluster));
     assert!(!r.before_is_current && r.before_problem.is_none());
     let (b, a) = r.intervals.as_ref().expect("time-series data has interval figures");

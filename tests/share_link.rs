@@ -288,3 +288,25 @@ fn link_sizes() {
         println!("| {name} | {n} | {} |", if n > 1_000_000 { "share file" } else { "link" });
     }
 }
+
+#[test]
+fn a_share_file_opens_like_its_link_and_other_json_is_data() {
+    use elb::engine::share_link::{fragment_from_share_file, is_share_file, open, share_file_text};
+    let (link, sh) = sample_link();
+    let file = share_file_text(link);
+    assert!(is_share_file(&file));
+    assert_eq!(fragment_from_share_file(&file).unwrap().unwrap(), *link);
+    assert_eq!(&open(&file, true).unwrap(), sh);
+    assert_eq!(&open(link, false).unwrap(), sh);
+    // Other JSON (a deployment table, a dump) is not a share file: it is ingested.
+    let table = "{\n    \"moe_layer_count\": 1,\n    \"layer_list\": []\n}";
+    assert!(!is_share_file(table) && fragment_from_share_file(table).is_none());
+    assert!(open(table, true).unwrap_err().to_string().contains("not a share file"));
+    // A share file that cannot be read says why.
+    let newer = "{\"elb_share\": 2, \"fragment\": \"#run=9.AAAA\"}";
+    assert!(open(newer, true).unwrap_err().to_string().contains("version 2 is not known"), "{:?}", open(newer, true));
+    let empty = "{\"elb_share\": 1, \"fragment\": \"nothing\"}";
+    assert!(open(empty, true).unwrap_err().to_string().contains("no #run= data"));
+    let broken = "{\"elb_share\": 1, \"fragment\": ";
+    assert!(open(broken, true).unwrap_err().to_string().contains("bad contents"));
+}

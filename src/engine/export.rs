@@ -462,8 +462,22 @@ pub fn msit_table(placement: &Placement, cluster: &Cluster, experts: usize, msit
     }
 }
 
+/// The checks of [`msit_table`] that come before writing it (the page
+/// shows them with its results; the file itself is made, and checked again
+/// as it is written, in a web worker): `Err` when the table is invalid,
+/// else the rules an msit-compatible table breaks (none otherwise).
+pub fn msit_table_check(placement: &Placement, cluster: &Cluster, experts: usize, msit_compat: bool) -> Result<Vec<String>> {
+    let mixed = validate::is_mixed(placement, experts);
+    let v = validate::validate_placement_offset(placement, experts, mixed, cluster.shared_devices);
+    if msit_compat || v.is_empty() {
+        Ok(v)
+    } else {
+        Err(invalid_table_error(&v))
+    }
+}
+
 /// What an export needs besides the table.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ExportOptions {
     /// The model (decoder-layer indexing of the SGLang rows and the
     /// TensorRT-LLM keys; [`super::model_preset::resolve`]). Required by

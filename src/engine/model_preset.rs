@@ -92,11 +92,38 @@ pub fn parse_key(name: &str) -> Result<&'static str> {
     }
 }
 
+/// The name of a model given by its layers ("other").
+pub const OTHER_NAME: &str = "the model given (other)";
+
+/// A [`ModelLayout`] as the page sends it to its web workers: its name is
+/// read back as one of the names this build gives.
+#[derive(serde::Deserialize)]
+struct LayoutWire {
+    name: String,
+    first_moe_layer: usize,
+    hidden_layers: usize,
+    mtp_layers: Option<usize>,
+    experts: Option<usize>,
+}
+
+impl<'de> serde::Deserialize<'de> for ModelLayout {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let w = LayoutWire::deserialize(d)?;
+        let name = PRESETS
+            .iter()
+            .map(|p| p.label)
+            .chain([OTHER_NAME])
+            .find(|n| *n == w.name)
+            .ok_or_else(|| <D::Error as serde::de::Error>::custom(format!("unknown model '{}'", w.name)))?;
+        Ok(ModelLayout { name, first_moe_layer: w.first_moe_layer, hidden_layers: w.hidden_layers, mtp_layers: w.mtp_layers, experts: w.experts })
+    }
+}
+
 /// What an export needs to know of the model: where its MoE layers sit
 /// among its decoder layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ModelLayout {
-    /// The preset's label, or "other".
+    /// The preset's label, or [`OTHER_NAME`].
     pub name: &'static str,
     /// Decoder layer index of the first MoE layer.
     pub first_moe_layer: usize,
@@ -212,7 +239,7 @@ pub fn resolve(model: Option<&str>, first: Option<usize>, hidden: Option<usize>,
                     format!("{hidden} hidden layers leave no MoE layer after the first MoE layer {first}: the hidden layers count every decoder layer, dense ones included"),
                 ));
             }
-            ModelLayout { name: "the model given (other)", first_moe_layer: first, hidden_layers: hidden, mtp_layers: None, experts: None }
+            ModelLayout { name: OTHER_NAME, first_moe_layer: first, hidden_layers: hidden, mtp_layers: None, experts: None }
         }
     };
     layout.check(layers, experts)?;

@@ -343,6 +343,58 @@ pub fn encode(shared: &Shared) -> Result<String, Error> {
     Ok(format!("{PREFIX}{VERSION}.{}", b64().encode(packed)))
 }
 
+/// The name of a share file (offered when the link would be too long).
+pub const SHARE_FILE: &str = "elb-share.json";
+/// The key that marks a share file.
+const SHARE_KEY: &str = "elb_share";
+
+#[derive(Serialize, Deserialize)]
+struct ShareFile {
+    /// Format version of the file (1).
+    elb_share: u32,
+    /// What opening it does: the same `#run=...` fragment a link carries.
+    fragment: String,
+}
+
+/// The share file's text for a fragment.
+pub fn share_file_text(fragment: &str) -> String {
+    serde_json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() }).unwrap_or_default()
+}
+
+/// Whether `text` looks like a share file (a JSON object with the share
+/// file's key near its start); anything else is data to ingest.
+pub fn is_share_file(text: &str) -> bool {
+    let head: String = text.trim_start().chars().take(64).collect();
+    head.starts_with('{') && head.contains(&format!("\"{SHARE_KEY}\""))
+}
+
+/// The fragment of a share file; `None` when `text` is not one (then it is
+/// ingested as data), `Some(Err)` when it is one but cannot be read.
+pub fn fragment_from_share_file(text: &str) -> Option<Result<String, Error>> {
+    if !is_share_file(text) {
+        return None;
+    }
+    let bad = |why: String| Error::msg(format!("this share file cannot be read ({why}); ask for a fresh one"));
+    Some(match serde_json::from_str::<ShareFile>(text) {
+        Ok(f) if f.elb_share == 1 && f.fragment.starts_with(PREFIX) => Ok(f.fragment),
+        Ok(f) if f.elb_share != 1 => Err(bad(format!("version {} is not known to this build", f.elb_share))),
+        Ok(_) => Err(bad("it holds no #run= data".into())),
+        Err(e) => Err(bad(format!("bad contents: {e}"))),
+    })
+}
+
+/// Open a link's fragment (`file` false) or a share file's text (`file`
+/// true): what the page's worker does for `jobs::protocol::Request::OpenShare`.
+pub fn open(text: &str, file: bool) -> Result<Shared, Error> {
+    if !file {
+        return decode(text);
+    }
+    match fragment_from_share_file(text) {
+        Some(fragment) => decode(&fragment?),
+        None => Err(Error::msg("this file is not a share file")),
+    }
+}
+
 /// Read a `#run=...` fragment (any version this build knows) back.
 pub fn decode(fragment: &str) -> Result<Shared, Error> {
     let data = fragment.trim().strip_prefix(PREFIX).ok_or_else(|| bad("it does not start with #run="))?;

@@ -26,10 +26,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::algo::Solution;
+use crate::engine::export::{self, ExportFormat, ExportOptions, PhaseReport};
 use crate::engine::migration::Refined;
 use crate::engine::sample::{Preset, SampleFormat};
 use crate::engine::share_link::Shared;
-use crate::engine::{Dataset, Error, PhaseData, Placement, Settings};
+use crate::engine::{Cluster, Dataset, Error, PhaseData, Placement, Settings};
 
 /// Identifies a job of the scheduler (see [`super::scheduler`]).
 pub type JobId = u64;
@@ -98,6 +99,67 @@ pub enum Request {
     /// Encode a share link's fragment (`engine::share_link::encode`): a
     /// large dump's link takes longer than a main-thread task should.
     EncodeShare(Box<Shared>),
+    /// The share file's text (`engine::share_link::share_file_text`) of
+    /// [`Request::EncodeShare`]'s fragment, answered with [`Reply::Encoded`].
+    EncodeShareFile(Box<Shared>),
+    /// Read a share link's fragment (`file` false) or a share file's text
+    /// (`engine::share_link::open`): decoding is the worker's work, so the
+    /// page's bundle carries no share-link decoder.
+    OpenShare { text: String, file: bool },
+    /// Make a file the page offers for download ([`FileJob::make`]),
+    /// answered with [`Reply::File`].
+    MakeFile(Box<FileJob>),
+}
+
+/// One table of a [`FileJob`]: its placement and what its msit JSON needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableJob {
+    pub placement: Placement,
+    pub cluster: Cluster,
+    pub experts: usize,
+    /// The reference tool's table as it is (`--msit-compat`).
+    pub msit_compat: bool,
+}
+
+impl TableJob {
+    /// The msit JSON (`engine::export::msit_table`: checked as it is written).
+    pub fn json(&self) -> Result<String, Error> {
+        export::msit_table(&self.placement, &self.cluster, self.experts, self.msit_compat).map(|(json, _)| json)
+    }
+}
+
+/// A file the page offers for download, made by a web worker (writing and
+/// checking the files is the engine's export code, which the page's bundle
+/// does not carry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FileJob {
+    /// One msit deployment table.
+    Table(TableJob),
+    /// A table in an ecosystem format (`engine::export::render`).
+    Export { format: ExportFormat, table: TableJob, opts: ExportOptions },
+    /// "Download all" (`engine::export::bundle_zip`): every `(file name,
+    /// table)` and the report.
+    Bundle { tables: Vec<(String, TableJob)>, reports: Vec<PhaseReport> },
+}
+
+impl FileJob {
+    /// The file's bytes, or why it cannot be made.
+    pub fn make(&self) -> Result<Vec<u8>, Error> {
+        match self {
+            FileJob::Table(t) => t.json().map(String::into_bytes),
+            FileJob::Export { format: ExportFormat::Msit, table, .. } => table.json().map(String::into_bytes),
+            FileJob::Export { format, table, opts } => {
+                export::render(*format, &table.placement, table.experts, &table.cluster, opts).map(|f| f.text.into_bytes())
+            }
+            FileJob::Bundle { tables, reports } => {
+                let mut files = Vec::with_capacity(tables.len());
+                for (name, t) in tables {
+                    files.push((name.clone(), t.json()?));
+                }
+                export::bundle_zip(&files, reports)
+            }
+        }
+    }
 }
 
 /// Messages from a worker to the page.
@@ -121,6 +183,10 @@ pub enum Reply {
     Parsed(Box<Result<Dataset, Error>>),
     /// The share link's fragment, or why it cannot be made.
     Encoded(Result<String, Error>),
+    /// What a share link or file carries, or why it cannot be read.
+    Opened(Box<Result<Shared, Error>>),
+    /// The bytes of a [`Request::MakeFile`], or why it cannot be made.
+    File(Result<Vec<u8>, Error>),
     /// The worker failed outside a solve (a panic while parsing, a
     /// malformed request): the text for the user.
     Failed(String),

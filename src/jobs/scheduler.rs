@@ -297,7 +297,7 @@ impl Scheduler {
                 }
             }
             // Not a solver's message: a worker of the pool never sends it.
-            Reply::FileRead { .. } | Reply::SeriesStart { .. } | Reply::SeriesPart | Reply::Parsed(_) | Reply::Encoded(_) | Reply::Failed(_) => {
+            Reply::FileRead { .. } | Reply::SeriesStart { .. } | Reply::SeriesPart | Reply::Parsed(_) | Reply::Encoded(_) | Reply::Opened(_) | Reply::File(_) | Reply::Failed(_) => {
                 return self.on_failed(id, "the solver worker sent a message out of turn", out);
             }
         }

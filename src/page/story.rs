@@ -30,9 +30,10 @@ pub struct PhaseResult {
     pub solution: Solution,
     /// Step imbalance per kept interval (time-series data only), before and after.
     pub intervals: Option<(Vec<f64>, Vec<f64>)>,
-    /// The table JSON (with the rules it breaks in msit-compatible mode),
-    /// or why it cannot be offered.
-    pub table: Result<(String, Vec<String>), Error>,
+    /// The table's check (`export::msit_table_check`): the rules it breaks
+    /// in msit-compatible mode, or why it cannot be offered. The file itself
+    /// is made on demand ([`PhaseResult::table_job`], in a web worker).
+    pub table: Result<Vec<String>, Error>,
 }
 
 impl PhaseResult {
@@ -57,7 +58,7 @@ impl PhaseResult {
         };
         let score_before = metrics::score(&data, &before.placement, &cluster);
         let score_after = metrics::score(&data, &after, &cluster);
-        let table = export::msit_table(&after, &cluster, data.experts, settings.msit_compat);
+        let table = export::msit_table_check(&after, &cluster, data.experts, settings.msit_compat);
         let intervals = data
             .series
             .as_ref()
@@ -97,6 +98,16 @@ impl PhaseResult {
         metrics::replicas_added(&self.before, &self.after)
     }
 
+    /// What the table's file is made from (its msit JSON: `TableJob::json`).
+    pub fn table_job(&self) -> crate::jobs::protocol::TableJob {
+        crate::jobs::protocol::TableJob {
+            placement: self.after.clone(),
+            cluster: self.settings.cluster,
+            experts: self.data.experts,
+            msit_compat: self.settings.msit_compat,
+        }
+    }
+
     /// Slots whose expert changes from the current placement (none without one).
     pub fn slots_moved(&self) -> Option<usize> {
         self.before_is_current.then(|| metrics::slots_moved(&self.before, &self.after))
@@ -120,7 +131,7 @@ impl PhaseResult {
             );
         }
         let broken: &[String] = match &self.table {
-            Ok((_, v)) => v,
+            Ok(v) => v,
             Err(_) => &[],
         };
         if !broken.is_empty() {

@@ -18,11 +18,11 @@ use web_sys::HtmlCanvasElement;
 
 use super::charts;
 use super::pool;
-use super::results::download;
 use super::settings::validate;
 use super::state::AppState;
 use crate::engine::metrics::{self, Score};
 use crate::engine::{algo, export, Algorithm, Phase, PhaseData, Placement, Settings};
+use crate::jobs::protocol::{FileJob, TableJob};
 
 /// The algorithms compared, in table order: those the catalogue marks
 /// `compare` (`algo::catalogue::compared`).
@@ -35,8 +35,9 @@ pub struct Row {
     pub algorithm: Algorithm,
     pub score: Score,
     pub millis: f64,
-    /// The validated table JSON, or why it cannot be offered.
-    pub table: Result<String, String>,
+    /// The table's file (made on demand in a web worker), or why it cannot
+    /// be offered.
+    pub table: Result<TableJob, String>,
 }
 
 /// One phase's comparison.
@@ -111,7 +112,9 @@ async fn compare(
                     let millis = now_ms() - t0;
                     let placement = Placement { layers: sol.layers };
                     let score = metrics::score(data, &placement, &settings.cluster);
-                    let table = export::export_checked(&placement, &settings.cluster, data.experts).map_err(|e| e.to_string());
+                    let table = export::msit_table_check(&placement, &settings.cluster, data.experts, false)
+                        .map(|_| TableJob { placement, cluster: settings.cluster, experts: data.experts, msit_compat: false })
+                        .map_err(|e| e.to_string());
                     pc.rows.push(Row { algorithm: a, score, millis, table });
                 }
             }
@@ -210,14 +213,12 @@ fn phase_view(state: AppState, pc: Arc<PhaseCompare>) -> impl IntoView {
             let label = row.algorithm.label();
             let button = format!("Download {label} {phase} table");
             let dl = match &row.table {
-                Ok(json) => {
-                    let json = json.clone();
+                Ok(job) => {
+                    let job = job.clone();
                     let file = format!("{phase}_{}_global_deployment.json", row.algorithm.name());
                     view! {
                         <button type="button" on:click=move |_| {
-                            if let Err(e) = download(&file, &json) {
-                                state.fail(e);
-                            }
+                            super::task::offer(state, file.clone(), "application/json", FileJob::Table(job.clone()), None);
                         }>{button}</button>
                     }
                     .into_any()

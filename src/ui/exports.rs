@@ -7,16 +7,16 @@
 //! layer, so the model is chosen here (a preset, or "other" with its first
 //! MoE layer and hidden layers: the engine's `model_preset::resolve`, the
 //! same rule as `elb --model`). Every file is checked by the engine's
-//! `export::render` before it is offered.
+//! `export::render` before it is offered (in a web worker:
+//! `jobs::protocol::FileJob`).
 
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
 
-use super::results::save_blob;
 use super::state::{use_state, PhaseResult};
-use crate::engine::export::{check_options, render, ExportFormat as Format, ExportOptions};
+use crate::engine::export::{check_options, ExportFormat as Format, ExportOptions};
+use crate::jobs::protocol::FileJob;
 use crate::engine::model_preset::{self, PRESETS};
 
 /// The export options the fields give for `r`, checked against its data
@@ -35,25 +35,6 @@ fn options_of(r: &PhaseResult, format: Format, model: &str, first: &str, hidden:
     let opts = ExportOptions { model, mtp: mtp && format == Format::Trtllm, msit_compat: r.settings.msit_compat };
     check_options(&[format], &opts).map_err(|e| e.to_string())?;
     Ok(opts)
-}
-
-/// The export text of `r`'s table in `format`: the engine's one export
-/// function, which checks it against its consumer's rules first.
-fn export_text(r: &PhaseResult, format: Format, opts: &ExportOptions) -> Result<String, String> {
-    if format == Format::Msit {
-        // The same bytes as the "Download ... table" button.
-        return r.table.as_ref().map(|(json, _)| json.clone()).map_err(|e| e.to_string());
-    }
-    render(format, &r.after, r.data.experts, &r.settings.cluster, opts).map(|f| f.text).map_err(|e| e.to_string())
-}
-
-fn save_text(name: &str, text: &str, mime: &str) -> Result<(), String> {
-    let parts = js_sys::Array::of1(&JsValue::from_str(text));
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts)
-        .map_err(|e| format!("could not offer {name} for download: {e:?}"))?;
-    save_blob(name, &blob)
 }
 
 /// A whole-number field of the "other" model (`placeholder` when blank).
@@ -110,13 +91,29 @@ pub fn ExportChoice(result: Arc<PhaseResult>) -> impl IntoView {
         let r = r.clone();
         move |_| {
             let f = format.get_untracked();
-            let res = options.get_untracked().and_then(|o| export_text(&r, f, &o)).and_then(|text| save_text(&f.file_name(phase), &text, f.mime()));
-            match res {
-                Ok(()) => error.set(None),
-                Err(e) => {
-                    error.set(Some(format!("The {name} table cannot be exported as {}: {e}", f.label())));
-                    state.fail(format!("The {name} table cannot be exported: {e}"));
-                }
+            let job = options.get_untracked().and_then(|opts| match &r.table {
+                Ok(_) => Ok(FileJob::Export { format: f, table: r.table_job(), opts }),
+                Err(e) => Err(e.to_string()),
+            });
+            let refuse = move |e: String| {
+                let _ = error.try_set(Some(format!("The {name} table cannot be exported as {}: {e}", f.label())));
+                state.fail(format!("The {name} table cannot be exported: {e}"));
+            };
+            match job {
+                // Written and checked by the engine's `export::render` in a web worker.
+                Ok(job) => leptos::task::spawn_local(async move {
+                    let file = f.file_name(phase);
+                    match super::task::make_file(job).await {
+                        Ok(bytes) => match super::results::save_bytes(&file, &bytes, f.mime()) {
+                            Ok(()) => {
+                                let _ = error.try_set(None);
+                            }
+                            Err(e) => refuse(e),
+                        },
+                        Err(e) => refuse(e.to_string()),
+                    }
+                }),
+                Err(e) => refuse(e),
             }
         }
     };

@@ -1,6 +1,6 @@
 //! The UI's calls into the engine, in one place (no domain logic here).
 
-use crate::engine::{Dataset, Error, InputFile, PhaseData, Placement};
+use crate::engine::{InputFile, PhaseData, Placement};
 
 /// A built-in sample of the given preset and format, with its label.
 pub fn sample_files_for(
@@ -23,11 +23,6 @@ pub fn sample_label(preset: crate::engine::sample::Preset, format: crate::engine
 /// The cluster a sample preset is shaped for.
 pub fn sample_cluster(preset: crate::engine::sample::Preset) -> crate::engine::Cluster {
     crate::engine::sample::cluster_for(preset)
-}
-
-/// Ingest dropped files.
-pub fn read_files(files: &[InputFile]) -> Result<Dataset, Error> {
-    crate::engine::ingest::read_files(files)
 }
 
 /// Per-device load of one layer (routed devices, in device order).

@@ -22,13 +22,14 @@
 //! time-series phase, then [`Reply::Parsed`] with the dataset whose series
 //! came as parts, or [`Reply::Failed`].
 //!
-//! When the worker cannot start, the files are read and parsed on the main
-//! thread as before.
+//! When the worker cannot start, nothing is parsed (the page could not solve
+//! either): the alert names the cause ([`super::task::no_worker`]). The app bundle links
+//! no file reader, which keeps it small.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, ArrayBuffer, Float64Array, Function, Promise, Uint8Array};
+use js_sys::{Array, Float64Array, Function, Promise, Uint8Array};
 use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -61,30 +62,6 @@ pub struct ReadProgress {
     pub parsing: bool,
 }
 
-/// Read every file into memory, updating `progress` after each one (the
-/// main-thread fallback).
-pub async fn read_all(
-    files: Vec<(String, File)>,
-    progress: RwSignal<Option<ReadProgress>>,
-) -> Result<Vec<(String, ArrayBuffer)>, String> {
-    let total_bytes: f64 = files.iter().map(|(_, f)| f.size()).sum();
-    let mut p = ReadProgress { files: 0, total_files: files.len(), bytes: 0.0, total_bytes, parsing: false };
-    progress.set(Some(p));
-    let mut out = Vec::with_capacity(files.len());
-    for (path, file) in files {
-        let buf = JsFuture::from(file.array_buffer())
-            .await
-            .map_err(|e| format!("could not read {}: {}", file.name(), js_text(&e)))?;
-        p.files += 1;
-        p.bytes += file.size();
-        progress.set(Some(p));
-        out.push((path, buf.unchecked_into::<ArrayBuffer>()));
-    }
-    p.parsing = true;
-    progress.set(Some(p));
-    Ok(out)
-}
-
 /// Which load is the newest: an answer for an older one (a sample still
 /// parsing when a folder was dropped) is dropped.
 static LOAD_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -103,8 +80,8 @@ fn is_current(generation: u64) -> bool {
     LOAD_GENERATION.load(std::sync::atomic::Ordering::Relaxed) == generation
 }
 
-/// Read and parse `files` in a worker (or here, if no worker starts), with
-/// progress, and show the dataset or the error.
+/// Read and parse `files` in a worker, with progress, and show the dataset
+/// or the error ([`super::task::no_worker`] when the worker cannot start).
 pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, progress: RwSignal<Option<ReadProgress>>) {
     let generation = next_generation();
     mark("elb-ingest-start");
@@ -115,21 +92,7 @@ pub async fn load(state: AppState, origin: Origin, files: Vec<(String, File)>, p
         list.push(f);
     }
     let request = Request::ParseFiles { paths: files.iter().map(|(p, _)| p.clone()).collect() };
-    let result = match parse_in_worker(request, Some(list.into()), progress).await {
-        Ok(result) => result,
-        Err(why) => {
-            web_sys::console::warn_1(&format!("parsing on the main thread: {why}").into());
-            match read_all(files, progress).await {
-                Ok(bufs) => {
-                    let files: Vec<InputFile> =
-                        bufs.iter().map(|(p, b)| InputFile::new(p.clone(), Uint8Array::new(b).to_vec())).collect();
-                    drop(bufs);
-                    super::glue::read_files(&files)
-                }
-                Err(e) => Err(Error::msg(e)),
-            }
-        }
-    };
+    let result = parse_in_worker(request, Some(list.into()), progress).await.unwrap_or_else(|why| Err(super::task::no_worker(&why)));
     show(state, origin, generation, result, progress).await;
 }
 
@@ -156,7 +119,7 @@ async fn show(
 
 /// Generate a built-in sample and parse it in a worker (generating a dsv3
 /// dump and parsing it takes a few hundred ms: too long for the page's
-/// thread), or here when no worker starts. `None` when a newer load replaced
+/// thread; [`super::task::no_worker`] when it cannot start). `None` when a newer load replaced
 /// this one (nothing shown); else whether the dataset (not an error) was shown.
 pub async fn load_sample(
     state: AppState,
@@ -168,16 +131,7 @@ pub async fn load_sample(
     mark("elb-ingest-start");
     let label = super::glue::sample_label(preset, format);
     progress.set(Some(ReadProgress { parsing: true, ..ReadProgress::default() }));
-    let result = match parse_in_worker(Request::ParseSample { preset, format }, None, progress).await {
-        Ok(result) => result,
-        Err(why) => {
-            web_sys::console::warn_1(&format!("generating the sample on the main thread: {why}").into());
-            match super::glue::sample_files_for(preset, format) {
-                Some((_, files)) => super::glue::read_files(&files),
-                None => Err(Error::msg("The built-in sample data is not available in this build.")),
-            }
-        }
-    };
+    let result = parse_in_worker(Request::ParseSample { preset, format }, None, progress).await.unwrap_or_else(|why| Err(super::task::no_worker(&why)));
     show(state, Origin::Sample(label), generation, result, progress).await
 }
 
@@ -194,7 +148,7 @@ fn mark(name: &str) {
 /// The series parts received so far: `(phase index, values)` in order.
 type Parts = Rc<RefCell<Vec<(usize, Vec<f64>)>>>;
 
-/// `Err` = the worker did not get the request (fall back); `Ok` = its answer.
+/// `Err` = the worker did not get the request; `Ok` = its answer.
 async fn parse_in_worker(
     request: Request,
     attachment: Option<JsValue>,
@@ -270,7 +224,7 @@ async fn parse_in_worker(
                     let _ = resolve.call0(&JsValue::NULL);
                 }
                 Reply::Failed(text) => fail(&text),
-                Reply::Progress { .. } | Reply::Done { .. } | Reply::Encoded(_) => fail("internal: the file parser sent another worker's message"),
+                Reply::Progress { .. } | Reply::Done { .. } | Reply::Encoded(_) | Reply::Opened(_) | Reply::File(_) => fail("internal: the file parser sent another worker's message"),
             }
         });
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {

@@ -24,11 +24,11 @@ use web_sys::HtmlCanvasElement;
 use super::chart_card::ChartCard;
 use super::charts;
 use super::pool;
-use super::results::download;
 use super::state::{use_state, AppState, PhaseResult};
-use crate::page::heat;
 use crate::engine::metrics::{self, Score};
 use crate::engine::{export, migration};
+use crate::jobs::protocol::{FileJob, TableJob};
+use crate::page::heat;
 
 /// Whether the phase's "before" is a current placement rather than the
 /// default layout.
@@ -45,8 +45,9 @@ struct Aware {
     score: Score,
     tolerance: f64,
     millis: f64,
-    /// The msit table JSON, or why it cannot be offered.
-    table: Result<String, String>,
+    /// The table's file (made on demand in a web worker), or why it cannot
+    /// be offered.
+    table: Result<TableJob, String>,
 }
 
 #[derive(Clone)]
@@ -86,7 +87,10 @@ async fn refine(r: Arc<PhaseResult>, tolerance: f64, group: u64, status: RwSigna
     let placement = refined.placement;
     let (moved, per) = migration::slots_changed(&r.before, &placement);
     let score = metrics::score(data, &placement, &r.settings.cluster);
-    let table = export::export_checked(&placement, &r.settings.cluster, data.experts).map_err(|e| e.to_string());
+    let cluster = r.settings.cluster;
+    let table = export::msit_table_check(&placement, &cluster, data.experts, false)
+        .map(|_| TableJob { placement, cluster, experts: data.experts, msit_compat: false })
+        .map_err(|e| e.to_string());
     Some(Ok(Aware { moved, per, reached, layers: n, score, tolerance, millis: now_ms() - t0, table }))
 }
 
@@ -197,13 +201,11 @@ fn aware_table(state: AppState, name: &'static str, moved: usize, r: &PhaseResul
         .collect_view();
     let file = format!("{name}_migration_aware_global_deployment.json");
     let dl = match &a.table {
-        Ok(json) => {
-            let (json, file) = (json.clone(), file.clone());
+        Ok(job) => {
+            let (job, file) = (job.clone(), file.clone());
             view! {
                 <button type="button" on:click=move |_| {
-                    if let Err(e) = download(&file, &json) {
-                        state.fail(e);
-                    }
+                    super::task::offer(state, file.clone(), "application/json", FileJob::Table(job.clone()), None);
                 }>{format!("Download migration-aware {name} table")}</button>
             }
             .into_any()

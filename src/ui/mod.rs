@@ -11,7 +11,8 @@
 //! - [`holdout`]: the held-out check (time-series input);
 //! - [`results`] + [`charts`] + [`popularity`]: figures, plotters charts, downloads;
 //! - [`share`]: data, settings, seed and tables in the URL fragment (or a share file);
-//! - [`worker`]: the web workers' side (solving, parsing);
+//! - [`task`]: one-shot requests to a web worker (share links, downloads);
+//! - [`worker`]: the web workers' side (solving, parsing, share links, downloads);
 //! - [`wire`]: the workers' messages ([`crate::jobs::protocol`]) on `postMessage`;
 //! - [`glue`]: the engine calls the components make.
 
@@ -38,6 +39,7 @@ pub mod state;
 pub mod summary;
 pub mod sweep;
 pub mod sweep_chart;
+pub mod task;
 pub mod wire;
 pub mod worker;
 

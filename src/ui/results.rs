@@ -10,6 +10,7 @@ use super::phase_charts::{ImbalanceOverTimeChart, ImbalancePerLayerChart, LoadHe
 use super::state::{use_state, AppState, PhaseResult};
 use crate::engine::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use crate::engine::metrics::Score;
+use crate::jobs::protocol::FileJob;
 use crate::page::heat;
 
 fn fmt_gap(v: f64) -> String {
@@ -27,6 +28,17 @@ pub fn download(name: &str, text: &str) -> Result<(), String> {
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type("application/json");
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(fail)?;
+    save_blob(name, &blob)
+}
+
+/// Offer `bytes` as the file `name` of type `mime`.
+pub fn save_bytes(name: &str, bytes: &[u8], mime: &str) -> Result<(), String> {
+    let fail = |e: JsValue| format!("could not offer {name} for download: {e:?}");
+    let arr = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&arr);
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &opts).map_err(fail)?;
     save_blob(name, &blob)
 }
 
@@ -140,14 +152,12 @@ fn table_download(state: AppState, r: &PhaseResult) -> impl IntoView + use<> {
     let name = r.data.phase.name();
     let file = r.data.phase.table_file_name();
     let (button, error) = match &r.table {
-        Ok((json, _)) => {
-            let (json, f) = (json.clone(), file.clone());
+        Ok(_) => {
+            let (job, f) = (r.table_job(), file.clone());
             (
                 view! {
                     <button type="button" class="primary" on:click=move |_| {
-                        if let Err(e) = download(&f, &json) {
-                            state.fail(e);
-                        }
+                        super::task::offer(state, f.clone(), "application/json", FileJob::Table(job.clone()), None);
                     }>{format!("Download {name} table")}</button>
                 }
                 .into_any(),

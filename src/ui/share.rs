@@ -2,28 +2,26 @@
 //! seed and computed tables in the URL fragment (`#run=2....`), which never
 //! reaches a server. Opening one shows the sender's tables and figures
 //! without a run; past the link limit the page offers a share file that
-//! opens the same way.
+//! opens the same way. Encoding and decoding run in a web worker
+//! ([`super::task`], `engine::share_link`): the page's bundle carries
+//! neither.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use super::state::{use_state, AppState, Origin};
-pub use crate::engine::share_link::{decode, encode, Shared, View, PREFIX};
+pub use crate::engine::share_link::{Shared, View, PREFIX, SHARE_FILE};
 use crate::engine::Error;
-use serde::{Deserialize, Serialize};
+use crate::jobs::protocol::{Reply, Request};
 
 
 /// Links longer than this (characters = bytes: the link is ASCII) are not
 /// copied; a share file is offered instead. `?share-limit=<n>` in the page
 /// URL overrides it (tests force the share-file path with a small limit).
 pub const LINK_LIMIT: usize = 1_000_000;
-/// The name of the share file.
-pub const SHARE_FILE: &str = "elb-share.json";
 /// Largest share file read (the link limit is far below).
 const MAX_SHARE_FILE: f64 = 256.0 * 1024.0 * 1024.0;
-/// The key that marks a share file.
-const SHARE_KEY: &str = "elb_share";
 
 /// The limit in force: `?share-limit=<n>` or [`LINK_LIMIT`].
 pub fn link_limit() -> usize {
@@ -49,41 +47,18 @@ pub fn size_text(bytes: usize) -> String {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct ShareFile {
-    /// Format version of the file (1).
-    elb_share: u32,
-    /// What opening it does: the same `#run=...` fragment a link carries.
-    fragment: String,
-}
-
-/// The share file's text for a fragment.
-pub fn share_file_text(fragment: &str) -> String {
-    serde_json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() })
-        .unwrap_or_else(|_| String::new())
-}
-
-/// The fragment of a share file; `None` when `text` is not one (then it is
-/// ingested as data), `Some(Err)` when it is one but cannot be read.
-pub fn fragment_from_share_file(text: &str) -> Option<Result<String, Error>> {
-    let head: String = text.trim_start().chars().take(64).collect();
-    if !head.starts_with('{') || !head.contains(&format!("\"{SHARE_KEY}\"")) {
-        return None;
-    }
-    let bad = |why: String| Error::msg(format!("this share file cannot be read ({why}); ask for a fresh one"));
-    Some(match serde_json::from_str::<ShareFile>(text) {
-        Ok(f) if f.elb_share == 1 && f.fragment.starts_with(PREFIX) => Ok(f.fragment),
-        Ok(f) if f.elb_share != 1 => Err(bad(format!("version {} is not known to this build", f.elb_share))),
-        Ok(_) => Err(bad("it holds no #run= data".into())),
-        Err(e) => Err(bad(format!("bad contents: {e}"))),
-    })
-}
-
 /// Open a `#run=...` fragment (link or share file): the sender's data,
 /// settings and tables, figures computed here by the same engine functions.
 /// A link that cannot be read changes nothing on the page but the message.
-fn open_fragment(state: AppState, fragment: &str) {
-    let shared = match decode(fragment) {
+/// `text` is the fragment (`file` false) or a share file's text; a web
+/// worker reads it.
+async fn open_shared(state: AppState, text: String, file: bool) {
+    let opened = match super::task::ask("elb-share", Request::OpenShare { text, file }).await {
+        Ok(Reply::Opened(r)) => *r,
+        Ok(_) => Err(Error::internal("the share worker sent another worker's message")),
+        Err(e) => Err(e),
+    };
+    let shared = match opened {
         Ok(s) => s,
         Err(e) => {
             state.loading.set(false);
@@ -127,17 +102,11 @@ pub async fn open_if_share_file(state: AppState, files: &[(String, web_sys::File
     }
     let Ok(text) = JsFuture::from(file.text()).await else { return false };
     let Some(text) = text.as_string() else { return false };
-    match fragment_from_share_file(&text) {
-        None => false,
-        Some(Ok(fragment)) => {
-            open_fragment(state, &fragment);
-            true
-        }
-        Some(Err(e)) => {
-            state.fail(e);
-            true
-        }
+    if !crate::engine::share_link::is_share_file(&text) {
+        return false;
     }
+    open_shared(state, text, true).await;
+    true
 }
 
 /// On start-up: if the page was opened from a share link, load it and run.
@@ -147,7 +116,12 @@ pub fn open_from_location(state: AppState) -> bool {
     if !hash.starts_with(PREFIX) {
         return false;
     }
-    open_fragment(state, &hash);
+    // Read in a worker: the page shows "loading" until it is open.
+    state.loading.set(true);
+    spawn_local(async move {
+        open_shared(state, hash, false).await;
+        state.loading.set(false);
+    });
     true
 }
 
@@ -193,67 +167,16 @@ fn current_shared(state: AppState) -> Result<Shared, String> {
     })
 }
 
-/// The fragment of [`current_shared`].
-fn current_fragment(state: AppState) -> Result<String, String> {
-    encode(&current_shared(state)?).map_err(|e| e.to_string())
-}
-
-/// [`encode`] in a web worker of its own (deflating a large dump's link
-/// takes longer than a main-thread task should); on the main thread, in a
-/// task of its own, when no worker starts.
-async fn encode_off_main_thread(shared: Shared) -> Result<String, String> {
-    use crate::jobs::protocol::{Reply, Request};
-    use js_sys::{Function, Promise};
-    use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::{JsCast, JsValue};
-    let in_worker = async {
-        let opts = web_sys::WorkerOptions::new();
-        opts.set_name("elb-share");
-        let worker = web_sys::Worker::new_with_options(super::pool::WORKER_LOADER, &opts).map_err(|e| super::wire::js_text(&e))?;
-        let answer: std::rc::Rc<std::cell::RefCell<Option<Result<String, Error>>>> = Default::default();
-        let request = Request::EncodeShare(Box::new(shared.clone()));
-        let mut handlers: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
-        let promise = Promise::new(&mut |resolve: Function, reject: Function| {
-            let (w, answer, reject_e, request) = (worker.clone(), answer.clone(), reject.clone(), request.clone());
-            let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-                let data = js_sys::Reflect::get(&ev, &"data".into()).unwrap_or(JsValue::UNDEFINED);
-                let fail = |t: &str| drop(reject.call1(&JsValue::NULL, &JsValue::from_str(t)));
-                match super::wire::unpack::<Reply>(&data) {
-                    Ok((Reply::Ready, _)) => {
-                        if let Err(e) = super::wire::post_to(&w, &request, None) {
-                            fail(&e.to_string());
-                        }
-                    }
-                    Ok((Reply::Encoded(r), _)) => {
-                        *answer.borrow_mut() = Some(r);
-                        drop(resolve.call0(&JsValue::NULL));
-                    }
-                    Ok((Reply::Failed(t), _)) => fail(&t),
-                    Ok(_) => fail("the share worker sent another worker's message"),
-                    Err(e) => fail(&e.to_string()),
-                }
-            });
-            let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
-                drop(reject_e.call1(&JsValue::NULL, &JsValue::from_str(&super::wire::js_text(&ev))));
-            });
-            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-            handlers.push(on_message);
-            handlers.push(on_error);
-        });
-        let done = JsFuture::from(promise).await;
-        worker.terminate();
-        drop(handlers);
-        done.map_err(|e| super::wire::js_text(&e))?;
-        let r = answer.borrow_mut().take();
-        r.ok_or_else(|| "the share worker gave no answer".to_string())
-    };
-    match in_worker.await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => {
-            super::next_task().await;
-            encode(&shared).map_err(|e| e.to_string())
-        }
+/// The share link's fragment of `shared` (or, with `file`, the share
+/// file's text), made in a web worker of its own: deflating a large dump's
+/// link takes longer than a main-thread task should, and the page's bundle
+/// carries no encoder.
+async fn encode_in_worker(shared: Shared, file: bool) -> Result<String, String> {
+    let request = if file { Request::EncodeShareFile(Box::new(shared)) } else { Request::EncodeShare(Box::new(shared)) };
+    match super::task::ask("elb-share", request).await {
+        Ok(Reply::Encoded(r)) => r.map_err(|e| e.to_string()),
+        Ok(_) => Err("the share worker sent another worker's message".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -264,11 +187,13 @@ pub const WHERE_THE_DATA_GOES: &str = "The data travels inside the link, after i
 pub fn ShareButton() -> impl IntoView {
     let state = use_state();
     // The fragment for the results shown, for its size (made once per
-    // result, data and view change); a click encodes afresh.
-    let made = RwSignal::new(None::<Result<String, String>>);
+    // result, data and view change), with the view it was made for: the
+    // tolerance is read untracked (typing it does not re-encode the link
+    // each keystroke), so a click after a change encodes afresh.
+    let made = RwSignal::new(None::<(View, Result<String, String>)>);
     let limit = link_limit();
-    // Encoded in a task of its own after the results are drawn (a large
-    // dump's link takes a while); a newer change supersedes an older one.
+    // Encoded in a web worker after the results are drawn (a large dump's
+    // link takes a while); a newer change supersedes an older one.
     let generation = StoredValue::new(0u64);
     Effect::new(move |_| {
         let has_results = !state.current_results().is_empty();
@@ -279,30 +204,21 @@ pub fn ShareButton() -> impl IntoView {
         made.set(None);
         if let Some(shared) = shared {
             spawn_local(async move {
-                let fragment = match shared {
-                    Ok(s) => encode_off_main_thread(s).await,
-                    Err(e) => Err(e),
+                let made_now = match shared {
+                    Ok(s) => (s.view.clone(), encode_in_worker(s, false).await),
+                    Err(e) => (View::default(), Err(e)),
                 };
                 if generation.try_get_value() == Some(mine) {
-                    let _ = made.try_set(Some(fragment));
+                    let _ = made.try_set(Some(made_now));
                 }
             });
         }
     });
     let base_len = move || page_base().unwrap_or_default().len();
-    let link_len = move || made.with(|m| m.as_ref().and_then(|r| r.as_ref().ok()).map(|f| base_len() + f.len()));
+    let link_len = move || made.with(|m| m.as_ref().and_then(|(_, r)| r.as_ref().ok()).map(|f| base_len() + f.len()));
     let too_long = move || link_len().is_some_and(|n| n > limit);
-    let fragment = move || current_fragment(state);
 
-    let on_click = move |_| {
-        state.notice.set(None);
-        let fragment = match fragment() {
-            Ok(v) => v,
-            Err(e) => {
-                state.fail(e);
-                return;
-            }
-        };
+    let copy = move |fragment: String| {
         let Some(window) = web_sys::window() else { return };
         let link = format!("{}{fragment}", page_base().unwrap_or_default());
         if link.len() > limit {
@@ -327,12 +243,35 @@ pub fn ShareButton() -> impl IntoView {
             state.notice.set(Some(msg));
         });
     };
-    let download_file = move |_| match fragment() {
-        Ok(fragment) => {
-            if let Err(e) = super::results::download(SHARE_FILE, &share_file_text(&fragment)) {
+    let on_click = move |_| {
+        state.notice.set(None);
+        let shared = match current_shared(state) {
+            Ok(s) => s,
+            Err(e) => return state.fail(e),
+        };
+        // The link made for exactly this view is copied at once (inside the
+        // click); else it is made now, in a worker.
+        let ready = made.with_untracked(|m| match m {
+            Some((view, Ok(f))) if *view == shared.view => Some(f.clone()),
+            _ => None,
+        });
+        match ready {
+            Some(fragment) => copy(fragment),
+            None => spawn_local(async move {
+                match encode_in_worker(shared, false).await {
+                    Ok(fragment) => copy(fragment),
+                    Err(e) => state.fail(e),
+                }
+            }),
+        }
+    };
+    let download_file = move |_| match current_shared(state) {
+        Ok(shared) => spawn_local(async move {
+            let saved = encode_in_worker(shared, true).await.and_then(|text| super::results::download(SHARE_FILE, &text));
+            if let Err(e) = saved {
                 state.fail(e);
             }
-        }
+        }),
         Err(e) => state.fail(e),
     };
     view! {

@@ -18,6 +18,7 @@ use wasm_bindgen::JsCast;
 
 use super::wire;
 use crate::engine::migration::{self, Refined};
+use crate::engine::share_link;
 use crate::engine::{algo, Error, PhaseData};
 use crate::jobs::protocol::{JobId, Output, Reply, Request, Work};
 
@@ -90,7 +91,10 @@ fn serve(data: wasm_bindgen::JsValue) {
             super::ingest_worker::parse_sample(preset, format);
             DOING.with(|d| d.set(Doing::Idle));
         }
-        Request::EncodeShare(shared) => send(&Reply::Encoded(crate::engine::share_link::encode(&shared))),
+        Request::EncodeShare(shared) => send(&Reply::Encoded(share_link::encode(&shared))),
+        Request::EncodeShareFile(shared) => send(&Reply::Encoded(share_link::encode(&shared).map(|f| share_link::share_file_text(&f)))),
+        Request::MakeFile(job) => send(&Reply::File(job.make())),
+        Request::OpenShare { text, file } => send(&Reply::Opened(Box::new(share_link::open(&text, file)))),
     }
 }
 
