@@ -157,17 +157,7 @@ pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut
         // Slices of length T up front: no bounds checks in the loop.
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
-        // Two passes: the terms (vectorised, `move_terms`), then their sum
-        // in interval order.
-        if no_nan {
-            move_terms::<true>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
-        } else {
-            move_terms::<false>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
-        }
-        let mut delta = 0.0;
-        for &t in terms.iter() {
-            delta += t;
-        }
+        let delta = move_delta(no_nan, &top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
         if delta <= thr {
             apply_swap(st, &mut top, (d1, a, d2, b));
         }
@@ -179,7 +169,6 @@ pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut
 /// `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`) swap: the sum, in
 /// interval order, of the terms of [`move_terms`] (`terms` is scratch
 /// space of length T). `no_nan`: no operand can be NaN (see `move_terms`).
-#[allow(dead_code)] // called by `anneal_series` from the next commit
 #[inline(always)]
 pub(super) fn move_delta(no_nan: bool, top: &Tops, d: (usize, usize), r: (&[f64], &[f64]), l: (&[f64], &[f64]), terms: &mut [f64]) -> f64 {
     #[cfg(target_arch = "wasm32")]
