@@ -54,6 +54,11 @@ pub(super) struct Tops {
     /// ([`move_delta_simd`]) keeps one pointer, with fixed offsets, for all
     /// five fields instead of five pointers (fewer registers spilled).
     pub(super) pack: Vec<f64>,
+    /// The per-replica loads sum to far below the largest f64, so no load,
+    /// move or difference can be infinite or NaN (see [`move_terms`]).
+    /// Read by the wasm kernels only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(super) no_nan: bool,
 }
 
 /// The fields of [`Tops::pack`].
@@ -71,7 +76,8 @@ impl Tops {
     pub(super) fn new(st: &State) -> Tops {
         let t_n = st.t_n;
         let len = if BLOCKS { t_n.div_ceil(2) * BLOCK } else { (I1 + 1) * t_n };
-        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: vec![0.0; t_n], pack: vec![0.0; len] };
+        let no_nan = st.hr.iter().sum::<f64>() < 1e300;
+        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: vec![0.0; t_n], pack: vec![0.0; len], no_nan };
         for k in 0..t_n {
             rescan(st, &mut tops, k);
         }
@@ -279,6 +285,79 @@ pub(super) fn move_delta_simd(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&
         delta += f64x2_extract_lane::<0>(t);
     }
     delta
+}
+
+/// The robust objective's sum `G` after the swap of slot loads `r1` (on
+/// `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`):
+/// `sum_t robust_pow(max(max(x, y), Top3::other(d1, d2), 0) * inv[t], sq)`
+/// over the intervals with `inv[t] != 0`, in interval order.
+#[allow(dead_code)] // called by `anneal_series_robust` from the next commit
+#[inline(always)]
+pub(super) fn robust_sum(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64])) -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    if top.no_nan {
+        return robust_sum_simd(top, inv, sq, (d1, d2), (r1, r2), (l1, l2));
+    }
+    let mut g_new = 0.0;
+    for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
+        if iv == 0.0 {
+            continue;
+        }
+        let dl = a2 - a1;
+        let x = x1 + dl;
+        let y = x2 - dl;
+        g_new += robust_pow(fmath::max(fmath::max(fmath::max(x, y), t3.other(d1, d2)), 0.0) * iv, sq);
+    }
+    g_new
+}
+
+/// [`robust_sum`] for wasm32 with 128-bit SIMD, two intervals per step like
+/// [`move_delta_simd`]: the same operations lane by lane (`fmath::max(v,
+/// 0.0)` is `f64x2.pmax(0, v)`; with no NaN operand the other `fmath::max`
+/// are plain compares), and an interval with `inv[t] == 0` adds +0.0
+/// instead of nothing, which leaves the sum (never below +0.0) unchanged.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn robust_sum_simd(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64])) -> f64 {
+    use core::arch::wasm32::*;
+    let t_n = inv.len();
+    let (f1, f2) = (f64x2_splat(d1 as f64), f64x2_splat(d2 as f64));
+    let zero = f64x2_splat(0.0);
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    let pack = &top.pack[..t_n.div_ceil(2) * BLOCK];
+    let pair = |s: &[f64], k: usize| f64x2(s[k], s[k + 1]);
+    let terms = |p: &[f64], iv: v128, a1: v128, a2: v128, x1: v128, x2: v128| {
+        let p = &p[..BLOCK];
+        let field = |f: usize| pair(p, 2 * f);
+        let dl = f64x2_sub(a2, a1);
+        let x = f64x2_add(x1, dl);
+        let y = f64x2_sub(x2, dl);
+        let (j0, j1) = (field(I0), field(I1));
+        let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
+        let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
+        let other = v128_bitselect(field(V0), v128_bitselect(field(V1), field(V2), m1), m0);
+        let mut z = f64x2_mul(f64x2_pmax(zero, f64x2_pmax(other, f64x2_pmax(y, x))), iv);
+        for _ in 0..sq {
+            z = f64x2_mul(z, z);
+        }
+        v128_bitselect(z, zero, f64x2_ne(iv, zero))
+    };
+    let mut g = 0.0;
+    let rows = r1.chunks_exact(2).zip(r2.chunks_exact(2)).zip(l1.chunks_exact(2).zip(l2.chunks_exact(2)));
+    let mut j = 0;
+    for ((p, iv), ((a1, a2), (x1, x2))) in pack.chunks_exact(BLOCK).zip(inv.chunks_exact(2)).zip(rows) {
+        let t = terms(p, pair(iv, 0), pair(a1, 0), pair(a2, 0), pair(x1, 0), pair(x2, 0));
+        g += f64x2_extract_lane::<0>(t);
+        g += f64x2_extract_lane::<1>(t);
+        j += 1;
+    }
+    if t_n % 2 == 1 {
+        let k = t_n - 1;
+        let one = |s: &[f64]| f64x2_splat(s[k]);
+        let t = terms(&pack[BLOCK * j..], one(inv), one(r1), one(r2), one(l1), one(l2));
+        g += f64x2_extract_lane::<0>(t);
+    }
+    g
 }
 
 /// A random swap of the threshold-accepting search: the first device the
