@@ -291,7 +291,6 @@ pub(super) fn move_delta_simd(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&
 /// `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`):
 /// `sum_t robust_pow(max(max(x, y), Top3::other(d1, d2), 0) * inv[t], sq)`
 /// over the intervals with `inv[t] != 0`, in interval order.
-#[allow(dead_code)] // called by `anneal_series_robust` from the next commit
 #[inline(always)]
 pub(super) fn robust_sum(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64])) -> f64 {
     #[cfg(target_arch = "wasm32")]
@@ -495,16 +494,7 @@ pub(super) fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rn
         let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
-        let mut g_new = 0.0;
-        for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(&inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
-            if iv == 0.0 {
-                continue;
-            }
-            let dl = a2 - a1;
-            let x = x1 + dl;
-            let y = x2 - dl;
-            g_new += term(fmath::max(fmath::max(x, y), t3.other(d1, d2)), iv);
-        }
+        let g_new = robust_sum(&top, &inv, sq, (d1, d2), (r1, r2), (l1, l2));
         let (m_old, m_new) = (power_mean(g), power_mean(g_new));
         if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
             apply_swap(st, &mut top, (d1, a, d2, b));
