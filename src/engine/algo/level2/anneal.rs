@@ -39,39 +39,69 @@ impl Top3 {
     }
 }
 
-/// The [`Top3`] of every interval, also as one array per field (device ids
-/// as `f64`, -1 for none) so the move evaluation reads them as plain
-/// columns the compiler can vectorise.
+/// The [`Top3`] of every interval, also laid out for the move evaluation.
 pub(super) struct Tops {
     pub(super) t: Vec<Top3>,
+    /// The busiest load of every interval (`t[k].v[0]`).
     pub(super) v0: Vec<f64>,
-    pub(super) v1: Vec<f64>,
-    pub(super) v2: Vec<f64>,
-    pub(super) i0: Vec<f64>,
-    pub(super) i1: Vec<f64>,
-    pub(super) i2: Vec<f64>,
+    /// What [`move_terms`] reads: the fields [`V0`], [`V1`], [`V2`] (the
+    /// three largest loads) and [`I0`], [`I1`] (the devices of the first
+    /// two, as `f64`, -1 for none) of every interval, field `f` of interval
+    /// `k` at [`Tops::at`]`(k, f)`. Natively one column per field (the
+    /// compiler vectorises the loop over intervals). In wasm two intervals
+    /// per block of [`BLOCK`] (`[f0 of 2j, f0 of 2j+1, f1 of 2j, ...]`):
+    /// one 128-bit load reads a field of both, and the SIMD loop
+    /// ([`move_delta_simd`]) keeps one pointer, with fixed offsets, for all
+    /// five fields instead of five pointers (fewer registers spilled).
+    pub(super) pack: Vec<f64>,
+    /// The per-replica loads sum to far below the largest f64, so no load,
+    /// move or difference can be infinite or NaN (see [`move_terms`]).
+    /// Read by the wasm kernels only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(super) no_nan: bool,
 }
+
+/// The fields of [`Tops::pack`].
+pub(super) const V0: usize = 0;
+pub(super) const V1: usize = 1;
+pub(super) const V2: usize = 2;
+pub(super) const I0: usize = 3;
+pub(super) const I1: usize = 4;
+/// wasm: the length of a block of two intervals in [`Tops::pack`].
+pub(super) const BLOCK: usize = 10;
+/// Whether [`Tops::pack`] has the wasm layout (blocks of two intervals).
+const BLOCKS: bool = cfg!(target_arch = "wasm32");
 
 impl Tops {
     pub(super) fn new(st: &State) -> Tops {
         let t_n = st.t_n;
-        let z = || vec![0.0; t_n];
-        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: z(), v1: z(), v2: z(), i0: z(), i1: z(), i2: z() };
+        let len = if BLOCKS { t_n.div_ceil(2) * BLOCK } else { (I1 + 1) * t_n };
+        let no_nan = st.hr.iter().sum::<f64>() < 1e300;
+        let mut tops = Tops { t: vec![Top3::EMPTY; t_n], v0: vec![0.0; t_n], pack: vec![0.0; len], no_nan };
         for k in 0..t_n {
             rescan(st, &mut tops, k);
         }
         tops
+    }
+    /// Where field `f` of interval `k` is in [`Tops::pack`].
+    #[inline(always)]
+    pub(super) fn at(&self, k: usize, f: usize) -> usize {
+        if BLOCKS {
+            BLOCK * (k / 2) + 2 * f + k % 2
+        } else {
+            f * self.t.len() + k
+        }
     }
     #[inline]
     pub(super) fn set(&mut self, k: usize, t3: Top3) {
         let id = |d: usize| if d == usize::MAX { -1.0 } else { d as f64 };
         self.t[k] = t3;
         self.v0[k] = t3.v[0];
-        self.v1[k] = t3.v[1];
-        self.v2[k] = t3.v[2];
-        self.i0[k] = id(t3.d[0]);
-        self.i1[k] = id(t3.d[1]);
-        self.i2[k] = id(t3.d[2]);
+        let fields = [(V0, t3.v[0]), (V1, t3.v[1]), (V2, t3.v[2]), (I0, id(t3.d[0])), (I1, id(t3.d[1]))];
+        for (f, v) in fields {
+            let i = self.at(k, f);
+            self.pack[i] = v;
+        }
     }
 }
 
@@ -133,22 +163,34 @@ pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut
         // Slices of length T up front: no bounds checks in the loop.
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
-        // Two passes: the terms (vectorised, `move_terms`), then their sum
-        // in interval order.
-        if no_nan {
-            move_terms::<true>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
-        } else {
-            move_terms::<false>(&top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
-        }
-        let mut delta = 0.0;
-        for &t in terms.iter() {
-            delta += t;
-        }
+        let delta = move_delta(no_nan, &top, (d1, d2), (r1, r2), (l1, l2), &mut terms);
         if delta <= thr {
             apply_swap(st, &mut top, (d1, a, d2, b));
         }
     }
     objective(&top)
+}
+
+/// The change of `sum_t max_d load(d, t)` when slot loads `r1` (on device
+/// `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`) swap: the sum, in
+/// interval order, of the terms of [`move_terms`] (`terms` is scratch
+/// space of length T). `no_nan`: no operand can be NaN (see `move_terms`).
+#[inline(always)]
+pub(super) fn move_delta(no_nan: bool, top: &Tops, d: (usize, usize), r: (&[f64], &[f64]), l: (&[f64], &[f64]), terms: &mut [f64]) -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    if no_nan {
+        return move_delta_simd(top, d, r, l, terms.len());
+    }
+    if no_nan {
+        move_terms::<true>(top, d, r, l, terms);
+    } else {
+        move_terms::<false>(top, d, r, l, terms);
+    }
+    let mut delta = 0.0;
+    for &t in terms.iter() {
+        delta += t;
+    }
+    delta
 }
 
 /// The change of every interval's busiest load when slot loads `r1` (on
@@ -162,22 +204,159 @@ pub(super) fn anneal_series(st: &mut State, knobs: &Knobs, moves: u64, rng: &mut
 #[inline(always)]
 pub(super) fn move_terms<const NO_NAN: bool>(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64]), terms: &mut [f64]) {
     let t_n = terms.len();
-    let max = |a: f64, b: f64| if NO_NAN { if a > b { a } else { b } } else { fmath::max(a, b) };
-    let (f1, f2) = (d1 as f64, d2 as f64);
-    let (v0, v1, v2) = (&top.v0[..t_n], &top.v1[..t_n], &top.v2[..t_n]);
-    let (i0, i1) = (&top.i0[..t_n], &top.i1[..t_n]);
     let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
-    for k in 0..t_n {
-        let dl = r2[k] - r1[k];
-        let x = l1[k] + dl;
-        let y = l2[k] - dl;
-        // Top3::other without branches: bit masks pick the value.
-        let m0 = 0u64.wrapping_sub(((i0[k] != f1) & (i0[k] != f2)) as u64);
-        let m1 = 0u64.wrapping_sub(((i1[k] != f1) & (i1[k] != f2)) as u64);
-        let next = (v1[k].to_bits() & m1) | (v2[k].to_bits() & !m1);
-        let other = f64::from_bits((v0[k].to_bits() & m0) | (next & !m0));
-        terms[k] = max(max(x, y), other) - v0[k];
+    let (f1, f2) = (d1 as f64, d2 as f64);
+    if BLOCKS {
+        // wasm, only when an operand may be NaN (else `move_delta_simd`).
+        for k in 0..t_n {
+            let p = |f: usize| top.pack[top.at(k, f)];
+            terms[k] = move_term::<NO_NAN>([p(V0), p(V1), p(V2), p(I0), p(I1)], (f1, f2), (r1[k], r2[k]), (l1[k], l2[k]));
+        }
+        return;
     }
+    let col = |f: usize| &top.pack[f * t_n..(f + 1) * t_n];
+    let (v0, v1, v2, i0, i1) = (col(V0), col(V1), col(V2), col(I0), col(I1));
+    for k in 0..t_n {
+        terms[k] = move_term::<NO_NAN>([v0[k], v1[k], v2[k], i0[k], i1[k]], (f1, f2), (r1[k], r2[k]), (l1[k], l2[k]));
+    }
+}
+
+/// One interval's term of [`move_terms`], from its fields `p` (indexed by [`V0`] ... [`I1`]).
+#[inline(always)]
+fn move_term<const NO_NAN: bool>(p: [f64; 5], (f1, f2): (f64, f64), (a1, a2): (f64, f64), (x1, x2): (f64, f64)) -> f64 {
+    let max = |a: f64, b: f64| if NO_NAN { if a > b { a } else { b } } else { fmath::max(a, b) };
+    let dl = a2 - a1;
+    let x = x1 + dl;
+    let y = x2 - dl;
+    // Top3::other without branches: bit masks pick the value.
+    let m0 = 0u64.wrapping_sub(((p[I0] != f1) & (p[I0] != f2)) as u64);
+    let m1 = 0u64.wrapping_sub(((p[I1] != f1) & (p[I1] != f2)) as u64);
+    let next = (p[V1].to_bits() & m1) | (p[V2].to_bits() & !m1);
+    let other = f64::from_bits((p[V0].to_bits() & m0) | (next & !m0));
+    max(max(x, y), other) - p[V0]
+}
+
+/// [`move_delta`] for wasm32 with 128-bit SIMD (`simd128`, enabled for this
+/// function only), two intervals per step: every lane computes exactly the
+/// scalar term of [`move_terms`] (`f64x2.pmax(b, a)` is
+/// `if a > b { a } else { b }` lane by lane, which V8 compiles to one
+/// `maxpd`, where a scalar f64 select or `f64.max` becomes compare-and-branch
+/// code that mispredicts on this data), and the terms are added in interval
+/// order as they come (no store, no second pass), so the sum is bit-identical.
+/// Only when no operand can be NaN.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+pub(super) fn move_delta_simd(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64]), t_n: usize) -> f64 {
+    use core::arch::wasm32::*;
+    let (f1, f2) = (f64x2_splat(d1 as f64), f64x2_splat(d2 as f64));
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    let pack = &top.pack[..t_n.div_ceil(2) * BLOCK];
+    let pair = |s: &[f64], k: usize| f64x2(s[k], s[k + 1]);
+    // The terms of both intervals of block `p`, with slot loads `a1`, `a2`
+    // and device loads `x1`, `x2`.
+    let terms = |p: &[f64], a1: v128, a2: v128, x1: v128, x2: v128| {
+        let p = &p[..BLOCK];
+        let field = |f: usize| pair(p, 2 * f);
+        let dl = f64x2_sub(a2, a1);
+        let x = f64x2_add(x1, dl);
+        let y = f64x2_sub(x2, dl);
+        let (j0, j1) = (field(I0), field(I1));
+        let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
+        let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
+        let next = v128_bitselect(field(V1), field(V2), m1);
+        let other = v128_bitselect(field(V0), next, m0);
+        f64x2_sub(f64x2_pmax(other, f64x2_pmax(y, x)), field(V0))
+    };
+    let mut delta = 0.0;
+    let rows = r1.chunks_exact(2).zip(r2.chunks_exact(2)).zip(l1.chunks_exact(2).zip(l2.chunks_exact(2)));
+    let mut j = 0;
+    for (p, ((a1, a2), (x1, x2))) in pack.chunks_exact(BLOCK).zip(rows) {
+        let t = terms(p, pair(a1, 0), pair(a2, 0), pair(x1, 0), pair(x2, 0));
+        delta += f64x2_extract_lane::<0>(t);
+        delta += f64x2_extract_lane::<1>(t);
+        j += 1;
+    }
+    if t_n % 2 == 1 {
+        // The last interval of an odd T, in lane 0 (lane 1 reads the
+        // block's unused half and is dropped).
+        let k = t_n - 1;
+        let one = |s: &[f64]| f64x2_splat(s[k]);
+        let t = terms(&pack[BLOCK * j..], one(r1), one(r2), one(l1), one(l2));
+        delta += f64x2_extract_lane::<0>(t);
+    }
+    delta
+}
+
+/// The robust objective's sum `G` after the swap of slot loads `r1` (on
+/// `d1`, loads `l1`) and `r2` (on `d2`, loads `l2`):
+/// `sum_t robust_pow(max(max(x, y), Top3::other(d1, d2), 0) * inv[t], sq)`
+/// over the intervals with `inv[t] != 0`, in interval order.
+#[inline(always)]
+pub(super) fn robust_sum(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64])) -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    if top.no_nan {
+        return robust_sum_simd(top, inv, sq, (d1, d2), (r1, r2), (l1, l2));
+    }
+    let mut g_new = 0.0;
+    for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
+        if iv == 0.0 {
+            continue;
+        }
+        let dl = a2 - a1;
+        let x = x1 + dl;
+        let y = x2 - dl;
+        g_new += robust_pow(fmath::max(fmath::max(fmath::max(x, y), t3.other(d1, d2)), 0.0) * iv, sq);
+    }
+    g_new
+}
+
+/// [`robust_sum`] for wasm32 with 128-bit SIMD, two intervals per step like
+/// [`move_delta_simd`]: the same operations lane by lane (`fmath::max(v,
+/// 0.0)` is `f64x2.pmax(0, v)`; with no NaN operand the other `fmath::max`
+/// are plain compares), and an interval with `inv[t] == 0` adds +0.0
+/// instead of nothing, which leaves the sum (never below +0.0) unchanged.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn robust_sum_simd(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (r1, r2): (&[f64], &[f64]), (l1, l2): (&[f64], &[f64])) -> f64 {
+    use core::arch::wasm32::*;
+    let t_n = inv.len();
+    let (f1, f2) = (f64x2_splat(d1 as f64), f64x2_splat(d2 as f64));
+    let zero = f64x2_splat(0.0);
+    let (r1, r2, l1, l2) = (&r1[..t_n], &r2[..t_n], &l1[..t_n], &l2[..t_n]);
+    let pack = &top.pack[..t_n.div_ceil(2) * BLOCK];
+    let pair = |s: &[f64], k: usize| f64x2(s[k], s[k + 1]);
+    let terms = |p: &[f64], iv: v128, a1: v128, a2: v128, x1: v128, x2: v128| {
+        let p = &p[..BLOCK];
+        let field = |f: usize| pair(p, 2 * f);
+        let dl = f64x2_sub(a2, a1);
+        let x = f64x2_add(x1, dl);
+        let y = f64x2_sub(x2, dl);
+        let (j0, j1) = (field(I0), field(I1));
+        let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
+        let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
+        let other = v128_bitselect(field(V0), v128_bitselect(field(V1), field(V2), m1), m0);
+        let mut z = f64x2_mul(f64x2_pmax(zero, f64x2_pmax(other, f64x2_pmax(y, x))), iv);
+        for _ in 0..sq {
+            z = f64x2_mul(z, z);
+        }
+        v128_bitselect(z, zero, f64x2_ne(iv, zero))
+    };
+    let mut g = 0.0;
+    let rows = r1.chunks_exact(2).zip(r2.chunks_exact(2)).zip(l1.chunks_exact(2).zip(l2.chunks_exact(2)));
+    let mut j = 0;
+    for ((p, iv), ((a1, a2), (x1, x2))) in pack.chunks_exact(BLOCK).zip(inv.chunks_exact(2)).zip(rows) {
+        let t = terms(p, pair(iv, 0), pair(a1, 0), pair(a2, 0), pair(x1, 0), pair(x2, 0));
+        g += f64x2_extract_lane::<0>(t);
+        g += f64x2_extract_lane::<1>(t);
+        j += 1;
+    }
+    if t_n % 2 == 1 {
+        let k = t_n - 1;
+        let one = |s: &[f64]| f64x2_splat(s[k]);
+        let t = terms(&pack[BLOCK * j..], one(inv), one(r1), one(r2), one(l1), one(l2));
+        g += f64x2_extract_lane::<0>(t);
+    }
+    g
 }
 
 /// A random swap of the threshold-accepting search: the first device the
@@ -315,16 +494,7 @@ pub(super) fn anneal_series_robust(st: &mut State, knobs: &Knobs, moves: u64, rn
         let (o1, o2, h1, h2) = (d1 * t_n, d2 * t_n, e1 * t_n, e2 * t_n);
         let (r1, r2) = (&st.hr[h1..h1 + t_n], &st.hr[h2..h2 + t_n]);
         let (l1, l2) = (&st.load[o1..o1 + t_n], &st.load[o2..o2 + t_n]);
-        let mut g_new = 0.0;
-        for ((t3, &iv), ((&a1, &a2), (&x1, &x2))) in top.t.iter().zip(&inv).zip(r1.iter().zip(r2).zip(l1.iter().zip(l2))) {
-            if iv == 0.0 {
-                continue;
-            }
-            let dl = a2 - a1;
-            let x = x1 + dl;
-            let y = x2 - dl;
-            g_new += term(fmath::max(fmath::max(x, y), t3.other(d1, d2)), iv);
-        }
+        let g_new = robust_sum(&top, &inv, sq, (d1, d2), (r1, r2), (l1, l2));
         let (m_old, m_new) = (power_mean(g), power_mean(g_new));
         if m_new - m_old <= knobs.robust_threshold * frac / used as f64 {
             apply_swap(st, &mut top, (d1, a, d2, b));
