@@ -157,7 +157,7 @@ async fn parse_in_worker(
     let opts = web_sys::WorkerOptions::new();
     opts.set_name(WORKER_NAME);
     let worker = web_sys::Worker::new_with_options(WORKER_LOADER, &opts).map_err(|e| js_text(&e))?;
-    // Whether the request went out (after that, no fallback).
+    // Whether the request went out (after that, a failure is the worker's, not a start failure).
     let sent = Rc::new(Cell::new(false));
     let parts: Parts = Rc::new(RefCell::new(Vec::new()));
     let parsed: Rc<RefCell<Option<Result<Dataset, Error>>>> = Rc::new(RefCell::new(None));
