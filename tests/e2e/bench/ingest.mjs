@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch } from '../helpers.mjs';
 import {
-  openBench, writeJson, machine, outDir, rendererPids, procMem, resetPeak, sampleRss, jsHeap, wasmMemoryBytes,
+  openBench, writeJson, machine, outDir, rendererMemory, jsHeap, wasmMemoryBytes,
   longTasks, pageNow, fmtMB, fmtMs,
 } from './lib.mjs';
 
@@ -51,9 +51,7 @@ try {
     await cdp.send('Performance.enable');
     await cdp.send('HeapProfiler.collectGarbage').catch(() => {});
     await page.waitForTimeout(500);
-    const pids = rendererPids();
-    const before = new Map(pids.map((p) => [p, procMem(p).rss]));
-    const resetOk = pids.map(resetPeak).every(Boolean);
+    const memory = rendererMemory(50);
     const heap0 = await jsHeap(cdp);
     const wasm0 = await wasmMemoryBytes(page);
     // JS heap, sampled (CDP answers between the page's tasks, so a sample
@@ -71,7 +69,6 @@ try {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const rss = sampleRss(50);
     const t0page = await pageNow(page);
     const t0 = performance.now();
     await page.getByLabel('Choose folder').setInputFiles(dir);
@@ -83,7 +80,7 @@ try {
     const failed = (await alert.count()) ? await alert.innerText() : null;
     // Let the page settle (drawing, GC) and keep sampling a moment.
     await page.waitForTimeout(1500);
-    const peaks = rss.stop();
+    const mem = memory.stop();
     sampling = false;
     await heapLoop;
     const heap1 = await jsHeap(cdp);
@@ -97,16 +94,6 @@ try {
       return { start: get('elb-ingest-start'), sent: get('elb-ingest-sent'), read: get('elb-ingest-read'), parsed: get('elb-ingest-parsed') };
     });
     const maxTask = Math.max(0, ...tasks.map((t) => t.duration));
-    let peakAbove = 0;
-    let hwmAbove = 0;
-    const perPid = [];
-    for (const pid of new Set([...before.keys(), ...peaks.keys()])) {
-      const base = before.get(pid) ?? 0;
-      perPid.push({ pid, baseline: before.get(pid) ?? null, sampled_peak: peaks.get(pid) ?? null, hwm: procMem(pid).hwm });
-      peakAbove = Math.max(peakAbove, (peaks.get(pid) ?? 0) - base);
-      const { hwm } = procMem(pid);
-      if (resetOk && hwm != null && before.has(pid)) hwmAbove = Math.max(hwmAbove, hwm - base);
-    }
     const summaryText = failed ? null : await page.locator('section.summary').innerText();
     result = {
       run,
@@ -122,11 +109,11 @@ try {
       worker_read_parse_ms: marks.read != null && marks.sent != null ? marks.read - marks.sent : null,
       series_transfer_ms: marks.read != null && marks.parsed != null ? marks.parsed - marks.read : null,
       error: failed,
-      renderer_peak_rss_above_baseline_bytes: Math.max(peakAbove, hwmAbove),
-      renderer_sampled_peak_rss_above_baseline_bytes: peakAbove,
-      renderer_vmhwm_above_baseline_bytes: resetOk ? hwmAbove : null,
-      renderer_baseline_rss_bytes: [...before.values()],
-      renderers: perPid,
+      renderer_peak_rss_above_baseline_bytes: mem.peakAbove,
+      renderer_sampled_peak_rss_above_baseline_bytes: mem.sampledAbove,
+      renderer_vmhwm_above_baseline_bytes: mem.hwmAbove,
+      renderer_baseline_rss_bytes: mem.baseline,
+      renderers: mem.perPid,
       wasm_memory_before_bytes: wasm0,
       wasm_memory_after_bytes: wasm1,
       js_heap_used_before_bytes: heap0.used,
@@ -146,8 +133,8 @@ try {
         `drop-to-summary: ${fmtMs(result.drop_to_summary_ms)} (target 5 s)${failed ? ` — FAILED: ${failed}` : ''}`,
         `  of which reading + parsing (app marks): ${fmtMs(result.read_and_parse_ms)} = worker start ${fmtMs(result.worker_start_ms)} + read and parse ${fmtMs(result.worker_read_parse_ms)} + series to the page ${fmtMs(result.series_transfer_ms)}`,
         `renderer peak RSS above baseline: ${fmtMB(peak)} = ${(peak / inputBytes).toFixed(2)}x input (target < 3x = ${fmtMB(3 * inputBytes)})`,
-        `  sampled ${fmtMB(peakAbove)}, VmHWM ${resetOk ? fmtMB(hwmAbove) : 'n/a'}`,
-        ...perPid.map((r) => `  renderer ${r.pid}: before ${fmtMB(r.baseline)}, sampled peak ${fmtMB(r.sampled_peak)}, VmHWM ${fmtMB(r.hwm)}`),
+        `  sampled ${fmtMB(mem.sampledAbove)}, VmHWM ${mem.hwmAbove != null ? fmtMB(mem.hwmAbove) : 'n/a'}`,
+        ...mem.perPid.map((r) => `  renderer ${r.pid}: before ${fmtMB(r.baseline)}, sampled peak ${fmtMB(r.sampled_peak)}, VmHWM ${fmtMB(r.hwm)}`),
         `wasm memory (main page): ${wasm0.map(fmtMB).join(', ')} -> ${wasm1.map(fmtMB).join(', ')}`,
         `JS heap used: ${fmtMB(heap0.used)} -> peak sampled ${fmtMB(heapPeak)} -> ${fmtMB(heap1.used)}`,
         `longest main-thread task: ${fmtMs(maxTask)} (${tasks.length} long tasks)`,

@@ -249,6 +249,42 @@ export function sampleRss(ms = 50) {
   };
 }
 
+/**
+ * The renderers' memory over a span of work: their RSS now is the baseline,
+ * their peak counters (VmHWM) are reset and their RSS is sampled every `ms`
+ * until stop(), which gives the peak above the baseline — sampled, by VmHWM
+ * (when the reset worked) and the larger of both — and the per-process
+ * readings. A renderer started meanwhile counts from 0.
+ */
+export function rendererMemory(ms = 50) {
+  const pids = rendererPids();
+  const before = new Map(pids.map((p) => [p, procMem(p).rss]));
+  const resetOk = pids.map(resetPeak).every(Boolean);
+  const rss = sampleRss(ms);
+  return {
+    stop() {
+      const peaks = rss.stop();
+      let sampledAbove = 0;
+      let hwmAbove = 0;
+      const perPid = [];
+      for (const pid of new Set([...before.keys(), ...peaks.keys()])) {
+        const base = before.get(pid) ?? 0;
+        const { hwm } = procMem(pid);
+        perPid.push({ pid, baseline: before.get(pid) ?? null, sampled_peak: peaks.get(pid) ?? null, hwm });
+        sampledAbove = Math.max(sampledAbove, (peaks.get(pid) ?? 0) - base);
+        if (resetOk && hwm != null && before.has(pid)) hwmAbove = Math.max(hwmAbove, hwm - base);
+      }
+      return {
+        peakAbove: Math.max(sampledAbove, hwmAbove),
+        sampledAbove,
+        hwmAbove: resetOk ? hwmAbove : null,
+        baseline: [...before.values()],
+        perPid,
+      };
+    },
+  };
+}
+
 export const MB = 1e6;
 export const fmtMB = (b) => (b == null ? '–' : `${(b / MB).toFixed(1)} MB`);
 export const fmtMs = (ms) => (ms == null ? '–' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);

@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch, downloadBytes, waitDone, setSettings } from '../helpers.mjs';
 import {
-  openBench, outDir, writeJson, machine, appDoneMs, fmtMs, fmtMB, rendererPids, procMem, resetPeak, sampleRss,
+  openBench, outDir, writeJson, appDoneMs, fmtMs, fmtMB, rendererMemory,
   wasmMemoryBytes, rendererCpuSeconds, rendererThreadCpu, cpuDelta, settle,
 } from './lib.mjs';
 
@@ -66,11 +66,8 @@ try {
     try {
       const { context, page, errors } = await openBench(browser, site.url);
       try {
-        const pids = rendererPids();
-        const before = new Map(pids.map((p) => [p, procMem(p).rss]));
-        const resetOk = pids.map(resetPeak).every(Boolean);
+        const memory = rendererMemory(50);
         const wasm0 = await wasmMemoryBytes(page);
-        const rss = sampleRss(50);
         const cpu0 = rendererCpuSeconds();
         const t0 = performance.now();
         await page.getByLabel('Sample preset', { exact: true }).selectOption(preset);
@@ -99,15 +96,8 @@ try {
         fs.mkdirSync(outDir, { recursive: true });
         fs.writeFileSync(path.join(outDir, `browser-scale-${preset}-decode.json`), bytes);
         await page.waitForTimeout(1000);
-        const peaks = rss.stop();
+        const mem = memory.stop();
         const wasm1 = await wasmMemoryBytes(page);
-        let peakAbove = 0;
-        let hwmAbove = 0;
-        for (const [pid, base] of before) {
-          peakAbove = Math.max(peakAbove, (peaks.get(pid) ?? base) - base);
-          const hwm = procMem(pid).hwm;
-          if (resetOk && hwm != null) hwmAbove = Math.max(hwmAbove, hwm - base);
-        }
         const result = {
           run,
           preset,
@@ -119,10 +109,11 @@ try {
           renderer_cpu_s_load_and_auto_run: cpu1 - cpu0,
           renderer_cpu_s_run: cpu2 - cpu1,
           renderer_thread_cpu_run: threadsRun,
-          renderer_peak_rss_above_baseline_bytes: Math.max(peakAbove, hwmAbove),
-          renderer_sampled_peak_rss_above_baseline_bytes: peakAbove,
-          renderer_hwm_above_baseline_bytes: resetOk ? hwmAbove : null,
-          renderer_baseline_rss_bytes: [...before.values()],
+          renderer_peak_rss_above_baseline_bytes: mem.peakAbove,
+          renderer_sampled_peak_rss_above_baseline_bytes: mem.sampledAbove,
+          renderer_vmhwm_above_baseline_bytes: mem.hwmAbove,
+          renderer_baseline_rss_bytes: mem.baseline,
+          renderers: mem.perPid,
           wasm_memory_before_bytes: wasm0,
           wasm_memory_after_load_bytes: wasmLoaded,
           wasm_memory_after_bytes: wasm1,
@@ -133,7 +124,7 @@ try {
         console.log(
           `run ${run}: ${preset} (${table.layers} layers x ${table.experts} experts on ${table.devices} NPUs, ${table.slots_per_device} slots each), ${algorithm}: ` +
             `load ${fmtMs(result.load_ms)}, run ${fmtMs(result.run_click_to_done_ms)} (app ${fmtMs(appMs)}), renderer CPU ${result.renderer_cpu_s_run.toFixed(1)} s (${threadsRun.join(', ')}); ` +
-            `peak RSS above baseline ${fmtMB(result.renderer_peak_rss_above_baseline_bytes)} (sampled ${fmtMB(peakAbove)}), ` +
+            `peak RSS above baseline ${fmtMB(result.renderer_peak_rss_above_baseline_bytes)} (sampled ${fmtMB(mem.sampledAbove)}), ` +
             `page wasm memory ${wasm0.map(fmtMB).join(', ')} -> ${wasmLoaded.map(fmtMB).join(', ')} (loaded, default run) -> ${wasm1.map(fmtMB).join(', ')}` +
             (errors.length ? `; page errors: ${errors.join(' | ')}` : ''),
         );
@@ -147,5 +138,5 @@ try {
 } finally {
   await site.close();
 }
-writeJson('browser-scale.json', { machine: machine(), runs: all });
+writeJson('browser-scale.json', all);
 if (all.some((r) => r.errors.length)) process.exitCode = 1;
