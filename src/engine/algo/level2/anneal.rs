@@ -255,17 +255,7 @@ pub(super) fn move_delta_simd(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&
     // The terms of both intervals of block `p`, with slot loads `a1`, `a2`
     // and device loads `x1`, `x2`.
     let terms = |p: &[f64], a1: v128, a2: v128, x1: v128, x2: v128| {
-        let p = &p[..BLOCK];
-        let field = |f: usize| pair(p, 2 * f);
-        let dl = f64x2_sub(a2, a1);
-        let x = f64x2_add(x1, dl);
-        let y = f64x2_sub(x2, dl);
-        let (j0, j1) = (field(I0), field(I1));
-        let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
-        let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
-        let next = v128_bitselect(field(V1), field(V2), m1);
-        let other = v128_bitselect(field(V0), next, m0);
-        f64x2_sub(f64x2_pmax(other, f64x2_pmax(y, x)), field(V0))
+        f64x2_sub(peak_after_simd(p, (f1, f2), (a1, a2), (x1, x2)), pair(p, 2 * V0))
     };
     let mut delta = 0.0;
     let rows = r1.chunks_exact(2).zip(r2.chunks_exact(2)).zip(l1.chunks_exact(2).zip(l2.chunks_exact(2)));
@@ -285,6 +275,34 @@ pub(super) fn move_delta_simd(top: &Tops, (d1, d2): (usize, usize), (r1, r2): (&
         delta += f64x2_extract_lane::<0>(t);
     }
     delta
+}
+
+/// Both intervals' busiest load after the swap, lane by lane, for
+/// [`move_delta_simd`] and [`robust_sum_simd`]: `max(max(x, y),
+/// Top3::other(d1, d2))` with `x = x1 + (a2 - a1)`, `y = x2 - (a2 - a1)`,
+/// from block `p` of [`Tops::pack`] (the device ids `f1`, `f2` as f64).
+/// `f64x2.pmax(b, a)` is `if a > b { a } else { b }`: the scalar rule of
+/// [`move_term`] when no operand is NaN.
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+#[inline]
+fn peak_after_simd(
+    p: &[f64],
+    (f1, f2): (core::arch::wasm32::v128, core::arch::wasm32::v128),
+    (a1, a2): (core::arch::wasm32::v128, core::arch::wasm32::v128),
+    (x1, x2): (core::arch::wasm32::v128, core::arch::wasm32::v128),
+) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    let p = &p[..BLOCK];
+    let field = |f: usize| f64x2(p[2 * f], p[2 * f + 1]);
+    let dl = f64x2_sub(a2, a1);
+    let x = f64x2_add(x1, dl);
+    let y = f64x2_sub(x2, dl);
+    let (j0, j1) = (field(I0), field(I1));
+    let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
+    let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
+    let other = v128_bitselect(field(V0), v128_bitselect(field(V1), field(V2), m1), m0);
+    f64x2_pmax(other, f64x2_pmax(y, x))
 }
 
 /// The robust objective's sum `G` after the swap of slot loads `r1` (on
@@ -326,16 +344,7 @@ fn robust_sum_simd(top: &Tops, inv: &[f64], sq: u32, (d1, d2): (usize, usize), (
     let pack = &top.pack[..t_n.div_ceil(2) * BLOCK];
     let pair = |s: &[f64], k: usize| f64x2(s[k], s[k + 1]);
     let terms = |p: &[f64], iv: v128, a1: v128, a2: v128, x1: v128, x2: v128| {
-        let p = &p[..BLOCK];
-        let field = |f: usize| pair(p, 2 * f);
-        let dl = f64x2_sub(a2, a1);
-        let x = f64x2_add(x1, dl);
-        let y = f64x2_sub(x2, dl);
-        let (j0, j1) = (field(I0), field(I1));
-        let m0 = v128_and(f64x2_ne(j0, f1), f64x2_ne(j0, f2));
-        let m1 = v128_and(f64x2_ne(j1, f1), f64x2_ne(j1, f2));
-        let other = v128_bitselect(field(V0), v128_bitselect(field(V1), field(V2), m1), m0);
-        let mut z = f64x2_mul(f64x2_pmax(zero, f64x2_pmax(other, f64x2_pmax(y, x))), iv);
+        let mut z = f64x2_mul(f64x2_pmax(zero, peak_after_simd(p, (f1, f2), (a1, a2), (x1, x2))), iv);
         for _ in 0..sq {
             z = f64x2_mul(z, z);
         }
