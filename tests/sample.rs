@@ -139,6 +139,8 @@ fn clusters_fit_the_presets() {
         assert_eq!(Preset::parse(p.name()).unwrap(), p);
     }
     assert!(Preset::parse("gpt").unwrap_err().to_string().contains("--preset"));
+    assert_eq!(Preset::names(), "small, qwen3, dsv3, kimi or xl");
+    assert!(Preset::parse("gpt").unwrap_err().to_string().contains("small, qwen3, dsv3, kimi or xl"));
     assert!(SampleFormat::parse("xml").unwrap_err().to_string().contains("--format"));
 }
 

@@ -473,7 +473,7 @@ fn parse(args: &[String]) -> Result<Option<Cli>> {
         ClapKind::TooManyValues | ClapKind::NoEquals => "takes no value".to_string(),
         ClapKind::MissingRequiredArgument => match Param::from(flag) {
             Param::Input => "the input folder is required (elb -icp <folder>; see elb --help)".to_string(),
-            Param::Preset => "is required (small, qwen3, dsv3, kimi or xl)".to_string(),
+            Param::Preset => format!("is required ({})", Preset::names()),
             Param::Output => "is required: the folder to write the sample into".to_string(),
             _ => "is required; see elb --help".to_string(),
         },

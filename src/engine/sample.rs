@@ -79,9 +79,19 @@ impl Preset {
     }
 
     pub fn parse(s: &str) -> Result<Preset> {
-        Preset::ALL.into_iter().find(|p| p.name() == s.to_ascii_lowercase()).ok_or_else(|| {
-            Error::param("--preset", format!("unknown preset '{s}'; expected small, qwen3, dsv3, kimi or xl"))
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| Error::param("--preset", format!("unknown preset '{s}'; expected {}", Preset::names())))
+    }
+
+    /// Every preset's name, for messages: "small, qwen3, …, kimi or xl".
+    pub fn names() -> String {
+        let names: Vec<&str> = Preset::ALL.iter().map(|p| p.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
     }
 
     /// One line for the UI.
@@ -399,7 +409,7 @@ pub fn cli_main(args: &[String]) -> Result<(), Error> {
             }
         }
     }
-    let preset = preset.ok_or_else(|| Error::param("--preset", "is required (small, qwen3, dsv3, kimi or xl)"))?;
+    let preset = preset.ok_or_else(|| Error::param("--preset", format!("is required ({})", Preset::names())))?;
     let out = out.ok_or_else(|| Error::param("-o", "is required: the folder to write the sample into"))?;
     let mut ov = ShapeOverrides::default();
     for (flag, n) in shape_flags {
