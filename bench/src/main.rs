@@ -18,6 +18,7 @@
 mod cases;
 mod clock;
 mod holdout;
+mod page_steps;
 mod parse;
 mod solve;
 mod threads;
@@ -147,6 +148,14 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+    /// The engine work the page does on its main thread, step by step (default input: dsv3-series).
+    PageSteps {
+        /// Calls per step (the fastest is shown).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+        runs: u64,
+        #[command(flatten)]
+        select: Select,
+    },
     /// How level 2's cost grows with layers x experts x NPUs x intervals.
     Growth {
         /// The algorithm key.
@@ -210,6 +219,7 @@ fn run(command: Command) {
         }
         Command::Holdout { json, select } => holdout::holdout_report(&select, json),
         Command::Threads { threads_list, runs, select } => threads::threads_report(&select, list(threads_list), runs as usize),
+        Command::PageSteps { runs, select } => page_steps::page_steps_report(&select, runs as usize),
         Command::Growth { algo, threads_list, json } => threads::growth_report(&algo, list(threads_list), json),
     }
 }
