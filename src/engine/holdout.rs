@@ -37,13 +37,26 @@ fn subset(data: &PhaseData, s: &Series, keep: &[usize]) -> PhaseData {
         }
     }
     let summed = ns.summed();
-    let mut out = data.clone();
-    out.summed = summed.clone();
-    out.c2lb_loads = summed;
-    out.series = Some(ns);
-    out.info.intervals_kept = t_new;
-    out.info.intervals_dropped = 0;
-    out
+    // Every field but the loads is the phase's own (not `data.clone()`: that
+    // would copy the whole series only to replace it).
+    let mut info = data.info.clone();
+    info.intervals_kept = t_new;
+    info.intervals_dropped = 0;
+    PhaseData {
+        phase: data.phase,
+        format: data.format,
+        layers: data.layers,
+        experts: data.experts,
+        c2lb_loads: summed.clone(),
+        summed,
+        series: Some(ns),
+        top_k: data.top_k,
+        topk_traces: data.topk_traces.clone(),
+        current: data.current.clone(),
+        current_source: data.current_source.clone(),
+        current_problems: data.current_problems.clone(),
+        info,
+    }
 }
 
 fn series_of(data: &PhaseData) -> Result<&Series> {
@@ -133,8 +146,8 @@ pub fn evaluate(
     placement: &super::model::Placement,
     cluster: &super::params::Cluster,
 ) -> HoldoutFigures {
-    let f = super::metrics::score(fit, placement, cluster);
-    let h = super::metrics::score(held_out, placement, cluster);
+    let f = super::metrics::score_balance(fit, placement, cluster);
+    let h = super::metrics::score_balance(held_out, placement, cluster);
     HoldoutFigures {
         fit_intervals: fit.intervals(),
         held_out_intervals: held_out.intervals(),
@@ -205,53 +218,7 @@ pub fn phase_check(
     }
 }
 
-/// Per layer and kept interval, `max_d load(t) / mean(t)` of `placement`
-/// (`[layer][interval]`; the load model of metrics.md: an expert's load
-/// split evenly over its replicas, the mixed shared expert (id E) carrying
-/// `layer total / top_k`). An interval without load counts as 1.0. Summed
-/// input gives one interval (the summed loads). Layers beyond the shorter of
-/// the data and the placement are left out.
-pub fn layer_interval_imbalance(data: &PhaseData, placement: &Placement) -> Vec<Vec<f64>> {
-    let e_n = data.experts;
-    let (t_n, series) = match &data.series {
-        Some(s) if s.intervals > 0 && s.data.len() == s.layers * s.experts * s.intervals => (s.intervals, Some(s)),
-        _ => (1, None),
-    };
-    let top_k = data.top_k.filter(|&k| k > 0).unwrap_or(1) as f64;
-    let layers = data.layers.min(placement.layers.len());
-    let mut out = Vec::with_capacity(layers);
-    for l in 0..layers {
-        let pl = &placement.layers[l];
-        let counts = placement.replica_counts(l, e_n + 1);
-        let h = |e: usize, t: usize| -> f64 {
-            let v = match series {
-                Some(s) => s.data.get((l * s.experts + e) * s.intervals + t).copied().unwrap_or(0.0),
-                None => data.summed.data.get(l * e_n + e).copied().unwrap_or(0.0),
-            };
-            if v.is_finite() && v > 0.0 {
-                v
-            } else {
-                0.0
-            }
-        };
-        let mut row = Vec::with_capacity(t_n);
-        for t in 0..t_n {
-            let total: f64 = (0..e_n).map(|e| h(e, t)).sum();
-            let load_of = |e: usize| -> f64 {
-                let c = counts.get(e).copied().unwrap_or(0).max(1) as f64;
-                let v = if e < e_n { h(e, t) } else if e == e_n { total / top_k } else { 0.0 };
-                v / c
-            };
-            let dev: Vec<f64> = pl.iter().map(|d| d.iter().map(|&e| load_of(e)).sum()).collect();
-            let sum: f64 = dev.iter().sum();
-            let max = dev.iter().copied().fold(0.0, f64::max);
-            let mean = sum / dev.len().max(1) as f64;
-            row.push(if mean > 0.0 && mean.is_finite() { max / mean } else { 1.0 });
-        }
-        out.push(row);
-    }
-    out
-}
+pub use super::metrics::layer_interval_imbalance;
 
 /// How a table fares in its worst interval: the largest per-interval step
 /// imbalance of the model (`metrics::interval_step_imbalance`, all layers

@@ -185,30 +185,53 @@ pub fn layer_imbalances(data: &PhaseData, placement: &Placement) -> Vec<f64> {
         .collect()
 }
 
-/// Per-interval sums over layers of `max_d load(t)` and `mean_l(t)`, plus
-/// per-layer `mean over t of max/mean`, for time-series data.
-struct TimeResolved {
-    /// `sum_l max_d load(t)` per interval.
-    max_sum: Vec<f64>,
-    /// `sum_l mean_l(t)` per interval.
-    mean_sum: Vec<f64>,
-    /// Per layer: mean over intervals of `max(t) / mean(t)`.
-    per_layer: Vec<f64>,
+/// Per layer and pass, the largest device load and the mean device load of
+/// one placement: `[layer][pass]` flat (`l * passes + t`). One pass per kept
+/// interval of a time series (the time-resolved figures and the servers'
+/// per-pass figures are read from it), or one pass of the summed loads.
+pub(crate) struct Grid {
+    pub layers: usize,
+    pub passes: usize,
+    pub max: Vec<f64>,
+    pub mean: Vec<f64>,
+    /// Whether the passes are the intervals of a time series.
+    pub series: bool,
 }
 
-fn time_resolved(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Option<TimeResolved> {
+impl Grid {
+    /// The grid of `placement` on `data`: per interval when the data has a
+    /// series of the placement's shape, else one pass of the summed loads.
+    fn of(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Grid {
+        interval_grid(data, placement, model).unwrap_or_else(|| {
+            let layers = common_layers(data, placement);
+            let mut max = Vec::with_capacity(layers);
+            let mut mean = Vec::with_capacity(layers);
+            for l in 0..layers {
+                let pl = &placement.layers[l];
+                let loads = model.summed_loads(data, l);
+                let w = weights(&replicas(pl, model.n_ids));
+                max.push(max_of(&layer_device_loads(pl, &loads, &w)));
+                mean.push(loads.iter().sum::<f64>() / pl.len().max(1) as f64);
+            }
+            Grid { layers, passes: 1, max, mean, series: false }
+        })
+    }
+}
+
+/// The per-interval [`Grid`] of time-series data (`None` without a series
+/// of the data's shape). Each device's load is summed per interval over its
+/// slots, expert rows read in place (interval-contiguous).
+fn interval_grid(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Option<Grid> {
     let s = data.series.as_ref()?;
     let t_n = s.intervals;
     if t_n == 0 || s.experts != model.experts || s.data.len() != s.layers * s.experts * t_n {
         return None;
     }
     let layers = common_layers(data, placement).min(s.layers);
-    let mut max_sum = vec![0.0; t_n];
-    let mut mean_sum = vec![0.0; t_n];
-    let mut per_layer = Vec::with_capacity(layers);
+    let mut max = vec![0.0; layers * t_n];
+    let mut mean = vec![0.0; layers * t_n];
     let mut total = vec![0.0; t_n];
     let mut dev = vec![0.0; t_n];
-    let mut lmax = vec![0.0; t_n];
     for l in 0..layers {
         let pl = &placement.layers[l];
         let n_dev = pl.len().max(1) as f64;
@@ -223,7 +246,7 @@ fn time_resolved(data: &PhaseData, placement: &Placement, model: &LoadModel) -> 
             }
         }
         let shared_w = if model.n_ids > model.experts { w[model.experts] / model.top_k } else { 0.0 };
-        lmax.iter_mut().for_each(|x| *x = 0.0);
+        let lmax = &mut max[l * t_n..(l + 1) * t_n];
         for d in pl {
             dev.iter_mut().for_each(|x| *x = 0.0);
             for &e in d {
@@ -246,14 +269,42 @@ fn time_resolved(data: &PhaseData, placement: &Placement, model: &LoadModel) -> 
             }
         }
         let shared_factor = if model.n_ids > model.experts { 1.0 + 1.0 / model.top_k } else { 1.0 };
-        let mut acc = 0.0;
-        let mut counted = 0usize;
+        for (m, &x) in mean[l * t_n..(l + 1) * t_n].iter_mut().zip(total.iter()) {
+            *m = x * shared_factor / n_dev;
+        }
+    }
+    Some(Grid { layers, passes: t_n, max, mean, series: true })
+}
+
+/// Per-interval sums over layers of `max_d load(t)` and `mean_l(t)`, plus
+/// per-layer `mean over t of max/mean`, for time-series data.
+struct TimeResolved {
+    /// `sum_l max_d load(t)` per interval.
+    max_sum: Vec<f64>,
+    /// `sum_l mean_l(t)` per interval.
+    mean_sum: Vec<f64>,
+    /// Per layer: mean over intervals of `max(t) / mean(t)`.
+    per_layer: Vec<f64>,
+}
+
+/// The time-resolved figures of a per-interval grid (`None` for a grid of
+/// summed loads).
+fn time_resolved(g: &Grid) -> Option<TimeResolved> {
+    if !g.series {
+        return None;
+    }
+    let t_n = g.passes;
+    let mut max_sum = vec![0.0; t_n];
+    let mut mean_sum = vec![0.0; t_n];
+    let mut per_layer = Vec::with_capacity(g.layers);
+    for l in 0..g.layers {
+        let (mut acc, mut counted) = (0.0, 0usize);
         for t in 0..t_n {
-            let mean = total[t] * shared_factor / n_dev;
-            max_sum[t] += lmax[t];
+            let (lmax, mean) = (g.max[l * t_n + t], g.mean[l * t_n + t]);
+            max_sum[t] += lmax;
             mean_sum[t] += mean;
             if mean > 0.0 {
-                acc += lmax[t] / mean;
+                acc += lmax / mean;
                 counted += 1;
             }
         }
@@ -262,31 +313,33 @@ fn time_resolved(data: &PhaseData, placement: &Placement, model: &LoadModel) -> 
     Some(TimeResolved { max_sum, mean_sum, per_layer })
 }
 
+/// Per layer and kept interval, `max_d load(t) / mean(t)` of `placement`
+/// (`[layer][interval]`, from the same per-interval device loads as the
+/// time-resolved figures): an interval without load counts as 1.0; summed
+/// input gives one interval (the summed loads).
+pub fn layer_interval_imbalance(data: &PhaseData, placement: &Placement) -> Vec<Vec<f64>> {
+    let g = Grid::of(data, placement, &LoadModel::new(data, placement));
+    (0..g.layers)
+        .map(|l| {
+            let at = l * g.passes;
+            g.max[at..at + g.passes]
+                .iter()
+                .zip(&g.mean[at..at + g.passes])
+                .map(|(&mx, &mean)| if mean > 0.0 && mean.is_finite() { mx / mean } else { 1.0 })
+                .collect()
+        })
+        .collect()
+}
+
 /// Per kept interval, `sum_l max_d load(t) / sum_l mean_l(t)`: the step
 /// imbalance the table delivers in each interval. For data without a time
 /// series, one value (the step imbalance on summed loads).
 pub fn interval_step_imbalance(data: &PhaseData, placement: &Placement) -> Vec<f64> {
-    let model = LoadModel::new(data, placement);
-    match time_resolved(data, placement, &model) {
+    let g = Grid::of(data, placement, &LoadModel::new(data, placement));
+    match time_resolved(&g) {
         Some(tr) => tr.max_sum.iter().zip(&tr.mean_sum).map(|(&a, &b)| ratio(a, b)).collect(),
-        None => {
-            let (mx, mn) = summed_sums(data, placement, &model);
-            vec![ratio(mx, mn)]
-        }
+        None => vec![ratio(g.max.iter().sum(), g.mean.iter().sum())],
     }
-}
-
-fn summed_sums(data: &PhaseData, placement: &Placement, model: &LoadModel) -> (f64, f64) {
-    let mut mx = 0.0;
-    let mut mn = 0.0;
-    for l in 0..common_layers(data, placement) {
-        let pl = &placement.layers[l];
-        let loads = model.summed_loads(data, l);
-        let w = weights(&replicas(pl, model.n_ids));
-        mx += max_of(&layer_device_loads(pl, &loads, &w));
-        mn += loads.iter().sum::<f64>() / pl.len().max(1) as f64;
-    }
-    (mx, mn)
 }
 
 /// Entry of the water-filling heap: an id and its per-replica load.
@@ -365,6 +418,9 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
     let mut fill = vec![0u32; e_n];
     let mut seen: Vec<u32> = Vec::new();
     let mut stamp = 0u32;
+    let mut node_of = vec![u32::MAX; e_n];
+    let mut node_bit = vec![0u64; e_n];
+    let mut rank_mod: Vec<u32> = Vec::new();
     for l in 0..layers {
         let pl = &placement.layers[l];
         let total_devices = pl.len() + cluster.shared_devices;
@@ -399,22 +455,24 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
         if n_nodes > 64 && seen.len() < n_nodes {
             seen.resize(n_nodes, 0);
         }
+        let max_reps = (0..e_n).map(|e| (start[e + 1] - start[e]) as usize).max().unwrap_or(0);
         for (r, rank) in traces.ranks.iter().enumerate() {
             let Some(ids) = rank.get(l) else { continue };
+            // The node serving expert `e` for rank `r` (replica `r mod
+            // replicas(e)`), for every expert once per rank: `r mod c` for
+            // each replica count `c` first, so the token loop divides nothing.
+            rank_mod.clear();
+            rank_mod.extend((0..=max_reps).map(|c| if c > 0 { (r % c) as u32 } else { 0 }));
+            for e in 0..e_n {
+                let (a, c) = (start[e], start[e + 1] - start[e]);
+                let node = if c > 0 { nodes_flat[(a + rank_mod[c as usize]) as usize] } else { u32::MAX };
+                node_of[e] = node;
+                node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
+            }
             for tok in ids.chunks(k) {
                 let mut count = 0u64;
                 if n_nodes <= 64 {
-                    let mut mask = 0u64;
-                    for &e in tok {
-                        let e = e as usize;
-                        if e >= e_n {
-                            continue;
-                        }
-                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
-                        if b > a {
-                            mask |= 1u64 << nodes_flat[a + r % (b - a)];
-                        }
-                    }
+                    let mask = tok.iter().filter_map(|&e| node_bit.get(e as usize)).fold(0u64, |m, &bit| m | bit);
                     count = u64::from(mask.count_ones());
                 } else {
                     stamp = stamp.wrapping_add(1);
@@ -423,18 +481,11 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
                         stamp = 1;
                     }
                     for &e in tok {
-                        let e = e as usize;
-                        if e >= e_n {
-                            continue;
-                        }
-                        let (a, b) = (start[e] as usize, start[e + 1] as usize);
-                        if b > a {
-                            let node = nodes_flat[a + r % (b - a)] as usize;
-                            if let Some(s) = seen.get_mut(node) {
-                                if *s != stamp {
-                                    *s = stamp;
-                                    count += 1;
-                                }
+                        let Some(&node) = node_of.get(e as usize) else { continue };
+                        if let Some(s) = seen.get_mut(node as usize) {
+                            if *s != stamp {
+                                *s = stamp;
+                                count += 1;
                             }
                         }
                     }
@@ -455,6 +506,17 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
 /// routed devices only; `cluster` gives the node count and `-nsed` (used by
 /// the inter-node figure and to number devices in violation messages).
 pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Score {
+    score_with(data, placement, cluster, true)
+}
+
+/// [`score`] without the inter-node figure (`internode_nodes_per_token`
+/// left `None`), for callers that read only the balance figures (the
+/// held-out check): on top-k traces that figure is most of a score's time.
+pub fn score_balance(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Score {
+    score_with(data, placement, cluster, false)
+}
+
+fn score_with(data: &PhaseData, placement: &Placement, cluster: &Cluster, internode: bool) -> Score {
     let model = LoadModel::new(data, placement);
     let mixed = model.n_ids > model.experts;
     let mut violations = validate::validate_placement_offset(placement, data.experts, mixed, cluster.shared_devices);
@@ -467,7 +529,8 @@ pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Scor
         ));
     }
     let layers = common_layers(data, placement);
-    let tr = time_resolved(data, placement, &model);
+    let grid = Grid::of(data, placement, &model);
+    let tr = time_resolved(&grid);
 
     let mut per_layer = Vec::with_capacity(layers);
     let (mut max_sum, mut mean_sum, mut lb_sum) = (0.0, 0.0, 0.0);
@@ -512,10 +575,10 @@ pub fn score(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Scor
         time_resolved_step_imbalance: ts,
         lower_bound,
         gap: ratio(step, lower_bound) - 1.0,
-        internode_nodes_per_token: internode_nodes_per_token(data, placement, cluster),
+        internode_nodes_per_token: if internode { internode_nodes_per_token(data, placement, cluster) } else { None },
         valid: violations.is_empty(),
         violations,
-        servers: servers::server_figures(data, placement),
+        servers: servers::server_figures_of(data, placement, &model, &grid),
         per_layer,
     }
 }

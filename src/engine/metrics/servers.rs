@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{common_layers, layer_device_loads, max_of, replicas, weights, LoadModel};
+use super::{layer_device_loads, max_of, replicas, weights, Grid, LoadModel};
 use crate::engine::model::{PhaseData, Placement};
 
 /// The other servers' figures of one table on one phase's data (JSON key
@@ -98,58 +98,14 @@ impl ServerFigures {
     }
 }
 
-/// Per-pass device-load maxima and means, `[layer][pass]` flat (`l * T + t`).
-struct Grid {
-    layers: usize,
-    passes: usize,
-    max: Vec<f64>,
-    mean: Vec<f64>,
-}
-
-/// The grid of one placement: per interval of the series when there is one,
-/// else one pass of the summed loads.
-fn grid(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Grid {
-    let layers = common_layers(data, placement);
-    if let Some(s) = data.series.as_ref().filter(|s| s.experts == model.experts && s.intervals > 0 && s.data.len() == s.layers * s.experts * s.intervals) {
-        let t_n = s.intervals;
-        let layers = layers.min(s.layers);
-        let mut max = vec![0.0; layers * t_n];
-        let mut mean = vec![0.0; layers * t_n];
-        let mut loads = vec![0.0; model.n_ids];
-        for l in 0..layers {
-            let pl = &placement.layers[l];
-            let w = weights(&replicas(pl, model.n_ids));
-            let block = s.layer(l);
-            for t in 0..t_n {
-                for e in 0..s.experts {
-                    loads[e] = block[e * t_n + t];
-                }
-                if model.n_ids > model.experts {
-                    loads[model.experts] = loads[..model.experts].iter().sum::<f64>() / model.top_k;
-                }
-                let dl = layer_device_loads(pl, &loads, &w);
-                max[l * t_n + t] = max_of(&dl);
-                mean[l * t_n + t] = loads.iter().sum::<f64>() / pl.len().max(1) as f64;
-            }
-        }
-        return Grid { layers, passes: t_n, max, mean };
-    }
-    let mut max = Vec::with_capacity(layers);
-    let mut mean = Vec::with_capacity(layers);
-    for l in 0..layers {
-        let pl = &placement.layers[l];
-        let loads = model.summed_loads(data, l);
-        let w = weights(&replicas(pl, model.n_ids));
-        max.push(max_of(&layer_device_loads(pl, &loads, &w)));
-        mean.push(loads.iter().sum::<f64>() / pl.len().max(1) as f64);
-    }
-    Grid { layers, passes: 1, max, mean }
-}
-
 /// The four figures of `placement` on `data` (see the module documentation).
 pub fn server_figures(data: &PhaseData, placement: &Placement) -> ServerFigures {
     let model = LoadModel::new(data, placement);
-    let g = grid(data, placement, &model);
+    server_figures_of(data, placement, &model, &Grid::of(data, placement, &model))
+}
+
+/// [`server_figures`] from the grid [`super::score`] has made already.
+pub(super) fn server_figures_of(data: &PhaseData, placement: &Placement, model: &LoadModel, g: &Grid) -> ServerFigures {
     let (l_n, t_n) = (g.layers, g.passes);
     let at = |l: usize, t: usize| (g.max[l * t_n + t], g.mean[l * t_n + t]);
 
