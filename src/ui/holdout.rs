@@ -208,6 +208,8 @@ pub fn Holdout() -> impl IntoView {
             let mut checks = Vec::new();
             for ((data, fit, held), fut) in jobs.into_iter().zip(pending) {
                 let r = fut.await;
+                // Each phase's figures in a main-thread task of its own.
+                crate::ui::next_task().await;
                 if !current(group) {
                     return;
                 }

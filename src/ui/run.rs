@@ -114,22 +114,26 @@ pub fn start(state: AppState) {
                 }
             }
         }
-        // Results belong to the data they were computed from.
-        if !current() || !state.data_id.get_untracked().owns(data_id) {
-            return;
-        }
-        CURRENT.with(|c| c.set(None));
+        // Results belong to the data they were computed from (checked again
+        // after every yield: each phase's figures are a main-thread task of
+        // their own, so a stop or new data can come in between).
         let mut results = Vec::with_capacity(phases.len());
         for (data, solution) in phases.into_iter().zip(solutions) {
+            crate::ui::next_task().await;
+            if !current() || !state.data_id.get_untracked().owns(data_id) {
+                return;
+            }
             match PhaseResult::compute(&dataset, data, &settings, solution, data_id) {
                 Ok(r) => results.push(Arc::new(r)),
                 Err(e) => {
+                    CURRENT.with(|c| c.set(None));
                     state.status.set(RunStatus::Failed);
                     state.fail(e);
                     return;
                 }
             }
         }
+        CURRENT.with(|c| c.set(None));
         state.results.set(results);
         state.status.set(RunStatus::Done { millis: now_ms() - started_ms });
     });
