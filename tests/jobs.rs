@@ -49,7 +49,7 @@ fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debu
 #[test]
 fn every_request_round_trips() {
     let (data, settings) = small();
-    let load = round_trip(&Request::Load { job: 7, data: Some(Box::new((*data).clone())), work: Work::Solve(settings.clone()) });
+    let load = round_trip(&Request::Load { job: 7, data: Some(data.clone()), work: Work::Solve(settings.clone()) });
     match load {
         Request::Load { job: 7, data: Some(d), work: Work::Solve(s) } => {
             assert_eq!(d.summed, data.summed);
@@ -192,7 +192,7 @@ impl Instance {
         match req {
             Request::Load { job, data, work } => {
                 if let Some(d) = data {
-                    self.data = Some(*d);
+                    self.data = Some(std::sync::Arc::unwrap_or_clone(d));
                 }
                 self.job = Some((job, work));
                 None

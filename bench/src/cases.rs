@@ -133,9 +133,17 @@ pub fn fixture_cases(dir: &Path) -> Vec<Case> {
 }
 
 pub fn preset_cases() -> Vec<Case> {
+    preset_cases_of(&Preset::STANDARD, |_| true)
+}
+
+/// The sample cases of `presets` whose names `keep` accepts (only those are generated).
+pub fn preset_cases_of(presets: &[Preset], keep: impl Fn(&str) -> bool) -> Vec<Case> {
     let mut out = Vec::new();
-    for preset in Preset::STANDARD {
+    for &preset in presets {
         for format in [SampleFormat::Summed, SampleFormat::Series] {
+            if !keep(&format!("sample-{}-{}", preset.name(), format.name())) {
+                continue;
+            }
             let files = sample::generate(preset, format, 0);
             let dataset = match read_files(&files) {
                 Ok(d) => d,

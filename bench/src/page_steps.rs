@@ -11,7 +11,9 @@ use elb::engine::{before, export, holdout, metrics, Algorithm, Settings};
 use elb::jobs::protocol::{self, Request, Work};
 use elb::page::story::PhaseResult;
 
-use crate::cases::{fixture_cases, fixtures_dir, preset_cases};
+use elb::engine::sample::Preset;
+
+use crate::cases::{fixture_cases, fixtures_dir, preset_cases_of};
 use crate::Select;
 
 /// Fastest of `runs` calls of `f`, in milliseconds.
@@ -27,10 +29,11 @@ fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
 
 /// `elb-bench page-steps`: see the module docs.
 pub fn page_steps_report(select: &Select, runs: usize) {
+    let hit = |name: &str| select.case_hit(name, Some("=dsv3-series"));
     let mut cases = fixture_cases(&fixtures_dir(select.fixtures.as_deref()));
-    cases.extend(preset_cases());
+    cases.extend(preset_cases_of(&Preset::ALL, hit));
     println!("| input | step | ms (fastest of {runs}) |\n| --- | --- | --- |");
-    for case in cases.iter().filter(|c| select.case_hit(&c.name, Some("=dsv3-series"))) {
+    for case in cases.iter().filter(|c| hit(&c.name)) {
         let settings = Settings { cluster: case.cluster, algorithm: Algorithm::C2lb, ..Settings::default() };
         for data in &case.dataset.phases {
             let data = std::sync::Arc::new(data.clone());

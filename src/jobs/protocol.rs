@@ -22,6 +22,8 @@
 //! natively (`tests/jobs.rs`); the browser glue that moves the bytes lives in
 //! `ui::wire`.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -87,8 +89,10 @@ impl Output {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
     /// The ranges of job `job` follow: do `work` on `data` (`None`: on the
-    /// data this worker already holds).
-    Load { job: JobId, data: Option<Box<PhaseData>>, work: Work },
+    /// data this worker already holds). Shared, not copied, until encoded;
+    /// every worker of a job gets the same message, which the page encodes
+    /// once (`ui::pool`).
+    Load { job: JobId, data: Option<Arc<PhaseData>>, work: Work },
     /// Do layers `start..end` of job `job` (the last one loaded).
     Run { job: JobId, start: usize, end: usize },
     /// Read and parse the dropped files attached to this message (a `File`

@@ -377,7 +377,7 @@ impl Scheduler {
             let w = &mut self.workers[idle];
             if w.job != Some(range.job) {
                 let send_data = !w.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &data));
-                let payload = send_data.then(|| Box::new((*data).clone()));
+                let payload = send_data.then(|| data.clone());
                 w.post(out, Request::Load { job: range.job, data: payload, work });
                 w.data = Some(data);
                 w.job = Some(range.job);

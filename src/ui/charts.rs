@@ -424,9 +424,10 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
 /// Run `draw` soon, in a main-thread task of its own (a 0 ms timeout): a
 /// result card's charts then draw one per task, after the card is on the
 /// page, instead of in one long task with it.
-pub fn soon(draw: impl FnOnce() + 'static) {
+/// `name` says which chart it is in the page's timing measures (`ui::timed`).
+pub fn soon(name: &'static str, draw: impl FnOnce() + 'static) {
     leptos::task::spawn_local(async move {
         super::next_task().await;
-        draw();
+        super::timed(name, draw);
     });
 }

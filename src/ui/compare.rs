@@ -111,7 +111,7 @@ async fn compare(
                 Ok(sol) => {
                     let millis = now_ms() - t0;
                     let placement = Placement { layers: sol.layers };
-                    let score = metrics::score(data, &placement, &settings.cluster);
+                    let score = crate::ui::timed("compare: metrics::score", || metrics::score(data, &placement, &settings.cluster));
                     let table = export::msit_table_check(&placement, &settings.cluster, data.experts, false)
                         .map(|_| TableJob { placement, cluster: settings.cluster, experts: data.experts, msit_compat: false })
                         .map_err(|e| e.to_string());

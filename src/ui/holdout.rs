@@ -128,7 +128,7 @@ fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Set
     let settings = holdout::fit_settings(&settings);
     let mut jobs = Vec::new();
     for data in pool::phases_of(&dataset).into_iter().filter(|d| holdout::can_split(d)) {
-        let (fit, held) = holdout::split(&data, fraction).map_err(|e| format!("Cannot check: {e}"))?;
+        let (fit, held) = crate::ui::timed("holdout::split", || holdout::split(&data, fraction)).map_err(|e| format!("Cannot check: {e}"))?;
         jobs.push((data, Arc::new(fit), held));
     }
     if jobs.is_empty() {
@@ -216,7 +216,7 @@ pub fn Holdout() -> impl IntoView {
                 match r {
                     Ok(sol) => {
                         let after = Placement { layers: sol.layers };
-                        checks.push(holdout::phase_check(&dataset, &data, &fit, &held, &after, &settings));
+                        checks.push(crate::ui::timed("holdout::phase_check", || holdout::phase_check(&dataset, &data, &fit, &held, &after, &settings)));
                         out.set(checks.clone());
                     }
                     Err(e) => {

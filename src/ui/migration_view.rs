@@ -86,7 +86,7 @@ async fn refine(r: Arc<PhaseResult>, tolerance: f64, group: u64, status: RwSigna
     let reached = refined.layers.iter().filter(|l| l.reached).count();
     let placement = refined.placement;
     let (moved, per) = migration::slots_changed(&r.before, &placement);
-    let score = metrics::score(data, &placement, &r.settings.cluster);
+    let score = crate::ui::timed("migration: metrics::score", || metrics::score(data, &placement, &r.settings.cluster));
     let cluster = r.settings.cluster;
     let table = export::msit_table_check(&placement, &cluster, data.experts, false)
         .map(|_| TableJob { placement, cluster, experts: data.experts, msit_compat: false })

@@ -103,6 +103,27 @@ pub fn start() {
     leptos::mount::mount_to_body(App);
 }
 
+/// Run `f`; when it takes 10 ms or more, record it as a User Timing measure
+/// `elb:<name>`: the browser benchmarks list the measures inside each
+/// main-thread long task, so a slow step of the page is named, not guessed
+/// (shorter steps leave nothing behind, so the timeline does not grow).
+pub(crate) fn timed<T>(name: &str, f: impl FnOnce() -> T) -> T {
+    let perf = web_sys::window().and_then(|w| w.performance());
+    let start = format!("elb:{name}:start");
+    let t0 = perf.as_ref().map(|p| {
+        let _ = p.mark(&start);
+        p.now()
+    });
+    let out = f();
+    if let (Some(p), Some(t0)) = (&perf, t0) {
+        if p.now() - t0 >= 10.0 {
+            let _ = p.measure_with_start_mark(&format!("elb:{name}"), &start);
+        }
+        p.clear_marks_with_mark_name(&start);
+    }
+    out
+}
+
 /// Let the browser run other tasks first: resolves in a later main-thread
 /// task (a zero-delay timeout; at once where there is no window).
 pub(crate) async fn next_task() {

@@ -38,7 +38,7 @@ pub fn LoadPerNpuChart(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl
             let l = layer.get();
             if let Some(c) = canvas.get() {
                 let r = r.clone();
-                charts::soon(move || {
+                charts::soon("chart: device loads", move || {
                     let before = glue::device_loads(&r.data, &r.before, l);
                     let after = glue::device_loads(&r.data, &r.after, l);
                     match charts::device_loads_mapped(c, &before, &after) {
@@ -129,7 +129,7 @@ fn lines_chart(
         Effect::new(move |_| {
             if let Some(c) = canvas.get() {
                 let s = s.clone();
-                charts::soon(move || match charts::imbalance_lines_mapped(c, x_desc, &s.0, &s.1, &s.2) {
+                charts::soon("chart: per-layer lines", move || match charts::imbalance_lines_mapped(c, x_desc, &s.0, &s.1, &s.2) {
                     Ok(m) => map.set_value(m),
                     Err(e) => state.fail(e),
                 });
@@ -218,7 +218,7 @@ pub fn LoadHeatmapsChart(result: Arc<PhaseResult>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(c) = canvas.get() {
             let (before, after) = (before.clone(), after.clone());
-            charts::soon(move || match charts::heatmaps_mapped(c, &before, &after, vmax) {
+            charts::soon("chart: heatmaps", move || match charts::heatmaps_mapped(c, &before, &after, vmax) {
                 Ok(m) => maps.set_value(m),
                 Err(e) => state.fail(e),
             });

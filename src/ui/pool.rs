@@ -98,6 +98,17 @@ type Handlers = Vec<Closure<dyn FnMut(JsValue)>>;
 #[derive(Default)]
 struct Browser {
     workers: BTreeMap<WorkerId, (web_sys::Worker, Handlers)>,
+    /// The last [`Request::Load`] with data, encoded: every worker of a job
+    /// gets the same message (same job, data and work), so the phase is
+    /// encoded once per job, not once per worker. Dropped once every live
+    /// worker has been sent it (re-encoded if a later worker needs it).
+    load: Option<EncodedLoad>,
+}
+
+struct EncodedLoad {
+    job: crate::jobs::protocol::JobId,
+    bytes: Vec<u8>,
+    sent: usize,
 }
 
 impl Workers for Browser {
@@ -113,10 +124,27 @@ impl Workers for Browser {
     }
 
     fn post(&mut self, id: WorkerId, req: &Request) {
-        if let Some((w, _)) = self.workers.get(&id) {
-            if let Err(e) = wire::post_to(w, req, None) {
-                web_sys::console::error_1(&e.to_string().into());
+        let Some((w, _)) = self.workers.get(&id) else { return };
+        let sent = match req {
+            Request::Load { job, data: Some(_), .. } => {
+                if self.load.as_ref().is_none_or(|l| l.job != *job) {
+                    match crate::jobs::protocol::encode(req) {
+                        Ok(bytes) => self.load = Some(EncodedLoad { job: *job, bytes, sent: 0 }),
+                        Err(e) => return web_sys::console::error_1(&e.to_string().into()),
+                    }
+                }
+                let Some(l) = self.load.as_mut() else { return };
+                l.sent += 1;
+                let r = wire::post_bytes_to(w, &l.bytes);
+                if l.sent >= self.workers.len() {
+                    self.load = None;
+                }
+                r
             }
+            _ => wire::post_to(w, req, None),
+        };
+        if let Err(e) = sent {
+            web_sys::console::error_1(&e.to_string().into());
         }
     }
 
@@ -292,7 +320,7 @@ fn submit<T>(
     RETIRED.with(|r| r.borrow_mut().clear());
     let slot = Rc::new(RefCell::new(Slot { value: None, waker: None }));
     let pending = PendingOf { slot: slot.clone(), take };
-    with_pool(|p| {
+    crate::ui::timed("pool: submit (phase sent to the workers)", || with_pool(|p| {
         p.sched.set_max_workers(max_workers());
         // The job's id is known once submitted; its slot must be found by
         // the events of this very call (an empty phase finishes at once).
@@ -300,7 +328,7 @@ fn submit<T>(
         let (job, events) = sched.submit(group, data, work, now_ms(), browser);
         jobs.insert(job, (slot, on_progress));
         events
-    });
+    }));
     pending
 }
 
@@ -313,9 +341,11 @@ pub fn cancel(group: GroupId) {
 /// A message from worker `id`.
 fn on_message(id: WorkerId, ev: JsValue) {
     let Ok(data) = js_sys::Reflect::get(&ev, &"data".into()) else { return };
-    with_pool(|p| match wire::unpack::<Reply>(&data) {
-        Ok((reply, _)) => p.sched.on_reply(id, reply, now_ms(), &mut p.browser),
-        Err(e) => p.sched.on_failed(id, &e.to_string(), &mut p.browser),
+    crate::ui::timed("pool: worker message", || {
+        with_pool(|p| match wire::unpack::<Reply>(&data) {
+            Ok((reply, _)) => p.sched.on_reply(id, reply, now_ms(), &mut p.browser),
+            Err(e) => p.sched.on_failed(id, &e.to_string(), &mut p.browser),
+        })
     });
 }
 

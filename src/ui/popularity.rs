@@ -179,7 +179,7 @@ pub fn PopularityChart(result: Arc<PhaseResult>) -> impl IntoView {
         Effect::new(move |_| {
             if let Some(c) = canvas.get() {
                 let pop = pop.clone();
-                charts::soon(move || match popularity(c, &pop, vmax) {
+                charts::soon("chart: popularity", move || match popularity(c, &pop, vmax) {
                     Ok(m) => map.set_value(m),
                     Err(e) => state.fail(e),
                 });

@@ -123,7 +123,7 @@ pub fn start(state: AppState) {
             if !current() || !state.data_id.get_untracked().owns(data_id) {
                 return;
             }
-            match PhaseResult::compute(&dataset, data, &settings, solution, data_id) {
+            match crate::ui::timed("PhaseResult::compute", || PhaseResult::compute(&dataset, data, &settings, solution, data_id)) {
                 Ok(r) => results.push(Arc::new(r)),
                 Err(e) => {
                     CURRENT.with(|c| c.set(None));
@@ -133,8 +133,13 @@ pub fn start(state: AppState) {
                 }
             }
         }
+        // Drawing the results is a task of its own too.
+        crate::ui::next_task().await;
+        if !current() || !state.data_id.get_untracked().owns(data_id) {
+            return;
+        }
         CURRENT.with(|c| c.set(None));
-        state.results.set(results);
+        crate::ui::timed("results shown", || state.results.set(results));
         state.status.set(RunStatus::Done { millis: now_ms() - started_ms });
     });
 }

@@ -140,13 +140,15 @@ fn start_sweep(
         let mut result = result;
         for (s, fut) in pending {
             let r = fut.await;
+            // Each point's figures in a main-thread task of its own.
+            crate::ui::next_task().await;
             if !current(group) {
                 return;
             }
             match r {
                 Ok(sol) => {
                     let placement = Placement { layers: sol.layers };
-                    result.points.push(sweep::point(&data, &s, &placement, gb));
+                    result.points.push(crate::ui::timed("sweep::point", || sweep::point(&data, &s, &placement, gb)));
                     points_done.set(points_done.get() + 1);
                     report();
                     out.set(Some(result.clone()));

@@ -50,6 +50,15 @@ pub fn unpack<T: DeserializeOwned>(data: &JsValue) -> Result<(T, JsValue), Error
     Ok((decode(&bytes)?, a.get(1)))
 }
 
+/// Post a message already encoded ([`encode`]) to a worker (from the page).
+pub fn post_bytes_to(worker: &web_sys::Worker, bytes: &[u8]) -> Result<(), Error> {
+    let packed = Uint8Array::new_with_length(bytes.len() as u32);
+    packed.copy_from(bytes);
+    worker
+        .post_message_with_transfer(&Array::of1(&packed), &Array::of1(&packed.buffer()))
+        .map_err(|e| Error::msg(format!("could not send work to a web worker: {}", js_text(&e))))
+}
+
 /// Post `msg` to a worker (from the page).
 pub fn post_to(worker: &web_sys::Worker, msg: &impl Serialize, attachment: Option<&JsValue>) -> Result<(), Error> {
     let (m, t) = pack(msg, attachment, None)?;

@@ -56,7 +56,8 @@ fn serve(data: wasm_bindgen::JsValue) {
         Request::Load { job, data, work } => STATE.with(|s| {
             let mut s = s.borrow_mut();
             if let Some(d) = data {
-                s.data = Some(*d);
+                // Just decoded: the only owner, so no copy.
+                s.data = Some(std::sync::Arc::unwrap_or_clone(d));
             }
             s.job = Some((job, work));
         }),

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startSite, launch, fixturesDir, setSettings, waitDone, dropFolder } from '../helpers.mjs';
-import { openBench, writeJson, machine, longTasks, pageNow, fmtMs } from './lib.mjs';
+import { openBench, writeJson, machine, longTasks, pageNow, fmtMs, appMeasures, insideTask } from './lib.mjs';
 
 const fixture = path.join(fixturesDir(), 'dsv3-series');
 const drop = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-flows-'));
@@ -36,9 +36,14 @@ try {
     await page.waitForTimeout(500);
     const tasks = (await longTasks(page)).filter((t) => t.start >= t0 && t.start <= end + 500);
     const longest = tasks.reduce((m, t) => Math.max(m, t.duration), 0);
-    const r = { flow: name, ms: Math.round(end - t0), long_tasks: tasks.length, longest_ms: Math.round(longest), over_100ms: tasks.filter((t) => t.duration > 100).length };
+    // What the page's own steps (ui::timed) took inside each long task; a
+    // task with none is drawing (Leptos views, canvas) or the browser.
+    const measures = await appMeasures(page);
+    const inside = tasks.map((t) => ({ start_ms: Math.round(t.start - t0), ms: Math.round(t.duration), steps: insideTask(t, measures) }));
+    const r = { flow: name, ms: Math.round(end - t0), long_tasks: tasks.length, longest_ms: Math.round(longest), over_100ms: tasks.filter((t) => t.duration > 100).length, tasks: inside };
     flows.push(r);
     console.log(`[flows] ${name}: ${fmtMs(r.ms)}; ${r.long_tasks} long tasks, longest ${r.longest_ms} ms, over 100 ms: ${r.over_100ms}`);
+    for (const t of inside) console.log(`[flows]   +${t.start_ms} ms: ${t.ms} ms; ${t.steps.length ? t.steps.join(', ') : 'no app step (drawing / browser)'}`);
   };
   await flow('drop', async () => {
     await dropFolder(context, page, folder);

@@ -118,6 +118,24 @@ export function longTasks(page) {
 }
 
 /** Byte sizes of the page's wasm memories (the main app; workers are not seen). */
+/** The page's own User Timing measures (`ui::timed`: `elb:<step>`): name, start, duration (ms). */
+export function appMeasures(page) {
+  return page.evaluate(() =>
+    performance
+      .getEntriesByType('measure')
+      .filter((m) => m.name.startsWith('elb:'))
+      .map((m) => ({ name: m.name.slice(4), start: m.startTime, duration: m.duration })),
+  );
+}
+
+/** The measures of `measures` that overlap task `t` ({start, duration}), longest first: what the page did in it. */
+export function insideTask(t, measures) {
+  return measures
+    .filter((m) => m.start < t.start + t.duration && m.start + m.duration > t.start)
+    .sort((a, b) => b.duration - a.duration)
+    .map((m) => `${m.name} ${Math.round(m.duration)} ms`);
+}
+
 export function wasmMemoryBytes(page) {
   return page.evaluate(() => (window.__elbWasmMemories || []).map((m) => m.buffer.byteLength));
 }
