@@ -458,21 +458,54 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
         let max_reps = (0..e_n).map(|e| (start[e + 1] - start[e]) as usize).max().unwrap_or(0);
         for (r, rank) in traces.ranks.iter().enumerate() {
             let Some(ids) = rank.get(l) else { continue };
-            // The node serving expert `e` for rank `r` (replica `r mod
-            // replicas(e)`), for every expert once per rank: `r mod c` for
-            // each replica count `c` first, so the token loop divides nothing.
+            // The node serving expert `e` for rank `r`: replica `r mod
+            // replicas(e)` (`u32::MAX`: not placed), with `r mod c` taken
+            // once per replica count `c` (the id loop divides nothing). With
+            // at least as many ids as experts, looked up once per expert for
+            // the rank; with fewer, per id.
             rank_mod.clear();
             rank_mod.extend((0..=max_reps).map(|c| if c > 0 { (r % c) as u32 } else { 0 }));
-            for e in 0..e_n {
+            let rank_mod = &rank_mod;
+            let direct = |e: usize| -> u32 {
                 let (a, c) = (start[e], start[e + 1] - start[e]);
-                let node = if c > 0 { nodes_flat[(a + rank_mod[c as usize]) as usize] } else { u32::MAX };
-                node_of[e] = node;
-                node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
+                if c == 0 {
+                    u32::MAX
+                } else {
+                    nodes_flat[(a + rank_mod[c as usize]) as usize]
+                }
+            };
+            let table = ids.len() >= e_n;
+            if table {
+                for e in 0..e_n {
+                    let node = direct(e);
+                    node_of[e] = node;
+                    node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
+                }
             }
+            let node_for = |e: u32| -> u32 {
+                let e = e as usize;
+                if e >= e_n {
+                    u32::MAX
+                } else if table {
+                    node_of[e]
+                } else {
+                    direct(e)
+                }
+            };
             for tok in ids.chunks(k) {
                 let mut count = 0u64;
                 if n_nodes <= 64 {
-                    let mask = tok.iter().filter_map(|&e| node_bit.get(e as usize)).fold(0u64, |m, &bit| m | bit);
+                    let mut mask = 0u64;
+                    for &e in tok {
+                        if table {
+                            mask |= node_bit.get(e as usize).copied().unwrap_or(0);
+                        } else {
+                            let node = node_for(e);
+                            if node < 64 {
+                                mask |= 1u64 << node;
+                            }
+                        }
+                    }
                     count = u64::from(mask.count_ones());
                 } else {
                     stamp = stamp.wrapping_add(1);
@@ -481,8 +514,7 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
                         stamp = 1;
                     }
                     for &e in tok {
-                        let Some(&node) = node_of.get(e as usize) else { continue };
-                        if let Some(s) = seen.get_mut(node as usize) {
+                        if let Some(s) = seen.get_mut(node_for(e) as usize) {
                             if *s != stamp {
                                 *s = stamp;
                                 count += 1;

@@ -69,7 +69,7 @@ async fn refine(r: Arc<PhaseResult>, tolerance: f64, group: u64, status: RwSigna
     let t0 = now_ms();
     let data = &r.data;
     let series = data.series.as_ref();
-    let targets = match migration::targets(&r.before, &r.after, &data.summed, series, tolerance) {
+    let targets = match crate::ui::timed("migration::targets", || migration::targets(&r.before, &r.after, &data.summed, series, tolerance)) {
         Ok(t) => t,
         Err(e) => return Some(Err(e.to_string())),
     };
