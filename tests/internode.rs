@@ -165,7 +165,7 @@ fn random_tables_and_traces_never_worse() {
             SourceFormat::Summed,
             elb::engine::LoadMatrix::new(layers, experts),
         );
-        d.topk_traces = Some(TopK { k, ranks: traces });
+        d.topk_traces = Some(std::sync::Arc::new(TopK { k, ranks: traces }));
         let c = Cluster { devices: devices + nsed, nodes, redundant: 0, shared_devices: nsed, device_type: DeviceType::A2 };
         let fb = metrics::internode_nodes_per_token(&d, &Placement { layers: table.clone() }, &c);
         let mut after = table.clone();
@@ -302,7 +302,7 @@ fn internode_figure_matches_its_definition() {
             })
             .collect();
         let mut d = PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, elb::engine::LoadMatrix::new(layers, experts));
-        d.topk_traces = Some(TopK { k, ranks: traces });
+        d.topk_traces = Some(std::sync::Arc::new(TopK { k, ranks: traces }));
         let c = Cluster { devices: devices + nsed, nodes, redundant: 0, shared_devices: nsed, device_type: DeviceType::A2 };
         let got = metrics::internode_nodes_per_token(&d, &Placement { layers: table.clone() }, &c);
         let want = internode_by_definition(&d, &table, &c);

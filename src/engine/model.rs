@@ -187,7 +187,9 @@ pub struct PhaseData {
     /// Top-k from the config (`num_of_selected_experts[0]`), when known.
     pub top_k: Option<usize>,
     /// Top-k traces, when every kept rank has its file.
-    pub topk_traces: Option<TopK>,
+    /// Shared (`Arc`): the held-out parts and the page's copies of a phase
+    /// keep the same traces without copying them.
+    pub topk_traces: Option<std::sync::Arc<TopK>>,
     /// The current placement (the table the server ran with), when known.
     pub current: Option<Placement>,
     /// Where `current` came from (file name).

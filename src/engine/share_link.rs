@@ -495,7 +495,7 @@ fn read_v2(body: &[u8]) -> Result<Shared, String> {
             c2lb_loads,
             series,
             top_k: h.top_k,
-            topk_traces,
+            topk_traces: topk_traces.map(std::sync::Arc::new),
             current: h.current,
             current_source: h.current_source,
             current_problems: h.current_problems,

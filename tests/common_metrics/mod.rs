@@ -159,7 +159,7 @@ pub fn load_input(dir: &Path) -> PhaseData {
                     .collect()
             })
             .collect();
-        data.topk_traces = Some(TopK { k, ranks: ranks_v });
+        data.topk_traces = Some(std::sync::Arc::new(TopK { k, ranks: ranks_v }));
     }
     if let Some(m) = map {
         // The current placement: devices of the map table.

@@ -334,7 +334,7 @@ pub fn prepare_series(
         c2lb_loads: c2lb,
         series: Some(Series { layers: l_count, experts: e_count, intervals: tk, data: Vec::new() }),
         top_k: Some(cfg.top_k),
-        topk_traces,
+        topk_traces: topk_traces.map(std::sync::Arc::new),
         current_source: if current.is_some() { map.map(|m| m.path.clone()) } else { None },
         current_problems: if current.is_some() { map.map(|m| crate::engine::validate::table_bookkeeping(m.table)).unwrap_or_default() } else { Vec::new() },
         current,
