@@ -24,8 +24,9 @@ serve: dist
 # Every test: native engine + CLI tests, then the browser end-to-end suite.
 test: setup test-native test-e2e
 
+# The elb-studio package and the solver crate it re-exports (solver/).
 test-native:
-	cargo test --locked --all-targets
+	cargo test --locked --all-targets -p elb-studio -p elb-solver
 
 test-e2e: dist
 	ELB_SKIP_BUILD=1 bash tests/e2e/run.sh

@@ -1,8 +1,8 @@
 // The wasm-bench solve (bench/src/wasm_bench.rs) in headless Chromium, on the
 // page's main thread of a blank page (no UI): the same call and table hash as
 // natively and under Node. Build first:
-//   cargo build --release --target wasm32-unknown-unknown -p elb-bench --bin wasm-bench
-//   wasm-bindgen --target web --out-dir target/wasm-bench-web target/wasm32-unknown-unknown/release/wasm-bench.wasm
+//   cargo build --profile release-worker --target wasm32-unknown-unknown -p elb-bench --bin wasm-bench
+//   wasm-bindgen --target web --out-dir target/wasm-bench-web target/wasm32-unknown-unknown/release-worker/wasm-bench.wasm
 //   wasm-opt -O3 target/wasm-bench-web/wasm-bench_bg.wasm -o target/wasm-bench-web/wasm-bench_bg.wasm
 // Run: NODE_PATH=.tools/node_modules node scripts/bench-wasm-chromium.mjs [preset] [algo] [robust] [repeats]
 // Prints the JSON line(s) (solve_ms = wall in the page, cpu_ms = performance.now too)

@@ -6,7 +6,7 @@
 //! - [`page`]: the page's own logic (form, chart scales, result bookkeeping), target-independent;
 //! - `ui` (wasm only): Leptos components that only call the engine;
 //! - `src/bin/elb.rs`: the native CLI with msit-compatible flags;
-//! - `src/bin/worker.rs`: the web-worker entry that runs solves off the main thread.
+//! - `worker/src/main.rs`: the web-worker entry that runs solves off the main thread.
 
 pub mod engine;
 pub mod jobs;

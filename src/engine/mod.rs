@@ -1,26 +1,25 @@
 //! The pure engine: ingest -> loads -> algorithms -> metrics -> export.
 //! No browser types; compiled for native and wasm, tested natively.
 
-pub mod algo;
 pub mod before;
 pub mod ecosystem;
-pub mod error;
 pub mod export;
 pub mod holdout;
 pub mod ingest;
 pub mod metrics;
 pub mod migration;
-pub mod model;
 pub mod model_preset;
-pub mod par;
-pub mod params;
-pub mod rng;
 pub mod sample;
 pub mod share_link;
 pub mod sweep;
 pub mod table;
 pub mod validate;
 pub mod zip;
+
+// The solver and the types it works on are the `elb-solver` crate (solver/),
+// built for speed in the page's worker while the rest is built for size
+// (Cargo.toml, [profile.release-worker]); here under their usual paths.
+pub use elb_solver::{algo, error, model, par, params, rng};
 
 pub use error::{Error, Result};
 pub use model::*;

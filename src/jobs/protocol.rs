@@ -1,6 +1,6 @@
 //! The one message protocol of the page's web workers.
 //!
-//! Every worker of the page runs the same wasm binary (`src/bin/worker.rs`)
+//! Every worker of the page runs the same wasm binary (`worker/src/main.rs`)
 //! and understands every [`Request`]: solving or refining (migration-aware)
 //! ranges of layers of a phase (the worker pool, `ui::pool`) and reading + parsing dropped files or a
 //! built-in sample (the ingest worker, `ui::ingest_worker`). It answers with

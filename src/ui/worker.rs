@@ -1,4 +1,4 @@
-//! The page's web worker: one wasm binary (`src/bin/worker.rs`) for every
+//! The page's web worker: one wasm binary (`worker/src/main.rs`) for every
 //! worker, speaking [`crate::jobs::protocol`] over plain `postMessage`
 //! ([`super::wire`]). It says [`Reply::Ready`] once loaded, then serves
 //! requests one at a time:

@@ -96,7 +96,7 @@ impl Cluster {
 }
 
 /// The placement algorithms. `-al` numbers follow msit. Keys, names and
-/// rules of each are in the one catalogue, [`crate::engine::algo::catalogue`].
+/// rules of each are in the one catalogue, [`crate::algo::catalogue`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
@@ -123,7 +123,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// Every algorithm, in the order of the catalogue ([`crate::engine::algo::catalogue`]).
+    /// Every algorithm, in the order of the catalogue ([`crate::algo::catalogue`]).
     pub const ALL: [Algorithm; 9] = catalogue::ALL;
 
     /// Its row of the algorithm catalogue.

@@ -10,8 +10,8 @@
 //! its row here: `CATALOGUE[a as usize].algorithm == a`, checked by a test),
 //! one row below, and its dispatch in `algo::solve`.
 
-use crate::engine::error::{Error, Param, Result};
-use crate::engine::params::Algorithm;
+use crate::error::{Error, Param, Result};
+use crate::params::Algorithm;
 
 /// One algorithm and the rules that apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

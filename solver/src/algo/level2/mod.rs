@@ -36,14 +36,14 @@
 //! the same table); only
 //! `+ - * /` and comparisons on floats, so native and wasm agree bit for bit.
 
-use crate::engine::error::Param;
-use crate::engine::rng::SplitMix64;
+use crate::error::Param;
+use crate::rng::SplitMix64;
 use std::ops::Range;
 
 use super::{fmath, Progress, Solution};
-use crate::engine::error::{Error, Result};
-use crate::engine::model::PhaseData;
-use crate::engine::params::{Algorithm, DeviceType, Settings};
+use crate::error::{Error, Result};
+use crate::model::PhaseData;
+use crate::params::{Algorithm, DeviceType, Settings};
 
 mod anneal;
 mod plan;
@@ -127,7 +127,7 @@ pub fn solve_layers_with(
     }
     // Layers on all cores natively (each layer's generator depends on the
     // seed and the layer only, so the table is the same for any thread count).
-    let out = crate::engine::par::map_layers(layers, progress, |l| {
+    let out = crate::par::map_layers(layers, progress, |l| {
         let h = plan.layer_loads(data, l);
         let mut layer = solve_layer(&plan, &h, settings.seed, l);
         if settings.cluster.device_type == DeviceType::A2 && settings.cluster.nodes > 1 && data.topk_traces.is_some() {

@@ -13,7 +13,7 @@
 //! the default output repairs those layers ([`repair`]) and says so in
 //! [`Solution::warnings`] / [`Solution::reference_invalid_layers`].
 
-use crate::engine::error::Param;
+use crate::error::Param;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,7 @@ pub fn check(data: &PhaseData, settings: &Settings) -> Result<()> {
 }
 
 /// The cluster alone: limits, NPUs and nodes, shared-expert NPUs.
-fn check_cluster(c: &crate::engine::Cluster) -> Result<()> {
+fn check_cluster(c: &crate::Cluster) -> Result<()> {
     c.check_limits()?;
     if c.devices == 0 {
         return Err(Error::param(P_NPUS, "must be at least 1"));

@@ -1,8 +1,8 @@
 //! The domain model shared by every stage of the engine.
 //!
-//! Data flows one way: files -> [`crate::engine::ingest`] -> [`Dataset`] (one
-//! [`PhaseData`] per phase) -> [`crate::engine::algo`] -> [`Placement`] ->
-//! [`crate::engine::metrics`] and [`crate::engine::export`].
+//! Data flows one way: files -> `elb::engine::ingest` -> [`Dataset`] (one
+//! [`PhaseData`] per phase) -> [`crate::algo`] -> [`Placement`] ->
+//! `elb::engine::metrics` and `elb::engine::export`.
 //!
 //! Vocabulary (see docs/formats.md): L layers, E logical experts,
 //! D devices (NPUs), N nodes, R redundant slots in total, S = (E+R)/D slots

@@ -16,9 +16,9 @@
 //! counts are kept). Integer arithmetic only; a self-written splitmix64
 //! seeded from the seed and the layer makes it deterministic.
 
-use crate::engine::rng::SplitMix64;
-use crate::engine::model::PhaseData;
-use crate::engine::params::Cluster;
+use crate::rng::SplitMix64;
+use crate::model::PhaseData;
+use crate::params::Cluster;
 
 /// At most this many swaps evaluated per layer.
 const MAX_SWAPS: usize = 3000;

@@ -7,11 +7,11 @@
 //! every key is the float64 value msit computes, by the same operations in
 //! the same order, compared as msit compares it (docs/parity.md lists them).
 
-use crate::engine::error::Param;
+use crate::error::Param;
 use std::ops::Range;
 
-use crate::engine::error::{Error, Result};
-use crate::engine::model::PhaseData;
+use crate::error::{Error, Result};
+use crate::model::PhaseData;
 
 /// Stages of a time-series dump (msit's `num_stages`).
 pub const TIME_SERIES_STAGES: usize = 8;

@@ -38,9 +38,9 @@
 use std::ops::Range;
 
 use super::{Progress, Solution};
-use crate::engine::error::{Error, Result};
-use crate::engine::model::PhaseData;
-use crate::engine::params::Settings;
+use crate::error::{Error, Result};
+use crate::model::PhaseData;
+use crate::params::Settings;
 
 /// `Phi^-1(0.75)`, the default z: the upper quartile of the normal distribution.
 pub const Z_UPPER_QUARTILE: f64 = 0.674_489_750_196_081_7;
@@ -566,7 +566,7 @@ pub fn solve_layers_with(
         Ok((table, keep))
     };
     let mut kept = Vec::new();
-    for (i, (table, keep)) in crate::engine::par::map_layers(layers.clone(), progress, one)?.into_iter().enumerate() {
+    for (i, (table, keep)) in crate::par::map_layers(layers.clone(), progress, one)?.into_iter().enumerate() {
         if keep {
             kept.push(layers.start + i);
         }

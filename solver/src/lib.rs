@@ -1,0 +1,19 @@
+//! ELB Studio's solver: the algorithms (`algo`, level 2 included) and the
+//! types they work on (`model`, `params`, `error`), with `par` and `rng`.
+//!
+//! A crate of its own only so that the page's worker can build it for speed
+//! while the rest of the worker (readers, share links, exports) is built for
+//! size (`[profile.release-worker]` in the root Cargo.toml). The `elb` crate
+//! re-exports every module as `elb::engine::{algo, error, model, par,
+//! params, rng}`; use it through those paths.
+
+pub mod algo;
+pub mod error;
+pub mod model;
+pub mod par;
+pub mod params;
+pub mod rng;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use params::*;
