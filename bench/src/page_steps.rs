@@ -42,7 +42,7 @@ pub fn page_steps_report(select: &Select, runs: usize) {
                 continue;
             };
             let row = |step: &str, ms: f64| println!("| {} {} | {step} | {ms:.1} |", case.name, data.phase.name());
-            let load = Request::Load { job: 1, data: Some(Box::new((*data).clone())), work: Work::Solve(settings.clone()) };
+            let load = Request::Load { job: 1, data: Some(data.clone()), work: Work::Solve(settings.clone()) };
             row("bincode of the phase sent to the pool", best_ms(runs, || protocol::encode(&load)));
             row(
                 "PhaseResult::compute (a run's result)",
