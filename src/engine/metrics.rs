@@ -111,6 +111,15 @@ impl LoadModel {
         }
         v
     }
+
+    /// Device loads (summed over time) of layer `l`, one per routed device,
+    /// and the layer's total load (the shared expert's included).
+    fn summed_device_loads(&self, data: &PhaseData, placement: &Placement, l: usize) -> (Vec<f64>, f64) {
+        let pl = &placement.layers[l];
+        let loads = self.summed_loads(data, l);
+        let w = weights(&replicas(pl, self.n_ids));
+        (layer_device_loads(pl, &loads, &w), loads.iter().sum())
+    }
 }
 
 /// Replica counts of ids `0..n_ids` in one layer (ids out of range ignored).
@@ -150,39 +159,19 @@ pub fn device_loads(data: &PhaseData, placement: &Placement, layer: usize) -> Ve
     if layer >= common_layers(data, placement) {
         return Vec::new();
     }
-    let model = LoadModel::new(data, placement);
-    let pl = &placement.layers[layer];
-    let loads = model.summed_loads(data, layer);
-    let w = weights(&replicas(pl, model.n_ids));
-    layer_device_loads(pl, &loads, &w)
+    LoadModel::new(data, placement).summed_device_loads(data, placement, layer).0
 }
 
 /// Device loads summed over time, `[layer][device]`.
 pub fn device_load_matrix(data: &PhaseData, placement: &Placement) -> Vec<Vec<f64>> {
     let model = LoadModel::new(data, placement);
-    (0..common_layers(data, placement))
-        .map(|l| {
-            let pl = &placement.layers[l];
-            let loads = model.summed_loads(data, l);
-            let w = weights(&replicas(pl, model.n_ids));
-            layer_device_loads(pl, &loads, &w)
-        })
-        .collect()
+    (0..common_layers(data, placement)).map(|l| model.summed_device_loads(data, placement, l).0).collect()
 }
 
 /// `max_d load / mean_l` of every layer, on loads summed over time.
 pub fn layer_imbalances(data: &PhaseData, placement: &Placement) -> Vec<f64> {
-    let model = LoadModel::new(data, placement);
-    (0..common_layers(data, placement))
-        .map(|l| {
-            let pl = &placement.layers[l];
-            let loads = model.summed_loads(data, l);
-            let w = weights(&replicas(pl, model.n_ids));
-            let dl = layer_device_loads(pl, &loads, &w);
-            let total: f64 = loads.iter().sum();
-            ratio(max_of(&dl), total / pl.len().max(1) as f64)
-        })
-        .collect()
+    let g = Grid::summed(data, placement, &LoadModel::new(data, placement));
+    g.max.iter().zip(&g.mean).map(|(&mx, &mean)| ratio(mx, mean)).collect()
 }
 
 /// Per layer and pass, the largest device load and the mean device load of
@@ -202,19 +191,20 @@ impl Grid {
     /// The grid of `placement` on `data`: per interval when the data has a
     /// series of the placement's shape, else one pass of the summed loads.
     fn of(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Grid {
-        interval_grid(data, placement, model).unwrap_or_else(|| {
-            let layers = common_layers(data, placement);
-            let mut max = Vec::with_capacity(layers);
-            let mut mean = Vec::with_capacity(layers);
-            for l in 0..layers {
-                let pl = &placement.layers[l];
-                let loads = model.summed_loads(data, l);
-                let w = weights(&replicas(pl, model.n_ids));
-                max.push(max_of(&layer_device_loads(pl, &loads, &w)));
-                mean.push(loads.iter().sum::<f64>() / pl.len().max(1) as f64);
-            }
-            Grid { layers, passes: 1, max, mean, series: false }
-        })
+        interval_grid(data, placement, model).unwrap_or_else(|| Grid::summed(data, placement, model))
+    }
+
+    /// One pass of the loads summed over time.
+    fn summed(data: &PhaseData, placement: &Placement, model: &LoadModel) -> Grid {
+        let layers = common_layers(data, placement);
+        let mut max = Vec::with_capacity(layers);
+        let mut mean = Vec::with_capacity(layers);
+        for l in 0..layers {
+            let (dl, total) = model.summed_device_loads(data, placement, l);
+            max.push(max_of(&dl));
+            mean.push(total / placement.layers[l].len().max(1) as f64);
+        }
+        Grid { layers, passes: 1, max, mean, series: false }
     }
 }
 
@@ -479,6 +469,7 @@ pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluste
                 for e in 0..e_n {
                     let node = direct(e);
                     node_of[e] = node;
+                    // The token loop's bit for up to 64 nodes, without a branch.
                     node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
                 }
             }

@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{layer_device_loads, max_of, replicas, weights, Grid, LoadModel};
+use super::{Grid, LoadModel};
 use crate::engine::model::{PhaseData, Placement};
 
 /// The other servers' figures of one table on one phase's data (JSON key
@@ -141,15 +141,16 @@ pub(super) fn server_figures_of(data: &PhaseData, placement: &Placement, model: 
             trt_layers += 1;
         }
     }
-    // The benchmark: on the loads summed over the window.
-    let (mut max_sum, mut mean_sum) = (0.0, 0.0);
-    for l in 0..l_n {
-        let pl = &placement.layers[l];
-        let loads = model.summed_loads(data, l);
-        let w = weights(&replicas(pl, model.n_ids));
-        max_sum += max_of(&layer_device_loads(pl, &loads, &w));
-        mean_sum += loads.iter().sum::<f64>() / pl.len().max(1) as f64;
-    }
+    // The benchmark: on the loads summed over the window (the grid itself
+    // when it is of summed loads).
+    let summed;
+    let s = if g.series {
+        summed = Grid::summed(data, placement, model);
+        &summed
+    } else {
+        g
+    };
+    let (max_sum, mean_sum): (f64, f64) = (s.max.iter().sum(), s.mean.iter().sum());
     ServerFigures {
         sglang_balancedness: if active > 0 { sg / active as f64 } else { 1.0 },
         trtllm_imbalance_ratio: if trt_layers > 0 { trt / trt_layers as f64 } else { 0.0 },
