@@ -98,6 +98,8 @@ pub fn start(state: AppState) {
         })
         .collect();
     let current = move || CURRENT.with(|c| c.get()) == Some(group);
+    // Still this run, on the data it was started for (results belong to it).
+    let ours = move || current() && state.data_id.get_untracked().owns(data_id);
     leptos::task::spawn_local(async move {
         let mut solutions = Vec::with_capacity(pending.len());
         for p in pending {
@@ -114,13 +116,12 @@ pub fn start(state: AppState) {
                 }
             }
         }
-        // Results belong to the data they were computed from (checked again
-        // after every yield: each phase's figures are a main-thread task of
-        // their own, so a stop or new data can come in between).
+        // Checked after every yield: each phase's figures are a main-thread
+        // task of their own, so a stop or new data can come in between.
         let mut results = Vec::with_capacity(phases.len());
         for (data, solution) in phases.into_iter().zip(solutions) {
             crate::ui::next_task().await;
-            if !current() || !state.data_id.get_untracked().owns(data_id) {
+            if !ours() {
                 return;
             }
             match crate::ui::timed("PhaseResult::compute", || PhaseResult::compute(&dataset, data, &settings, solution, data_id)) {
@@ -135,7 +136,7 @@ pub fn start(state: AppState) {
         }
         // Drawing the results is a task of its own too.
         crate::ui::next_task().await;
-        if !current() || !state.data_id.get_untracked().owns(data_id) {
+        if !ours() {
             return;
         }
         CURRENT.with(|c| c.set(None));

@@ -23,9 +23,13 @@ pub fn js_text(v: &JsValue) -> String {
 /// `msg` (and `attachment`) as a message, and what to transfer with it:
 /// the message's bytes, plus `transfer` (an attachment's buffer, if any).
 pub fn pack<T: Serialize>(msg: &T, attachment: Option<&JsValue>, transfer: Option<&JsValue>) -> Result<(Array, Array), Error> {
-    let bytes = encode(msg)?;
+    Ok(pack_bytes(&encode(msg)?, attachment, transfer))
+}
+
+/// [`pack`] of a message already encoded.
+fn pack_bytes(bytes: &[u8], attachment: Option<&JsValue>, transfer: Option<&JsValue>) -> (Array, Array) {
     let packed = Uint8Array::new_with_length(bytes.len() as u32);
-    packed.copy_from(&bytes);
+    packed.copy_from(bytes);
     let message = Array::of1(&packed);
     let moved = Array::of1(&packed.buffer());
     if let Some(a) = attachment {
@@ -34,7 +38,7 @@ pub fn pack<T: Serialize>(msg: &T, attachment: Option<&JsValue>, transfer: Optio
     if let Some(t) = transfer {
         moved.push(t);
     }
-    Ok((message, moved))
+    (message, moved)
 }
 
 /// A message's contents and its attachment (`undefined` when none);
@@ -52,18 +56,19 @@ pub fn unpack<T: DeserializeOwned>(data: &JsValue) -> Result<(T, JsValue), Error
 
 /// Post a message already encoded ([`encode`]) to a worker (from the page).
 pub fn post_bytes_to(worker: &web_sys::Worker, bytes: &[u8]) -> Result<(), Error> {
-    let packed = Uint8Array::new_with_length(bytes.len() as u32);
-    packed.copy_from(bytes);
-    worker
-        .post_message_with_transfer(&Array::of1(&packed), &Array::of1(&packed.buffer()))
-        .map_err(|e| Error::msg(format!("could not send work to a web worker: {}", js_text(&e))))
+    let (m, t) = pack_bytes(bytes, None, None);
+    post_packed(worker, &m, &t)
 }
 
 /// Post `msg` to a worker (from the page).
 pub fn post_to(worker: &web_sys::Worker, msg: &impl Serialize, attachment: Option<&JsValue>) -> Result<(), Error> {
     let (m, t) = pack(msg, attachment, None)?;
+    post_packed(worker, &m, &t)
+}
+
+fn post_packed(worker: &web_sys::Worker, message: &Array, transfer: &Array) -> Result<(), Error> {
     worker
-        .post_message_with_transfer(&m, &t)
+        .post_message_with_transfer(message, transfer)
         .map_err(|e| Error::msg(format!("could not send work to a web worker: {}", js_text(&e))))
 }
 
