@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch } from '../helpers.mjs';
 import {
-  openBench, writeJson, machine, outDir, rendererMemory, jsHeap, wasmMemoryBytes,
+  openBench, writeJson, machine, outDir, rendererMemory, rendererMemoryFields, jsHeap, wasmMemoryBytes,
   longTasks, pageNow, fmtMB, fmtMs,
 } from './lib.mjs';
 
@@ -109,11 +109,7 @@ try {
       worker_read_parse_ms: marks.read != null && marks.sent != null ? marks.read - marks.sent : null,
       series_transfer_ms: marks.read != null && marks.parsed != null ? marks.parsed - marks.read : null,
       error: failed,
-      renderer_peak_rss_above_baseline_bytes: mem.peakAbove,
-      renderer_sampled_peak_rss_above_baseline_bytes: mem.sampledAbove,
-      renderer_vmhwm_above_baseline_bytes: mem.hwmAbove,
-      renderer_baseline_rss_bytes: mem.baseline,
-      renderers: mem.perPid,
+      ...rendererMemoryFields(mem),
       wasm_memory_before_bytes: wasm0,
       wasm_memory_after_bytes: wasm1,
       js_heap_used_before_bytes: heap0.used,

@@ -303,6 +303,17 @@ export function rendererMemory(ms = 50) {
   };
 }
 
+/** The JSON fields of a rendererMemory().stop() reading, as the benches write them. */
+export function rendererMemoryFields(mem) {
+  return {
+    renderer_peak_rss_above_baseline_bytes: mem.peakAbove,
+    renderer_sampled_peak_rss_above_baseline_bytes: mem.sampledAbove,
+    renderer_vmhwm_above_baseline_bytes: mem.hwmAbove,
+    renderer_baseline_rss_bytes: mem.baseline,
+    renderers: mem.perPid,
+  };
+}
+
 export const MB = 1e6;
 export const fmtMB = (b) => (b == null ? '–' : `${(b / MB).toFixed(1)} MB`);
 export const fmtMs = (ms) => (ms == null ? '–' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);

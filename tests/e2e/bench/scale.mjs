@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSite, launch, downloadBytes, waitDone, setSettings } from '../helpers.mjs';
 import {
-  openBench, outDir, writeJson, appDoneMs, fmtMs, fmtMB, rendererMemory,
+  openBench, outDir, writeJson, appDoneMs, fmtMs, fmtMB, rendererMemory, rendererMemoryFields,
   wasmMemoryBytes, rendererCpuSeconds, rendererThreadCpu, cpuDelta, settle,
 } from './lib.mjs';
 
@@ -109,11 +109,7 @@ try {
           renderer_cpu_s_load_and_auto_run: cpu1 - cpu0,
           renderer_cpu_s_run: cpu2 - cpu1,
           renderer_thread_cpu_run: threadsRun,
-          renderer_peak_rss_above_baseline_bytes: mem.peakAbove,
-          renderer_sampled_peak_rss_above_baseline_bytes: mem.sampledAbove,
-          renderer_vmhwm_above_baseline_bytes: mem.hwmAbove,
-          renderer_baseline_rss_bytes: mem.baseline,
-          renderers: mem.perPid,
+          ...rendererMemoryFields(mem),
           wasm_memory_before_bytes: wasm0,
           wasm_memory_after_load_bytes: wasmLoaded,
           wasm_memory_after_bytes: wasm1,
