@@ -133,6 +133,25 @@ impl Lcg {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
+
+    /// A random table: ids `0..=experts` (the shared id included), duplicates allowed.
+    fn table(&mut self, layers: usize, devices: usize, slots: usize, experts: usize) -> Vec<Vec<Vec<usize>>> {
+        (0..layers)
+            .map(|_| (0..devices).map(|_| (0..slots).map(|_| self.below(experts as u64 + 1) as usize).collect()).collect())
+            .collect()
+    }
+
+    /// Ragged traces of `ranks` ranks: per layer fewer than `max_ids` ids,
+    /// out-of-range ids (`experts`, `experts + 1`) included.
+    fn traces(&mut self, ranks: usize, layers: usize, max_ids: u64, experts: usize) -> Vec<Vec<Vec<u32>>> {
+        (0..ranks)
+            .map(|_| {
+                (0..layers)
+                    .map(|_| (0..self.below(max_ids) as usize).map(|_| self.below(experts as u64 + 2) as u32).collect())
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 /// Random tables (duplicates allowed, shared-expert ids, `-nsed` devices)
@@ -149,17 +168,9 @@ fn random_tables_and_traces_never_worse() {
         let nsed = rng.below(3) as usize;
         let layers = 1 + rng.below(3) as usize;
         let k = 1 + rng.below(4) as usize;
-        let table: Vec<Vec<Vec<usize>>> = (0..layers)
-            .map(|_| (0..devices).map(|_| (0..slots).map(|_| rng.below(experts as u64 + 1) as usize).collect()).collect())
-            .collect();
+        let table = rng.table(layers, devices, slots, experts);
         let ranks = rng.below(6) as usize;
-        let traces: Vec<Vec<Vec<u32>>> = (0..ranks)
-            .map(|_| {
-                (0..layers)
-                    .map(|_| (0..rng.below(40) as usize).map(|_| rng.below(experts as u64 + 2) as u32).collect())
-                    .collect()
-            })
-            .collect();
+        let traces = rng.traces(ranks, layers, 40, experts);
         let mut d = PhaseData::from_summed(
             Phase::Decode,
             SourceFormat::Summed,
@@ -291,16 +302,9 @@ fn internode_figure_matches_its_definition() {
         let slots = 1 + rng.below(4) as usize;
         let layers = 1 + rng.below(3) as usize;
         let k = 1 + rng.below(8) as usize;
-        let table: Vec<Vec<Vec<usize>>> = (0..layers)
-            .map(|_| (0..devices).map(|_| (0..slots).map(|_| rng.below(experts as u64 + 1) as usize).collect()).collect())
-            .collect();
-        let traces: Vec<Vec<Vec<u32>>> = (0..rng.below(9) as usize)
-            .map(|_| {
-                (0..layers)
-                    .map(|_| (0..rng.below(60) as usize).map(|_| rng.below(experts as u64 + 2) as u32).collect())
-                    .collect()
-            })
-            .collect();
+        let table = rng.table(layers, devices, slots, experts);
+        let ranks = rng.below(9) as usize;
+        let traces = rng.traces(ranks, layers, 60, experts);
         let mut d = PhaseData::from_summed(Phase::Decode, SourceFormat::Summed, elb::engine::LoadMatrix::new(layers, experts));
         d.topk_traces = Some(std::sync::Arc::new(TopK { k, ranks: traces }));
         let c = Cluster { devices: devices + nsed, nodes, redundant: 0, shared_devices: nsed, device_type: DeviceType::A2 };
