@@ -10,6 +10,7 @@
 pub mod algo;
 pub mod error;
 pub mod model;
+pub mod order;
 pub mod par;
 pub mod params;
 pub mod rng;

@@ -22,6 +22,7 @@ pub mod servers;
 use serde::{Deserialize, Serialize};
 
 use super::model::{PhaseData, Placement};
+use super::order;
 use super::params::Cluster;
 use super::validate;
 
@@ -618,8 +619,8 @@ pub fn slots_moved(before: &Placement, after: &Placement) -> usize {
             let old: &[usize] = before.layers.get(l).and_then(|bl| bl.get(d)).map_or(&[], |v| v.as_slice());
             let mut a = dev.clone();
             let mut b = old.to_vec();
-            a.sort_unstable();
-            b.sort_unstable();
+            order::ids(&mut a);
+            order::ids(&mut b);
             let (mut i, mut j, mut common) = (0, 0, 0);
             while i < a.len() && j < b.len() {
                 match a[i].cmp(&b[j]) {
@@ -647,7 +648,7 @@ pub fn redundant_replicas(placement: &Placement) -> usize {
         .map(|layer| {
             let mut ids: Vec<usize> = layer.iter().flatten().copied().collect();
             let slots = ids.len();
-            ids.sort_unstable();
+            order::ids(&mut ids);
             ids.dedup();
             slots - ids.len()
         })

@@ -18,6 +18,7 @@ use crate::engine::error::Param;
 use super::ecosystem::placement_shape;
 use super::error::{Error, Result};
 use super::model::{LoadMatrix, Placement, Series};
+use super::order;
 
 /// Slots that must be loaded to go from `before` to `after`: the total and
 /// `[layer][device]` counts (layers / devices of `after`; a device missing
@@ -48,9 +49,9 @@ pub fn slots_to_load(before: &Placement, after: &Placement) -> Vec<Vec<Vec<usize
                 .enumerate()
                 .map(|(d, dev)| {
                     let mut a = dev.clone();
-                    a.sort_unstable();
+                    order::ids(&mut a);
                     let mut b = before.layers.get(l).and_then(|x| x.get(d)).cloned().unwrap_or_default();
-                    b.sort_unstable();
+                    order::ids(&mut b);
                     // Multiset difference a - b.
                     let (mut i, mut j, mut out) = (0, 0, Vec::new());
                     while i < a.len() {
@@ -301,7 +302,7 @@ impl<'a> Evaluator<'a> {
         let order: Vec<Vec<usize>> = (0..t_n)
             .map(|t| {
                 let mut o: Vec<usize> = (0..d_n).collect();
-                o.sort_by(|&x, &y| st.load[y * t_n + t].total_cmp(&st.load[x * t_n + t]).then(x.cmp(&y)));
+                order::desc_by_column(&mut o, &st.load, t_n, t);
                 o
             })
             .collect();
@@ -346,7 +347,7 @@ impl<'a> Evaluator<'a> {
                 self.devs.clear();
                 self.devs.extend(st.where_[a].iter().chain(st.where_[b].iter()).copied());
                 self.devs.push(d);
-                self.devs.sort_unstable();
+                order::ids(&mut self.devs);
                 self.devs.dedup();
                 for &x in &self.devs {
                     let na = st.where_[a].iter().filter(|&&y| y == x).count() as f64;
@@ -402,7 +403,7 @@ fn hot_devices(st: &State, ll: &LayerLoads) -> Vec<usize> {
         weight[best] += st.load[best * t_n + t];
     }
     let mut ds: Vec<usize> = (0..d_n).filter(|&d| weight[d] > 0.0).collect();
-    ds.sort_by(|&x, &y| weight[y].total_cmp(&weight[x]).then(x.cmp(&y)));
+    order::desc_by(&mut ds, &weight);
     ds.truncate(if t_n > 1 { HOT_SERIES } else { 1 });
     if ds.is_empty() && d_n > 0 {
         ds.push(0);

@@ -34,7 +34,7 @@ pub(crate) fn id_list<T: std::fmt::Display>(ids: &[T]) -> String {
 /// Ids held more than once in `slots`, ascending, each listed once.
 fn duplicates<T: Ord + Copy>(slots: &[T]) -> Vec<T> {
     let mut sorted: Vec<T> = slots.to_vec();
-    sorted.sort();
+    super::order::sort_by(&mut sorted, |a, b| a.cmp(b));
     let mut out: Vec<T> = Vec::new();
     for w in sorted.windows(2) {
         if w[0] == w[1] && out.last() != Some(&w[0]) {
@@ -254,7 +254,7 @@ pub fn validate_table(table: &DeploymentTable, experts: usize, shared_devices: u
 /// table first to report them.
 pub fn placement_from_table(table: &DeploymentTable, shared_devices: usize) -> Placement {
     let mut layers: Vec<(i64, usize)> = table.layer_list.iter().enumerate().map(|(i, l)| (l.layer_id, i)).collect();
-    layers.sort();
+    super::order::sort_by(&mut layers, |a, b| a.cmp(b));
     Placement {
         layers: layers
             .into_iter()

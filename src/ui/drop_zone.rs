@@ -76,7 +76,7 @@ async fn walk(entries: Vec<(String, FileSystemEntry)>, out: &mut Vec<(String, Fi
                     }
                 }
             }
-            children.sort_by(|a, b| a.0.cmp(&b.0));
+            crate::engine::order::sort_by(&mut children, |a, b| a.0.cmp(&b.0));
             stack.extend(children.into_iter().rev());
         } else if entry.is_file() {
             let fe: FileSystemFileEntry = entry.unchecked_into();

@@ -14,7 +14,8 @@ fn balanced_packing(weight: &[f64], packs: usize) -> Vec<(usize, usize)> {
         return (0..n).map(|i| (i % packs, i / packs)).collect();
     }
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| weight[b].total_cmp(&weight[a]));
+    // Stable by weight from 0..n: ties by index.
+    crate::order::desc_by(&mut order, weight);
     let mut pack_w = vec![0.0f64; packs];
     let mut pack_n = vec![0usize; packs];
     let mut out = vec![(0usize, 0usize); n];

@@ -253,7 +253,7 @@ pub fn place(st: &LayerStats, counts: &[usize], devices: usize, slots: usize, z:
     let e_n = st.experts;
     let mut order: Vec<usize> = (0..e_n).collect();
     let per: Vec<f64> = (0..e_n).map(|e| st.mean[e] / counts[e] as f64).collect();
-    order.sort_by(|&a, &b| per[b].total_cmp(&per[a]).then(a.cmp(&b)));
+    crate::order::desc_by(&mut order, &per);
     let mut table: Vec<Vec<usize>> = vec![Vec::with_capacity(slots); devices];
     let mut mu = vec![0.0; devices];
     let mut var = vec![0.0; devices];
@@ -322,7 +322,7 @@ pub fn tree_search(st: &LayerStats, devices: usize, slots: usize, knobs: &Knobs)
         (table, s)
     };
     let mut order: Vec<usize> = (0..e_n).collect();
-    order.sort_by(|&a, &b| w[b].total_cmp(&w[a]).then(a.cmp(&b)));
+    crate::order::desc_by(&mut order, &w);
     let size = e_n.div_ceil(knobs.depth.max(1)).max(1);
     let groups: Vec<&[usize]> = order.chunks(size).collect();
     let counts = if knobs.depth <= 1 || groups.len() <= 1 {

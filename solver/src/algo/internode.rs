@@ -77,7 +77,7 @@ impl State {
                     *x = a;
                 }
             }
-            h.sort_unstable();
+            crate::order::ids(h);
             if *h == self.old {
                 continue;
             }
@@ -189,9 +189,8 @@ pub fn reduce_internode_with(
     let mut cnt = vec![0u16; tokens * n_nodes];
     let mut occ: Vec<Vec<u32>> = Vec::with_capacity(e_n);
     let mut seg: Vec<Vec<u32>> = Vec::with_capacity(e_n);
-    for (e, p) in pairs.iter_mut().enumerate() {
+    for (e, p) in pairs.iter().enumerate() {
         let h = &holders[e];
-        p.sort_unstable();
         let mut s = vec![0u32; h.len() + 1];
         for &(i, t) in p.iter() {
             if let Some(x) = s.get_mut(i as usize + 1) {
@@ -205,7 +204,20 @@ pub fn reduce_internode_with(
         for i in 0..h.len() {
             s[i + 1] += s[i];
         }
-        occ.push(p.iter().map(|&(_, t)| t).collect());
+        // The tokens grouped by replica, each group ascending: a counting
+        // sort by replica, stable, of `p`, which is in token order (the
+        // order of sorting the pairs).
+        let mut next: Vec<u32> = s[..h.len()].to_vec();
+        let mut o = vec![0u32; p.len()];
+        for &(i, t) in p {
+            if let Some(n) = next.get_mut(i as usize) {
+                if let Some(x) = o.get_mut(*n as usize) {
+                    *x = t;
+                }
+                *n += 1;
+            }
+        }
+        occ.push(o);
         seg.push(s);
     }
     drop(pairs);

@@ -36,13 +36,19 @@ pub fn key_cmp(a: f64, b: f64) -> Ordering {
 /// Sort `(id, value)` pairs by value descending with the given tie rule
 /// (values compared by [`key_cmp`]; the sort is stable).
 pub fn sort_desc(list: &mut [(usize, f64)], ties: Ties) {
-    match ties {
+    // `key_cmp`'s order as integers (`order::ieee_key`), sorted by
+    // `crate::order` (one copy of the sort code).
+    let keys: Vec<u64> = list.iter().map(|p| crate::order::ieee_key(p.1)).collect();
+    let perm = match ties {
+        // Ascending (stable), then reversed: ties by position, later first.
         Ties::LaterFirst => {
-            list.sort_by(|a, b| key_cmp(a.1, b.1));
-            list.reverse();
+            let mut p = crate::order::permutation(&keys, false);
+            p.reverse();
+            p
         }
-        Ties::Kept => list.sort_by(|a, b| key_cmp(b.1, a.1)),
-    }
+        Ties::Kept => crate::order::permutation(&keys, true),
+    };
+    crate::order::apply(list, &perm);
 }
 
 /// Result of [`halving`]: replica counts and the `(local id, per-replica

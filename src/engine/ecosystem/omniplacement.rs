@@ -85,7 +85,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     type Shape = Option<(usize, usize, String)>;
     let mut phases: BTreeMap<Phase, (Grid, Vec<String>, Shape)> = BTreeMap::new();
     let mut sorted: Vec<&InputFile> = files.iter().filter(|f| parse_name(f.file_name()).is_some()).collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    crate::engine::order::sort_by(&mut sorted, |a, b| a.path.cmp(&b.path));
     for f in sorted {
         let Some((step, rank)) = parse_name(f.file_name()) else { continue };
         if rank >= crate::engine::params::MAX_DEVICES {

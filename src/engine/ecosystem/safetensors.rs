@@ -210,7 +210,7 @@ impl<'a> SafeTensors<'a> {
         // allocates for them, is bounded by the bytes actually present.
         let mut spans: Vec<(usize, usize, &str)> =
             tensors.iter().filter(|t| t.data_offsets.1 > t.data_offsets.0).map(|t| (t.data_offsets.0, t.data_offsets.1, t.name.as_str())).collect();
-        spans.sort_unstable();
+        crate::engine::order::sort_by(&mut spans, |a, b| a.cmp(b));
         for w in spans.windows(2) {
             if w[1].0 < w[0].1 {
                 return Err(Error::file(
@@ -222,8 +222,8 @@ impl<'a> SafeTensors<'a> {
                 ));
             }
         }
-        tensors.sort_by(|a, b| a.name.cmp(&b.name));
-        metadata.sort();
+        crate::engine::order::sort_by(&mut tensors, |a, b| a.name.cmp(&b.name));
+        crate::engine::order::sort_by(&mut metadata, |a, b| a.cmp(b));
         Ok(SafeTensors { file: file.to_string(), tensors, metadata, data })
     }
 

@@ -261,7 +261,7 @@ pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode, Vec<String>)> 
     let mut out = Vec::new();
     let mut mode_seen: Option<(Mode, String)> = None;
     for (dir, mut group) in by_dir {
-        group.sort_by(|a, b| {
+        crate::engine::order::sort_by(&mut group, |a, b| {
             let (ta, tb) = (time_of(a.file_name()), time_of(b.file_name()));
             ta.partial_cmp(&tb).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a.path.cmp(&b.path))
         });

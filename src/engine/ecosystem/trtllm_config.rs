@@ -207,7 +207,7 @@ pub fn parse(file: &str, text: &str) -> Result<LbConfig> {
     if !seen_assign || cfg.assignments.is_empty() {
         return Err(Error::file(file, "no initial_global_assignments: nothing to read as a placement"));
     }
-    cfg.assignments.sort_by_key(|(l, _)| *l);
+    crate::engine::order::sort_by(&mut cfg.assignments, |a, b| a.0.cmp(&b.0));
     let n = cfg.assignments[0].1.len();
     for (l, ids) in &cfg.assignments {
         if ids.len() != n {

@@ -107,7 +107,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         if ranks.is_empty() {
             return Err(Error::file(&meta.path, "no rank<N>.safetensors files beside this meta_info.json"));
         }
-        ranks.sort_by_key(|(r, f)| (*r, f.path.clone()));
+        crate::engine::order::sort_by(&mut ranks, |(ra, fa), (rb, fb)| (ra, &fa.path).cmp(&(rb, &fb.path)));
         let e = mi.num_experts;
         // (iter, layer) -> counts summed over ranks.
         let mut acc: BTreeMap<(u64, usize), Vec<f64>> = BTreeMap::new();
@@ -146,7 +146,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         };
         let layers: Vec<usize> = {
             let mut v: Vec<usize> = acc.keys().map(|k| k.1).collect();
-            v.sort_unstable();
+            crate::engine::order::ids(&mut v);
             v.dedup();
             v
         };
@@ -201,6 +201,6 @@ pub(super) fn push_phase(out: &mut Vec<PhaseData>, pd: PhaseData, where_: &str) 
         )));
     }
     out.push(pd);
-    out.sort_by_key(|p| p.phase);
+    crate::engine::order::sort_by(out, |a, b| a.phase.cmp(&b.phase));
     Ok(())
 }

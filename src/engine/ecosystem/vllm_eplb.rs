@@ -310,7 +310,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Series> {
 pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     let mut out = Vec::new();
     let mut sorted: Vec<&InputFile> = files.iter().filter(|f| is_load_history(f)).collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    crate::engine::order::sort_by(&mut sorted, |a, b| a.path.cmp(&b.path));
     for f in sorted {
         let s = parse(&f.path, &f.bytes)?;
         let t_n = s.intervals;

@@ -165,7 +165,12 @@ pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
 /// Files no phase was read from are listed as ignored.
 fn ecosystem_dataset(files: &[InputFile], rec: ecosystem::Recognised) -> Dataset {
     let phases = rec.phases;
-    let read: BTreeSet<&str> = phases.iter().flat_map(|p| p.info.files.iter().map(String::as_str)).collect();
+    // Built by inserting (collecting into a set sorts first: one more copy of
+    // the sort code in the worker, `engine::order`).
+    let mut read: BTreeSet<&str> = BTreeSet::new();
+    for f in phases.iter().flat_map(|p| p.info.files.iter()) {
+        read.insert(f.as_str());
+    }
     let ignored: Vec<String> = files.iter().filter(|f| !read.contains(f.path.as_str())).map(|f| f.path.clone()).collect();
     let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
     let format_label = format!("{} ({intervals} interval{})", rec.what, if intervals == 1 { "" } else { "s" });
@@ -295,7 +300,7 @@ impl<'a> Scan<'a> {
             }
         }
         // Deterministic order: by root, then path.
-        entries.sort_by(|a, b| (a.root, &a.rel).cmp(&(b.root, &b.rel)));
+        crate::engine::order::sort_by(&mut entries, |a, b| (a.root, &a.rel).cmp(&(b.root, &b.rel)));
 
         let used = vec![false; entries.len()];
         Scan { labels, entries, used, warnings: Vec::new(), ignored: Vec::new() }
@@ -334,10 +339,10 @@ impl<'a> Scan<'a> {
                 let mut cfg = configs.get(unit).copied();
                 if cfg.is_none() {
                     // only node folders that hold rank files count
-                    let node_dirs: BTreeSet<&str> = idxs.iter().map(|&i| self.entries[i].rel_dir.as_str()).collect();
+                    let holds_ranks = |d: &str| idxs.iter().any(|&i| self.entries[i].rel_dir == d);
                     cfg = configs
                         .iter()
-                        .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && node_dirs.contains(d.as_str()))
+                        .find(|(d, _)| !d.is_empty() && parent(d) == Some(unit.as_str()) && holds_ranks(d))
                         .map(|(_, &i)| i);
                 }
                 if cfg.is_none() {
@@ -381,7 +386,10 @@ impl<'a> Scan<'a> {
                         )));
                     }
                     seen.insert(phase, shown);
-                    let node_dirs: BTreeSet<String> = files.iter().map(|&i| self.entries[i].rel_dir.clone()).collect();
+                    let mut node_dirs: BTreeSet<String> = BTreeSet::new();
+                    for &i in &files {
+                        node_dirs.insert(self.entries[i].rel_dir.clone());
+                    }
                     for &i in &files {
                         self.used[i] = true;
                     }
@@ -609,7 +617,7 @@ impl<'a> Scan<'a> {
                 pd.info.intervals_kept = 1;
                 mats.push(pd);
             }
-            mats.sort_by_key(|p| p.phase);
+            crate::engine::order::sort_by(&mut mats, |a, b| a.phase.cmp(&b.phase));
             for _ in &mats {
                 read.labels.push("load matrix".to_string());
             }
@@ -693,7 +701,7 @@ fn read_impl(roots: &[(String, Vec<Input<'_>>)], defer: bool) -> Result<Deferred
     if !phases.is_empty() && dropped_table.is_some() {
         format_label.push_str(" + deployment table");
     }
-    ignored.sort();
+    crate::engine::order::sort_by(&mut ignored, |a, b| a.cmp(b));
     ignored.dedup();
     Ok(Deferred { dataset: Dataset { phases, dropped_table, dropped_table_problems, missing_map, ignored, warnings, format_label }, series: deferred })
 }

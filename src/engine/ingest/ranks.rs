@@ -192,7 +192,7 @@ impl<'a> PhaseFiles<'a> {
             }
         }
         for list in ranks.values_mut().chain(topk.values_mut()) {
-            list.sort_by(|a, b| a.dir.cmp(&b.dir));
+            crate::engine::order::sort_by(list, |a, b| a.dir.cmp(&b.dir));
         }
         Ok(PhaseFiles { phase, ranks, topk })
     }

@@ -128,7 +128,7 @@ impl State {
         (0..self.d_n)
             .map(|d| {
                 let mut v = self.slot[d * self.s_n..(d + 1) * self.s_n].to_vec();
-                v.sort_unstable();
+                crate::order::ids(&mut v);
                 v
             })
             .collect()

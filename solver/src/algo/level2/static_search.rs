@@ -29,16 +29,9 @@ pub(super) fn search_static(plan: &Plan, h: &[f64], counts: Vec<usize>, rng: &mu
         let dmax = busiest(&best);
         let on_max: Vec<usize> = (0..s_n).map(|j| best.slot[dmax * s_n + j]).collect();
         let mut takers: Vec<usize> = (0..ids).filter(|&a| best.counts[a] < d_n).collect();
-        takers.sort_by(|&x, &y| {
-            let (mx, my) = (on_max.contains(&x), on_max.contains(&y));
-            my.cmp(&mx).then((h[y] / best.counts[y] as f64).total_cmp(&(h[x] / best.counts[x] as f64))).then(x.cmp(&y))
-        });
+        crate::order::flagged_first_then_desc(&mut takers, &|x| on_max.contains(&x), &|x| h[x] / best.counts[x] as f64);
         let mut donors: Vec<usize> = (0..ids).filter(|&b| best.counts[b] > 1).collect();
-        donors.sort_by(|&a, &b| {
-            let va = h[a] / (best.counts[a] - 1) as f64;
-            let vb = h[b] / (best.counts[b] - 1) as f64;
-            va.total_cmp(&vb).then(a.cmp(&b))
-        });
+        crate::order::asc_by_fn(&mut donors, &|b| h[b] / (best.counts[b] - 1) as f64);
         // The whole neighbourhood within the budget (small shapes): place
         // every candidate afresh; otherwise change one slot of the current
         // placement and descend from there (far cheaper, more candidates).
@@ -141,7 +134,7 @@ pub(super) fn lpt(st: &mut State, counts: &[usize], pr: &[f64]) {
             items.push(e);
         }
     }
-    items.sort_by(|&a, &b| pr[b].total_cmp(&pr[a]).then(a.cmp(&b)));
+    crate::order::desc_by(&mut items, pr);
     let mut fill = vec![0usize; d_n];
     let mut tot = vec![0.0f64; d_n];
     for &e in &items {
