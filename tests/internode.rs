@@ -314,5 +314,15 @@ fn internode_figure_matches_its_definition() {
             (Some(g), Some(w)) => assert!((g - w).abs() < 1e-12, "case {case}: {g} vs {w}"),
             (g, w) => assert_eq!(g, w, "case {case}"),
         }
+        // Added in parts (as the page does, a few layers per task), the
+        // same figure bit for bit.
+        let placement = Placement { layers: table.clone() };
+        let parts = metrics::InternodeTally::parts(&d, &placement, 1 + rng.below(80) as usize);
+        assert_eq!(parts.iter().map(|r| r.len()).sum::<usize>(), layers, "case {case}: the parts cover every layer once");
+        let mut tally = metrics::InternodeTally::new(&d);
+        for r in parts {
+            tally.add_layers(&d, &placement, &c, r);
+        }
+        assert_eq!(tally.value().map(f64::to_bits), got.map(f64::to_bits), "case {case}");
     }
 }

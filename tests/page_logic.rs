@@ -137,6 +137,32 @@ fn hover_maps_pixels_to_cells_and_indices() {
 }
 
 #[test]
+fn a_heatmap_is_painted_cell_by_cell_as_the_hover_reads_it() {
+    // 4 x 2 cells over pixels 10..50 x 30..10 (y up), cell (c, r) coloured [c, r, 7].
+    let g = GridMap { px0: 10.0, px1: 50.0, py0: 30.0, py1: 10.0, x0: -0.5, x1: 3.5, y0: -0.5, y1: 1.5 };
+    let cells = g.pixel_cells(4, 2);
+    assert_eq!((cells.x, cells.y, cells.w, cells.h), (10, 10, 40, 20));
+    let mut rgba = vec![9u8; cells.w * cells.h * 4];
+    // Cell (3, 1) has no colour: its pixels keep their bytes.
+    cells.paint(&mut rgba, 2, 4, &|r, c| ((r, c) != (1, 3)).then_some([c as u8, r as u8, 7]));
+    for j in 0..cells.h {
+        for i in 0..cells.w {
+            let (x, y) = (10.0 + i as f64 + 0.5, 10.0 + j as f64 + 0.5);
+            let px = &rgba[(j * cells.w + i) * 4..][..4];
+            match g.cell_at(x, y, 4, 2) {
+                Some((3, 1)) => assert_eq!(px, [9, 9, 9, 9], "pixel {i},{j}"),
+                Some((c, r)) => assert_eq!(px, [c as u8, r as u8, 7, 255], "pixel {i},{j}"),
+                None => assert_eq!(px, [9, 9, 9, 9]),
+            }
+        }
+    }
+    // The top row of pixels is layer 1, the bottom one layer 0; every cell is painted.
+    assert_eq!(&rgba[..4], [0, 1, 7, 255]);
+    assert_eq!(&rgba[((cells.h - 1) * cells.w) * 4..][..4], [0, 0, 7, 255]);
+    assert_eq!(GridMap::default().pixel_cells(4, 2).w, 0, "nothing drawn yet: nothing to paint");
+}
+
+#[test]
 fn results_belong_to_the_data_they_came_from() {
     let mut ids = DataIds::default();
     let first = ids.renew();
@@ -156,6 +182,17 @@ fn results_belong_to_the_data_they_came_from() {
     assert_eq!(table, elb::engine::export::msit_table(&r.after, &settings.cluster, data.experts, false).unwrap().0);
     assert_eq!(elb::jobs::protocol::FileJob::Table(r.table_job()).make().unwrap(), table.into_bytes());
     assert_eq!(r.score_after, elb::engine::metrics::score(&data, &r.after, &settings.cluster));
+    assert_eq!(r.score_before, elb::engine::metrics::score(&data, &r.before, &settings.cluster));
+    assert!(r.score_after.internode_nodes_per_token.is_some(), "the sample has top-k traces on 2 nodes");
+    // The page computes it in steps (one per main-thread task): the same result.
+    let mut pending = story::PendingResult::new(&ds, data.clone(), &settings, sol.clone(), first).unwrap();
+    let mut steps = 1;
+    while pending.step() {
+        steps += 1;
+    }
+    let staged = pending.finish();
+    assert!(steps >= 4, "balance and inter-node figures before and after: {steps} steps");
+    assert_eq!((&staged.score_before, &staged.score_after), (&r.score_before, &r.score_after));
     assert!(!r.before_is_current && r.before_problem.is_none());
     let (b, a) = r.intervals.as_ref().expect("time-series data has interval figures");
     assert_eq!((b.len(), a.len()), (data.intervals(), data.intervals()));

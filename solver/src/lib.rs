@@ -8,6 +8,7 @@
 //! params, rng}`; use it through those paths.
 
 pub mod algo;
+pub mod bulk;
 pub mod error;
 pub mod model;
 pub mod order;

@@ -61,6 +61,7 @@ pub struct Series {
     pub layers: usize,
     pub experts: usize,
     pub intervals: usize,
+    #[serde(with = "crate::bulk::f64s")]
     pub data: Vec<f64>,
 }
 
@@ -95,6 +96,7 @@ impl Series {
 pub struct LoadMatrix {
     pub layers: usize,
     pub experts: usize,
+    #[serde(with = "crate::bulk::f64s")]
     pub data: Vec<f64>,
 }
 
@@ -118,6 +120,7 @@ impl LoadMatrix {
 pub struct TopK {
     pub k: usize,
     /// `[rank][layer] -> flat token*k ids`.
+    #[serde(with = "crate::bulk::u32s_2d")]
     pub ranks: Vec<Vec<Vec<u32>>>,
 }
 

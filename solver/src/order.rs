@@ -41,10 +41,17 @@ pub fn triples(v: &mut [(u64, u64, u64)]) {
     v.sort_unstable();
 }
 
-/// Sort ids ascending (one copy of the sort code for every list of ids).
+/// Sort ids ascending (through [`by_comparison`]: the copy of the sort code
+/// the file lists use too).
 #[inline(never)]
 pub fn ids(v: &mut [usize]) {
-    v.sort_unstable();
+    by_comparison(v, &|a, b| a.cmp(&b));
+}
+
+/// Sort `v` by `cmp`: the one sort of `usize` lists (ids, positions).
+#[inline(never)]
+fn by_comparison(v: &mut [usize], cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering) {
+    v.sort_unstable_by(|&a, &b| cmp(a, b));
 }
 
 /// Reorder `items` by `(first, second)` keys of each, ascending, ties by the
@@ -113,7 +120,7 @@ pub fn permutation(keys: &[u64], desc: bool) -> Vec<usize> {
 #[inline(never)]
 pub fn stable_order(n: usize, cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
-    p.sort_unstable_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+    by_comparison(&mut p, &|a, b| cmp(a, b).then(a.cmp(&b)));
     p
 }
 

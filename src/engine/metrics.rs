@@ -39,7 +39,7 @@ pub struct LayerScore {
 
 /// The figures of one table on one phase's data. Key names are the public
 /// interface of `elb score`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     pub layers: usize,
     pub experts: usize,
@@ -394,135 +394,194 @@ pub fn water_fill_max(loads: &[f64], slots: usize, max_replicas: usize) -> f64 {
 /// `devices_per_node = (routed devices + nsed) / nodes`. `None` without
 /// traces, or when the node shape does not fit the table.
 pub fn internode_nodes_per_token(data: &PhaseData, placement: &Placement, cluster: &Cluster) -> Option<f64> {
-    let traces = data.topk_traces.as_ref()?;
-    let k = traces.k;
-    if k == 0 || cluster.nodes == 0 {
-        return None;
+    let mut tally = InternodeTally::new(data);
+    tally.add_layers(data, placement, cluster, 0..common_layers(data, placement));
+    tally.value()
+}
+
+/// [`internode_nodes_per_token`] in parts: the tokens and the nodes they
+/// reach, summed over the layers added so far (the page adds a few layers
+/// per main-thread task on large dumps), and the scratch it reuses.
+#[derive(Debug, Default)]
+pub struct InternodeTally {
+    tokens: u64,
+    node_sum: u64,
+    /// A layer's node shape did not fit the table: no figure.
+    broken: bool,
+    start: Vec<u32>,
+    nodes_flat: Vec<u32>,
+    fill: Vec<u32>,
+    seen: Vec<u32>,
+    stamp: u32,
+    node_of: Vec<u32>,
+    node_bit: Vec<u64>,
+    rank_mod: Vec<u32>,
+}
+
+impl InternodeTally {
+    /// An empty tally for the experts of `data`.
+    pub fn new(data: &PhaseData) -> InternodeTally {
+        let e_n = data.experts;
+        InternodeTally { start: vec![0; e_n + 1], fill: vec![0; e_n], node_of: vec![u32::MAX; e_n], node_bit: vec![0; e_n], ..Default::default() }
     }
-    let layers = common_layers(data, placement);
-    let e_n = data.experts;
-    let mut tokens = 0u64;
-    let mut node_sum = 0u64;
-    // Per layer: the replicas' nodes of each expert, flat (device-major slot order).
-    let mut start = vec![0u32; e_n + 1];
-    let mut nodes_flat: Vec<u32> = Vec::new();
-    let mut fill = vec![0u32; e_n];
-    let mut seen: Vec<u32> = Vec::new();
-    let mut stamp = 0u32;
-    let mut node_of = vec![u32::MAX; e_n];
-    let mut node_bit = vec![0u64; e_n];
-    let mut rank_mod: Vec<u32> = Vec::new();
-    for l in 0..layers {
-        let pl = &placement.layers[l];
-        let total_devices = pl.len() + cluster.shared_devices;
-        let per_node = total_devices / cluster.nodes;
-        if per_node == 0 {
-            return None;
-        }
-        let n_nodes = total_devices.div_ceil(per_node);
-        start.iter_mut().for_each(|x| *x = 0);
-        for dev in pl {
-            for &e in dev {
-                if e < e_n {
-                    start[e + 1] += 1;
-                }
+
+    /// The layers of `placement` on `data` in consecutive ranges of about
+    /// `ids` top-k ids each (at least one layer per range): the parts to
+    /// add one at a time. Empty without traces.
+    pub fn parts(data: &PhaseData, placement: &Placement, ids: usize) -> Vec<std::ops::Range<usize>> {
+        let Some(traces) = data.topk_traces.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        let (mut from, mut acc) = (0, 0usize);
+        let layers = common_layers(data, placement);
+        for l in 0..layers {
+            acc += traces.ranks.iter().map(|r| r.get(l).map_or(0, Vec::len)).sum::<usize>();
+            if acc >= ids || l + 1 == layers {
+                out.push(from..l + 1);
+                (from, acc) = (l + 1, 0);
             }
         }
-        for e in 0..e_n {
-            start[e + 1] += start[e];
+        out
+    }
+
+    /// The figure over the layers added, `None` as [`internode_nodes_per_token`] says.
+    pub fn value(&self) -> Option<f64> {
+        if self.broken || self.tokens == 0 {
+            None
+        } else {
+            Some(self.node_sum as f64 / self.tokens as f64)
         }
-        nodes_flat.clear();
-        nodes_flat.resize(start[e_n] as usize, 0);
-        fill.iter_mut().for_each(|x| *x = 0);
-        for (d, dev) in pl.iter().enumerate() {
-            let node = ((d + cluster.shared_devices) / per_node) as u32;
-            for &e in dev {
-                if e < e_n {
-                    nodes_flat[(start[e] + fill[e]) as usize] = node;
-                    fill[e] += 1;
+    }
+
+    /// Add the tokens of layers `layers` (within [`common_layers`]) of `data`
+    /// as `placement` serves them.
+    pub fn add_layers(&mut self, data: &PhaseData, placement: &Placement, cluster: &Cluster, layers: std::ops::Range<usize>) {
+        let Some(traces) = data.topk_traces.as_ref() else { return };
+        let k = traces.k;
+        if k == 0 || cluster.nodes == 0 || self.broken {
+            return;
+        }
+        let layers = layers.start..layers.end.min(common_layers(data, placement));
+        let e_n = data.experts;
+        let (mut tokens, mut node_sum, mut stamp) = (self.tokens, self.node_sum, self.stamp);
+        // Per layer: the replicas' nodes of each expert, flat (device-major slot order).
+        let mut start = std::mem::take(&mut self.start);
+        let mut nodes_flat = std::mem::take(&mut self.nodes_flat);
+        let mut fill = std::mem::take(&mut self.fill);
+        let mut seen = std::mem::take(&mut self.seen);
+        let mut node_of = std::mem::take(&mut self.node_of);
+        let mut node_bit = std::mem::take(&mut self.node_bit);
+        let mut rank_mod = std::mem::take(&mut self.rank_mod);
+        for l in layers {
+            let pl = &placement.layers[l];
+            let total_devices = pl.len() + cluster.shared_devices;
+            let per_node = total_devices / cluster.nodes;
+            if per_node == 0 {
+                self.broken = true;
+                break;
+            }
+            let n_nodes = total_devices.div_ceil(per_node);
+            start.iter_mut().for_each(|x| *x = 0);
+            for dev in pl {
+                for &e in dev {
+                    if e < e_n {
+                        start[e + 1] += 1;
+                    }
                 }
             }
-        }
-        if n_nodes > 64 && seen.len() < n_nodes {
-            seen.resize(n_nodes, 0);
-        }
-        let max_reps = (0..e_n).map(|e| (start[e + 1] - start[e]) as usize).max().unwrap_or(0);
-        for (r, rank) in traces.ranks.iter().enumerate() {
-            let Some(ids) = rank.get(l) else { continue };
-            // The node serving expert `e` for rank `r`: replica `r mod
-            // replicas(e)` (`u32::MAX`: not placed), with `r mod c` taken
-            // once per replica count `c` (the id loop divides nothing). With
-            // at least as many ids as experts, looked up once per expert for
-            // the rank; with fewer, per id.
-            rank_mod.clear();
-            rank_mod.extend((0..=max_reps).map(|c| if c > 0 { (r % c) as u32 } else { 0 }));
-            let rank_mod = &rank_mod;
-            let direct = |e: usize| -> u32 {
-                let (a, c) = (start[e], start[e + 1] - start[e]);
-                if c == 0 {
-                    u32::MAX
-                } else {
-                    nodes_flat[(a + rank_mod[c as usize]) as usize]
-                }
-            };
-            let table = ids.len() >= e_n;
-            if table {
-                for e in 0..e_n {
-                    let node = direct(e);
-                    node_of[e] = node;
-                    // The token loop's bit for up to 64 nodes, without a branch.
-                    node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
+            for e in 0..e_n {
+                start[e + 1] += start[e];
+            }
+            nodes_flat.clear();
+            nodes_flat.resize(start[e_n] as usize, 0);
+            fill.iter_mut().for_each(|x| *x = 0);
+            for (d, dev) in pl.iter().enumerate() {
+                let node = ((d + cluster.shared_devices) / per_node) as u32;
+                for &e in dev {
+                    if e < e_n {
+                        nodes_flat[(start[e] + fill[e]) as usize] = node;
+                        fill[e] += 1;
+                    }
                 }
             }
-            let node_for = |e: u32| -> u32 {
-                let e = e as usize;
-                if e >= e_n {
-                    u32::MAX
-                } else if table {
-                    node_of[e]
-                } else {
-                    direct(e)
+            if n_nodes > 64 && seen.len() < n_nodes {
+                seen.resize(n_nodes, 0);
+            }
+            let max_reps = (0..e_n).map(|e| (start[e + 1] - start[e]) as usize).max().unwrap_or(0);
+            for (r, rank) in traces.ranks.iter().enumerate() {
+                let Some(ids) = rank.get(l) else { continue };
+                // The node serving expert `e` for rank `r`: replica `r mod
+                // replicas(e)` (`u32::MAX`: not placed), with `r mod c` taken
+                // once per replica count `c` (the id loop divides nothing). With
+                // at least as many ids as experts, looked up once per expert for
+                // the rank; with fewer, per id.
+                rank_mod.clear();
+                rank_mod.extend((0..=max_reps).map(|c| if c > 0 { (r % c) as u32 } else { 0 }));
+                let rank_mod = &rank_mod;
+                let direct = |e: usize| -> u32 {
+                    let (a, c) = (start[e], start[e + 1] - start[e]);
+                    if c == 0 {
+                        u32::MAX
+                    } else {
+                        nodes_flat[(a + rank_mod[c as usize]) as usize]
+                    }
+                };
+                let table = ids.len() >= e_n;
+                if table {
+                    for e in 0..e_n {
+                        let node = direct(e);
+                        node_of[e] = node;
+                        // The token loop's bit for up to 64 nodes, without a branch.
+                        node_bit[e] = if node < 64 { 1u64 << node } else { 0 };
+                    }
                 }
-            };
-            for tok in ids.chunks(k) {
-                let mut count = 0u64;
-                if n_nodes <= 64 {
-                    let mut mask = 0u64;
-                    for &e in tok {
-                        if table {
-                            mask |= node_bit.get(e as usize).copied().unwrap_or(0);
-                        } else {
-                            let node = node_for(e);
-                            if node < 64 {
-                                mask |= 1u64 << node;
+                let node_for = |e: u32| -> u32 {
+                    let e = e as usize;
+                    if e >= e_n {
+                        u32::MAX
+                    } else if table {
+                        node_of[e]
+                    } else {
+                        direct(e)
+                    }
+                };
+                for tok in ids.chunks(k) {
+                    let mut count = 0u64;
+                    if n_nodes <= 64 {
+                        let mut mask = 0u64;
+                        for &e in tok {
+                            if table {
+                                mask |= node_bit.get(e as usize).copied().unwrap_or(0);
+                            } else {
+                                let node = node_for(e);
+                                if node < 64 {
+                                    mask |= 1u64 << node;
+                                }
+                            }
+                        }
+                        count = u64::from(mask.count_ones());
+                    } else {
+                        stamp = stamp.wrapping_add(1);
+                        if stamp == 0 {
+                            seen.iter_mut().for_each(|x| *x = 0);
+                            stamp = 1;
+                        }
+                        for &e in tok {
+                            if let Some(s) = seen.get_mut(node_for(e) as usize) {
+                                if *s != stamp {
+                                    *s = stamp;
+                                    count += 1;
+                                }
                             }
                         }
                     }
-                    count = u64::from(mask.count_ones());
-                } else {
-                    stamp = stamp.wrapping_add(1);
-                    if stamp == 0 {
-                        seen.iter_mut().for_each(|x| *x = 0);
-                        stamp = 1;
-                    }
-                    for &e in tok {
-                        if let Some(s) = seen.get_mut(node_for(e) as usize) {
-                            if *s != stamp {
-                                *s = stamp;
-                                count += 1;
-                            }
-                        }
-                    }
+                    tokens += 1;
+                    node_sum += count;
                 }
-                tokens += 1;
-                node_sum += count;
             }
         }
-    }
-    if tokens == 0 {
-        None
-    } else {
-        Some(node_sum as f64 / tokens as f64)
+        (self.tokens, self.node_sum, self.stamp) = (tokens, node_sum, stamp);
+        (self.start, self.nodes_flat, self.fill, self.seen) = (start, nodes_flat, fill, seen);
+        (self.node_of, self.node_bit, self.rank_mod) = (node_of, node_bit, rank_mod);
     }
 }
 

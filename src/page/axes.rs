@@ -45,6 +45,53 @@ impl GridMap {
         let (c, r) = ((dx - self.x0).floor(), (dy - self.y0).floor());
         (c >= 0.0 && r >= 0.0 && (c as usize) < cols && (r as usize) < rows).then_some((c as usize, r as usize))
     }
+
+    /// The pixels of the drawn rectangle and the cell of each (at its
+    /// centre, by [`GridMap::cell_at`]) for a grid of `cols` x `rows` unit
+    /// cells: a heatmap is painted from it in one image, not one rectangle
+    /// per cell.
+    pub fn pixel_cells(&self, cols: usize, rows: usize) -> PixelCells {
+        let (xa, xb) = (self.px0.min(self.px1).round(), self.px0.max(self.px1).round());
+        let (ya, yb) = (self.py0.min(self.py1).round(), self.py0.max(self.py1).round());
+        let (w, h) = ((xb - xa).max(0.0) as usize, (yb - ya).max(0.0) as usize);
+        let (xm, ym) = ((xa + xb) / 2.0, (ya + yb) / 2.0);
+        let col = (0..w).map(|i| self.cell_at(xa + i as f64 + 0.5, ym, cols, rows).map(|c| c.0)).collect();
+        let row = (0..h).map(|j| self.cell_at(xm, ya + j as f64 + 0.5, cols, rows).map(|c| c.1)).collect();
+        PixelCells { x: xa as i32, y: ya as i32, w, h, col, row }
+    }
+}
+
+/// A pixel rectangle (`x`, `y`: top left, `w` x `h` pixels) and the grid
+/// column of each pixel column and the grid row of each pixel row (`None`
+/// outside the grid), from [`GridMap::pixel_cells`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelCells {
+    pub x: i32,
+    pub y: i32,
+    pub w: usize,
+    pub h: usize,
+    pub col: Vec<Option<usize>>,
+    pub row: Vec<Option<usize>>,
+}
+
+impl PixelCells {
+    /// Paint `rgba` (`w` x `h` pixels, 4 bytes each, rows top down) with
+    /// `colour(row, column)` of the cell under each pixel; pixels outside
+    /// the grid or of a cell without colour (`None`) keep their bytes. Each
+    /// cell's colour is asked for once.
+    pub fn paint(&self, rgba: &mut [u8], rows: usize, cols: usize, colour: &dyn Fn(usize, usize) -> Option<[u8; 3]>) {
+        let colours: Vec<Option<[u8; 3]>> = (0..rows * cols).map(|k| colour(k / cols, k % cols)).collect();
+        for (j, r) in self.row.iter().enumerate() {
+            let Some(r) = *r else { continue };
+            let line = j * self.w * 4;
+            for (i, c) in self.col.iter().enumerate() {
+                let (Some(c), Some(px)) = (*c, rgba.get_mut(line + i * 4..line + i * 4 + 4)) else { continue };
+                if let Some(&Some([red, green, blue])) = colours.get(r * cols + c) {
+                    px.copy_from_slice(&[red, green, blue, 255]);
+                }
+            }
+        }
+    }
 }
 
 /// The x data range `x0..x1` drawn at pixels `px0..px1`.

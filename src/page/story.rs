@@ -40,6 +40,44 @@ impl PhaseResult {
     /// The result of `solution` for phase `data` of `dataset`, solved with
     /// `settings`, for the data on the page with identity `data_id`.
     pub fn compute(dataset: &Dataset, data: Arc<PhaseData>, settings: &Settings, solution: Solution, data_id: u64) -> Result<PhaseResult, Error> {
+        let mut pending = PendingResult::new(dataset, data, settings, solution, data_id)?;
+        while pending.step() {}
+        Ok(pending.finish())
+    }
+}
+
+/// Top-k ids the inter-node figure reads per step of a [`PendingResult`]
+/// (~10 ms natively, well under 100 ms in the page's build).
+const INTERNODE_IDS_PER_STEP: usize = 1 << 21;
+
+/// [`PhaseResult::compute`] in steps, each a bounded piece of work: the page
+/// runs one per main-thread task (on the largest presets the whole result
+/// took ~300 ms of the page's size-optimised build in one task). The scores
+/// are [`metrics::score`]'s: its balance figures ([`metrics::score_balance`])
+/// and its inter-node figure ([`metrics::InternodeTally`]) a few layers at a
+/// time.
+pub struct PendingResult {
+    result: PhaseResult,
+    steps: std::collections::VecDeque<Step>,
+    tally: metrics::InternodeTally,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    Before,
+    After,
+}
+
+enum Step {
+    Balance(Side),
+    Internode(Side, std::ops::Range<usize>),
+    InternodeDone(Side),
+}
+
+impl PendingResult {
+    /// Checks the solution and does the cheap parts ("before", the table's
+    /// check, the per-interval figures); [`PendingResult::step`] does the rest.
+    pub fn new(dataset: &Dataset, data: Arc<PhaseData>, settings: &Settings, solution: Solution, data_id: u64) -> Result<PendingResult, Error> {
         if solution.layers.len() != data.layers {
             return Err(Error::internal(format!(
                 "the {} solve returned {} layers for {}",
@@ -56,14 +94,24 @@ impl PhaseResult {
             Ok(b) => (b, None),
             Err(e) => (before::default_layout(&data, &cluster), Some(e.to_string())),
         };
-        let score_before = metrics::score(&data, &before.placement, &cluster);
-        let score_after = metrics::score(&data, &after, &cluster);
         let table = export::msit_table_check(&after, &cluster, data.experts, settings.msit_compat);
         let intervals = data
             .series
             .as_ref()
             .map(|_| (metrics::interval_step_imbalance(&data, &before.placement), metrics::interval_step_imbalance(&data, &after)));
-        Ok(PhaseResult {
+        let mut steps = std::collections::VecDeque::new();
+        for (side, placement) in [(Side::Before, &before.placement), (Side::After, &after)] {
+            steps.push_back(Step::Balance(side));
+            let parts = metrics::InternodeTally::parts(&data, placement, INTERNODE_IDS_PER_STEP);
+            if !parts.is_empty() {
+                steps.extend(parts.into_iter().map(|r| Step::Internode(side, r)));
+                steps.push_back(Step::InternodeDone(side));
+            }
+        }
+        let tally = metrics::InternodeTally::new(&data);
+        // Filled in by the steps.
+        let placeholder = metrics::Score::default();
+        let result = PhaseResult {
             data,
             settings: settings.clone(),
             data_id,
@@ -72,12 +120,40 @@ impl PhaseResult {
             before: before.placement,
             before_problem,
             after,
-            score_before,
-            score_after,
+            score_before: placeholder.clone(),
+            score_after: placeholder,
             solution,
             intervals,
             table,
-        })
+        };
+        Ok(PendingResult { result, steps, tally })
+    }
+
+    /// Does the next step; `false` when none is left.
+    pub fn step(&mut self) -> bool {
+        let Some(step) = self.steps.pop_front() else { return false };
+        let r = &mut self.result;
+        let cluster = r.settings.cluster;
+        let (placement, score) = match step {
+            Step::Balance(side) | Step::Internode(side, _) | Step::InternodeDone(side) => match side {
+                Side::Before => (&r.before, &mut r.score_before),
+                Side::After => (&r.after, &mut r.score_after),
+            },
+        };
+        match step {
+            Step::Balance(_) => *score = metrics::score_balance(&r.data, placement, &cluster),
+            Step::Internode(_, layers) => self.tally.add_layers(&r.data, placement, &cluster, layers),
+            Step::InternodeDone(_) => {
+                score.internode_nodes_per_token = self.tally.value();
+                self.tally = metrics::InternodeTally::new(&r.data);
+            }
+        }
+        !self.steps.is_empty()
+    }
+
+    /// The result (every step done: [`PendingResult::step`] returned `false`).
+    pub fn finish(self) -> PhaseResult {
+        self.result
     }
 }
 

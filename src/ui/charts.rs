@@ -348,7 +348,7 @@ pub fn imbalance_lines_mapped(
         .label("before")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.before.stroke_width(2)));
     chart
-        .draw_series(pts(after).into_iter().map(|(x, y)| TriangleMarker::new((x, y), r as i32 + 1, p.after.filled())))
+        .draw_series(pts(after).into_iter().map(|(x, y)| EmptyElement::at((x, y)) + Polygon::new(triangle(r as i32 + 1), p.after.filled())))
         .map_err(err)?;
     chart
         .draw_series(LineSeries::new(pts(after), p.after.stroke_width(sw)))
@@ -379,7 +379,7 @@ pub fn heatmaps(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[Vec<f64
 
 /// [`heatmaps`], returning the grid mapping of each panel (before, after).
 pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[Vec<f64>], vmax: f64) -> Result<[GridMap; 2], String> {
-    let f = Frame::new(canvas, WIDTH, HEIGHT)?;
+    let f = Frame::new(canvas.clone(), WIDTH, HEIGHT)?;
     let (w, _) = f.root.dim_in_pixel();
     let (left, right) = f.root.split_horizontally(w / 2);
     let mut maps = [GridMap::default(); 2];
@@ -387,7 +387,7 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
         let layers = m.len().max(1);
         let devices = m.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let (xr, yr) = cell_ranges(devices, layers);
-        let mut chart = f.chart(
+        let chart = f.chart(
             &area,
             &Axes {
                 caption: Some(title),
@@ -406,20 +406,52 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
             },
         )?;
         maps[i] = grid_map_of(&chart, xr, yr);
-        chart
-            .draw_series(m.iter().enumerate().flat_map(|(l, row)| {
-                let mean = row_mean(row);
-                row.iter().enumerate().map(move |(d, &v)| {
-                    let (x, y) = (d as f64, l as f64);
-                    Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], heat_colour(v, mean, vmax).filled())
-                })
-            }))
-            .map_err(err)?;
+        let means: Vec<f64> = m.iter().map(|r| row_mean(r)).collect();
+        paint_cells(&canvas, &maps[i], layers, devices, &|l, d| {
+            let v = m.get(l).and_then(|r| r.get(d))?;
+            Some(heat_colour(*v, means[l], vmax))
+        })?;
     }
     f.present()?;
     Ok(maps)
 }
 
+
+/// Paint the `rows` x `cols` cells of the grid `map` locates on `canvas`,
+/// `colour(row, column)` each (`None`: not drawn), in one image (`getImageData` /
+/// `putImageData`): a heatmap of 61 x 512 cells drawn as one plotters
+/// rectangle per cell took ~120 ms of the page's main thread.
+pub fn paint_cells(canvas: &HtmlCanvasElement, map: &GridMap, rows: usize, cols: usize, colour: &dyn Fn(usize, usize) -> Option<RGBColor>) -> DrawResult {
+    use wasm_bindgen::JsCast;
+    let cells = map.pixel_cells(cols, rows);
+    if cells.w == 0 || cells.h == 0 {
+        return Ok(());
+    }
+    let ctx: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into().ok())
+        .ok_or("no canvas context")?;
+    let (x, y, w, h) = (f64::from(cells.x), f64::from(cells.y), cells.w as f64, cells.h as f64);
+    let mut rgba = ctx.get_image_data(x, y, w, h).map_err(|e| format!("cannot read the canvas: {e:?}"))?.data().0;
+    cells.paint(&mut rgba, rows, cols, &|r, c| colour(r, c).map(|RGBColor(red, green, blue)| [red, green, blue]));
+    let img = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), cells.w as u32, cells.h as u32)
+        .map_err(|e| format!("cannot paint the canvas: {e:?}"))?;
+    ctx.put_image_data(&img, x, y).map_err(|e| format!("cannot paint the canvas: {e:?}"))
+}
+
+/// The corners of a triangle marker, `size` pixels from its centre: what
+/// plotters' `TriangleMarker` draws, its corners' sines and cosines
+/// (constant angles) written out; its trigonometry pulled ~5 KB of libm into
+/// the page's first-paint bundle. Drawn as `EmptyElement::at(point) +
+/// Polygon::new(triangle(size), style)`.
+pub fn triangle(size: i32) -> Vec<(i32, i32)> {
+    // Corners at -90, -210 and -330 degrees: (0, -1), (-cos 30, sin 30), (cos 30, sin 30).
+    let s = f64::from(size);
+    let (dx, dy) = (0.866_025_403_784_438_6 * s, (0.5 * s).ceil() as i32);
+    vec![(0, -size), ((-dx).ceil() as i32, dy), (dx.ceil() as i32, dy)]
+}
 
 /// Run `draw` soon, in a main-thread task of its own (a 0 ms timeout): a
 /// result card's charts then draw one per task, after the card is on the

@@ -182,7 +182,7 @@ fn draw_lines(canvas: HtmlCanvasElement, series: &[(String, Vec<f64>)]) -> Resul
         // Marker shape differs per line so colour is not the only cue.
         match i % 3 {
             0 => chart.draw_series(pts.iter().map(|&p| Circle::new(p, r, c.filled()))).map(|_| ()),
-            1 => chart.draw_series(pts.iter().map(|&p| TriangleMarker::new(p, r + 1, c.filled()))).map(|_| ()),
+            1 => chart.draw_series(pts.iter().map(|&p| EmptyElement::at(p) + Polygon::new(charts::triangle(r + 1), c.filled()))).map(|_| ()),
             _ => chart.draw_series(pts.iter().map(|&p| Cross::new(p, r, c.stroke_width(2)))).map(|_| ()),
         }
         .map_err(|e| err(&e))?;

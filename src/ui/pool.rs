@@ -113,7 +113,7 @@ struct EncodedLoad {
 
 impl Workers for Browser {
     fn spawn(&mut self, id: WorkerId) -> Result<(), Error> {
-        let worker = web_sys::Worker::new(WORKER_LOADER)
+        let worker = crate::ui::timed("pool: worker started", || web_sys::Worker::new(WORKER_LOADER))
             .map_err(|e| Error::msg(format!("The solver could not start a web worker: {}", wire::js_text(&e))))?;
         let on_message = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| on_message(id, ev));
         let on_error = Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| on_error(id, ev));
@@ -128,14 +128,14 @@ impl Workers for Browser {
         let sent = match req {
             Request::Load { job, data: Some(_), .. } => {
                 if self.load.as_ref().is_none_or(|l| l.job != *job) {
-                    match crate::jobs::protocol::encode(req) {
+                    match crate::ui::timed("pool: phase encoded", || crate::jobs::protocol::encode(req)) {
                         Ok(bytes) => self.load = Some(EncodedLoad { job: *job, bytes, sent: 0 }),
                         Err(e) => return web_sys::console::error_1(&e.to_string().into()),
                     }
                 }
                 let Some(l) = self.load.as_mut() else { return };
                 l.sent += 1;
-                let r = wire::post_bytes_to(w, &l.bytes);
+                let r = crate::ui::timed("pool: phase posted", || wire::post_bytes_to(w, &l.bytes));
                 if l.sent >= self.workers.len() {
                     self.load = None;
                 }

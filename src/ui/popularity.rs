@@ -37,7 +37,7 @@ const COPY_STEPS: [(usize, &str); 3] = [(2, "2 copies"), (3, "3 copies"), (4, "4
 /// with more than one copy in the new table carry a dot whose size grows
 /// with the copy count (legend on the right, with the colour bar).
 pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Result<GridMap, String> {
-    let f = Frame::new(canvas, WIDTH, POPULARITY_HEIGHT)?;
+    let f = Frame::new(canvas.clone(), WIDTH, POPULARITY_HEIGHT)?;
     let p = f.p;
     let (w, h) = f.root.dim_in_pixel();
     let legend_w = f.px(118.0).max(1) as u32;
@@ -64,15 +64,11 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
         },
     )?;
     let map = charts::grid_map_of(&chart, xr, yr);
-    chart
-        .draw_series(pop.loads.iter().enumerate().flat_map(|(l, row)| {
-            let mean = row_mean(row);
-            row.iter().enumerate().map(move |(e, &v)| {
-                let (x, y) = (e as f64, l as f64);
-                Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], heat_colour(v, mean, vmax).filled())
-            })
-        }))
-        .map_err(err)?;
+    let means: Vec<f64> = pop.loads.iter().map(|r| row_mean(r)).collect();
+    charts::paint_cells(&canvas, &map, layers, experts, &|l, e| {
+        let v = pop.loads.get(l).and_then(|r| r.get(e))?;
+        Some(heat_colour(*v, means[l], vmax))
+    })?;
     // Replica markers: black on light cells, white on dark ones.
     let (cw, ch) = map.cell_px();
     let half = cw.min(ch) / 2.0;

@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use super::pool;
 use super::settings::validate;
 use super::state::{AppState, PhaseProgress, PhaseResult, RunStatus};
+use crate::page::story::PendingResult;
 use crate::engine::algo::Solution;
 use crate::engine::{Error, Settings};
 
@@ -124,15 +125,24 @@ pub fn start(state: AppState) {
             if !ours() {
                 return;
             }
-            match crate::ui::timed("PhaseResult::compute", || PhaseResult::compute(&dataset, data, &settings, solution, data_id)) {
-                Ok(r) => results.push(Arc::new(r)),
+            // The result in steps, one per main-thread task (on the largest
+            // presets the whole is several hundred ms in the page's build).
+            let mut pending = match crate::ui::timed("result: checks", || PendingResult::new(&dataset, data, &settings, solution, data_id)) {
+                Ok(p) => p,
                 Err(e) => {
                     CURRENT.with(|c| c.set(None));
                     state.status.set(RunStatus::Failed);
                     state.fail(e);
                     return;
                 }
+            };
+            while crate::ui::timed("result: scores", || pending.step()) {
+                crate::ui::next_task().await;
+                if !ours() {
+                    return;
+                }
             }
+            results.push(Arc::new(pending.finish()));
         }
         // Drawing the results is a task of its own too.
         crate::ui::next_task().await;

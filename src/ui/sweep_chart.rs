@@ -143,7 +143,7 @@ pub fn draw(canvas: HtmlCanvasElement, res: &SweepResult) -> Result<Map, String>
             .map_err(err)?
             .label("time-resolved imbalance")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], p.before.stroke_width(2)));
-        chart.draw_series(tr.iter().map(|&q| TriangleMarker::new(q, r + 1, p.before.filled()))).map_err(err)?;
+        chart.draw_series(tr.iter().map(|&q| EmptyElement::at(q) + Polygon::new(charts::triangle(r + 1), p.before.filled()))).map_err(err)?;
     }
     if let Some(k) = pts.iter().find(|p| p.knee) {
         let y = k.objective();

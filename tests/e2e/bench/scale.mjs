@@ -24,7 +24,7 @@ import path from 'node:path';
 import { startSite, launch, downloadBytes, waitDone, setSettings } from '../helpers.mjs';
 import {
   openBench, outDir, writeJson, appDoneMs, fmtMs, fmtMB, rendererMemory, rendererMemoryFields,
-  wasmMemoryBytes, rendererCpuSeconds, rendererThreadCpu, cpuDelta, settle,
+  wasmMemoryBytes, rendererCpuSeconds, rendererThreadCpu, cpuDelta, settle, longTasks, appMeasures, insideTask, pageNow,
 } from './lib.mjs';
 
 const argv = process.argv.slice(2);
@@ -58,6 +58,12 @@ function checkTable(text) {
   return { layers, devices: devices.size, slots_per_device: slots, experts };
 }
 
+/** Tasks over 100 ms, each with the page's steps inside it. */
+function fmtOver(tasks) {
+  const over = tasks.filter((t) => t.ms > 100);
+  return over.length ? over.map((t) => `${t.ms} ms [${t.steps.join(', ') || 'drawing or the browser'}]`).join('; ') : 'none';
+}
+
 const site = await startSite();
 const all = [];
 try {
@@ -70,6 +76,7 @@ try {
         const wasm0 = await wasmMemoryBytes(page);
         const cpu0 = rendererCpuSeconds();
         const t0 = performance.now();
+        const p0 = await pageNow(page);
         await page.getByLabel('Sample preset', { exact: true }).selectOption(preset);
         await page.getByLabel('Sample format', { exact: true }).selectOption('series');
         await page.getByRole('button', { name: 'Load sample data' }).click();
@@ -82,9 +89,20 @@ try {
         await setSettings(page, { algorithm, seed: 0 });
         const threads1 = rendererThreadCpu();
         const t1 = performance.now();
+        const p1 = await pageNow(page);
         await page.getByRole('button', { name: 'Run', exact: true }).click();
         await waitDone(page, 900_000);
         const t2 = performance.now();
+        await page.waitForTimeout(500);
+        const p2 = await pageNow(page);
+        // Main-thread tasks over 50 ms (issue 12 item 3: none over 100 ms),
+        // with the page's own steps (ui::timed) inside each.
+        const tasks = await longTasks(page);
+        const measures = await appMeasures(page);
+        const window_ = (a, b) =>
+          tasks.filter((t) => t.start >= a && t.start <= b).map((t) => ({ start_ms: Math.round(t.start - a), ms: Math.round(t.duration), steps: insideTask(t, measures) }));
+        const longLoad = window_(p0, p1);
+        const longRun = window_(p1, p2);
         const cpu2 = rendererCpuSeconds();
         const threadsRun = cpuDelta(threads1, rendererThreadCpu());
         const appMs = await appDoneMs(page);
@@ -113,6 +131,8 @@ try {
           wasm_memory_before_bytes: wasm0,
           wasm_memory_after_load_bytes: wasmLoaded,
           wasm_memory_after_bytes: wasm1,
+          long_tasks_load_and_auto_run: longLoad,
+          long_tasks_run: longRun,
           table,
           errors,
         };
@@ -122,6 +142,7 @@ try {
             `load ${fmtMs(result.load_ms)}, run ${fmtMs(result.run_click_to_done_ms)} (app ${fmtMs(appMs)}), renderer CPU ${result.renderer_cpu_s_run.toFixed(1)} s (${threadsRun.join(', ')}); ` +
             `peak RSS above baseline ${fmtMB(result.renderer_peak_rss_above_baseline_bytes)} (sampled ${fmtMB(mem.sampledAbove)}), ` +
             `page wasm memory ${wasm0.map(fmtMB).join(', ')} -> ${wasmLoaded.map(fmtMB).join(', ')} (loaded, default run) -> ${wasm1.map(fmtMB).join(', ')}` +
+            `; main-thread tasks over 100 ms: load + auto-run ${fmtOver(longLoad)}, run ${fmtOver(longRun)}` +
             (errors.length ? `; page errors: ${errors.join(' | ')}` : ''),
         );
       } finally {
