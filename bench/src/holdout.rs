@@ -15,6 +15,10 @@ use crate::Select;
 #[derive(Debug, Clone, Serialize)]
 struct HoldoutRow {
     case: String,
+    /// The input the draws of `--data-seeds` share (`case` without ` @<seed>`).
+    input: String,
+    /// The sample's data seed (`None` for a fixture).
+    data_seed: Option<u64>,
     algo: String,
     /// "70%" (chronological) or "even/odd".
     split: String,
@@ -35,19 +39,27 @@ struct HoldoutRow {
 }
 
 /// `elb-bench holdout`: see the module docs.
-pub fn holdout_report(a: &Select, json: bool) {
+pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
     use elb::engine::holdout;
-    let mut cases: Vec<(String, Dataset, Cluster)> = Vec::new();
+    // (name, input, data seed, data, cluster)
+    let mut cases: Vec<(String, String, Option<u64>, Dataset, Cluster)> = Vec::new();
     for c in fixture_cases(&fixtures_dir(a.fixtures.as_deref())) {
         if c.dataset.phases.first().is_some_and(|p| p.series.is_some()) {
-            cases.push((c.name, c.dataset, c.cluster));
+            cases.push((c.name.clone(), c.name, None, c.dataset, c.cluster));
         }
     }
     for preset in Preset::STANDARD {
-        let files = sample::generate(preset, SampleFormat::Series, 0);
-        match read_files(&files) {
-            Ok(d) => cases.push((format!("sample {}", preset.name()), d, sample::cluster_for(preset))),
-            Err(e) => eprintln!("elb-bench: sample {}: {e}", preset.name()),
+        let input = format!("sample {}", preset.name());
+        for ds in 0..data_seeds {
+            let name = if ds == 0 { input.clone() } else { format!("{input} @{ds}") };
+            if !a.case_hit(&name, None) {
+                continue;
+            }
+            let files = sample::generate(preset, SampleFormat::Series, ds);
+            match read_files(&files) {
+                Ok(d) => cases.push((name, input.clone(), Some(ds), d, sample::cluster_for(preset))),
+                Err(e) => eprintln!("elb-bench: {name}: {e}"),
+            }
         }
     }
     // The algorithms of the page's Compare panel, and the robust variant of those that have one.
@@ -59,7 +71,7 @@ pub fn holdout_report(a: &Select, json: bool) {
         }
     }
     let mut rows = Vec::new();
-    for (name, ds, cluster) in &cases {
+    for (name, input, data_seed, ds, cluster) in &cases {
         if !a.case_hit(name, None) {
             continue;
         }
@@ -69,7 +81,7 @@ pub fn holdout_report(a: &Select, json: bool) {
             if !a.algo_hit(&key) {
                 continue;
             }
-            let settings = holdout::fit_settings(&Settings { cluster: *cluster, algorithm, robust, ..Settings::default() });
+            let settings = holdout::fit_settings(&Settings { cluster: *cluster, algorithm, robust, seed, ..Settings::default() });
             for (split, parts) in &splits {
                 let (fit, eval) = match parts {
                     Ok(p) => p,
@@ -108,6 +120,8 @@ pub fn holdout_report(a: &Select, json: bool) {
                 let held_out = f.held_out_time_resolved.unwrap_or(f.held_out_step);
                 let row = HoldoutRow {
                     case: name.clone(),
+                    input: input.clone(),
+                    data_seed: *data_seed,
                     algo: key.to_string(),
                     split: split.to_string(),
                     fit_intervals: fit.intervals(),
@@ -164,6 +178,43 @@ pub fn holdout_report(a: &Select, json: bool) {
             if r.valid { "yes" } else { "no" },
             r.seconds
         );
+    }
+    if data_seeds > 1 {
+        summary(&rows);
+    }
+}
+
+/// Per input drawn more than once, algorithm and split: the means over the
+/// draws, and in how many draws the held-out figure is below FlashLB's.
+fn summary(rows: &[HoldoutRow]) {
+    println!();
+    println!("| input | algorithm | split | draws | mean in-sample | mean held-out | held-out below FlashLB's |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for r in rows.iter().filter(|r| r.data_seed.is_some()) {
+        let k = (r.input.as_str(), r.algo.as_str(), r.split.as_str());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for (input, algo, split) in keys {
+        let of = |a: &str| -> Vec<&HoldoutRow> { rows.iter().filter(|r| r.input == input && r.algo == a && r.split == split).collect() };
+        let mine = of(algo);
+        let n = mine.len() as f64;
+        let mean = |f: fn(&HoldoutRow) -> f64| mine.iter().map(|r| f(r)).sum::<f64>() / n;
+        let flash = of("flashlb");
+        let below = if algo == "flashlb" || flash.is_empty() {
+            "–".to_string()
+        } else {
+            let pairs: Vec<(f64, f64)> = mine
+                .iter()
+                .filter_map(|r| flash.iter().find(|f| f.data_seed == r.data_seed).map(|f| (r.held_out, f.held_out)))
+                .collect();
+            let wins = pairs.iter().filter(|(m, f)| m < f).count();
+            let diff = pairs.iter().map(|(m, f)| m - f).sum::<f64>() / pairs.len().max(1) as f64;
+            format!("{wins} of {} (mean difference {diff:+.4})", pairs.len())
+        };
+        println!("| {input} | {algo} | {split} | {} | {:.4} | {:.4} | {below} |", mine.len(), mean(|r| r.in_sample), mean(|r| r.held_out));
     }
 }
 

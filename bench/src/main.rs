@@ -13,7 +13,8 @@
 //! `expected/<algo>.score.json`, wall times from `params.json`) beside them.
 //! `holdout`: every algorithm of the page's Compare list fitted on the first
 //! 70% of the kept intervals and on the even ones, scored in-sample and on
-//! the held-out rest. `threads` / `growth`: see threads.rs.
+//! the held-out rest (`--data-seeds N`: the sample presets in N draws, with
+//! a summary over the draws). `threads` / `growth`: see threads.rs.
 
 mod cases;
 mod clock;
@@ -134,6 +135,14 @@ enum Command {
     Holdout {
         #[arg(long)]
         json: bool,
+        /// Also the sample presets drawn with data seeds 1..N-1 (named `sample <preset> @<seed>`),
+        /// and a summary over the N draws: one draw is one hotspot history, and a held-out
+        /// comparison on one draw is partly luck.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        data_seeds: u64,
+        /// The algorithms' seed (`Settings::seed`, level 2's generator).
+        #[arg(long, value_name = "S", default_value_t = 0)]
+        seed: u64,
         #[command(flatten)]
         select: Select,
     },
@@ -217,7 +226,7 @@ fn run(command: Command) {
             }
             eprintln!("elb-bench all: {:.1} s", t.elapsed().as_secs_f64());
         }
-        Command::Holdout { json, select } => holdout::holdout_report(&select, json),
+        Command::Holdout { json, data_seeds, seed, select } => holdout::holdout_report(&select, json, data_seeds, seed),
         Command::Threads { threads_list, runs, select } => threads::threads_report(&select, list(threads_list), runs as usize),
         Command::PageSteps { runs, select } => page_steps::page_steps_report(&select, runs as usize),
         Command::Growth { algo, threads_list, json } => threads::growth_report(&algo, list(threads_list), json),
