@@ -20,29 +20,25 @@ trait Le: Sized + Copy {
     fn get(b: &[u8]) -> Self;
 }
 
-impl Le for f64 {
-    const SIZE: usize = 8;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Self {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        f64::from_le_bytes(a)
-    }
+/// [`Le`] for a number type with `to_le_bytes` / `from_le_bytes` of `$n` bytes.
+macro_rules! le {
+    ($t:ty, $n:expr) => {
+        impl Le for $t {
+            const SIZE: usize = $n;
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Self {
+                let mut a = [0u8; $n];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    };
 }
 
-impl Le for u32 {
-    const SIZE: usize = 4;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Self {
-        let mut a = [0u8; 4];
-        a.copy_from_slice(b);
-        u32::from_le_bytes(a)
-    }
-}
+le!(f64, 8);
+le!(u32, 4);
 
 fn to_bytes<T: Le>(v: &[T]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * T::SIZE);
