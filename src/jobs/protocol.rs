@@ -198,7 +198,11 @@ pub enum Reply {
 
 /// The bytes of `msg` on the wire.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
-    bincode::serialize(msg).map_err(|e| Error::internal(format!("could not encode a worker message: {e}")))
+    // Written in one pass (`serialize` sizes the message first: a second
+    // pass over a phase's arrays, `engine::bulk`).
+    let mut out = Vec::new();
+    bincode::serialize_into(&mut out, msg).map_err(|e| Error::internal(format!("could not encode a worker message: {e}")))?;
+    Ok(out)
 }
 
 /// A message from its bytes (an error for bytes that are not one).
