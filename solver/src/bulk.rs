@@ -16,7 +16,8 @@ use serde::{Deserializer, Serializer};
 /// A number type carried as little-endian bytes.
 trait Le: Sized + Copy {
     const SIZE: usize;
-    fn put(self, out: &mut Vec<u8>);
+    /// Write into `out` (`SIZE` bytes).
+    fn put(self, out: &mut [u8]);
     fn get(b: &[u8]) -> Self;
 }
 
@@ -25,8 +26,9 @@ macro_rules! le {
     ($t:ty, $n:expr) => {
         impl Le for $t {
             const SIZE: usize = $n;
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
+            #[inline(always)]
+            fn put(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
             }
             fn get(b: &[u8]) -> Self {
                 let mut a = [0u8; $n];
@@ -41,9 +43,9 @@ le!(f64, 8);
 le!(u32, 4);
 
 fn to_bytes<T: Le>(v: &[T]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len() * T::SIZE);
-    for &x in v {
-        x.put(&mut out);
+    let mut out = vec![0u8; v.len() * T::SIZE];
+    for (o, &x) in out.chunks_exact_mut(T::SIZE).zip(v) {
+        x.put(o);
     }
     out
 }
