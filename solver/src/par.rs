@@ -196,9 +196,14 @@ mod tests {
                 let e = map(50, &mut |_| true, |i| if i == 7 || i == 30 { Err(Error::msg(format!("bad {i}"))) } else { Ok(i) })
                     .unwrap_err();
                 assert_eq!(e.message, "bad 7");
+                // Items that take a moment (1 ms): with instant ones the other
+                // threads can take all 10 000 before the calling thread, which
+                // reports progress between its own items, gets a core on a
+                // loaded machine (a lone CI run saw it).
                 let started = AtomicUsize::new(0);
                 let e = map(10_000, &mut |k| k < 3, |i| {
                     started.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                     Ok(i)
                 })
                 .unwrap_err();
