@@ -462,21 +462,15 @@ impl InternodeTally {
         }
         let layers = layers.start..layers.end.min(common_layers(data, placement));
         let e_n = data.experts;
-        let (mut tokens, mut node_sum, mut stamp) = (self.tokens, self.node_sum, self.stamp);
-        // Per layer: the replicas' nodes of each expert, flat (device-major slot order).
-        let mut start = std::mem::take(&mut self.start);
-        let mut nodes_flat = std::mem::take(&mut self.nodes_flat);
-        let mut fill = std::mem::take(&mut self.fill);
-        let mut seen = std::mem::take(&mut self.seen);
-        let mut node_of = std::mem::take(&mut self.node_of);
-        let mut node_bit = std::mem::take(&mut self.node_bit);
-        let mut rank_mod = std::mem::take(&mut self.rank_mod);
+        // `start`, `nodes_flat`: per layer, the replicas' nodes of each expert,
+        // flat (device-major slot order).
+        let InternodeTally { tokens, node_sum, broken, start, nodes_flat, fill, seen, stamp, node_of, node_bit, rank_mod } = self;
         for l in layers {
             let pl = &placement.layers[l];
             let total_devices = pl.len() + cluster.shared_devices;
             let per_node = total_devices / cluster.nodes;
             if per_node == 0 {
-                self.broken = true;
+                *broken = true;
                 break;
             }
             let n_nodes = total_devices.div_ceil(per_node);
@@ -516,7 +510,7 @@ impl InternodeTally {
                 // the rank; with fewer, per id.
                 rank_mod.clear();
                 rank_mod.extend((0..=max_reps).map(|c| if c > 0 { (r % c) as u32 } else { 0 }));
-                let rank_mod = &rank_mod;
+                let rank_mod = &*rank_mod;
                 let direct = |e: usize| -> u32 {
                     let (a, c) = (start[e], start[e + 1] - start[e]);
                     if c == 0 {
@@ -560,28 +554,25 @@ impl InternodeTally {
                         }
                         count = u64::from(mask.count_ones());
                     } else {
-                        stamp = stamp.wrapping_add(1);
-                        if stamp == 0 {
+                        *stamp = stamp.wrapping_add(1);
+                        if *stamp == 0 {
                             seen.iter_mut().for_each(|x| *x = 0);
-                            stamp = 1;
+                            *stamp = 1;
                         }
                         for &e in tok {
                             if let Some(s) = seen.get_mut(node_for(e) as usize) {
-                                if *s != stamp {
-                                    *s = stamp;
+                                if *s != *stamp {
+                                    *s = *stamp;
                                     count += 1;
                                 }
                             }
                         }
                     }
-                    tokens += 1;
-                    node_sum += count;
+                    *tokens += 1;
+                    *node_sum += count;
                 }
             }
         }
-        (self.tokens, self.node_sum, self.stamp) = (tokens, node_sum, stamp);
-        (self.start, self.nodes_flat, self.fill, self.seen) = (start, nodes_flat, fill, seen);
-        (self.node_of, self.node_bit, self.rank_mod) = (node_of, node_bit, rank_mod);
     }
 }
 
