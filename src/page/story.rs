@@ -58,7 +58,8 @@ const INTERNODE_IDS_PER_STEP: usize = 1 << 21;
 /// time.
 pub struct PendingResult {
     result: PhaseResult,
-    steps: std::collections::VecDeque<Step>,
+    /// What is left: each step on the "before" or the "after" table.
+    steps: std::collections::VecDeque<(Side, Step)>,
     tally: metrics::InternodeTally,
 }
 
@@ -69,9 +70,12 @@ enum Side {
 }
 
 enum Step {
-    Balance(Side),
-    Internode(Side, std::ops::Range<usize>),
-    InternodeDone(Side),
+    /// The balance figures ([`metrics::score_balance`]).
+    Balance,
+    /// The inter-node figure's layers `range`.
+    Internode(std::ops::Range<usize>),
+    /// The inter-node figure from the layers added (then a fresh tally).
+    InternodeDone,
 }
 
 impl PendingResult {
@@ -101,11 +105,11 @@ impl PendingResult {
             .map(|_| (metrics::interval_step_imbalance(&data, &before.placement), metrics::interval_step_imbalance(&data, &after)));
         let mut steps = std::collections::VecDeque::new();
         for (side, placement) in [(Side::Before, &before.placement), (Side::After, &after)] {
-            steps.push_back(Step::Balance(side));
+            steps.push_back((side, Step::Balance));
             let parts = metrics::InternodeTally::parts(&data, placement, INTERNODE_IDS_PER_STEP);
             if !parts.is_empty() {
-                steps.extend(parts.into_iter().map(|r| Step::Internode(side, r)));
-                steps.push_back(Step::InternodeDone(side));
+                steps.extend(parts.into_iter().map(|r| (side, Step::Internode(r))));
+                steps.push_back((side, Step::InternodeDone));
             }
         }
         let tally = metrics::InternodeTally::new(&data);
@@ -131,19 +135,17 @@ impl PendingResult {
 
     /// Does the next step; `false` when none is left.
     pub fn step(&mut self) -> bool {
-        let Some(step) = self.steps.pop_front() else { return false };
+        let Some((side, step)) = self.steps.pop_front() else { return false };
         let r = &mut self.result;
         let cluster = r.settings.cluster;
-        let (placement, score) = match step {
-            Step::Balance(side) | Step::Internode(side, _) | Step::InternodeDone(side) => match side {
-                Side::Before => (&r.before, &mut r.score_before),
-                Side::After => (&r.after, &mut r.score_after),
-            },
+        let (placement, score) = match side {
+            Side::Before => (&r.before, &mut r.score_before),
+            Side::After => (&r.after, &mut r.score_after),
         };
         match step {
-            Step::Balance(_) => *score = metrics::score_balance(&r.data, placement, &cluster),
-            Step::Internode(_, layers) => self.tally.add_layers(&r.data, placement, &cluster, layers),
-            Step::InternodeDone(_) => {
+            Step::Balance => *score = metrics::score_balance(&r.data, placement, &cluster),
+            Step::Internode(layers) => self.tally.add_layers(&r.data, placement, &cluster, layers),
+            Step::InternodeDone => {
                 score.internode_nodes_per_token = self.tally.value();
                 self.tally = metrics::InternodeTally::new(&r.data);
             }
