@@ -406,24 +406,29 @@ pub fn heatmaps_mapped(canvas: HtmlCanvasElement, before: &[Vec<f64>], after: &[
             },
         )?;
         maps[i] = grid_map_of(&chart, xr, yr);
-        let means: Vec<f64> = m.iter().map(|r| row_mean(r)).collect();
-        paint_cells(&canvas, &maps[i], layers, devices, &|l, d| {
-            let v = m.get(l).and_then(|r| r.get(d))?;
-            Some(heat_colour(*v, means[l], vmax))
-        })?;
+        paint_heat(&canvas, &maps[i], m, devices, vmax)?;
     }
     f.present()?;
     Ok(maps)
 }
 
 
-/// Paint the `rows` x `cols` cells of the grid `map` locates on `canvas`,
-/// `colour(row, column)` each (`None`: not drawn), in one image (`getImageData` /
+/// Paint the heat cells of `rows` (`[row][column]`, up to `cols` columns;
+/// each cell coloured by [`heat_colour`] against its row's mean) into the
+/// grid `map` locates on `canvas`, in one image (`getImageData` /
 /// `putImageData`): a heatmap of 61 x 512 cells drawn as one plotters
-/// rectangle per cell took ~120 ms of the page's main thread.
-pub fn paint_cells(canvas: &HtmlCanvasElement, map: &GridMap, rows: usize, cols: usize, colour: &dyn Fn(usize, usize) -> Option<RGBColor>) -> DrawResult {
+/// rectangle per cell took ~120 ms of the page's main thread. Cells a short
+/// row lacks are not drawn.
+pub fn paint_heat(canvas: &HtmlCanvasElement, map: &GridMap, rows: &[Vec<f64>], cols: usize, vmax: f64) -> DrawResult {
     use wasm_bindgen::JsCast;
-    let cells = map.pixel_cells(cols, rows);
+    let means: Vec<f64> = rows.iter().map(|r| row_mean(r)).collect();
+    let colour = |l: usize, c: usize| -> Option<[u8; 3]> {
+        let v = rows.get(l).and_then(|r| r.get(c))?;
+        let RGBColor(red, green, blue) = heat_colour(*v, means[l], vmax);
+        Some([red, green, blue])
+    };
+    let n_rows = rows.len().max(1);
+    let cells = map.pixel_cells(cols, n_rows);
     if cells.w == 0 || cells.h == 0 {
         return Ok(());
     }
@@ -435,7 +440,7 @@ pub fn paint_cells(canvas: &HtmlCanvasElement, map: &GridMap, rows: usize, cols:
         .ok_or("no canvas context")?;
     let (x, y, w, h) = (f64::from(cells.x), f64::from(cells.y), cells.w as f64, cells.h as f64);
     let mut rgba = ctx.get_image_data(x, y, w, h).map_err(|e| format!("cannot read the canvas: {e:?}"))?.data().0;
-    cells.paint(&mut rgba, rows, cols, &|r, c| colour(r, c).map(|RGBColor(red, green, blue)| [red, green, blue]));
+    cells.paint(&mut rgba, n_rows, cols, &colour);
     let img = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(&rgba), cells.w as u32, cells.h as u32)
         .map_err(|e| format!("cannot paint the canvas: {e:?}"))?;
     ctx.put_image_data(&img, x, y).map_err(|e| format!("cannot paint the canvas: {e:?}"))

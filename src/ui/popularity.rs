@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use plotters::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use super::charts::{self, err, heat_colour, row_mean, viridis, Axes, Frame, GridMap, Mesh, WIDTH};
+use super::charts::{self, err, row_mean, viridis, Axes, Frame, GridMap, Mesh, WIDTH};
 use super::chart_card::ChartCard;
 use super::state::{use_state, PhaseResult};
 use crate::engine::metrics::{expert_popularity, Popularity};
@@ -64,11 +64,7 @@ pub fn popularity(canvas: HtmlCanvasElement, pop: &Popularity, vmax: f64) -> Res
         },
     )?;
     let map = charts::grid_map_of(&chart, xr, yr);
-    let means: Vec<f64> = pop.loads.iter().map(|r| row_mean(r)).collect();
-    charts::paint_cells(&canvas, &map, layers, experts, &|l, e| {
-        let v = pop.loads.get(l).and_then(|r| r.get(e))?;
-        Some(heat_colour(*v, means[l], vmax))
-    })?;
+    charts::paint_heat(&canvas, &map, &pop.loads, experts, vmax)?;
     // Replica markers: black on light cells, white on dark ones.
     let (cw, ch) = map.cell_px();
     let half = cw.min(ch) / 2.0;
