@@ -1,5 +1,6 @@
 //! ELB Studio's solver: the algorithms (`algo`, level 2 included) and the
-//! types they work on (`model`, `params`, `error`), with `par` and `rng`.
+//! types they work on (`model`, `params`, `error`), with `par`, `rng`, `order`,
+//! `bulk` and `sorted_map`.
 //!
 //! A crate of its own only so that the page's worker can build it for speed
 //! while the rest of the worker (readers, share links, exports) is built for
@@ -15,6 +16,7 @@ pub mod order;
 pub mod par;
 pub mod params;
 pub mod rng;
+pub mod sorted_map;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -20,7 +20,7 @@
 //! K+D devices. The slot-count and coverage rules apply to the routed devices
 //! only (a shared device has a single slot).
 
-use std::collections::BTreeSet;
+use crate::engine::sorted_map::SortedSet;
 
 use super::model::Placement;
 use super::table::DeploymentTable;
@@ -167,7 +167,7 @@ pub fn table_bookkeeping(table: &DeploymentTable) -> Vec<String> {
         out.push("the table has no layers (layer_list is empty)".to_string());
         return out;
     }
-    let mut ids_seen: BTreeSet<i64> = BTreeSet::new();
+    let mut ids_seen: SortedSet<i64> = SortedSet::new();
     let first_count = table.layer_list[0].device_list.len();
     for (i, layer) in table.layer_list.iter().enumerate() {
         let ll = format!("layer {}", layer.layer_id);
@@ -183,7 +183,7 @@ pub fn table_bookkeeping(table: &DeploymentTable) -> Vec<String> {
         if n != first_count {
             out.push(format!("{ll}: has {n} device(s) but the first layer has {first_count} (every layer needs the same devices)"));
         }
-        let mut dev_ids: BTreeSet<i64> = BTreeSet::new();
+        let mut dev_ids: SortedSet<i64> = SortedSet::new();
         for dev in &layer.device_list {
             if dev.device_id < 0 {
                 out.push(format!("{ll}: device_id {} is negative (ids are non-negative integers)", dev.device_id));

@@ -17,13 +17,14 @@
 //! or a mock in the tests) and returns [`Event`]s for the caller to deliver
 //! once it no longer holds the scheduler (callbacks may start new jobs).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::protocol::{JobId, Output, Reply, Request, Work};
 use crate::engine::algo::Solution;
 use crate::engine::migration::Refined;
 use crate::engine::{Error, PhaseData};
+use crate::engine::sorted_map::SortedMap;
 
 /// Identifies a worker (unique among all workers ever started).
 pub type WorkerId = u64;
@@ -114,8 +115,8 @@ struct Job {
     total: usize,
     /// Layers in finished ranges; running ranges' progress by start.
     done: usize,
-    running: BTreeMap<usize, usize>,
-    solved: BTreeMap<usize, Output>,
+    running: SortedMap<usize, usize>,
+    solved: SortedMap<usize, Output>,
     /// Ranges not finished yet (queued or running).
     open: usize,
     started_ms: f64,
@@ -159,7 +160,7 @@ struct Range {
 /// The pool's state (see the module docs).
 pub struct Scheduler {
     workers: Vec<WorkerState>,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: SortedMap<JobId, Job>,
     queue: VecDeque<Range>,
     next_id: u64,
     max_workers: usize,
@@ -174,7 +175,7 @@ impl Default for Scheduler {
 impl Scheduler {
     /// An empty pool that starts at most `max_workers` workers.
     pub fn new(max_workers: usize) -> Scheduler {
-        Scheduler { workers: Vec::new(), jobs: BTreeMap::new(), queue: VecDeque::new(), next_id: 0, max_workers: max_workers.max(1) }
+        Scheduler { workers: Vec::new(), jobs: SortedMap::new(), queue: VecDeque::new(), next_id: 0, max_workers: max_workers.max(1) }
     }
 
     /// Change the most workers started (at least 1; running ones stay).
@@ -233,8 +234,8 @@ impl Scheduler {
                 work,
                 total: layers,
                 done: 0,
-                running: BTreeMap::new(),
-                solved: BTreeMap::new(),
+                running: SortedMap::new(),
+                solved: SortedMap::new(),
                 open,
                 started_ms: now_ms,
             },

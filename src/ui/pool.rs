@@ -14,7 +14,6 @@
 //! Workers are plain `web_sys::Worker`s, so a cancel can terminate a busy one.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -28,6 +27,7 @@ use super::wire;
 use crate::engine::algo::Solution;
 use crate::engine::migration::Refined;
 use crate::engine::{Dataset, Error, PhaseData, Placement, Settings};
+use crate::engine::sorted_map::SortedMap;
 use crate::jobs::protocol::{JobId, Output, Reply, Request, Work};
 use crate::jobs::scheduler::{Event, GroupId, Scheduler, WorkerId, Workers};
 pub use crate::jobs::scheduler::{left_ms, Progress};
@@ -97,7 +97,7 @@ type Handlers = Vec<Closure<dyn FnMut(JsValue)>>;
 /// The page's handles of the workers the scheduler started.
 #[derive(Default)]
 struct Browser {
-    workers: BTreeMap<WorkerId, (web_sys::Worker, Handlers)>,
+    workers: SortedMap<WorkerId, (web_sys::Worker, Handlers)>,
     /// The last [`Request::Load`] with data, encoded: every worker of a job
     /// gets the same message (same job, data and work), so the phase is
     /// encoded once per job, not once per worker. Dropped once every live
@@ -164,7 +164,7 @@ struct Pool {
     sched: Scheduler,
     browser: Browser,
     /// Per job: its future's slot and its progress callback.
-    jobs: BTreeMap<JobId, (Rc<RefCell<Slot>>, Option<OnProgress>)>,
+    jobs: SortedMap<JobId, (Rc<RefCell<Slot>>, Option<OnProgress>)>,
 }
 
 thread_local! {

@@ -21,7 +21,7 @@
 //! are two or more. The phase comes from the path: a component `prefill`
 //! gives prefill, anything else (`decode`, `decoder`, ...) decode.
 
-use std::collections::BTreeMap;
+use crate::engine::sorted_map::SortedMap;
 
 use super::phase_of_path;
 use super::trtllm_stats::push_phase;
@@ -80,10 +80,10 @@ pub fn parse_file(f: &InputFile) -> Result<Vec<Vec<f64>>> {
 /// Read all OmniPlacement activation files in `files`.
 pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     // phase -> (step, rank) -> summed [layer][pos], plus file list.
-    type Grid = BTreeMap<(u64, usize), Vec<Vec<f64>>>;
+    type Grid = SortedMap<(u64, usize), Vec<Vec<f64>>>;
     /// (layers, positions per line, first file) of a phase.
     type Shape = Option<(usize, usize, String)>;
-    let mut phases: BTreeMap<Phase, (Grid, Vec<String>, Shape)> = BTreeMap::new();
+    let mut phases: SortedMap<Phase, (Grid, Vec<String>, Shape)> = SortedMap::new();
     let mut sorted: Vec<&InputFile> = files.iter().filter(|f| parse_name(f.file_name()).is_some()).collect();
     crate::engine::order::sort_by(&mut sorted, |a, b| a.path.cmp(&b.path));
     for f in sorted {
@@ -96,7 +96,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         }
         let phase = phase_of_path(super::dir_of(&f.path), &["prefill"]);
         let rows = parse_file(f)?;
-        let entry = phases.entry(phase).or_default();
+        let entry = phases.or_default(phase);
         // Every file of a phase must have the same shape.
         match &entry.2 {
             None => entry.2 = Some((rows.len(), rows[0].len(), f.path.clone())),

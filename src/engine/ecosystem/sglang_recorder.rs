@@ -25,7 +25,7 @@
 //! The phase is decode unless the folder path names `prefill`. Anything
 //! else in a `.pt` file is an error naming what was found.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::engine::sorted_map::{SortedMap, SortedSet};
 
 use super::pickle::Value;
 use super::torch_pt::{Tensor, TorchFile};
@@ -146,10 +146,10 @@ fn check_counts(tf: &TorchFile<'_>, data: &[f64], what: &str) -> Result<()> {
 /// What per-pass files give.
 struct PerPass {
     /// forward pass id -> `[l * E + e]` summed over ranks.
-    passes: BTreeMap<i64, Vec<f64>>,
+    passes: SortedMap<i64, Vec<f64>>,
     layers: usize,
     experts: usize,
-    ranks: BTreeSet<i64>,
+    ranks: SortedSet<i64>,
     current: Option<Placement>,
     map_file: String,
 }
@@ -198,8 +198,8 @@ fn read_per_pass(files: &[TorchFile<'_>]) -> Result<PerPass> {
         ));
     }
     // 2. records.
-    let mut passes: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    let mut ranks = BTreeSet::new();
+    let mut passes: SortedMap<i64, Vec<f64>> = SortedMap::new();
+    let mut ranks = SortedSet::new();
     for (tf, (map, _, _)) in files.iter().zip(&maps) {
         let root = tf.root();
         let recs_v = tf.pickle.get(root, "records").ok_or_else(|| not_a_recorder(tf))?;
@@ -229,7 +229,7 @@ fn read_per_pass(files: &[TorchFile<'_>]) -> Result<PerPass> {
                     return Err(rerr(format!("{} forward passes x {l_n} layers x {e_n} experts is too large to hold in memory (more than {MAX_SERIES_CELLS} values)", passes.len() + 1)));
                 }
             }
-            let acc = passes.entry(id).or_insert_with(|| vec![0.0; l_n * e_n]);
+            let acc = passes.get_or_insert_with(id, || vec![0.0; l_n * e_n]);
             for l in 0..l_n {
                 for ph in 0..p_n {
                     acc[l * e_n + map[l * p_n + ph]] += t.data[l * p_n + ph];
@@ -254,9 +254,9 @@ fn read_per_pass(files: &[TorchFile<'_>]) -> Result<PerPass> {
 /// the phases, the mode (for the format label) and warnings.
 pub fn read(files: &[InputFile]) -> Result<(Vec<PhaseData>, Mode, Vec<String>)> {
     let mut warnings = Vec::new();
-    let mut by_dir: BTreeMap<&str, Vec<&InputFile>> = BTreeMap::new();
+    let mut by_dir: SortedMap<&str, Vec<&InputFile>> = SortedMap::new();
     for f in files.iter().filter(|f| is_pt(f.file_name())) {
-        by_dir.entry(dir_of(&f.path)).or_default().push(f);
+        by_dir.or_default(dir_of(&f.path)).push(f);
     }
     let mut out = Vec::new();
     let mut mode_seen: Option<(Mode, String)> = None;

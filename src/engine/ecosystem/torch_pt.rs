@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use crate::engine::sorted_map::SortedMap;
 use std::rc::Rc;
 
 use super::pickle::{self, Object, Pickle, Value};
@@ -130,9 +130,9 @@ pub struct TorchFile<'a> {
     /// The file's path, for messages.
     pub file: String,
     pub pickle: Pickle,
-    storages: BTreeMap<String, zip::ZipEntry<'a>>,
+    storages: SortedMap<String, zip::ZipEntry<'a>>,
     /// Storages read so far (each checked and inflated once).
-    loaded: RefCell<BTreeMap<String, Rc<Cow<'a, [u8]>>>>,
+    loaded: RefCell<SortedMap<String, Rc<Cow<'a, [u8]>>>>,
     big_endian: bool,
     file_len: usize,
     /// Values still allowed to be materialised (64 per byte of the file).
@@ -187,7 +187,7 @@ impl<'a> TorchFile<'a> {
         // keys before any of its weights is touched).
         // Inserted one by one, the last of a name kept as `collect` would (a
         // collected map sorts first: one more copy of the sort code).
-        let mut storages: BTreeMap<String, zip::ZipEntry<'a>> = BTreeMap::new();
+        let mut storages: SortedMap<String, zip::ZipEntry<'a>> = SortedMap::new();
         for (k, e) in entries.into_iter().filter_map(|e| Some((e.name.strip_prefix(&data_prefix)?.to_string(), e))) {
             if !k.is_empty() && !k.contains('/') {
                 storages.insert(k, e);
@@ -198,7 +198,7 @@ impl<'a> TorchFile<'a> {
             file: file.to_string(),
             pickle,
             storages,
-            loaded: RefCell::new(BTreeMap::new()),
+            loaded: RefCell::new(SortedMap::new()),
             big_endian,
             file_len: bytes.len(),
             budget: std::cell::Cell::new(budget),

@@ -18,7 +18,7 @@
 //! two or more). Like TensorRT-LLM we require every (iteration, layer)
 //! pair to be present in at least one rank file.
 
-use std::collections::BTreeMap;
+use crate::engine::sorted_map::SortedMap;
 
 use serde_json::Value;
 
@@ -88,13 +88,13 @@ pub fn parse_key(key: &str) -> Option<(u64, usize)> {
 pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
     // Group by folder.
     type Folder<'a> = (Option<&'a InputFile>, Vec<(usize, &'a InputFile)>);
-    let mut dirs: BTreeMap<&str, Folder> = BTreeMap::new();
+    let mut dirs: SortedMap<&str, Folder> = SortedMap::new();
     for f in files {
         if is_meta(f) {
-            let e = dirs.entry(dir_of(&f.path)).or_default();
+            let e = dirs.or_default(dir_of(&f.path));
             e.0 = Some(f);
         } else if let Some(r) = rank_file(f.file_name()) {
-            dirs.entry(dir_of(&f.path)).or_default().1.push((r, f));
+            dirs.or_default(dir_of(&f.path)).1.push((r, f));
         }
     }
     let mut out: Vec<PhaseData> = Vec::new();
@@ -110,13 +110,22 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
         crate::engine::order::sort_by(&mut ranks, |(ra, fa), (rb, fb)| (ra, &fa.path).cmp(&(rb, &fb.path)));
         let e = mi.num_experts;
         // (iter, layer) -> counts summed over ranks.
-        let mut acc: BTreeMap<(u64, usize), Vec<f64>> = BTreeMap::new();
+        let mut acc: SortedMap<(u64, usize), Vec<f64>> = SortedMap::new();
         for (_, f) in &ranks {
             let st = SafeTensors::parse(&f.path, &f.bytes)?;
-            for t in &st.tensors {
-                let (it, layer) = parse_key(&t.name).ok_or_else(|| {
-                    Error::file(&f.path, format!("tensor '{}': name is not '<iteration>_<layer>'", t.name))
-                })?;
+            let keyed = st
+                .tensors
+                .iter()
+                .map(|t| {
+                    parse_key(&t.name)
+                        .map(|k| (k, t))
+                        .ok_or_else(|| Error::file(&f.path, format!("tensor '{}': name is not '<iteration>_<layer>'", t.name)))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            // In key order, each (iteration, layer) is appended to `acc` or found
+            // in it, never inserted in its middle (the header lists names as text).
+            for i in crate::engine::order::stable_order(keyed.len(), &|a, b| keyed[a].0.cmp(&keyed[b].0)) {
+                let ((it, layer), t) = keyed[i];
                 if t.numel() != e || t.shape.len() != 1 {
                     return Err(Error::file(
                         &f.path,
@@ -130,7 +139,7 @@ pub fn read(files: &[InputFile]) -> Result<Vec<PhaseData>> {
                         format!("tensor '{}': count of expert {j} is {}, not a non-negative number", t.name, vals[j]),
                     ));
                 }
-                let slot = acc.entry((it, layer)).or_insert_with(|| vec![0.0; e]);
+                let slot = acc.get_or_insert_with((it, layer), || vec![0.0; e]);
                 for (a, v) in slot.iter_mut().zip(&vals) {
                     *a += v;
                 }

@@ -29,7 +29,7 @@ pub mod summed;
 pub mod synth;
 pub mod topk;
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::engine::sorted_map::{SortedMap, SortedSet};
 
 use self::config::{base_name, parse_json, read_config, GenConfig};
 use self::ranks::{classify, Bytes, FileKind, FileRef, PhaseFiles};
@@ -95,7 +95,7 @@ pub fn read_source(src: &dyn FileSource) -> Result<Deferred> {
     });
     // A vLLM load history is known by its contents: look into the JSON files
     // (their bytes are kept, so no file is read twice).
-    let mut read_already: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut read_already: SortedMap<usize, Vec<u8>> = SortedMap::new();
     if !foreign {
         for (i, p) in paths.iter().enumerate() {
             let name = p.rsplit('/').next().unwrap_or(p);
@@ -167,7 +167,7 @@ fn ecosystem_dataset(files: &[InputFile], rec: ecosystem::Recognised) -> Dataset
     let phases = rec.phases;
     // Built by inserting (collecting into a set sorts first: one more copy of
     // the sort code in the worker, `engine::order`).
-    let mut read: BTreeSet<&str> = BTreeSet::new();
+    let mut read: SortedSet<&str> = SortedSet::new();
     for f in phases.iter().flat_map(|p| p.info.files.iter()) {
         read.insert(f.as_str());
     }
@@ -238,7 +238,7 @@ struct PhaseSource {
     unit: String,
     config: Option<usize>,
     files: Vec<usize>,
-    node_dirs: BTreeSet<String>,
+    node_dirs: SortedSet<String>,
 }
 
 fn display_unit(label: &str, unit: &str) -> String {
@@ -272,7 +272,7 @@ struct ReadPhases {
 }
 
 /// Current placements named by `eplb_expert_map_file`: file name -> (entry, table).
-type CurrentMaps = BTreeMap<String, (usize, DeploymentTable)>;
+type CurrentMaps = SortedMap<String, (usize, DeploymentTable)>;
 
 impl<'a> Scan<'a> {
     /// Step 1: normalise paths and strip each root's common prefix.
@@ -311,15 +311,15 @@ impl<'a> Scan<'a> {
     fn rank_sources(&mut self, n_roots: usize) -> Result<Vec<PhaseSource>> {
         let mut sources: Vec<PhaseSource> = Vec::new();
         for ri in 0..n_roots {
-            let mut configs: BTreeMap<String, usize> = BTreeMap::new();
-            let mut units: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            let mut configs: SortedMap<String, usize> = SortedMap::new();
+            let mut units: SortedMap<String, Vec<usize>> = SortedMap::new();
             for (i, e) in self.entries.iter().enumerate() {
                 if e.root != ri || e.hidden {
                     continue;
                 }
                 match e.kind {
                     FileKind::Config => {
-                        configs.entry(e.rel_dir.clone()).or_insert(i);
+                        configs.get_or_insert_with(e.rel_dir.clone(), || i);
                     }
                     FileKind::Rank { .. } => {
                         let unit = if e.rel_dir.is_empty() || is_phase_dir(&e.rel_dir) {
@@ -327,12 +327,12 @@ impl<'a> Scan<'a> {
                         } else {
                             parent(&e.rel_dir).unwrap_or("").to_string()
                         };
-                        units.entry(unit).or_default().push(i);
+                        units.or_default(unit).push(i);
                     }
                     _ => {}
                 }
             }
-            let mut seen: BTreeMap<Phase, String> = BTreeMap::new();
+            let mut seen: SortedMap<Phase, String> = SortedMap::new();
             for (unit, idxs) in &units {
                 // the unit's config: in the unit, else in one of its immediate
                 // subfolders (the first found), else in an enclosing folder.
@@ -386,7 +386,7 @@ impl<'a> Scan<'a> {
                         )));
                     }
                     seen.insert(phase, shown);
-                    let mut node_dirs: BTreeSet<String> = BTreeSet::new();
+                    let mut node_dirs: SortedSet<String> = SortedSet::new();
                     for &i in &files {
                         node_dirs.insert(self.entries[i].rel_dir.clone());
                     }
@@ -405,13 +405,13 @@ impl<'a> Scan<'a> {
     }
 
     /// Step 3: parse the configs the sources use (once each).
-    fn parse_configs(&self, sources: &[PhaseSource]) -> Result<BTreeMap<usize, GenConfig>> {
-        let mut configs: BTreeMap<usize, GenConfig> = BTreeMap::new();
+    fn parse_configs(&self, sources: &[PhaseSource]) -> Result<SortedMap<usize, GenConfig>> {
+        let mut configs: SortedMap<usize, GenConfig> = SortedMap::new();
         for s in sources {
             if let Some(c) = s.config {
-                if let std::collections::btree_map::Entry::Vacant(v) = configs.entry(c) {
+                if !configs.contains_key(&c) {
                     let e = &self.entries[c];
-                    v.insert(read_config(&e.file.path, &e.file.bytes()?)?);
+                    configs.insert(c, read_config(&e.file.path, &e.file.bytes()?)?);
                 }
             }
         }
@@ -422,7 +422,7 @@ impl<'a> Scan<'a> {
     /// Step 4: the current placements named by `eplb_expert_map_file`,
     /// resolved by file name among the dropped files; the first name not
     /// found.
-    fn current_maps(&mut self, configs: &BTreeMap<usize, GenConfig>) -> Result<(CurrentMaps, Option<String>)> {
+    fn current_maps(&mut self, configs: &SortedMap<usize, GenConfig>) -> Result<(CurrentMaps, Option<String>)> {
         let mut map_names: Vec<String> = Vec::new();
         for c in configs.values() {
             if let Some(m) = &c.map_file {
@@ -432,7 +432,7 @@ impl<'a> Scan<'a> {
                 }
             }
         }
-        let mut maps: CurrentMaps = BTreeMap::new();
+        let mut maps: CurrentMaps = SortedMap::new();
         let mut missing_map: Option<String> = None;
         for name in &map_names {
             let mut cands: Vec<usize> =
@@ -526,7 +526,7 @@ impl<'a> Scan<'a> {
 
     /// Step 6: read each phase's rank files (summed, or a time series with
     /// its config and current map).
-    fn read_phases(&mut self, sources: &[PhaseSource], configs: &BTreeMap<usize, GenConfig>, maps: &CurrentMaps, defer: bool) -> Result<ReadPhases> {
+    fn read_phases(&mut self, sources: &[PhaseSource], configs: &SortedMap<usize, GenConfig>, maps: &CurrentMaps, defer: bool) -> Result<ReadPhases> {
         let mut phases: Vec<PhaseData> = Vec::new();
         let mut deferred: Vec<(usize, PreparedSeries)> = Vec::new();
         let mut labels_by_phase: Vec<String> = Vec::new();
@@ -592,7 +592,7 @@ impl<'a> Scan<'a> {
     /// Step 7: plain load matrices (only when there is no rank data).
     fn read_matrices(&self, matrix_cands: &[(usize, Option<serde_json::Value>)], read: &mut ReadPhases) -> Result<()> {
         {
-            let mut by_phase: BTreeMap<Phase, String> = BTreeMap::new();
+            let mut by_phase: SortedMap<Phase, String> = SortedMap::new();
             let mut mats: Vec<PhaseData> = Vec::new();
             for (i, v) in matrix_cands {
                 let e = &self.entries[*i];

@@ -3,7 +3,7 @@
 //! folders, and loading one rank (backup fallback, node folders summed).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use crate::engine::sorted_map::SortedMap;
 
 use super::csv_text::{parse_counts, IntMatrix};
 use crate::engine::error::{Error, Result};
@@ -144,8 +144,8 @@ pub struct RankEntry<'a> {
 #[derive(Debug, Clone)]
 pub struct PhaseFiles<'a> {
     pub phase: Phase,
-    pub ranks: BTreeMap<u64, Vec<RankEntry<'a>>>,
-    pub topk: BTreeMap<u64, Vec<RankEntry<'a>>>,
+    pub ranks: SortedMap<u64, Vec<RankEntry<'a>>>,
+    pub topk: SortedMap<u64, Vec<RankEntry<'a>>>,
 }
 
 fn dir_of(path: &str) -> &str {
@@ -159,8 +159,8 @@ impl<'a> PhaseFiles<'a> {
     /// Group the rank files of `phase` among `files`. Two files of one folder
     /// naming the same rank (`decode_1.csv` and `decode_01.csv`) are an error.
     pub fn collect(phase: Phase, files: &[&'a FileRef<'a>]) -> Result<PhaseFiles<'a>> {
-        let mut ranks: BTreeMap<u64, Vec<RankEntry<'a>>> = BTreeMap::new();
-        let mut topk: BTreeMap<u64, Vec<RankEntry<'a>>> = BTreeMap::new();
+        let mut ranks: SortedMap<u64, Vec<RankEntry<'a>>> = SortedMap::new();
+        let mut topk: SortedMap<u64, Vec<RankEntry<'a>>> = SortedMap::new();
         for &f in files {
             if let FileKind::Rank { phase: p, rank, topk: is_topk, bak } = classify(f.file_name()) {
                 if p != phase {
@@ -168,7 +168,7 @@ impl<'a> PhaseFiles<'a> {
                 }
                 let map = if is_topk { &mut topk } else { &mut ranks };
                 let dir = dir_of(&f.path);
-                let list = map.entry(rank).or_default();
+                let list = map.or_default(rank);
                 let idx = match list.iter().position(|e| e.dir == dir) {
                     Some(i) => i,
                     None => {
