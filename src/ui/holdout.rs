@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use super::pool;
 use super::settings::validate;
 use super::state::AppState;
+use super::text_field::TextField;
 use crate::engine::holdout::{self, HoldoutFigures};
 use crate::page::heat::ratio_opt;
 use crate::engine::{Dataset, PhaseData, Placement, Settings};
@@ -247,22 +248,14 @@ pub fn Holdout() -> impl IntoView {
             </p>
             {move || unavailable().map(|why| view! { <p class="hint holdout-unavailable">{why}</p> })}
             <div class="beyond-fields">
-                <div class="field" class:invalid=move || fit_error().is_some()>
-                    <label for="holdout-fit">"Fit part (% of intervals)"</label>
-                    <input
-                        id="holdout-fit"
-                        type="text"
-                        inputmode="decimal"
-                        autocomplete="off"
-                        aria-describedby="holdout-fit-hint"
-                        prop:value=move || fit_text.get()
-                        on:input=move |ev| fit_text.set(event_target_value(&ev))
-                    />
-                    <p class="hint" id="holdout-fit-hint">
-                        <span class="rule">"The first part of the intervals fits the table, the rest is held out (default 70% / 30%)."</span>
-                        {move || fit_error().map(|m| view! { <span class="field-error">{m}</span> })}
-                    </p>
-                </div>
+                <TextField
+                    id="holdout-fit"
+                    label="Fit part (% of intervals)"
+                    rule="The first part of the intervals fits the table, the rest is held out (default 70% / 30%)."
+                    value=fit_text
+                    error=Signal::derive(fit_error)
+                    inputmode="decimal"
+                />
             </div>
             <div class="actions">
                 <button

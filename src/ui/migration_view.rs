@@ -25,6 +25,7 @@ use super::chart_card::ChartCard;
 use super::charts;
 use super::pool;
 use super::state::{use_state, AppState, PhaseResult};
+use super::text_field::TextField;
 use crate::engine::metrics::{self, Score};
 use crate::engine::{export, migration};
 use crate::jobs::protocol::{FileJob, TableJob};
@@ -341,8 +342,6 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
         r.before_label
     );
     let aware_id = format!("migr-aware-{name}");
-    let target_id = format!("migr-target-{name}");
-    let target_hint = format!("{target_id}-hint");
     let r2 = r.clone();
     let outcome = move || match status.get() {
         AwareState::Off => None,
@@ -368,22 +367,14 @@ pub fn MigrationPanel(result: Arc<PhaseResult>, layer: RwSignal<usize>) -> impl 
                 />
                 <label for=aware_id>"Migration-aware"</label>
             </div>
-            <div class="field" class:invalid=move || target_error().is_some()>
-                <label for=target_id.clone()>"Target within %"</label>
-                <input
-                    id=target_id
-                    type="text"
-                    inputmode="decimal"
-                    autocomplete="off"
-                    aria-describedby=target_hint.clone()
-                    prop:value=move || form.target_within.get()
-                    on:input=move |ev| form.target_within.set(event_target_value(&ev))
-                />
-                <p class="hint" id=target_hint>
-                    <span class="rule">"Keep the current placement and change as few slots as possible until every layer is within this percentage of the new table's imbalance."</span>
-                    {move || target_error().map(|m| view! { <span class="field-error">{m}</span> })}
-                </p>
-            </div>
+            <TextField
+                id=format!("migr-target-{name}")
+                label="Target within %"
+                rule="Keep the current placement and change as few slots as possible until every layer is within this percentage of the new table's imbalance."
+                value=form.target_within
+                error=Signal::derive(target_error)
+                inputmode="decimal"
+            />
             {outcome}
         </div>
     }

@@ -40,6 +40,7 @@ pub mod summary;
 pub mod sweep;
 pub mod sweep_chart;
 pub mod task;
+pub mod text_field;
 pub mod wire;
 pub mod worker;
 

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use super::state::{use_state, Field, Form, FormError};
+use super::text_field::TextField;
 use crate::engine::{algo, Algorithm, Dataset, Settings};
 
 /// Parse the form and check it against every phase of the data.
@@ -24,35 +25,12 @@ fn NumberField(
     #[prop(optional, into)]
     off: Option<Signal<Option<&'static str>>>,
 ) -> impl IntoView {
-    let off = move || off.and_then(|o| o.get());
-    let id = field.id();
-    let hint_id = format!("{id}-hint");
-    let err = move || match check.get() {
+    let error = Signal::derive(move || match check.get() {
         Err(FormError { field: Some(f), message }) if f == field => Some(message),
         _ => None,
-    };
-    view! {
-        <div class="field" class:invalid=move || err().is_some()>
-            <label for=id>{label}</label>
-            <input
-                id=id
-                type="text"
-                inputmode="numeric"
-                autocomplete="off"
-                spellcheck="false"
-                aria-describedby=hint_id.clone()
-                aria-invalid=move || if err().is_some() { "true" } else { "false" }
-                disabled=move || off().is_some()
-                prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
-            />
-            <p class="hint" id=hint_id>
-                <span class="rule">{field.rule()}</span>
-                {move || off().map(|why| view! { <span class="off-reason">{" "}{why}</span> })}
-                {move || err().map(|m| view! { <span class="field-error">{m}</span> })}
-            </p>
-        </div>
-    }
+    });
+    let off = Signal::derive(move || off.and_then(|o| o.get()));
+    view! { <TextField id=field.id() label=label rule=field.rule() value=value error=error off=off /> }
 }
 
 #[component]

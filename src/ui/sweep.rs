@@ -21,6 +21,7 @@ use super::chart_card::ChartCard;
 use super::pool;
 use super::state::AppState;
 use super::sweep_chart;
+use super::text_field::TextField;
 use crate::engine::sweep::{self, SweepPoint};
 use crate::page::heat::{ratio, ratio_opt};
 use crate::engine::{Algorithm, Phase, PhaseData, Placement};
@@ -332,22 +333,14 @@ fn SweepFields(gb_text: RwSignal<String>, algo_pick: RwSignal<String>, phase_pic
     };
     view! {
             <div class="beyond-fields">
-                <div class="field" class:invalid=move || gb_error().is_some()>
-                    <label for="sweep-gb">"GB per redundant expert per card"</label>
-                    <input
-                        id="sweep-gb"
-                        type="text"
-                        inputmode="decimal"
-                        autocomplete="off"
-                        aria-describedby="sweep-gb-hint"
-                        prop:value=move || gb_text.get()
-                        on:input=move |ev| gb_text.set(event_target_value(&ev))
-                    />
-                    <p class="hint" id="sweep-gb-hint">
-                        <span class="rule">"Memory of one expert's weights over all MoE layers (MindIE: 2.4 for DeepSeek-V3 w8a8)."</span>
-                        {move || gb_error().map(|m| view! { <span class="field-error">{m}</span> })}
-                    </p>
-                </div>
+                <TextField
+                    id="sweep-gb"
+                    label="GB per redundant expert per card"
+                    rule="Memory of one expert's weights over all MoE layers (MindIE: 2.4 for DeepSeek-V3 w8a8)."
+                    value=gb_text
+                    error=Signal::derive(gb_error)
+                    inputmode="decimal"
+                />
                 <div class="field">
                     <label for="sweep-algorithm">"Sweep algorithm"</label>
                     <select id="sweep-algorithm" on:change=move |ev| algo_pick.set(event_target_value(&ev))>
