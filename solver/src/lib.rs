@@ -1,12 +1,14 @@
-//! ELB Studio's solver: the algorithms (`algo`, level 2 included) and the
-//! types they work on (`model`, `params`, `error`), with `par`, `rng`, `order`,
-//! `bulk` and `sorted_map`.
+//! ELB Studio's solver: the hot searches (`algo`: level 2, FlashLB, the
+//! inter-node pass) and the types every algorithm works on (`model`,
+//! `params`, `error`), with `par`, `rng`, `order`, `bulk` and `sorted_map`.
 //!
 //! A crate of its own only so that the page's worker can build it for speed
-//! while the rest of the worker (readers, share links, exports) is built for
-//! size (`[profile.release-worker]` in the root Cargo.toml). The `elb` crate
-//! re-exports every module as `elb::engine::{algo, error, model, par,
-//! params, rng}`; use it through those paths.
+//! while the rest of the worker (readers, share links, exports, and msit's
+//! and DeepSeek's algorithms, which take milliseconds) is built for size
+//! (`[profile.release-worker]` in the root Cargo.toml). The `elb` crate
+//! re-exports every module as `elb::engine::{error, model, par, params, rng,
+//! ...}`, and `elb::engine::algo` holds the entry point `solve`, the checks
+//! and the other algorithms beside this crate's; use it through those paths.
 
 pub mod algo;
 pub mod bulk;

@@ -24,7 +24,7 @@ pub fn total_key(x: f64) -> u64 {
 
 /// An `f64` as a `u64` that orders like IEEE comparison: `-0.0 == +0.0`, and
 /// every NaN equal and after every number (numpy's order; what msit's sorts
-/// see, `algo::replicas::key_cmp`).
+/// see, `elb::engine::algo::replicas::key_cmp`).
 #[inline]
 pub fn ieee_key(x: f64) -> u64 {
     if x.is_nan() {

@@ -19,7 +19,8 @@ pub mod zip;
 // The solver and the types it works on are the `elb-solver` crate (solver/),
 // built for speed in the page's worker while the rest is built for size
 // (Cargo.toml, [profile.release-worker]); here under their usual paths.
-pub use elb_solver::{algo, bulk, error, model, order, par, params, rng, sorted_map};
+pub mod algo;
+pub use elb_solver::{bulk, error, model, order, par, params, rng, sorted_map};
 
 pub use error::{Error, Result};
 pub use model::*;

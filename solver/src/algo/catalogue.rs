@@ -8,7 +8,7 @@
 //!
 //! Adding an algorithm: a variant of [`Algorithm`] (in the same position as
 //! its row here: `CATALOGUE[a as usize].algorithm == a`, checked by a test),
-//! one row below, and its dispatch in `algo::solve`.
+//! one row below, and its dispatch in `elb::engine::algo::solve` (src/engine/algo/mod.rs).
 
 use crate::error::{Error, Param, Result};
 use crate::params::Algorithm;

@@ -11,7 +11,7 @@
 
 /// The larger of `x` and `y`; if one is NaN, the other.
 #[inline(always)]
-pub(crate) fn max(x: f64, y: f64) -> f64 {
+pub fn max(x: f64, y: f64) -> f64 {
     if x > y || y.is_nan() {
         x
     } else {
@@ -21,7 +21,7 @@ pub(crate) fn max(x: f64, y: f64) -> f64 {
 
 /// The smaller of `x` and `y`; if one is NaN, the other.
 #[inline(always)]
-pub(crate) fn min(x: f64, y: f64) -> f64 {
+pub fn min(x: f64, y: f64) -> f64 {
     if x < y || y.is_nan() {
         x
     } else {

@@ -16,9 +16,9 @@
 //! Not reproduced: msit's A3 path for exactly `-nn 256 -nre 256` (see
 //! [`a3_layer`]).
 
-use crate::error::Param;
+use crate::engine::error::Param;
 use super::replicas::{halving, sort_desc, Bins, Ties};
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 fn no_room() -> Error {
     Error::internal("no device has a free slot left (the slot count does not match the experts)")

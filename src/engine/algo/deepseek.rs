@@ -15,7 +15,7 @@ fn balanced_packing(weight: &[f64], packs: usize) -> Vec<(usize, usize)> {
     }
     let mut order: Vec<usize> = (0..n).collect();
     // Stable by weight from 0..n: ties by index.
-    crate::order::desc_by(&mut order, weight);
+    crate::engine::order::desc_by(&mut order, weight);
     let mut pack_w = vec![0.0f64; packs];
     let mut pack_n = vec![0usize; packs];
     let mut out = vec![(0usize, 0usize); n];

@@ -17,10 +17,10 @@
 //! expert id order); the placement order is the same key, "desc, ties
 //! kept"; the device is the first of the node with room (no comparison).
 
-use crate::error::Param;
+use crate::engine::error::Param;
 use super::c2lb::a2_core;
 use super::replicas::Ties;
-use crate::error::{Error, Result};
+use crate::engine::error::{Error, Result};
 
 /// One layer: `w` the loads of the E experts, `devices` D, `nodes` N,
 /// `r` R redundant slots in total.

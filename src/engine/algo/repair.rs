@@ -129,7 +129,7 @@ fn bounded_search(layer: &[Vec<usize>], v: &[f64], groups: &[Range<usize>], boun
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); layer.len()];
     for g in covered {
         let mut items: Vec<usize> = layer.get(g.clone())?.iter().flatten().copied().collect();
-        crate::order::desc_by(&mut items, v);
+        crate::engine::order::desc_by(&mut items, v);
         let caps: Vec<usize> = layer[g.clone()].iter().map(|d| d.len()).collect();
         let mut devs: Vec<Vec<usize>> = vec![Vec::new(); g.len()];
         let mut lo = vec![0.0f64; g.len()];
@@ -290,9 +290,9 @@ fn replace_greedy(layer: &[Vec<usize>], v: &[f64], groups: &[Range<usize>], coun
         let mut items: Vec<usize> = layer.get(g.clone())?.iter().flatten().copied().collect();
         let copies = |e: usize| items_count(layer, &g, e);
         if count_first {
-            crate::order::desc_by_count_then(&mut items, &copies, v);
+            crate::engine::order::desc_by_count_then(&mut items, &copies, v);
         } else {
-            crate::order::desc_by(&mut items, v);
+            crate::engine::order::desc_by(&mut items, v);
         }
         for e in items {
             let mut best: Option<usize> = None;
