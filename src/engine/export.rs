@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
+use super::json::{self, ToJson, Value, Writer};
 use super::metrics::servers::{ServerFigures, DEFINITIONS as SERVER_FIGURES};
 use super::metrics::Score;
 use super::model::{Phase, Placement};
@@ -105,7 +106,7 @@ pub fn export_checked(placement: &Placement, cluster: &Cluster, experts: usize) 
     let json = table_json(placement, cluster);
     // Belt and braces: the bytes written must read back as a valid table.
     let back: super::table::DeploymentTable =
-        serde_json::from_str(&json).map_err(|e| Error::msg(format!("internal error: the table written does not parse back: {e}")))?;
+        json::from_slice(json.as_bytes()).map_err(|e| Error::msg(format!("internal error: the table written does not parse back: {e}")))?;
     let v = validate::validate_table(&back, experts, cluster.shared_devices, mixed);
     if !v.is_empty() {
         return Err(invalid_table_error(&v));
@@ -132,7 +133,7 @@ fn invalid_table_error(v: &[String]) -> Error {
 
 /// The figures of `elb score` for one table, with exactly the CLI's keys
 /// (`internode_nodes_per_token` only when known).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScoreSummary {
     pub layers: usize,
     pub experts: usize,
@@ -146,11 +147,33 @@ pub struct ScoreSummary {
     pub gap: f64,
     pub valid: bool,
     pub violations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Left out of the JSON when `None`.
     pub internode_nodes_per_token: Option<f64>,
     /// Other servers' balance figures (docs/metrics-servers.md).
-    #[serde(default)]
     pub servers: ServerFigures,
+}
+
+impl ToJson for ScoreSummary {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("layers", &self.layers);
+            w.field("experts", &self.experts);
+            w.field("devices", &self.devices);
+            w.field("slots_per_device", &self.slots_per_device);
+            w.field("step_imbalance", &self.step_imbalance);
+            w.field("mean_layer_imbalance", &self.mean_layer_imbalance);
+            w.field("max_layer_imbalance", &self.max_layer_imbalance);
+            w.field("time_resolved_step_imbalance", &self.time_resolved_step_imbalance);
+            w.field("lower_bound", &self.lower_bound);
+            w.field("gap", &self.gap);
+            w.field("valid", &self.valid);
+            w.field("violations", &self.violations);
+            if let Some(x) = self.internode_nodes_per_token {
+                w.field("internode_nodes_per_token", &x);
+            }
+            w.field("servers", &self.servers);
+        });
+    }
 }
 
 impl From<&Score> for ScoreSummary {
@@ -182,7 +205,7 @@ pub fn score_json(scores: &[(Phase, &Score)]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let body = serde_json::to_string_pretty(&ScoreSummary::from(*s)).unwrap_or_else(|_| "null".into());
+        let body = json::to_string_pretty(&ScoreSummary::from(*s));
         let body = body.replace('\n', "\n  ");
         let _ = write!(out, "\n  \"{}\": {}", phase.name(), body);
     }
@@ -194,22 +217,16 @@ pub fn score_json(scores: &[(Phase, &Score)]) -> String {
 /// `elb score` on a folder holding only a table): its shape and every rule
 /// it breaks; the balance figures need loads, so they are null.
 pub fn table_alone_json(phase: Phase, t: &super::before::TableAlone) -> String {
-    let v = serde_json::json!({
-        "layers": t.layers,
-        "experts": t.experts,
-        "devices": t.devices,
-        "slots_per_device": t.slots_per_device,
-        "step_imbalance": null,
-        "mean_layer_imbalance": null,
-        "max_layer_imbalance": null,
-        "time_resolved_step_imbalance": null,
-        "lower_bound": null,
-        "gap": null,
-        "valid": t.violations.is_empty(),
-        "violations": t.violations,
-        "servers": null,
-    });
-    serde_json::to_string_pretty(&serde_json::json!({ phase.name(): v })).unwrap_or_default()
+    let mut v: Vec<(String, Value)> = [("layers", t.layers), ("experts", t.experts), ("devices", t.devices), ("slots_per_device", t.slots_per_device)]
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), Value::from(n)))
+        .collect();
+    for k in ["step_imbalance", "mean_layer_imbalance", "max_layer_imbalance", "time_resolved_step_imbalance", "lower_bound", "gap", "servers"] {
+        v.push((k.to_string(), Value::Null));
+    }
+    v.push(("valid".to_string(), t.violations.is_empty().into()));
+    v.push(("violations".to_string(), t.violations.clone().into()));
+    json::to_string_pretty(&Value::Object(vec![(phase.name().to_string(), Value::sorted_object(v))]))
 }
 
 /// One phase of the "Download all" report.
@@ -231,16 +248,31 @@ pub struct PhaseReport {
     pub warnings: Vec<String>,
 }
 
+impl ToJson for PhaseReport {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("phase", &self.phase);
+            w.field("settings", &self.settings);
+            w.field("before_source", &self.before_source);
+            w.field("before", &self.before);
+            w.field("after", &self.after);
+            w.field("slots_moved", &self.slots_moved);
+            w.field("replicas_added", &self.replicas_added);
+            w.field("seconds", &self.seconds);
+            w.field("warnings", &self.warnings);
+        });
+    }
+}
+
 /// The report as JSON (pretty-printed; `per_layer` figures included).
 pub fn report_json(phases: &[PhaseReport]) -> String {
-    #[derive(Serialize)]
-    struct Report<'a> {
-        tool: &'static str,
-        version: &'static str,
-        phases: &'a [PhaseReport],
-    }
-    serde_json::to_string_pretty(&Report { tool: "ELB Studio", version: env!("CARGO_PKG_VERSION"), phases })
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut w = Writer::new(true);
+    w.object(|w| {
+        w.field("tool", "ELB Studio");
+        w.field("version", env!("CARGO_PKG_VERSION"));
+        w.field("phases", phases);
+    });
+    w.finish()
 }
 
 /// Renders one figure of a score for the Markdown report.
@@ -595,7 +627,7 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
     let (text, back, want) = match format {
         ExportFormat::Sglang => {
             let text = physical_map::export_sglang(placement, experts, first).map_err(|e| e.context(what))?;
-            let rows = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["physical_to_logical_map"].as_array().map(Vec::len));
+            let rows = json::parse(text.as_bytes()).ok().and_then(|v| v.get("physical_to_logical_map").and_then(Value::as_array).map(Vec::len));
             if rows != Some(model.hidden_layers) {
                 return Err(Error::internal(format!("{what}: {rows:?} rows written, not one per decoder layer ({})", model.hidden_layers)));
             }

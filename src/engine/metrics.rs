@@ -21,6 +21,7 @@ pub mod servers;
 
 use serde::{Deserialize, Serialize};
 
+use super::json::{ToJson, Writer};
 use super::model::{PhaseData, Placement};
 use super::order;
 use super::params::Cluster;
@@ -59,6 +60,42 @@ pub struct Score {
     pub servers: servers::ServerFigures,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub per_layer: Vec<LayerScore>,
+}
+
+impl ToJson for LayerScore {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("layer", &self.layer);
+            w.field("imbalance", &self.imbalance);
+            w.field("lower_bound", &self.lower_bound);
+            w.field("time_resolved_imbalance", &self.time_resolved_imbalance);
+        });
+    }
+}
+
+/// The report's form (`per_layer` left out when empty).
+impl ToJson for Score {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("layers", &self.layers);
+            w.field("experts", &self.experts);
+            w.field("devices", &self.devices);
+            w.field("slots_per_device", &self.slots_per_device);
+            w.field("step_imbalance", &self.step_imbalance);
+            w.field("mean_layer_imbalance", &self.mean_layer_imbalance);
+            w.field("max_layer_imbalance", &self.max_layer_imbalance);
+            w.field("time_resolved_step_imbalance", &self.time_resolved_step_imbalance);
+            w.field("lower_bound", &self.lower_bound);
+            w.field("gap", &self.gap);
+            w.field("internode_nodes_per_token", &self.internode_nodes_per_token);
+            w.field("valid", &self.valid);
+            w.field("violations", &self.violations);
+            w.field("servers", &self.servers);
+            if !self.per_layer.is_empty() {
+                w.field("per_layer", &self.per_layer);
+            }
+        });
+    }
 }
 
 /// `a / b`, with `0 / 0 = 1` (a layer without load is perfectly balanced) and

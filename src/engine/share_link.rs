@@ -21,6 +21,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::algo::Solution;
+use super::json::{self, FromJson, Reader, ToJson, Writer};
 use super::{Dataset, Error, LoadMatrix, Phase, PhaseData, PhaseInfo, Placement, Series, Settings, SourceFormat, TopK};
 
 /// What every share link's fragment starts with.
@@ -59,6 +60,23 @@ pub struct View {
     pub migration_aware: Option<String>,
 }
 
+impl ToJson for View {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| w.field("migration_aware", &self.migration_aware));
+    }
+}
+
+impl FromJson for View {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<View> {
+        let mut migration_aware = None;
+        r.object("struct View", |r, k| match k {
+            "migration_aware" => r.field(&mut migration_aware, k),
+            _ => r.skip(),
+        })?;
+        Ok(View { migration_aware: migration_aware.flatten() })
+    }
+}
+
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
 }
@@ -69,7 +87,6 @@ fn bad(why: impl std::fmt::Display) -> Error {
 
 // ---------------------------------------------------------------- version 2
 
-#[derive(Serialize, Deserialize)]
 struct Header {
     settings: Settings,
     origin: String,
@@ -83,7 +100,6 @@ struct Header {
     phases: Vec<PhaseHead>,
 }
 
-#[derive(Serialize, Deserialize)]
 struct PhaseHead {
     phase: Phase,
     format: SourceFormat,
@@ -102,6 +118,116 @@ struct PhaseHead {
     topk: Option<(usize, Vec<Vec<usize>>)>,
     /// The solution's remarks, when a table follows.
     solution: Option<(Vec<String>, Vec<usize>)>,
+}
+
+// The header's JSON: its fields in order, every one required but the
+// optional ones (`null` or left out), unknown ones skipped.
+impl ToJson for Header {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("settings", &self.settings);
+            w.field("origin", &self.origin);
+            w.field("view", &self.view);
+            w.field("format_label", &self.format_label);
+            w.field("missing_map", &self.missing_map);
+            w.field("ignored", &self.ignored);
+            w.field("warnings", &self.warnings);
+            w.field("dropped_table", &self.dropped_table);
+            w.field("dropped_table_problems", &self.dropped_table_problems);
+            w.field("phases", &self.phases);
+        });
+    }
+}
+
+impl FromJson for Header {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<Header> {
+        let (mut settings, mut origin, mut view, mut format_label, mut missing_map) = (None, None, None, None, None);
+        let (mut ignored, mut warnings, mut dropped_table, mut dropped_table_problems, mut phases) = (None, None, None, None, None);
+        r.object("struct Header", |r, k| match k {
+            "settings" => r.field(&mut settings, k),
+            "origin" => r.field(&mut origin, k),
+            "view" => r.field(&mut view, k),
+            "format_label" => r.field(&mut format_label, k),
+            "missing_map" => r.field(&mut missing_map, k),
+            "ignored" => r.field(&mut ignored, k),
+            "warnings" => r.field(&mut warnings, k),
+            "dropped_table" => r.field(&mut dropped_table, k),
+            "dropped_table_problems" => r.field(&mut dropped_table_problems, k),
+            "phases" => r.field(&mut phases, k),
+            _ => r.skip(),
+        })?;
+        Ok(Header {
+            settings: r.need(settings, "settings")?,
+            origin: r.need(origin, "origin")?,
+            view: r.need(view, "view")?,
+            format_label: r.need(format_label, "format_label")?,
+            missing_map: missing_map.flatten(),
+            ignored: r.need(ignored, "ignored")?,
+            warnings: r.need(warnings, "warnings")?,
+            dropped_table: dropped_table.flatten(),
+            dropped_table_problems: r.need(dropped_table_problems, "dropped_table_problems")?,
+            phases: r.need(phases, "phases")?,
+        })
+    }
+}
+
+impl ToJson for PhaseHead {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("phase", &self.phase);
+            w.field("format", &self.format);
+            w.field("layers", &self.layers);
+            w.field("experts", &self.experts);
+            w.field("top_k", &self.top_k);
+            w.field("current", &self.current);
+            w.field("current_source", &self.current_source);
+            w.field("current_problems", &self.current_problems);
+            w.field("info", &self.info);
+            w.field("c2lb", &self.c2lb);
+            w.field("intervals", &self.intervals);
+            w.field("topk", &self.topk);
+            w.field("solution", &self.solution);
+        });
+    }
+}
+
+impl FromJson for PhaseHead {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<PhaseHead> {
+        let (mut phase, mut format, mut layers, mut experts, mut top_k) = (None, None, None, None, None);
+        let (mut current, mut current_source, mut current_problems, mut info) = (None, None, None, None);
+        let (mut c2lb, mut intervals, mut topk, mut solution) = (None, None, None, None);
+        r.object("struct PhaseHead", |r, k| match k {
+            "phase" => r.field(&mut phase, k),
+            "format" => r.field(&mut format, k),
+            "layers" => r.field(&mut layers, k),
+            "experts" => r.field(&mut experts, k),
+            "top_k" => r.field(&mut top_k, k),
+            "current" => r.field(&mut current, k),
+            "current_source" => r.field(&mut current_source, k),
+            "current_problems" => r.field(&mut current_problems, k),
+            "info" => r.field(&mut info, k),
+            "c2lb" => r.field(&mut c2lb, k),
+            "intervals" => r.field(&mut intervals, k),
+            "topk" => r.field(&mut topk, k),
+            "solution" => r.field(&mut solution, k),
+            _ => r.skip(),
+        })?;
+        Ok(PhaseHead {
+            phase: r.need(phase, "phase")?,
+            format: r.need(format, "format")?,
+            layers: r.need(layers, "layers")?,
+            experts: r.need(experts, "experts")?,
+            top_k: top_k.flatten(),
+            current: current.flatten(),
+            current_source: current_source.flatten(),
+            current_problems: r.need(current_problems, "current_problems")?,
+            info: r.need(info, "info")?,
+            c2lb: r.need(c2lb, "c2lb")?,
+            intervals: intervals.flatten(),
+            topk: topk.flatten(),
+            solution: solution.flatten(),
+        })
+    }
 }
 
 /// Section writer: LEB128 varints, zigzag deltas, raw f64 when needed.
@@ -329,7 +455,7 @@ pub fn encode(shared: &Shared) -> Result<String, Error> {
         dropped_table_problems: ds.dropped_table_problems.clone(),
         phases,
     };
-    let json = serde_json::to_vec(&header).map_err(|e| Error::internal(format!("could not make the share link: {e}")))?;
+    let json = json::to_string(&header).into_bytes();
     let mut body = W(Vec::with_capacity(json.len() + w.0.len() + 16));
     body.uv(json.len() as u64);
     body.0.extend_from_slice(&json);
@@ -348,7 +474,6 @@ pub const SHARE_FILE: &str = "elb-share.json";
 /// The key that marks a share file.
 const SHARE_KEY: &str = "elb_share";
 
-#[derive(Serialize, Deserialize)]
 struct ShareFile {
     /// Format version of the file (1).
     elb_share: u32,
@@ -356,9 +481,27 @@ struct ShareFile {
     fragment: String,
 }
 
+impl FromJson for ShareFile {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<ShareFile> {
+        let (mut elb_share, mut fragment) = (None, None);
+        r.object("struct ShareFile", |r, k| match k {
+            "elb_share" => r.field(&mut elb_share, k),
+            "fragment" => r.field(&mut fragment, k),
+            _ => r.skip(),
+        })?;
+        Ok(ShareFile { elb_share: r.need(elb_share, "elb_share")?, fragment: r.need(fragment, "fragment")? })
+    }
+}
+
 /// The share file's text for a fragment.
 pub fn share_file_text(fragment: &str) -> String {
-    serde_json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() }).unwrap_or_default()
+    let mut w = Writer::new(false);
+    let f = ShareFile { elb_share: 1, fragment: fragment.to_string() };
+    w.object(|w| {
+        w.field("elb_share", &f.elb_share);
+        w.field("fragment", &f.fragment);
+    });
+    w.finish()
 }
 
 /// Whether `text` looks like a share file (a JSON object with the share
@@ -375,7 +518,7 @@ pub fn fragment_from_share_file(text: &str) -> Option<Result<String, Error>> {
         return None;
     }
     let bad = |why: String| Error::msg(format!("this share file cannot be read ({why}); ask for a fresh one"));
-    Some(match serde_json::from_str::<ShareFile>(text) {
+    Some(match json::from_slice::<ShareFile>(text.as_bytes()) {
         Ok(f) if f.elb_share == 1 && f.fragment.starts_with(PREFIX) => Ok(f.fragment),
         Ok(f) if f.elb_share != 1 => Err(bad(format!("version {} is not known to this build", f.elb_share))),
         Ok(_) => Err(bad("it holds no #run= data".into())),
@@ -435,7 +578,7 @@ fn decode_v2(data: &str) -> Result<Shared, Error> {
 fn read_v2(body: &[u8]) -> Result<Shared, String> {
     let mut r = R { b: body, i: 0 };
     let n = r.count(1)?;
-    let header: Header = serde_json::from_slice(&body[r.i..r.i + n]).map_err(|e| format!("bad contents: {e}"))?;
+    let header: Header = json::from_slice(&body[r.i..r.i + n]).map_err(|e| format!("bad contents: {e}"))?;
     r.i += n;
     let settings = header.settings;
     let mut phases = Vec::with_capacity(header.phases.len());
@@ -529,36 +672,98 @@ fn read_v2(body: &[u8]) -> Result<Shared, String> {
 
 // ---------------------------------------------------------------- version 1
 
-#[derive(Deserialize)]
 struct PayloadV1 {
     v: u32,
     settings: Settings,
     phases: Vec<SharedPhaseV1>,
-    #[serde(default)]
     table: Option<(String, Placement)>,
-    #[serde(default)]
     table_problems: Vec<String>,
 }
 
-#[derive(Deserialize)]
 struct SharedPhaseV1 {
     phase: Phase,
     layers: usize,
     experts: usize,
     top_k: Option<usize>,
     loads: LoadsV1,
-    #[serde(default)]
     c2lb: Option<LoadsV1>,
-    #[serde(default)]
     current: Option<(String, Placement)>,
-    #[serde(default)]
     current_problems: Vec<String>,
 }
 
-#[derive(Deserialize)]
 enum LoadsV1 {
     Ints(Vec<i64>),
     Floats(Vec<f64>),
+}
+
+// Version 1's JSON as serde's derive read it: `table`, `table_problems`,
+// `c2lb`, `current` and `current_problems` may be left out; the loads are
+// `{"Ints": [...]}` or `{"Floats": [...]}`.
+impl FromJson for PayloadV1 {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<PayloadV1> {
+        let (mut v, mut settings, mut phases, mut table, mut table_problems) = (None, None, None, None, None);
+        r.object("struct PayloadV1", |r, k| match k {
+            "v" => r.field(&mut v, k),
+            "settings" => r.field(&mut settings, k),
+            "phases" => r.field(&mut phases, k),
+            "table" => r.field(&mut table, k),
+            "table_problems" => r.field(&mut table_problems, k),
+            _ => r.skip(),
+        })?;
+        Ok(PayloadV1 {
+            v: r.need(v, "v")?,
+            settings: r.need(settings, "settings")?,
+            phases: r.need(phases, "phases")?,
+            table: table.flatten(),
+            table_problems: table_problems.unwrap_or_default(),
+        })
+    }
+}
+
+impl FromJson for SharedPhaseV1 {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<SharedPhaseV1> {
+        let (mut phase, mut layers, mut experts, mut top_k, mut loads) = (None, None, None, None, None);
+        let (mut c2lb, mut current, mut current_problems) = (None, None, None);
+        r.object("struct SharedPhaseV1", |r, k| match k {
+            "phase" => r.field(&mut phase, k),
+            "layers" => r.field(&mut layers, k),
+            "experts" => r.field(&mut experts, k),
+            "top_k" => r.field(&mut top_k, k),
+            "loads" => r.field(&mut loads, k),
+            "c2lb" => r.field(&mut c2lb, k),
+            "current" => r.field(&mut current, k),
+            "current_problems" => r.field(&mut current_problems, k),
+            _ => r.skip(),
+        })?;
+        Ok(SharedPhaseV1 {
+            phase: r.need(phase, "phase")?,
+            layers: r.need(layers, "layers")?,
+            experts: r.need(experts, "experts")?,
+            top_k: top_k.flatten(),
+            loads: r.need(loads, "loads")?,
+            c2lb: c2lb.flatten(),
+            current: current.flatten(),
+            current_problems: current_problems.unwrap_or_default(),
+        })
+    }
+}
+
+impl FromJson for LoadsV1 {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<LoadsV1> {
+        let mut out = None;
+        r.object("enum LoadsV1", |r, k| {
+            if out.is_some() {
+                return Err(r.error("expected `}`: enum LoadsV1 holds one variant"));
+            }
+            out = Some(match k {
+                "Ints" => LoadsV1::Ints(FromJson::read_json(r)?),
+                "Floats" => LoadsV1::Floats(FromJson::read_json(r)?),
+                other => return Err(r.error(format!("unknown variant `{other}`, expected `Ints` or `Floats`"))),
+            });
+            Ok(())
+        })?;
+        out.ok_or_else(|| r.error("invalid type: map without a variant, expected enum LoadsV1"))
+    }
 }
 
 impl LoadsV1 {
@@ -572,7 +777,7 @@ impl LoadsV1 {
 
 fn decode_v1(data: &str) -> Result<Shared, Error> {
     let json = inflate(&unbase64(data)?)?;
-    let payload: PayloadV1 = serde_json::from_slice(&json).map_err(|e| bad(format!("bad contents: {e}")))?;
+    let payload: PayloadV1 = json::from_slice(&json).map_err(|e| bad(format!("bad contents: {e}")))?;
     if payload.v != 1 {
         return Err(bad(format!("it says version {} where version 1 was expected", payload.v)));
     }

@@ -6,30 +6,29 @@
 //! uneven devices, wrong counts, negative ids) are left for
 //! [`crate::engine::validate`] to list.
 
-use serde::{Deserialize, Serialize};
-
 use super::error::Result;
-use super::ingest::config::serde_error;
+use super::ingest::config::json_error;
 use super::ingest::csv_text::decode_text;
+use super::json::{self, FromJson, Reader};
 use super::model::{Phase, Placement};
 
 /// Largest expert id counted as representable by [`DeploymentTable::bad_ids`].
 pub const MAX_ID: i64 = (1 << 30) - 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentTable {
     pub moe_layer_count: i64,
     pub layer_list: Vec<TableLayer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableLayer {
     pub layer_id: i64,
     pub device_count: i64,
     pub device_list: Vec<TableDevice>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableDevice {
     pub device_id: i64,
     pub device_expert: Vec<i64>,
@@ -38,7 +37,50 @@ pub struct TableDevice {
 /// Parse a deployment table JSON (UTF-8 with or without BOM, or UTF-16 with BOM).
 pub fn parse_table(file: &str, bytes: &[u8]) -> Result<DeploymentTable> {
     let text = decode_text(file, bytes)?;
-    serde_json::from_slice::<DeploymentTable>(&text).map_err(|e| serde_error(file, &e, "not a valid deployment table"))
+    json::from_slice::<DeploymentTable>(&text).map_err(|e| json_error(file, &e, "not a valid deployment table"))
+}
+
+// Read as serde's derive read them: unknown keys skipped, every field
+// required, once.
+impl FromJson for DeploymentTable {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<DeploymentTable> {
+        let (mut moe_layer_count, mut layer_list) = (None, None);
+        r.object("struct DeploymentTable", |r, k| match k {
+            "moe_layer_count" => r.field(&mut moe_layer_count, k),
+            "layer_list" => r.field(&mut layer_list, k),
+            _ => r.skip(),
+        })?;
+        Ok(DeploymentTable { moe_layer_count: r.need(moe_layer_count, "moe_layer_count")?, layer_list: r.need(layer_list, "layer_list")? })
+    }
+}
+
+impl FromJson for TableLayer {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<TableLayer> {
+        let (mut layer_id, mut device_count, mut device_list) = (None, None, None);
+        r.object("struct TableLayer", |r, k| match k {
+            "layer_id" => r.field(&mut layer_id, k),
+            "device_count" => r.field(&mut device_count, k),
+            "device_list" => r.field(&mut device_list, k),
+            _ => r.skip(),
+        })?;
+        Ok(TableLayer {
+            layer_id: r.need(layer_id, "layer_id")?,
+            device_count: r.need(device_count, "device_count")?,
+            device_list: r.need(device_list, "device_list")?,
+        })
+    }
+}
+
+impl FromJson for TableDevice {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<TableDevice> {
+        let (mut device_id, mut device_expert) = (None, None);
+        r.object("struct TableDevice", |r, k| match k {
+            "device_id" => r.field(&mut device_id, k),
+            "device_expert" => r.field(&mut device_expert, k),
+            _ => r.skip(),
+        })?;
+        Ok(TableDevice { device_id: r.need(device_id, "device_id")?, device_expert: r.need(device_expert, "device_expert")? })
+    }
 }
 
 impl DeploymentTable {

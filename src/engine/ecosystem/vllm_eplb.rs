@@ -10,19 +10,16 @@
 //! keys (in the entries or at the top level) are ignored. Every window must
 //! have the shape of the first.
 //!
-//! The file is read as a stream (no JSON tree is built): the first window
+//! The file is read as a stream ([`json::Reader`], no JSON tree is built): the first window
 //! gives the shape, then the per-interval array is allocated once, sized by
 //! the number of `"logical_expert_load"` keys in the text and never more
 //! values than the file has bytes, and every later window is written in
 //! place. The phase is decode unless the path names `prefill`.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use super::{dir_of, phase_of_path};
 use crate::engine::error::{Error, Result};
 use crate::engine::ingest::series::MAX_SERIES_CELLS;
+use crate::engine::json::{self, Reader};
 use crate::engine::model::{InputFile, PhaseData, PhaseInfo, Series, SourceFormat};
 
 const KEY: &[u8] = b"\"load_history\"";
@@ -121,155 +118,94 @@ impl State {
     }
 }
 
-struct Top<'s>(&'s mut State);
-struct History<'s>(&'s mut State);
-struct Window<'s>(&'s mut State);
-struct Load<'s>(&'s mut State);
-struct Row<'s>(&'s mut State);
+/// What the errors of the walk below say a value should be.
+const TOP: &str = "an object with a \"load_history\" list";
+const HISTORY: &str = "\"load_history\" as a list of windows";
 
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a \"load_history\" list")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<bool, A::Error> {
-        let mut found = false;
-        while let Some(k) = m.next_key::<String>()? {
-            if k == "load_history" && !found {
-                m.next_value_seed(History(&mut *self.0))?;
-                found = true;
-            } else {
-                m.next_value::<IgnoredAny>()?;
-            }
+/// `{"load_history": [...], ...}`: whether the key was there.
+fn top(r: &mut Reader<'_>, st: &mut State) -> json::Result<bool> {
+    let mut found = false;
+    r.object(TOP, |r, k| {
+        if k == "load_history" && !found {
+            found = true;
+            history(r, st)
+        } else {
+            r.skip()
         }
-        Ok(found)
-    }
+    })?;
+    Ok(found)
 }
 
-impl<'de> DeserializeSeed<'de> for History<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for History<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("\"load_history\" as a list of windows")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        while s.next_element_seed(Window(&mut *self.0))?.is_some() {
-            let st = &mut *self.0;
-            if !st.had_load {
-                return Err(de::Error::custom(format!("window {} has no \"logical_expert_load\"", st.t)));
-            }
-            if st.series.is_none() {
-                st.start().map_err(de::Error::custom)?;
-            } else if st.layer != st.layers {
-                return Err(de::Error::custom(format!("window {} has {} layers, window 0 has {}", st.t, st.layer, st.layers)));
-            }
-            st.t += 1;
+fn history(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    r.array(HISTORY, |r| {
+        window(r, st)?;
+        if !st.had_load {
+            return Err(r.error(format!("window {} has no \"logical_expert_load\"", st.t)));
         }
+        if st.series.is_none() {
+            st.start().map_err(|m| r.error(m))?;
+        } else if st.layer != st.layers {
+            return Err(r.error(format!("window {} has {} layers, window 0 has {}", st.t, st.layer, st.layers)));
+        }
+        st.t += 1;
         Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Window<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-impl<'de> Visitor<'de> for Window<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {} as an object with \"logical_expert_load\"", self.0.t)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<(), A::Error> {
-        self.0.had_load = false;
-        while let Some(k) = m.next_key::<String>()? {
-            if k == "logical_expert_load" && !self.0.had_load {
-                self.0.layer = 0;
-                m.next_value_seed(Load(&mut *self.0))?;
-                self.0.had_load = true;
-            } else {
-                m.next_value::<IgnoredAny>()?;
-            }
+fn window(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    st.had_load = false;
+    let t = st.t;
+    r.object(format_args!("window {t} as an object with \"logical_expert_load\""), |r, k| {
+        if k == "logical_expert_load" && !st.had_load {
+            st.layer = 0;
+            load(r, st)?;
+            st.had_load = true;
+            Ok(())
+        } else {
+            r.skip()
         }
-        Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Load<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for Load<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {}: \"logical_expert_load\" as a list of layers, each a list of expert loads", self.0.t)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        loop {
-            let st = &mut *self.0;
-            if st.series.is_some() && st.layer >= st.layers {
-                // One layer too many: read it to report the count.
-                if s.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom(format!("window {} has more than the {} layers of window 0", st.t, st.layers)));
-                }
-                return Ok(());
-            }
-            let before = if st.series.is_none() { st.first.len() } else { 0 };
-            if s.next_element_seed(Row(&mut *self.0))?.is_none() {
-                break;
-            }
-            let st = &mut *self.0;
-            if st.series.is_none() {
-                let n = st.first.len() - before;
-                if st.layer == 0 {
-                    st.experts = n;
-                } else if n != st.experts {
-                    return Err(de::Error::custom(format!("window 0, layer {}: {n} experts, layer 0 has {}", st.layer, st.experts)));
-                }
-                st.layers = st.layer + 1;
-            }
-            st.layer += 1;
+/// `[[loads of layer 0], [layer 1], ...]`.
+fn load(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    let t = st.t;
+    r.array(format_args!("window {t}: \"logical_expert_load\" as a list of layers, each a list of expert loads"), |r| {
+        if st.series.is_some() && st.layer >= st.layers {
+            // One layer too many: read it, then report the count.
+            r.skip()?;
+            return Err(r.error(format!("window {} has more than the {} layers of window 0", st.t, st.layers)));
         }
+        let before = if st.series.is_none() { st.first.len() } else { 0 };
+        row(r, st)?;
+        if st.series.is_none() {
+            let n = st.first.len() - before;
+            if st.layer == 0 {
+                st.experts = n;
+            } else if n != st.experts {
+                return Err(r.error(format!("window 0, layer {}: {n} experts, layer 0 has {}", st.layer, st.experts)));
+            }
+            st.layers = st.layer + 1;
+        }
+        st.layer += 1;
         Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Row<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for Row<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {}, layer {}: a list of expert loads (numbers)", self.0.t, self.0.layer)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        let mut e = 0usize;
-        while let Some(v) = s.next_element::<f64>()? {
-            self.0.put(e, v).map_err(de::Error::custom)?;
-            e += 1;
-        }
-        let st = &*self.0;
-        if st.series.is_some() && e != st.experts {
-            return Err(de::Error::custom(format!("window {}, layer {}: {e} experts, window 0 has {}", st.t, st.layer, st.experts)));
-        }
+/// One layer's loads, straight into the series.
+fn row(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    let mut e = 0usize;
+    let (t, layer) = (st.t, st.layer);
+    r.array(format_args!("window {t}, layer {layer}: a list of expert loads (numbers)"), |r| {
+        let v = r.f64()?;
+        st.put(e, v).map_err(|m| r.error(m))?;
+        e += 1;
         Ok(())
+    })?;
+    if st.series.is_some() && e != st.experts {
+        return Err(r.error(format!("window {}, layer {}: {e} experts, window 0 has {}", st.t, st.layer, st.experts)));
     }
+    Ok(())
 }
 
 /// Read one load-history file into a series `[layers][experts][windows]`.
@@ -285,9 +221,9 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Series> {
         layer: 0,
         had_load: false,
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let found = Top(&mut st).deserialize(&mut de).map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
-    de.end().map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
+    let mut r = Reader::new(bytes);
+    let found = top(&mut r, &mut st).and_then(|found| r.finish().map(|_| found));
+    let found = found.map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
     if !found {
         return Err(Error::file(file, "no \"load_history\" key at the top level"));
     }

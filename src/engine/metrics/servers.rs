@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Grid, LoadModel};
+use crate::engine::json::{ToJson, Writer};
 use crate::engine::model::{PhaseData, Placement};
 
 /// The other servers' figures of one table on one phase's data (JSON key
@@ -44,6 +45,18 @@ pub struct ServerFigures {
     pub eplb_benchmark_balancedness: f64,
     /// Passes averaged over (intervals with load; 1 for summed input).
     pub passes: usize,
+}
+
+impl ToJson for ServerFigures {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            w.field("sglang_balancedness", &self.sglang_balancedness);
+            w.field("trtllm_imbalance_ratio", &self.trtllm_imbalance_ratio);
+            w.field("vllm_balancedness", &self.vllm_balancedness);
+            w.field("eplb_benchmark_balancedness", &self.eplb_benchmark_balancedness);
+            w.field("passes", &self.passes);
+        });
+    }
 }
 
 impl Default for ServerFigures {
@@ -229,7 +242,7 @@ mod tests {
             assert!(f.get(d.key).is_some(), "{}", d.key);
             assert!(!d.definition.contains('\n'));
         }
-        let json = serde_json::to_value(&f).unwrap();
+        let json = crate::engine::json::Value::of(&f);
         for d in DEFINITIONS {
             assert!(json.get(d.key).is_some(), "{}", d.key);
         }
