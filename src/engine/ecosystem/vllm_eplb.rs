@@ -73,6 +73,12 @@ struct State {
     layer: usize,
     /// Whether the current window had its load.
     had_load: bool,
+    /// Windows `base..` as read (`[window][l][e]`, up to `block_windows`),
+    /// written into the series a block at a time: the series is
+    /// `[l][e][window]`, so one window alone would touch a cache line per value.
+    block: Vec<f64>,
+    base: usize,
+    block_windows: usize,
 }
 
 impl State {
@@ -86,11 +92,34 @@ impl State {
                 if e >= s.experts {
                     return Err(format!("window {}, layer {}: more than {} experts (window 0 has {})", self.t, self.layer, s.experts, s.experts));
                 }
-                let i = (self.layer * s.experts + e) * s.intervals + self.t;
-                s.data[i] = v;
+                if self.t >= s.intervals {
+                    // The windows were counted by their key's plain text: a key
+                    // written with escapes is read but was not counted.
+                    return Err(format!("window {}: more windows than \"logical_expert_load\" keys written plainly", self.t));
+                }
+                let per = s.layers * s.experts;
+                self.block[(self.t - self.base) * per + self.layer * s.experts + e] = v;
             }
         }
         Ok(())
+    }
+
+    /// A window is complete: write the block into the series when it is
+    /// full (`all`: whatever it holds).
+    fn flush(&mut self, all: bool) {
+        let Some(s) = &mut self.series else { return };
+        let n = self.t - self.base;
+        if n == 0 || (n < self.block_windows && !all) {
+            return;
+        }
+        let per = s.layers * s.experts;
+        for le in 0..per {
+            let dst = &mut s.data[le * s.intervals + self.base..le * s.intervals + self.t];
+            for (k, d) in dst.iter_mut().enumerate() {
+                *d = self.block[k * per + le];
+            }
+        }
+        self.base = self.t;
     }
 
     /// Window 0 is complete: allocate the series.
@@ -114,6 +143,11 @@ impl State {
         }
         self.first = Vec::new();
         self.series = Some(s);
+        // Blocks of up to 8 windows, at most 1 Mi values.
+        self.block_windows = (1 << 20) / per;
+        self.block_windows = self.block_windows.clamp(1, 8);
+        self.block = vec![0.0; self.block_windows * per];
+        self.base = 1;
         Ok(())
     }
 }
@@ -148,6 +182,7 @@ fn history(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
             return Err(r.error(format!("window {} has {} layers, window 0 has {}", st.t, st.layer, st.layers)));
         }
         st.t += 1;
+        st.flush(false);
         Ok(())
     })
 }
@@ -220,6 +255,9 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Series> {
         series: None,
         layer: 0,
         had_load: false,
+        block: Vec::new(),
+        base: 0,
+        block_windows: 1,
     };
     let mut r = Reader::new(bytes);
     let found = top(&mut r, &mut st).and_then(|found| r.finish().map(|_| found));
@@ -227,6 +265,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Series> {
     if !found {
         return Err(Error::file(file, "no \"load_history\" key at the top level"));
     }
+    st.flush(true);
     let Some(s) = st.series else {
         return Err(Error::file(file, "\"load_history\" is empty: no window to read"));
     };
@@ -283,6 +322,42 @@ mod tests {
         let s = parse("h.json", j).unwrap();
         assert_eq!((s.layers, s.experts, s.intervals), (1, 2, 1));
         assert_eq!(s.data, vec![1.0, 2.0]);
+    }
+
+    /// Windows are written into the series in blocks: every value lands
+    /// at its window, with more windows than a block, with a last block
+    /// part full, and compacted when fewer windows than keys were read.
+    #[test]
+    fn many_windows_land_where_they_belong() {
+        for (windows, extra_keys) in [(1, 0), (8, 0), (9, 0), (19, 0), (19, 3), (40, 1)] {
+            let v = |t: usize, l: usize, e: usize| (t * 100 + l * 10 + e) as f64;
+            let mut j = String::from("{\"note\": \"");
+            j.push_str(&"\\\"logical_expert_load\\\" ".repeat(extra_keys));
+            j.push_str("\", \"load_history\": [");
+            for t in 0..windows {
+                let rows: Vec<String> = (0..2).map(|l| format!("[{}]", (0..3).map(|e| v(t, l, e).to_string()).collect::<Vec<_>>().join(", "))).collect();
+                j.push_str(&format!("{}{{\"logical_expert_load\": [{}]}}", if t > 0 { ", " } else { "" }, rows.join(", ")));
+            }
+            j.push_str("]}");
+            let s = parse("h.json", j.as_bytes()).unwrap();
+            assert_eq!((s.layers, s.experts, s.intervals), (2, 3, windows));
+            for t in 0..windows {
+                for l in 0..2 {
+                    for e in 0..3 {
+                        assert_eq!(s.get(l, e, t), v(t, l, e), "{windows} windows: t {t} l {l} e {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A key written with escapes is read (as serde_json read it) but was
+    /// not counted: a clear error, not a write past the series.
+    #[test]
+    fn an_escaped_key_is_an_error_not_a_panic() {
+        let j = br#"{"load_history": [{"logical_expert_load": [[1, 2]]}, {"logical_expert_lo\u0061d": [[3, 4]]}]}"#;
+        let e = parse("h.json", j).unwrap_err();
+        assert!(e.to_string().contains("more windows than"), "{e}");
     }
 
     #[test]
