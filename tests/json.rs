@@ -350,10 +350,10 @@ proptest! {
         prop_assert_eq!(json::to_string_pretty(&a), sj::to_string_pretty(&a).unwrap());
         let sum = ScoreSummary::from(&a);
         let before = SummaryAsBefore {
-            layers: sum.layers, experts: sum.experts, devices: sum.devices, slots_per_device: sum.slots_per_device,
-            step_imbalance: sum.step_imbalance, mean_layer_imbalance: sum.mean_layer_imbalance, max_layer_imbalance: sum.max_layer_imbalance,
-            time_resolved_step_imbalance: sum.time_resolved_step_imbalance, lower_bound: sum.lower_bound, gap: sum.gap, valid: sum.valid,
-            violations: sum.violations.clone(), internode_nodes_per_token: sum.internode_nodes_per_token, servers: sum.servers.clone(),
+            layers: a.layers, experts: a.experts, devices: a.devices, slots_per_device: a.slots_per_device,
+            step_imbalance: a.step_imbalance, mean_layer_imbalance: a.mean_layer_imbalance, max_layer_imbalance: a.max_layer_imbalance,
+            time_resolved_step_imbalance: a.time_resolved_step_imbalance, lower_bound: a.lower_bound, gap: a.gap, valid: a.valid,
+            violations: a.violations.clone(), internode_nodes_per_token: a.internode_nodes_per_token, servers: a.servers.clone(),
         };
         prop_assert_eq!(json::to_string_pretty(&sum), sj::to_string_pretty(&before).unwrap());
         // The CLI's `to_value` form: keys sorted at every level.

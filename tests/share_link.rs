@@ -121,14 +121,21 @@ fn a_link_without_results_carries_data_and_settings_only() {
     assert_eq!(back.settings, s);
 }
 
-#[test]
-fn placements_and_their_rule_breaks_survive_a_link() {
+/// The small summed sample with a dropped table named `dropped` and a
+/// current placement breaking `problem`, each with its rule breaks.
+fn with_broken_tables(dropped: &str, problem: &str) -> Dataset {
     let mut ds = small(SampleFormat::Summed);
-    ds.dropped_table = Some(("running.json".into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
+    ds.dropped_table = Some((dropped.into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
     ds.dropped_table_problems = vec!["moe_layer_count is 9 but layer_list has 1 entries".into()];
     ds.phases[0].current = Some(elb::engine::Placement { layers: vec![vec![vec![5, 4]]] });
     ds.phases[0].current_source = Some("expert_map.json".into());
-    ds.phases[0].current_problems = vec!["a rule break".into()];
+    ds.phases[0].current_problems = vec![problem.into()];
+    ds
+}
+
+#[test]
+fn placements_and_their_rule_breaks_survive_a_link() {
+    let ds = with_broken_tables("running.json", "a rule break");
     let back = decode(&encode(&shared(ds.clone(), Settings::default(), None)).unwrap()).unwrap();
     assert_eq!(back.dataset, ds, "a broken table stays broken across a link");
 }
@@ -320,12 +327,7 @@ const GOLDEN_LINKS: &str = "tests/fixtures/share/v2-golden-links.txt";
 fn golden_links() -> Vec<String> {
     let (link, _) = sample_link();
     let mut out = vec![link.clone()];
-    let mut ds = small(SampleFormat::Summed);
-    ds.dropped_table = Some(("running \"x\"\n.json".into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
-    ds.dropped_table_problems = vec!["moe_layer_count is 9 but layer_list has 1 entries".into()];
-    ds.phases[0].current = Some(elb::engine::Placement { layers: vec![vec![vec![5, 4]]] });
-    ds.phases[0].current_source = Some("expert_map.json".into());
-    ds.phases[0].current_problems = vec!["a rule break \u{1f} é".into()];
+    let mut ds = with_broken_tables("running \"x\"\n.json", "a rule break \u{1f} é");
     ds.warnings = vec!["w\t1".into()];
     ds.ignored = vec!["notes.txt".into()];
     ds.missing_map = Some("map.json".into());

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
 use super::json::{self, ToJson, Value, Writer};
-use super::metrics::servers::{ServerFigures, DEFINITIONS as SERVER_FIGURES};
+use super::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use super::metrics::Score;
 use super::model::{Phase, Placement};
 use super::model_preset::ModelLayout;
@@ -131,69 +131,30 @@ fn invalid_table_error(v: &[String]) -> Error {
     Error::msg(msg)
 }
 
-/// The figures of `elb score` for one table, with exactly the CLI's keys
-/// (`internode_nodes_per_token` only when known).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreSummary {
-    pub layers: usize,
-    pub experts: usize,
-    pub devices: usize,
-    pub slots_per_device: usize,
-    pub step_imbalance: f64,
-    pub mean_layer_imbalance: f64,
-    pub max_layer_imbalance: f64,
-    pub time_resolved_step_imbalance: Option<f64>,
-    pub lower_bound: f64,
-    pub gap: f64,
-    pub valid: bool,
-    pub violations: Vec<String>,
-    /// Left out of the JSON when `None`.
-    pub internode_nodes_per_token: Option<f64>,
-    /// Other servers' balance figures (docs/metrics-servers.md).
-    pub servers: ServerFigures,
-}
+/// The figures of `elb score` for one table, with exactly the CLI's keys:
+/// a score's JSON without its per-layer figures, `internode_nodes_per_token`
+/// only when known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreSummary<'a>(pub &'a Score);
 
-impl ToJson for ScoreSummary {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("layers", &self.layers);
-            w.field("experts", &self.experts);
-            w.field("devices", &self.devices);
-            w.field("slots_per_device", &self.slots_per_device);
-            w.field("step_imbalance", &self.step_imbalance);
-            w.field("mean_layer_imbalance", &self.mean_layer_imbalance);
-            w.field("max_layer_imbalance", &self.max_layer_imbalance);
-            w.field("time_resolved_step_imbalance", &self.time_resolved_step_imbalance);
-            w.field("lower_bound", &self.lower_bound);
-            w.field("gap", &self.gap);
-            w.field("valid", &self.valid);
-            w.field("violations", &self.violations);
-            if let Some(x) = self.internode_nodes_per_token {
-                w.field("internode_nodes_per_token", &x);
-            }
-            w.field("servers", &self.servers);
-        });
+impl<'a> From<&'a Score> for ScoreSummary<'a> {
+    fn from(s: &'a Score) -> Self {
+        ScoreSummary(s)
     }
 }
 
-impl From<&Score> for ScoreSummary {
-    fn from(s: &Score) -> Self {
-        ScoreSummary {
-            layers: s.layers,
-            experts: s.experts,
-            devices: s.devices,
-            slots_per_device: s.slots_per_device,
-            step_imbalance: s.step_imbalance,
-            mean_layer_imbalance: s.mean_layer_imbalance,
-            max_layer_imbalance: s.max_layer_imbalance,
-            time_resolved_step_imbalance: s.time_resolved_step_imbalance,
-            lower_bound: s.lower_bound,
-            gap: s.gap,
-            valid: s.valid,
-            violations: s.violations.clone(),
-            internode_nodes_per_token: s.internode_nodes_per_token,
-            servers: s.servers.clone(),
-        }
+impl ToJson for ScoreSummary<'_> {
+    fn write_json(&self, w: &mut Writer) {
+        let s = self.0;
+        w.object(|w| {
+            s.write_figures(w);
+            w.field("valid", &s.valid);
+            w.field("violations", &s.violations);
+            if let Some(x) = s.internode_nodes_per_token {
+                w.field("internode_nodes_per_token", &x);
+            }
+            w.field("servers", &s.servers);
+        });
     }
 }
 
@@ -248,21 +209,7 @@ pub struct PhaseReport {
     pub warnings: Vec<String>,
 }
 
-impl ToJson for PhaseReport {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("phase", &self.phase);
-            w.field("settings", &self.settings);
-            w.field("before_source", &self.before_source);
-            w.field("before", &self.before);
-            w.field("after", &self.after);
-            w.field("slots_moved", &self.slots_moved);
-            w.field("replicas_added", &self.replicas_added);
-            w.field("seconds", &self.seconds);
-            w.field("warnings", &self.warnings);
-        });
-    }
-}
+json::json_struct!(write PhaseReport { phase, settings, before_source, before, after, slots_moved, replicas_added, seconds, warnings });
 
 /// The report as JSON (pretty-printed; `per_layer` figures included).
 pub fn report_json(phases: &[PhaseReport]) -> String {

@@ -850,6 +850,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Inside a string: on to its next quote, backslash or control
+    /// character, which is returned.
+    fn string_stop(&mut self) -> Result<u8> {
+        match self.b[self.i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) {
+            Some(p) => {
+                self.i += p;
+                Ok(self.b[self.i])
+            }
+            None => {
+                self.i = self.b.len();
+                Err(self.eof("a string"))
+            }
+        }
+    }
+
     /// A string (its text borrowed from the input when it has no escape).
     /// Its UTF-8 is checked at its end (a control character or a bad
     /// escape before is named first, as serde_json does).
@@ -863,13 +878,7 @@ impl<'a> Reader<'a> {
         let mut owned: Option<Vec<u8>> = None;
         let mut start = self.i;
         loop {
-            // Up to the next quote, backslash or control character.
-            let Some(p) = b[self.i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) else {
-                self.i = b.len();
-                return Err(self.eof("a string"));
-            };
-            self.i += p;
-            match b[self.i] {
+            match self.string_stop()? {
                 b'"' => {
                     let end = self.i;
                     self.i += 1;
@@ -958,12 +967,7 @@ impl<'a> Reader<'a> {
         let b = self.b;
         self.i += 1;
         loop {
-            let Some(p) = b[self.i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) else {
-                self.i = b.len();
-                return Err(self.eof("a string"));
-            };
-            self.i += p;
-            match b[self.i] {
+            match self.string_stop()? {
                 b'"' => {
                     self.i += 1;
                     return Ok(());
@@ -1001,42 +1005,59 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// An array: `f` reads each element (the reader is at it).
-    pub fn array(&mut self, expected: impl fmt::Display, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
-        if self.peek() != Some(b'[') {
+    /// At `open`: inside it, and whether an element follows (if not, the
+    /// container is read).
+    fn begin(&mut self, open: u8, close: u8, what: &str, expected: impl fmt::Display) -> Result<bool> {
+        if self.peek() != Some(open) {
             return Err(self.invalid_type(&expected.to_string()));
         }
         self.enter()?;
         self.i += 1;
         match self.peek() {
-            None => return Err(self.eof("a list")),
-            Some(b']') => {
+            None => Err(self.eof(what)),
+            Some(c) if c == close => {
                 self.i += 1;
                 self.depth -= 1;
-                return Ok(());
+                Ok(false)
             }
-            _ => {}
+            _ => Ok(true),
         }
-        loop {
-            f(self)?;
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b']') => return Err(self.error_at(self.i, "trailing comma")),
-                        None => return Err(self.eof("a value")),
-                        _ => {}
-                    }
+    }
+
+    /// After an element of an array (`close` is `]`) or an object (`}`):
+    /// whether another follows (if not, the container is read).
+    fn more(&mut self, close: u8) -> Result<bool> {
+        let (what, expected) = if close == b']' { ("a list", "expected `,` or `]`") } else { ("an object", "expected `,` or `}`") };
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                match self.peek() {
+                    Some(c) if c == close => Err(self.error_at(self.i, "trailing comma")),
+                    None => Err(self.eof("a value")),
+                    _ => Ok(true),
                 }
-                Some(b']') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                None => return Err(self.eof("a list")),
-                Some(_) => return Err(self.error_at(self.i, "expected `,` or `]`")),
             }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            None => Err(self.eof(what)),
+            Some(_) => Err(self.error_at(self.i, expected)),
         }
+    }
+
+    /// An array: `f` reads each element (the reader is at it).
+    pub fn array(&mut self, expected: impl fmt::Display, mut f: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        if self.begin(b'[', b']', "a list", expected)? {
+            loop {
+                f(self)?;
+                if !self.more(b']')? {
+                    break;
+                }
+            }
+            self.depth -= 1;
+        }
+        Ok(())
     }
 
     /// A key and its colon.
@@ -1059,41 +1080,17 @@ impl<'a> Reader<'a> {
 
     /// An object: `f` reads the value of each key (the reader is at it).
     pub fn object(&mut self, expected: impl fmt::Display, mut f: impl FnMut(&mut Self, &str) -> Result<()>) -> Result<()> {
-        if self.peek() != Some(b'{') {
-            return Err(self.invalid_type(&expected.to_string()));
-        }
-        self.enter()?;
-        self.i += 1;
-        match self.peek() {
-            None => return Err(self.eof("an object")),
-            Some(b'}') => {
-                self.i += 1;
-                self.depth -= 1;
-                return Ok(());
-            }
-            _ => {}
-        }
-        loop {
-            let k = self.key()?;
-            f(self, &k)?;
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b'}') => return Err(self.error_at(self.i, "trailing comma")),
-                        None => return Err(self.eof("a value")),
-                        _ => {}
-                    }
+        if self.begin(b'{', b'}', "an object", expected)? {
+            loop {
+                let k = self.key()?;
+                f(self, &k)?;
+                if !self.more(b'}')? {
+                    break;
                 }
-                Some(b'}') => {
-                    self.i += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                None => return Err(self.eof("an object")),
-                Some(_) => return Err(self.error_at(self.i, "expected `,` or `}`")),
             }
+            self.depth -= 1;
         }
+        Ok(())
     }
 
     /// Past the next value, checked but not kept (of any depth: no
@@ -1139,26 +1136,13 @@ impl<'a> Reader<'a> {
             // After a value: close what ends here, or go on to the next.
             loop {
                 let Some(&close) = open.last() else { return Ok(()) };
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        match self.peek() {
-                            Some(c) if c == close => return Err(self.error_at(self.i, "trailing comma")),
-                            None => return Err(self.eof("a value")),
-                            _ => {}
-                        }
-                        if close == b'}' {
-                            self.skip_key()?;
-                        }
-                        break;
+                if self.more(close)? {
+                    if close == b'}' {
+                        self.skip_key()?;
                     }
-                    Some(c) if c == close => {
-                        self.i += 1;
-                        open.pop();
-                    }
-                    None => return Err(self.eof(if close == b']' { "a list" } else { "an object" })),
-                    Some(_) => return Err(self.error_at(self.i, if close == b']' { "expected `,` or `]`" } else { "expected `,` or `}`" })),
+                    break;
                 }
+                open.pop();
             }
         }
     }
@@ -1326,6 +1310,46 @@ impl<A: FromJson, B: FromJson> FromJson for (A, B) {
     }
 }
 
+// ------------------------------------------ structs
+
+/// [`ToJson`] and / or [`FromJson`] of a struct as serde's derive wrote
+/// and read it: its fields in the order given, each written; read from an
+/// object whose unknown keys are skipped and whose fields come once each:
+/// `req` required, `opt` (an `Option`) `null` or left out, `def` its
+/// default when left out. `write T { a, b }` writes only, `read T { req a }`
+/// reads only, `T { req a, opt b }` both.
+macro_rules! json_struct {
+    (write $t:ty { $($f:ident),* $(,)? }) => {
+        impl $crate::engine::json::ToJson for $t {
+            fn write_json(&self, w: &mut $crate::engine::json::Writer) {
+                w.object(|w| {
+                    $(w.field(stringify!($f), &self.$f);)*
+                });
+            }
+        }
+    };
+    (read $t:ty { $($kind:ident $f:ident),* $(,)? }) => {
+        impl $crate::engine::json::FromJson for $t {
+            fn read_json(r: &mut $crate::engine::json::Reader<'_>) -> $crate::engine::json::Result<$t> {
+                $(let mut $f = None;)*
+                r.object(concat!("struct ", stringify!($t)), |r, k| match k {
+                    $(stringify!($f) => r.field(&mut $f, k),)*
+                    _ => r.skip(),
+                })?;
+                Ok(Self { $($f: $crate::engine::json::json_struct!(@take $kind r $f),)* })
+            }
+        }
+    };
+    (@take req $r:ident $f:ident) => { $r.need($f, stringify!($f))? };
+    (@take opt $r:ident $f:ident) => { $f.flatten() };
+    (@take def $r:ident $f:ident) => { $f.unwrap_or_default() };
+    ($t:ty { $($kind:ident $f:ident),* $(,)? }) => {
+        $crate::engine::json::json_struct!(write $t { $($f),* });
+        $crate::engine::json::json_struct!(read $t { $($kind $f),* });
+    };
+}
+pub(crate) use json_struct;
+
 // ------------------------------------------ the engine's shared types
 
 use super::model::{Phase, PhaseInfo, Placement, SourceFormat};
@@ -1375,128 +1399,10 @@ unit_enum!(SourceFormat, FORMATS);
 unit_enum!(DeviceType, DEVICE_TYPES);
 unit_enum!(Algorithm, ALGORITHMS);
 
-impl ToJson for Cluster {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("devices", &self.devices);
-            w.field("nodes", &self.nodes);
-            w.field("redundant", &self.redundant);
-            w.field("shared_devices", &self.shared_devices);
-            w.field("device_type", &self.device_type);
-        });
-    }
-}
-impl FromJson for Cluster {
-    fn read_json(r: &mut Reader<'_>) -> Result<Cluster> {
-        let (mut devices, mut nodes, mut redundant, mut shared_devices, mut device_type) = (None, None, None, None, None);
-        r.object("struct Cluster", |r, k| match k {
-            "devices" => r.field(&mut devices, k),
-            "nodes" => r.field(&mut nodes, k),
-            "redundant" => r.field(&mut redundant, k),
-            "shared_devices" => r.field(&mut shared_devices, k),
-            "device_type" => r.field(&mut device_type, k),
-            _ => r.skip(),
-        })?;
-        Ok(Cluster {
-            devices: r.need(devices, "devices")?,
-            nodes: r.need(nodes, "nodes")?,
-            redundant: r.need(redundant, "redundant")?,
-            shared_devices: r.need(shared_devices, "shared_devices")?,
-            device_type: r.need(device_type, "device_type")?,
-        })
-    }
-}
+json_struct!(Cluster { req devices, req nodes, req redundant, req shared_devices, req device_type });
 
-impl ToJson for Settings {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("cluster", &self.cluster);
-            w.field("algorithm", &self.algorithm);
-            w.field("msit_compat", &self.msit_compat);
-            w.field("seed", &self.seed);
-            w.field("groups", &self.groups);
-            w.field("holdout", &self.holdout);
-            w.field("robust", &self.robust);
-        });
-    }
-}
-impl FromJson for Settings {
-    fn read_json(r: &mut Reader<'_>) -> Result<Settings> {
-        let (mut cluster, mut algorithm, mut msit_compat, mut seed) = (None, None, None, None);
-        let (mut groups, mut holdout, mut robust) = (None, None, None);
-        r.object("struct Settings", |r, k| match k {
-            "cluster" => r.field(&mut cluster, k),
-            "algorithm" => r.field(&mut algorithm, k),
-            "msit_compat" => r.field(&mut msit_compat, k),
-            "seed" => r.field(&mut seed, k),
-            "groups" => r.field(&mut groups, k),
-            "holdout" => r.field(&mut holdout, k),
-            "robust" => r.field(&mut robust, k),
-            _ => r.skip(),
-        })?;
-        Ok(Settings {
-            cluster: r.need(cluster, "cluster")?,
-            algorithm: r.need(algorithm, "algorithm")?,
-            msit_compat: r.need(msit_compat, "msit_compat")?,
-            seed: r.need(seed, "seed")?,
-            groups: groups.flatten(),
-            holdout: r.need(holdout, "holdout")?,
-            robust: robust.unwrap_or_default(),
-        })
-    }
-}
+json_struct!(Settings { req cluster, req algorithm, req msit_compat, req seed, opt groups, req holdout, def robust });
 
-impl ToJson for Placement {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| w.field("layers", &self.layers));
-    }
-}
-impl FromJson for Placement {
-    fn read_json(r: &mut Reader<'_>) -> Result<Placement> {
-        let mut layers = None;
-        r.object("struct Placement", |r, k| match k {
-            "layers" => r.field(&mut layers, k),
-            _ => r.skip(),
-        })?;
-        Ok(Placement { layers: r.need(layers, "layers")? })
-    }
-}
+json_struct!(Placement { req layers });
 
-impl ToJson for PhaseInfo {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("ranks", &self.ranks);
-            w.field("skipped_ranks", &self.skipped_ranks);
-            w.field("dumps", &self.dumps);
-            w.field("intervals_kept", &self.intervals_kept);
-            w.field("intervals_dropped", &self.intervals_dropped);
-            w.field("files", &self.files);
-            w.field("backups_used", &self.backups_used);
-        });
-    }
-}
-impl FromJson for PhaseInfo {
-    fn read_json(r: &mut Reader<'_>) -> Result<PhaseInfo> {
-        let (mut ranks, mut skipped_ranks, mut dumps, mut intervals_kept, mut intervals_dropped) = (None, None, None, None, None);
-        let (mut files, mut backups_used) = (None, None);
-        r.object("struct PhaseInfo", |r, k| match k {
-            "ranks" => r.field(&mut ranks, k),
-            "skipped_ranks" => r.field(&mut skipped_ranks, k),
-            "dumps" => r.field(&mut dumps, k),
-            "intervals_kept" => r.field(&mut intervals_kept, k),
-            "intervals_dropped" => r.field(&mut intervals_dropped, k),
-            "files" => r.field(&mut files, k),
-            "backups_used" => r.field(&mut backups_used, k),
-            _ => r.skip(),
-        })?;
-        Ok(PhaseInfo {
-            ranks: r.need(ranks, "ranks")?,
-            skipped_ranks: r.need(skipped_ranks, "skipped_ranks")?,
-            dumps: r.need(dumps, "dumps")?,
-            intervals_kept: r.need(intervals_kept, "intervals_kept")?,
-            intervals_dropped: r.need(intervals_dropped, "intervals_dropped")?,
-            files: r.need(files, "files")?,
-            backups_used: r.need(backups_used, "backups_used")?,
-        })
-    }
-}
+json_struct!(PhaseInfo { req ranks, req skipped_ranks, req dumps, req intervals_kept, req intervals_dropped, req files, req backups_used });

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::algo::Solution;
-use super::json::{self, FromJson, Reader, ToJson, Writer};
+use super::json::{self, FromJson, Reader};
 use super::{Dataset, Error, LoadMatrix, Phase, PhaseData, PhaseInfo, Placement, Series, Settings, SourceFormat, TopK};
 
 /// What every share link's fragment starts with.
@@ -60,22 +60,7 @@ pub struct View {
     pub migration_aware: Option<String>,
 }
 
-impl ToJson for View {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| w.field("migration_aware", &self.migration_aware));
-    }
-}
-
-impl FromJson for View {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<View> {
-        let mut migration_aware = None;
-        r.object("struct View", |r, k| match k {
-            "migration_aware" => r.field(&mut migration_aware, k),
-            _ => r.skip(),
-        })?;
-        Ok(View { migration_aware: migration_aware.flatten() })
-    }
-}
+json::json_struct!(View { opt migration_aware });
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -122,113 +107,9 @@ struct PhaseHead {
 
 // The header's JSON: its fields in order, every one required but the
 // optional ones (`null` or left out), unknown ones skipped.
-impl ToJson for Header {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("settings", &self.settings);
-            w.field("origin", &self.origin);
-            w.field("view", &self.view);
-            w.field("format_label", &self.format_label);
-            w.field("missing_map", &self.missing_map);
-            w.field("ignored", &self.ignored);
-            w.field("warnings", &self.warnings);
-            w.field("dropped_table", &self.dropped_table);
-            w.field("dropped_table_problems", &self.dropped_table_problems);
-            w.field("phases", &self.phases);
-        });
-    }
-}
+json::json_struct!(Header { req settings, req origin, req view, req format_label, opt missing_map, req ignored, req warnings, opt dropped_table, req dropped_table_problems, req phases });
 
-impl FromJson for Header {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<Header> {
-        let (mut settings, mut origin, mut view, mut format_label, mut missing_map) = (None, None, None, None, None);
-        let (mut ignored, mut warnings, mut dropped_table, mut dropped_table_problems, mut phases) = (None, None, None, None, None);
-        r.object("struct Header", |r, k| match k {
-            "settings" => r.field(&mut settings, k),
-            "origin" => r.field(&mut origin, k),
-            "view" => r.field(&mut view, k),
-            "format_label" => r.field(&mut format_label, k),
-            "missing_map" => r.field(&mut missing_map, k),
-            "ignored" => r.field(&mut ignored, k),
-            "warnings" => r.field(&mut warnings, k),
-            "dropped_table" => r.field(&mut dropped_table, k),
-            "dropped_table_problems" => r.field(&mut dropped_table_problems, k),
-            "phases" => r.field(&mut phases, k),
-            _ => r.skip(),
-        })?;
-        Ok(Header {
-            settings: r.need(settings, "settings")?,
-            origin: r.need(origin, "origin")?,
-            view: r.need(view, "view")?,
-            format_label: r.need(format_label, "format_label")?,
-            missing_map: missing_map.flatten(),
-            ignored: r.need(ignored, "ignored")?,
-            warnings: r.need(warnings, "warnings")?,
-            dropped_table: dropped_table.flatten(),
-            dropped_table_problems: r.need(dropped_table_problems, "dropped_table_problems")?,
-            phases: r.need(phases, "phases")?,
-        })
-    }
-}
-
-impl ToJson for PhaseHead {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("phase", &self.phase);
-            w.field("format", &self.format);
-            w.field("layers", &self.layers);
-            w.field("experts", &self.experts);
-            w.field("top_k", &self.top_k);
-            w.field("current", &self.current);
-            w.field("current_source", &self.current_source);
-            w.field("current_problems", &self.current_problems);
-            w.field("info", &self.info);
-            w.field("c2lb", &self.c2lb);
-            w.field("intervals", &self.intervals);
-            w.field("topk", &self.topk);
-            w.field("solution", &self.solution);
-        });
-    }
-}
-
-impl FromJson for PhaseHead {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<PhaseHead> {
-        let (mut phase, mut format, mut layers, mut experts, mut top_k) = (None, None, None, None, None);
-        let (mut current, mut current_source, mut current_problems, mut info) = (None, None, None, None);
-        let (mut c2lb, mut intervals, mut topk, mut solution) = (None, None, None, None);
-        r.object("struct PhaseHead", |r, k| match k {
-            "phase" => r.field(&mut phase, k),
-            "format" => r.field(&mut format, k),
-            "layers" => r.field(&mut layers, k),
-            "experts" => r.field(&mut experts, k),
-            "top_k" => r.field(&mut top_k, k),
-            "current" => r.field(&mut current, k),
-            "current_source" => r.field(&mut current_source, k),
-            "current_problems" => r.field(&mut current_problems, k),
-            "info" => r.field(&mut info, k),
-            "c2lb" => r.field(&mut c2lb, k),
-            "intervals" => r.field(&mut intervals, k),
-            "topk" => r.field(&mut topk, k),
-            "solution" => r.field(&mut solution, k),
-            _ => r.skip(),
-        })?;
-        Ok(PhaseHead {
-            phase: r.need(phase, "phase")?,
-            format: r.need(format, "format")?,
-            layers: r.need(layers, "layers")?,
-            experts: r.need(experts, "experts")?,
-            top_k: top_k.flatten(),
-            current: current.flatten(),
-            current_source: current_source.flatten(),
-            current_problems: r.need(current_problems, "current_problems")?,
-            info: r.need(info, "info")?,
-            c2lb: r.need(c2lb, "c2lb")?,
-            intervals: intervals.flatten(),
-            topk: topk.flatten(),
-            solution: solution.flatten(),
-        })
-    }
-}
+json::json_struct!(PhaseHead { req phase, req format, req layers, req experts, opt top_k, opt current, opt current_source, req current_problems, req info, req c2lb, opt intervals, opt topk, opt solution });
 
 /// Section writer: LEB128 varints, zigzag deltas, raw f64 when needed.
 struct W(Vec<u8>);
@@ -481,27 +362,11 @@ struct ShareFile {
     fragment: String,
 }
 
-impl FromJson for ShareFile {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<ShareFile> {
-        let (mut elb_share, mut fragment) = (None, None);
-        r.object("struct ShareFile", |r, k| match k {
-            "elb_share" => r.field(&mut elb_share, k),
-            "fragment" => r.field(&mut fragment, k),
-            _ => r.skip(),
-        })?;
-        Ok(ShareFile { elb_share: r.need(elb_share, "elb_share")?, fragment: r.need(fragment, "fragment")? })
-    }
-}
+json::json_struct!(ShareFile { req elb_share, req fragment });
 
 /// The share file's text for a fragment.
 pub fn share_file_text(fragment: &str) -> String {
-    let mut w = Writer::new(false);
-    let f = ShareFile { elb_share: 1, fragment: fragment.to_string() };
-    w.object(|w| {
-        w.field("elb_share", &f.elb_share);
-        w.field("fragment", &f.fragment);
-    });
-    w.finish()
+    json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() })
 }
 
 /// Whether `text` looks like a share file (a JSON object with the share
@@ -699,54 +564,9 @@ enum LoadsV1 {
 // Version 1's JSON as serde's derive read it: `table`, `table_problems`,
 // `c2lb`, `current` and `current_problems` may be left out; the loads are
 // `{"Ints": [...]}` or `{"Floats": [...]}`.
-impl FromJson for PayloadV1 {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<PayloadV1> {
-        let (mut v, mut settings, mut phases, mut table, mut table_problems) = (None, None, None, None, None);
-        r.object("struct PayloadV1", |r, k| match k {
-            "v" => r.field(&mut v, k),
-            "settings" => r.field(&mut settings, k),
-            "phases" => r.field(&mut phases, k),
-            "table" => r.field(&mut table, k),
-            "table_problems" => r.field(&mut table_problems, k),
-            _ => r.skip(),
-        })?;
-        Ok(PayloadV1 {
-            v: r.need(v, "v")?,
-            settings: r.need(settings, "settings")?,
-            phases: r.need(phases, "phases")?,
-            table: table.flatten(),
-            table_problems: table_problems.unwrap_or_default(),
-        })
-    }
-}
+json::json_struct!(read PayloadV1 { req v, req settings, req phases, opt table, def table_problems });
 
-impl FromJson for SharedPhaseV1 {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<SharedPhaseV1> {
-        let (mut phase, mut layers, mut experts, mut top_k, mut loads) = (None, None, None, None, None);
-        let (mut c2lb, mut current, mut current_problems) = (None, None, None);
-        r.object("struct SharedPhaseV1", |r, k| match k {
-            "phase" => r.field(&mut phase, k),
-            "layers" => r.field(&mut layers, k),
-            "experts" => r.field(&mut experts, k),
-            "top_k" => r.field(&mut top_k, k),
-            "loads" => r.field(&mut loads, k),
-            "c2lb" => r.field(&mut c2lb, k),
-            "current" => r.field(&mut current, k),
-            "current_problems" => r.field(&mut current_problems, k),
-            _ => r.skip(),
-        })?;
-        Ok(SharedPhaseV1 {
-            phase: r.need(phase, "phase")?,
-            layers: r.need(layers, "layers")?,
-            experts: r.need(experts, "experts")?,
-            top_k: top_k.flatten(),
-            loads: r.need(loads, "loads")?,
-            c2lb: c2lb.flatten(),
-            current: current.flatten(),
-            current_problems: current_problems.unwrap_or_default(),
-        })
-    }
-}
+json::json_struct!(read SharedPhaseV1 { req phase, req layers, req experts, opt top_k, req loads, opt c2lb, opt current, def current_problems });
 
 impl FromJson for LoadsV1 {
     fn read_json(r: &mut Reader<'_>) -> json::Result<LoadsV1> {

@@ -74,21 +74,8 @@ pub struct SweepPoint {
     pub knee: bool,
 }
 
-/// The CLI's `--json` form (`elb sweep`).
-impl crate::engine::json::ToJson for SweepPoint {
-    fn write_json(&self, w: &mut crate::engine::json::Writer) {
-        w.object(|w| {
-            w.field("redundant", &self.redundant);
-            w.field("slots_per_device", &self.slots_per_device);
-            w.field("extra_gb_per_card", &self.extra_gb_per_card);
-            w.field("step_imbalance", &self.step_imbalance);
-            w.field("time_resolved_step_imbalance", &self.time_resolved_step_imbalance);
-            w.field("lower_bound", &self.lower_bound);
-            w.field("valid", &self.valid);
-            w.field("knee", &self.knee);
-        });
-    }
-}
+// The CLI's `--json` form (`elb sweep`).
+crate::engine::json::json_struct!(write SweepPoint { redundant, slots_per_device, extra_gb_per_card, step_imbalance, time_resolved_step_imbalance, lower_bound, valid, knee });
 
 impl SweepPoint {
     /// The figure the knee is judged on: time-resolved when known.

@@ -9,7 +9,7 @@
 use super::error::Result;
 use super::ingest::config::json_error;
 use super::ingest::csv_text::decode_text;
-use super::json::{self, FromJson, Reader};
+use super::json;
 use super::model::{Phase, Placement};
 
 /// Largest expert id counted as representable by [`DeploymentTable::bad_ids`].
@@ -42,46 +42,11 @@ pub fn parse_table(file: &str, bytes: &[u8]) -> Result<DeploymentTable> {
 
 // Read as serde's derive read them: unknown keys skipped, every field
 // required, once.
-impl FromJson for DeploymentTable {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<DeploymentTable> {
-        let (mut moe_layer_count, mut layer_list) = (None, None);
-        r.object("struct DeploymentTable", |r, k| match k {
-            "moe_layer_count" => r.field(&mut moe_layer_count, k),
-            "layer_list" => r.field(&mut layer_list, k),
-            _ => r.skip(),
-        })?;
-        Ok(DeploymentTable { moe_layer_count: r.need(moe_layer_count, "moe_layer_count")?, layer_list: r.need(layer_list, "layer_list")? })
-    }
-}
+json::json_struct!(read DeploymentTable { req moe_layer_count, req layer_list });
 
-impl FromJson for TableLayer {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<TableLayer> {
-        let (mut layer_id, mut device_count, mut device_list) = (None, None, None);
-        r.object("struct TableLayer", |r, k| match k {
-            "layer_id" => r.field(&mut layer_id, k),
-            "device_count" => r.field(&mut device_count, k),
-            "device_list" => r.field(&mut device_list, k),
-            _ => r.skip(),
-        })?;
-        Ok(TableLayer {
-            layer_id: r.need(layer_id, "layer_id")?,
-            device_count: r.need(device_count, "device_count")?,
-            device_list: r.need(device_list, "device_list")?,
-        })
-    }
-}
+json::json_struct!(read TableLayer { req layer_id, req device_count, req device_list });
 
-impl FromJson for TableDevice {
-    fn read_json(r: &mut Reader<'_>) -> json::Result<TableDevice> {
-        let (mut device_id, mut device_expert) = (None, None);
-        r.object("struct TableDevice", |r, k| match k {
-            "device_id" => r.field(&mut device_id, k),
-            "device_expert" => r.field(&mut device_expert, k),
-            _ => r.skip(),
-        })?;
-        Ok(TableDevice { device_id: r.need(device_id, "device_id")?, device_expert: r.need(device_expert, "device_expert")? })
-    }
-}
+json::json_struct!(read TableDevice { req device_id, req device_expert });
 
 impl DeploymentTable {
     /// The placement this table describes: layers in `layer_id` order,

@@ -28,7 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Grid, LoadModel};
-use crate::engine::json::{ToJson, Writer};
+use crate::engine::json::json_struct;
 use crate::engine::model::{PhaseData, Placement};
 
 /// The other servers' figures of one table on one phase's data (JSON key
@@ -47,17 +47,7 @@ pub struct ServerFigures {
     pub passes: usize,
 }
 
-impl ToJson for ServerFigures {
-    fn write_json(&self, w: &mut Writer) {
-        w.object(|w| {
-            w.field("sglang_balancedness", &self.sglang_balancedness);
-            w.field("trtllm_imbalance_ratio", &self.trtllm_imbalance_ratio);
-            w.field("vllm_balancedness", &self.vllm_balancedness);
-            w.field("eplb_benchmark_balancedness", &self.eplb_benchmark_balancedness);
-            w.field("passes", &self.passes);
-        });
-    }
-}
+json_struct!(write ServerFigures { sglang_balancedness, trtllm_imbalance_ratio, vllm_balancedness, eplb_benchmark_balancedness, passes });
 
 impl Default for ServerFigures {
     fn default() -> Self {
