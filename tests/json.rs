@@ -479,3 +479,22 @@ fn typed_reads_say_what_and_where() {
     let _ = Value::from(1.5).as_f64();
     assert!(<Value as FromJson>::read_json(&mut json::Reader::new(b"{}")).is_ok());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The streaming reader on broken load histories: never a panic; what
+    /// it reads is valid JSON (but for bad UTF-8 in a skipped string, which
+    /// serde_json's `IgnoredAny` let through too).
+    #[test]
+    fn mutated_load_histories_never_panic(edits in prop::collection::vec(edit(), 1..5), windows in 1usize..12) {
+        let w = r#"{"step": 1, "logical_expert_load": [[1, 2.5, 3], [4, 5, 6e2]], "x": {"y": ["\u00e9\n", null, true]}}"#;
+        let text = format!("{{\"note\": \"\\\"logical_expert_load\\\"\", \"load_history\": [{}]}}", vec![w; windows].join(", "));
+        let b = apply(text.into_bytes(), &edits);
+        if elb::engine::ecosystem::vllm_eplb::parse("h.json", &b).is_ok() {
+            prop_assert!(sj::from_slice::<sj::Value>(&b).is_ok() || std::str::from_utf8(&b).is_err(), "{:?}", String::from_utf8_lossy(&b));
+        }
+        let _ = elb::engine::table::parse_table("t.json", &b);
+        let _ = json::from_slice::<Settings>(&b);
+    }
+}
