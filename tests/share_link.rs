@@ -121,14 +121,21 @@ fn a_link_without_results_carries_data_and_settings_only() {
     assert_eq!(back.settings, s);
 }
 
-#[test]
-fn placements_and_their_rule_breaks_survive_a_link() {
+/// The small summed sample with a dropped table named `dropped` and a
+/// current placement breaking `problem`, each with its rule breaks.
+fn with_broken_tables(dropped: &str, problem: &str) -> Dataset {
     let mut ds = small(SampleFormat::Summed);
-    ds.dropped_table = Some(("running.json".into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
+    ds.dropped_table = Some((dropped.into(), elb::engine::Placement { layers: vec![vec![vec![0, 1], vec![2, 3]]] }));
     ds.dropped_table_problems = vec!["moe_layer_count is 9 but layer_list has 1 entries".into()];
     ds.phases[0].current = Some(elb::engine::Placement { layers: vec![vec![vec![5, 4]]] });
     ds.phases[0].current_source = Some("expert_map.json".into());
-    ds.phases[0].current_problems = vec!["a rule break".into()];
+    ds.phases[0].current_problems = vec![problem.into()];
+    ds
+}
+
+#[test]
+fn placements_and_their_rule_breaks_survive_a_link() {
+    let ds = with_broken_tables("running.json", "a rule break");
     let back = decode(&encode(&shared(ds.clone(), Settings::default(), None)).unwrap()).unwrap();
     assert_eq!(back.dataset, ds, "a broken table stays broken across a link");
 }
@@ -309,4 +316,55 @@ fn a_share_file_opens_like_its_link_and_other_json_is_data() {
     assert!(open(empty, true).unwrap_err().to_string().contains("no #run= data"));
     let broken = "{\"elb_share\": 1, \"fragment\": ";
     assert!(open(broken, true).unwrap_err().to_string().contains("bad contents"));
+}
+
+/// Links of several shapes (tables or not, a dropped table and a current
+/// placement with rule breaks, a time series with traces, every setting
+/// off its default), as the build that wrote the header with serde_json
+/// made them: the header writer must keep them byte for byte.
+const GOLDEN_LINKS: &str = "tests/fixtures/share/v2-golden-links.txt";
+
+fn golden_links() -> Vec<String> {
+    let (link, _) = sample_link();
+    let mut out = vec![link.clone()];
+    let mut ds = with_broken_tables("running \"x\"\n.json", "a rule break \u{1f} é");
+    ds.warnings = vec!["w\t1".into()];
+    ds.ignored = vec!["notes.txt".into()];
+    ds.missing_map = Some("map.json".into());
+    let mut s = Settings::default();
+    s.cluster.device_type = elb::engine::DeviceType::A3;
+    s.msit_compat = true;
+    s.seed = u64::MAX;
+    s.groups = Some(3);
+    s.holdout = true;
+    s.robust = true;
+    let mut sh = shared(ds, s, None);
+    sh.view = View { migration_aware: None };
+    sh.origin = String::new();
+    out.push(encode(&sh).unwrap());
+    for (fmt, al) in [(SampleFormat::Series, "1"), (SampleFormat::Summed, "0"), (SampleFormat::Series, "flashlb")] {
+        let ds = small(fmt);
+        let s = settings(Preset::Small, Algorithm::parse(al).unwrap());
+        out.push(encode(&shared(ds.clone(), s.clone(), Some(solve(&ds, &s)))).unwrap());
+    }
+    out
+}
+
+#[test]
+fn links_are_written_byte_for_byte_as_before() {
+    let want = std::fs::read_to_string(GOLDEN_LINKS).unwrap();
+    let want: Vec<&str> = want.lines().collect();
+    let got = golden_links();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "link {i}");
+    }
+}
+
+/// `cargo test --test share_link -- --ignored write_golden_links` (once,
+/// with the serde_json build).
+#[test]
+#[ignore]
+fn write_golden_links() {
+    std::fs::write(GOLDEN_LINKS, golden_links().join("\n") + "\n").unwrap();
 }

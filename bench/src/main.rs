@@ -120,6 +120,12 @@ enum Command {
         #[command(flatten)]
         dims: Dims,
     },
+    /// Read throughput of a synthetic vLLM EPLB load_history JSON (the streaming reader).
+    ParseVllm {
+        /// Size of the generated file in MiB.
+        #[arg(long, default_value_t = 100)]
+        mb: usize,
+    },
     /// Write the synthetic dump `parse` reads (the browser benchmark drops it).
     SynthDump {
         #[arg(short, long, value_name = "DIR")]
@@ -205,6 +211,7 @@ fn run(command: Command) {
                 println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
             }
         }
+        Command::ParseVllm { mb } => parse::bench_parse_vllm(mb),
         Command::SynthDump { out, dims } => parse::synth_dump(&out, dims),
         Command::Solve(a) => {
             solve::bench_solve(&a, false);

@@ -133,3 +133,58 @@ pub fn synth_dump(out: &str, dims: Dims) {
     );
 }
 
+
+/// `parse-vllm`: read throughput of a synthetic vLLM EPLB `load_history`
+/// JSON of about `mb` MB (58 layers x 256 experts per window, counts of 0
+/// to 5 digits, vLLM's `json.dumps` spacing), best of 3 runs of
+/// `vllm_eplb::parse` (the streaming reader, no JSON tree).
+pub fn bench_parse_vllm(mb: usize) {
+    use elb::engine::ecosystem::vllm_eplb;
+    use std::fmt::Write as _;
+    let (layers, experts) = (58usize, 256usize);
+    let t0 = Instant::now();
+    let mut text = String::from("{\"load_history\": [");
+    let mut x: u64 = 42;
+    let mut windows = 0usize;
+    while text.len() < mb << 20 {
+        if windows > 0 {
+            text.push_str(", ");
+        }
+        let _ = write!(text, "{{\"step\": {windows}, \"logical_expert_load\": [");
+        for l in 0..layers {
+            text.push_str(if l == 0 { "[" } else { ", [" });
+            for e in 0..experts {
+                // xorshift: counts of 0 to 5 digits
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let v = (x % 100_000) >> (x >> 60);
+                if e > 0 {
+                    text.push_str(", ");
+                }
+                let _ = write!(text, "{v}");
+            }
+            text.push(']');
+        }
+        text.push_str("]}");
+        windows += 1;
+    }
+    text.push_str("]}");
+    let bytes = text.len();
+    eprintln!("generated {windows} windows of {layers} x {experts}: {:.1} MB in {:.2} s", bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
+    let mut best = f64::INFINITY;
+    for run in 0..3 {
+        let t = Instant::now();
+        let s = match vllm_eplb::parse("load_history.json", text.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+        let secs = t.elapsed().as_secs_f64();
+        best = best.min(secs);
+        println!("run {run}: {secs:.3} s = {:.1} MB/s ({} windows)", bytes as f64 / 1e6 / secs, s.intervals);
+    }
+    println!("parse-vllm: {:.1} MB, best {best:.3} s = {:.1} MB/s", bytes as f64 / 1e6, bytes as f64 / 1e6 / best);
+}

@@ -16,6 +16,7 @@
 //! This file holds argument handling (which flags go together) and printing
 //! only: reading, solving, checking and exporting are the engine's.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
 use clap::{Args, Parser, Subcommand};
 
 use elb::engine::error::Param;
+use elb::engine::json::{self, Value};
 use elb::engine::export::{check_options, render_all, score_json, table_alone_json, ExportFormat, ExportOptions, ScoreSummary};
 use elb::engine::metrics::{score, Score};
 use elb::engine::model_preset;
@@ -605,16 +607,16 @@ fn run_solve(a: &SolveArgs) -> Result<()> {
     let mut writes: Vec<(PathBuf, String)> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     // The same results as one JSON document (`--json`).
-    let mut doc = serde_json::Map::new();
+    let mut doc: BTreeMap<String, Value> = BTreeMap::new();
     for data in &ds.phases {
         let pj = solve_phase(a, &settings, &algorithm, &ds, data, out_dir, &mut writes, &mut lines)?;
-        doc.insert(data.phase.name().to_string(), pj.into());
+        doc.insert(data.phase.name().to_string(), object(pj));
     }
     for (path, text) in &writes {
         fs::write(path, text.as_bytes()).map_err(|e| Error::file(path.display().to_string(), format!("cannot write: {e}")))?;
     }
     if x.json {
-        say!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(doc)).unwrap_or_default());
+        say!("{}", json::to_string_pretty(&object(doc)));
     } else if !a.input.quiet {
         for line in &lines {
             say!("{line}");
@@ -636,10 +638,10 @@ fn solve_phase(
     out_dir: &Path,
     writes: &mut Vec<(PathBuf, String)>,
     lines: &mut Vec<String>,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
+) -> Result<BTreeMap<String, Value>> {
     let (x, cluster) = (&a.after, settings.cluster);
     let phase = data.phase.name();
-    let mut pj = serde_json::Map::new();
+    let mut pj = BTreeMap::new();
     // Held-out runs split the data here and fit on the fit part with
     // `Settings::holdout` off: for level 2 this is the same fit as its
     // own hold-out (even intervals), and every other algorithm gets the
@@ -698,8 +700,8 @@ fn solve_phase(
     pj.insert("files".into(), written.clone().into());
     pj.insert("server_settings".into(), settings_lines.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>().into());
     pj.insert("before_is".into(), before_label.into());
-    pj.insert("before".into(), serde_json::to_value(ScoreSummary::from(&b)).unwrap_or_default());
-    pj.insert("after".into(), serde_json::to_value(ScoreSummary::from(&after)).unwrap_or_default());
+    pj.insert("before".into(), Value::of(&ScoreSummary::from(&b)));
+    pj.insert("after".into(), Value::of(&ScoreSummary::from(&after)));
     lines.push(format!(
         "{phase}: {algorithm}: step imbalance {:.4} -> {:.4}, lower bound {:.4}, {secs:.2} s -> {}",
         b.step_imbalance,
@@ -728,7 +730,7 @@ fn migrate(
     cur: &Placement,
     placement: &Placement,
     fit_data: &PhaseData,
-    pj: &mut serde_json::Map<String, serde_json::Value>,
+    pj: &mut BTreeMap<String, Value>,
 ) -> Result<(Placement, String)> {
     let tol = x.target_within.unwrap_or(0.02);
     let unconstrained = migration::slots_changed(cur, placement).0;
@@ -744,25 +746,28 @@ fn migrate(
     );
     pj.insert(
         "migration_aware".into(),
-        serde_json::json!({
-            "target_within": tol,
-            "slots_moved": r.slots_changed,
-            "slots_moved_by_the_new_table": unconstrained,
-            "layers_within_target": reached,
-            "layers": r.layers.len(),
-        }),
+        object([
+            ("target_within", Value::from(tol)),
+            ("slots_moved", r.slots_changed.into()),
+            ("slots_moved_by_the_new_table", unconstrained.into()),
+            ("layers_within_target", reached.into()),
+            ("layers", r.layers.len().into()),
+        ]),
     );
     Ok((r.placement, line))
 }
 
 /// Slots the new table moves against the current placement: the line, and `slots_moved` in `pj`.
-fn slots_moved(phase: &str, current: &before::Current, placement: &Placement, pj: &mut serde_json::Map<String, serde_json::Value>) -> String {
+fn slots_moved(phase: &str, current: &before::Current, placement: &Placement, pj: &mut BTreeMap<String, Value>) -> String {
     let (cur, src) = (&current.placement, &current.source);
     let (moved, per) = migration::slots_changed(cur, placement);
     let per_dev = migration::per_device_totals(&per);
     let busiest = per_dev.iter().copied().max().unwrap_or(0);
     let total_slots: usize = placement.layers.iter().flatten().map(Vec::len).sum();
-    pj.insert("slots_moved".into(), serde_json::json!({ "current": src, "total": moved, "of": total_slots, "per_npu": per_dev }));
+    pj.insert(
+        "slots_moved".into(),
+        object([("current", Value::from(src.as_str())), ("total", moved.into()), ("of", total_slots.into()), ("per_npu", per_dev.clone().into())]),
+    );
     let per_dev: Vec<String> = per_dev.iter().map(|x| x.to_string()).collect();
     format!(
         "{phase}: slots moved vs current ({src}): {moved} of {total_slots} (most on one NPU: {busiest}; per NPU over all layers: {})",
@@ -778,7 +783,7 @@ fn held_out(
     eval: &PhaseData,
     placement: &Placement,
     cluster: &Cluster,
-    pj: &mut serde_json::Map<String, serde_json::Value>,
+    pj: &mut BTreeMap<String, Value>,
 ) -> String {
     let h = holdout::evaluate(fit, eval, placement, cluster);
     let (fi, ei) = (h.fit_time_resolved.unwrap_or(h.fit_step), h.held_out_time_resolved.unwrap_or(h.held_out_step));
@@ -790,15 +795,21 @@ fn held_out(
     let change = (ei / fi - 1.0) * 100.0;
     pj.insert(
         "holdout".into(),
-        serde_json::json!({
-            "split": if even_odd { "even/odd".to_string() } else { format!("first {} intervals", nf) },
-            "fit_intervals": nf,
-            "held_out_intervals": ne,
-            "in_sample": fi,
-            "held_out": ei,
-        }),
+        object([
+            ("split", Value::from(if even_odd { "even/odd".to_string() } else { format!("first {} intervals", nf) })),
+            ("fit_intervals", nf.into()),
+            ("held_out_intervals", ne.into()),
+            ("in_sample", fi.into()),
+            ("held_out", ei.into()),
+        ]),
     );
     format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}")
+}
+
+/// A JSON object of `pairs`, its keys sorted (as the CLI's `--json` has
+/// always printed them).
+fn object<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Value {
+    Value::sorted_object(pairs.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 fn run_sweep(a: &SweepArgs) -> Result<()> {
@@ -808,7 +819,7 @@ fn run_sweep(a: &SweepArgs) -> Result<()> {
         let name = ds.dropped_table.as_ref().map_or("", |(n, _)| n.as_str());
         return Err(Error::file(name, "the input holds only a deployment table; a sweep needs hotspot data"));
     }
-    let mut json = serde_json::Map::new();
+    let mut json: BTreeMap<String, Value> = BTreeMap::new();
     for data in &ds.phases {
         let t0 = Instant::now();
         let pts = sweep::run(data, &settings, a.gb_per_expert, &mut |_| true)?;
@@ -816,12 +827,12 @@ fn run_sweep(a: &SweepArgs) -> Result<()> {
         if a.json {
             json.insert(
                 data.phase.name().to_string(),
-                serde_json::json!({
-                    "algorithm": settings.algorithm.name(),
-                    "devices": settings.cluster.routed_devices(),
-                    "gb_per_redundant_per_card": a.gb_per_expert,
-                    "points": pts,
-                }),
+                object([
+                    ("algorithm", Value::from(settings.algorithm.name())),
+                    ("devices", settings.cluster.routed_devices().into()),
+                    ("gb_per_redundant_per_card", a.gb_per_expert.into()),
+                    ("points", Value::of(&pts)),
+                ]),
             );
             continue;
         }
@@ -851,7 +862,7 @@ fn run_sweep(a: &SweepArgs) -> Result<()> {
         }
     }
     if a.json {
-        say!("{}", serde_json::to_string_pretty(&serde_json::Value::Object(json)).unwrap_or_default());
+        say!("{}", json::to_string_pretty(&object(json)));
     }
     Ok(())
 }

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Error, Result};
-use super::metrics::servers::{ServerFigures, DEFINITIONS as SERVER_FIGURES};
+use super::json::{self, ToJson, Value, Writer};
+use super::metrics::servers::DEFINITIONS as SERVER_FIGURES;
 use super::metrics::Score;
 use super::model::{Phase, Placement};
 use super::model_preset::ModelLayout;
@@ -105,7 +106,7 @@ pub fn export_checked(placement: &Placement, cluster: &Cluster, experts: usize) 
     let json = table_json(placement, cluster);
     // Belt and braces: the bytes written must read back as a valid table.
     let back: super::table::DeploymentTable =
-        serde_json::from_str(&json).map_err(|e| Error::msg(format!("internal error: the table written does not parse back: {e}")))?;
+        json::from_slice(json.as_bytes()).map_err(|e| Error::msg(format!("internal error: the table written does not parse back: {e}")))?;
     let v = validate::validate_table(&back, experts, cluster.shared_devices, mixed);
     if !v.is_empty() {
         return Err(invalid_table_error(&v));
@@ -130,47 +131,30 @@ fn invalid_table_error(v: &[String]) -> Error {
     Error::msg(msg)
 }
 
-/// The figures of `elb score` for one table, with exactly the CLI's keys
-/// (`internode_nodes_per_token` only when known).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScoreSummary {
-    pub layers: usize,
-    pub experts: usize,
-    pub devices: usize,
-    pub slots_per_device: usize,
-    pub step_imbalance: f64,
-    pub mean_layer_imbalance: f64,
-    pub max_layer_imbalance: f64,
-    pub time_resolved_step_imbalance: Option<f64>,
-    pub lower_bound: f64,
-    pub gap: f64,
-    pub valid: bool,
-    pub violations: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub internode_nodes_per_token: Option<f64>,
-    /// Other servers' balance figures (docs/metrics-servers.md).
-    #[serde(default)]
-    pub servers: ServerFigures,
+/// The figures of `elb score` for one table, with exactly the CLI's keys:
+/// a score's JSON without its per-layer figures, `internode_nodes_per_token`
+/// only when known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreSummary<'a>(pub &'a Score);
+
+impl<'a> From<&'a Score> for ScoreSummary<'a> {
+    fn from(s: &'a Score) -> Self {
+        ScoreSummary(s)
+    }
 }
 
-impl From<&Score> for ScoreSummary {
-    fn from(s: &Score) -> Self {
-        ScoreSummary {
-            layers: s.layers,
-            experts: s.experts,
-            devices: s.devices,
-            slots_per_device: s.slots_per_device,
-            step_imbalance: s.step_imbalance,
-            mean_layer_imbalance: s.mean_layer_imbalance,
-            max_layer_imbalance: s.max_layer_imbalance,
-            time_resolved_step_imbalance: s.time_resolved_step_imbalance,
-            lower_bound: s.lower_bound,
-            gap: s.gap,
-            valid: s.valid,
-            violations: s.violations.clone(),
-            internode_nodes_per_token: s.internode_nodes_per_token,
-            servers: s.servers.clone(),
-        }
+impl ToJson for ScoreSummary<'_> {
+    fn write_json(&self, w: &mut Writer) {
+        let s = self.0;
+        w.object(|w| {
+            s.write_figures(w);
+            w.field("valid", &s.valid);
+            w.field("violations", &s.violations);
+            if let Some(x) = s.internode_nodes_per_token {
+                w.field("internode_nodes_per_token", &x);
+            }
+            w.field("servers", &s.servers);
+        });
     }
 }
 
@@ -182,7 +166,7 @@ pub fn score_json(scores: &[(Phase, &Score)]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let body = serde_json::to_string_pretty(&ScoreSummary::from(*s)).unwrap_or_else(|_| "null".into());
+        let body = json::to_string_pretty(&ScoreSummary::from(*s));
         let body = body.replace('\n', "\n  ");
         let _ = write!(out, "\n  \"{}\": {}", phase.name(), body);
     }
@@ -194,22 +178,16 @@ pub fn score_json(scores: &[(Phase, &Score)]) -> String {
 /// `elb score` on a folder holding only a table): its shape and every rule
 /// it breaks; the balance figures need loads, so they are null.
 pub fn table_alone_json(phase: Phase, t: &super::before::TableAlone) -> String {
-    let v = serde_json::json!({
-        "layers": t.layers,
-        "experts": t.experts,
-        "devices": t.devices,
-        "slots_per_device": t.slots_per_device,
-        "step_imbalance": null,
-        "mean_layer_imbalance": null,
-        "max_layer_imbalance": null,
-        "time_resolved_step_imbalance": null,
-        "lower_bound": null,
-        "gap": null,
-        "valid": t.violations.is_empty(),
-        "violations": t.violations,
-        "servers": null,
-    });
-    serde_json::to_string_pretty(&serde_json::json!({ phase.name(): v })).unwrap_or_default()
+    let mut v: Vec<(String, Value)> = [("layers", t.layers), ("experts", t.experts), ("devices", t.devices), ("slots_per_device", t.slots_per_device)]
+        .into_iter()
+        .map(|(k, n)| (k.to_string(), Value::from(n)))
+        .collect();
+    for k in ["step_imbalance", "mean_layer_imbalance", "max_layer_imbalance", "time_resolved_step_imbalance", "lower_bound", "gap", "servers"] {
+        v.push((k.to_string(), Value::Null));
+    }
+    v.push(("valid".to_string(), t.violations.is_empty().into()));
+    v.push(("violations".to_string(), t.violations.clone().into()));
+    json::to_string_pretty(&Value::Object(vec![(phase.name().to_string(), Value::sorted_object(v))]))
 }
 
 /// One phase of the "Download all" report.
@@ -231,16 +209,17 @@ pub struct PhaseReport {
     pub warnings: Vec<String>,
 }
 
+json::json_struct!(write PhaseReport { phase, settings, before_source, before, after, slots_moved, replicas_added, seconds, warnings });
+
 /// The report as JSON (pretty-printed; `per_layer` figures included).
 pub fn report_json(phases: &[PhaseReport]) -> String {
-    #[derive(Serialize)]
-    struct Report<'a> {
-        tool: &'static str,
-        version: &'static str,
-        phases: &'a [PhaseReport],
-    }
-    serde_json::to_string_pretty(&Report { tool: "ELB Studio", version: env!("CARGO_PKG_VERSION"), phases })
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut w = Writer::new(true);
+    w.object(|w| {
+        w.field("tool", "ELB Studio");
+        w.field("version", env!("CARGO_PKG_VERSION"));
+        w.field("phases", phases);
+    });
+    w.finish()
 }
 
 /// Renders one figure of a score for the Markdown report.
@@ -595,7 +574,7 @@ pub fn render(format: ExportFormat, placement: &Placement, experts: usize, clust
     let (text, back, want) = match format {
         ExportFormat::Sglang => {
             let text = physical_map::export_sglang(placement, experts, first).map_err(|e| e.context(what))?;
-            let rows = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["physical_to_logical_map"].as_array().map(Vec::len));
+            let rows = json::parse(text.as_bytes()).ok().and_then(|v| v.get("physical_to_logical_map").and_then(Value::as_array).map(Vec::len));
             if rows != Some(model.hidden_layers) {
                 return Err(Error::internal(format!("{what}: {rows:?} rows written, not one per decoder layer ({})", model.hidden_layers)));
             }

@@ -21,6 +21,7 @@ pub mod servers;
 
 use serde::{Deserialize, Serialize};
 
+use super::json::{json_struct, ToJson, Writer};
 use super::model::{PhaseData, Placement};
 use super::order;
 use super::params::Cluster;
@@ -59,6 +60,40 @@ pub struct Score {
     pub servers: servers::ServerFigures,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub per_layer: Vec<LayerScore>,
+}
+
+json_struct!(write LayerScore { layer, imbalance, lower_bound, time_resolved_imbalance });
+
+/// The report's form (`per_layer` left out when empty).
+impl ToJson for Score {
+    fn write_json(&self, w: &mut Writer) {
+        w.object(|w| {
+            self.write_figures(w);
+            w.field("internode_nodes_per_token", &self.internode_nodes_per_token);
+            w.field("valid", &self.valid);
+            w.field("violations", &self.violations);
+            w.field("servers", &self.servers);
+            if !self.per_layer.is_empty() {
+                w.field("per_layer", &self.per_layer);
+            }
+        });
+    }
+}
+
+impl Score {
+    /// The first ten fields of every score's JSON (the report's, and
+    /// `elb score`'s [`crate::engine::export::ScoreSummary`]).
+    pub(crate) fn write_figures(&self, w: &mut Writer) {
+        for (k, v) in [("layers", self.layers), ("experts", self.experts), ("devices", self.devices), ("slots_per_device", self.slots_per_device)] {
+            w.field(k, &v);
+        }
+        for (k, v) in [("step_imbalance", self.step_imbalance), ("mean_layer_imbalance", self.mean_layer_imbalance), ("max_layer_imbalance", self.max_layer_imbalance)] {
+            w.field(k, &v);
+        }
+        w.field("time_resolved_step_imbalance", &self.time_resolved_step_imbalance);
+        w.field("lower_bound", &self.lower_bound);
+        w.field("gap", &self.gap);
+    }
 }
 
 /// `a / b`, with `0 / 0 = 1` (a layer without load is perfectly balanced) and

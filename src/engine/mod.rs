@@ -6,6 +6,7 @@ pub mod ecosystem;
 pub mod export;
 pub mod holdout;
 pub mod ingest;
+pub mod json;
 pub mod metrics;
 pub mod migration;
 pub mod model_preset;

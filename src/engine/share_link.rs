@@ -21,6 +21,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::algo::Solution;
+use super::json::{self, FromJson, Reader};
 use super::{Dataset, Error, LoadMatrix, Phase, PhaseData, PhaseInfo, Placement, Series, Settings, SourceFormat, TopK};
 
 /// What every share link's fragment starts with.
@@ -59,6 +60,8 @@ pub struct View {
     pub migration_aware: Option<String>,
 }
 
+json::json_struct!(View { opt migration_aware });
+
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
 }
@@ -69,7 +72,6 @@ fn bad(why: impl std::fmt::Display) -> Error {
 
 // ---------------------------------------------------------------- version 2
 
-#[derive(Serialize, Deserialize)]
 struct Header {
     settings: Settings,
     origin: String,
@@ -83,7 +85,6 @@ struct Header {
     phases: Vec<PhaseHead>,
 }
 
-#[derive(Serialize, Deserialize)]
 struct PhaseHead {
     phase: Phase,
     format: SourceFormat,
@@ -103,6 +104,12 @@ struct PhaseHead {
     /// The solution's remarks, when a table follows.
     solution: Option<(Vec<String>, Vec<usize>)>,
 }
+
+// The header's JSON: its fields in order, every one required but the
+// optional ones (`null` or left out), unknown ones skipped.
+json::json_struct!(Header { req settings, req origin, req view, req format_label, opt missing_map, req ignored, req warnings, opt dropped_table, req dropped_table_problems, req phases });
+
+json::json_struct!(PhaseHead { req phase, req format, req layers, req experts, opt top_k, opt current, opt current_source, req current_problems, req info, req c2lb, opt intervals, opt topk, opt solution });
 
 /// Section writer: LEB128 varints, zigzag deltas, raw f64 when needed.
 struct W(Vec<u8>);
@@ -329,7 +336,7 @@ pub fn encode(shared: &Shared) -> Result<String, Error> {
         dropped_table_problems: ds.dropped_table_problems.clone(),
         phases,
     };
-    let json = serde_json::to_vec(&header).map_err(|e| Error::internal(format!("could not make the share link: {e}")))?;
+    let json = json::to_string(&header).into_bytes();
     let mut body = W(Vec::with_capacity(json.len() + w.0.len() + 16));
     body.uv(json.len() as u64);
     body.0.extend_from_slice(&json);
@@ -348,7 +355,6 @@ pub const SHARE_FILE: &str = "elb-share.json";
 /// The key that marks a share file.
 const SHARE_KEY: &str = "elb_share";
 
-#[derive(Serialize, Deserialize)]
 struct ShareFile {
     /// Format version of the file (1).
     elb_share: u32,
@@ -356,9 +362,11 @@ struct ShareFile {
     fragment: String,
 }
 
+json::json_struct!(ShareFile { req elb_share, req fragment });
+
 /// The share file's text for a fragment.
 pub fn share_file_text(fragment: &str) -> String {
-    serde_json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() }).unwrap_or_default()
+    json::to_string(&ShareFile { elb_share: 1, fragment: fragment.to_string() })
 }
 
 /// Whether `text` looks like a share file (a JSON object with the share
@@ -375,7 +383,7 @@ pub fn fragment_from_share_file(text: &str) -> Option<Result<String, Error>> {
         return None;
     }
     let bad = |why: String| Error::msg(format!("this share file cannot be read ({why}); ask for a fresh one"));
-    Some(match serde_json::from_str::<ShareFile>(text) {
+    Some(match json::from_slice::<ShareFile>(text.as_bytes()) {
         Ok(f) if f.elb_share == 1 && f.fragment.starts_with(PREFIX) => Ok(f.fragment),
         Ok(f) if f.elb_share != 1 => Err(bad(format!("version {} is not known to this build", f.elb_share))),
         Ok(_) => Err(bad("it holds no #run= data".into())),
@@ -435,7 +443,7 @@ fn decode_v2(data: &str) -> Result<Shared, Error> {
 fn read_v2(body: &[u8]) -> Result<Shared, String> {
     let mut r = R { b: body, i: 0 };
     let n = r.count(1)?;
-    let header: Header = serde_json::from_slice(&body[r.i..r.i + n]).map_err(|e| format!("bad contents: {e}"))?;
+    let header: Header = json::from_slice(&body[r.i..r.i + n]).map_err(|e| format!("bad contents: {e}"))?;
     r.i += n;
     let settings = header.settings;
     let mut phases = Vec::with_capacity(header.phases.len());
@@ -529,36 +537,53 @@ fn read_v2(body: &[u8]) -> Result<Shared, String> {
 
 // ---------------------------------------------------------------- version 1
 
-#[derive(Deserialize)]
 struct PayloadV1 {
     v: u32,
     settings: Settings,
     phases: Vec<SharedPhaseV1>,
-    #[serde(default)]
     table: Option<(String, Placement)>,
-    #[serde(default)]
     table_problems: Vec<String>,
 }
 
-#[derive(Deserialize)]
 struct SharedPhaseV1 {
     phase: Phase,
     layers: usize,
     experts: usize,
     top_k: Option<usize>,
     loads: LoadsV1,
-    #[serde(default)]
     c2lb: Option<LoadsV1>,
-    #[serde(default)]
     current: Option<(String, Placement)>,
-    #[serde(default)]
     current_problems: Vec<String>,
 }
 
-#[derive(Deserialize)]
 enum LoadsV1 {
     Ints(Vec<i64>),
     Floats(Vec<f64>),
+}
+
+// Version 1's JSON as serde's derive read it: `table`, `table_problems`,
+// `c2lb`, `current` and `current_problems` may be left out; the loads are
+// `{"Ints": [...]}` or `{"Floats": [...]}`.
+json::json_struct!(read PayloadV1 { req v, req settings, req phases, opt table, def table_problems });
+
+json::json_struct!(read SharedPhaseV1 { req phase, req layers, req experts, opt top_k, req loads, opt c2lb, opt current, def current_problems });
+
+impl FromJson for LoadsV1 {
+    fn read_json(r: &mut Reader<'_>) -> json::Result<LoadsV1> {
+        let mut out = None;
+        r.object("enum LoadsV1", |r, k| {
+            if out.is_some() {
+                return Err(r.error("expected `}`: enum LoadsV1 holds one variant"));
+            }
+            out = Some(match k {
+                "Ints" => LoadsV1::Ints(FromJson::read_json(r)?),
+                "Floats" => LoadsV1::Floats(FromJson::read_json(r)?),
+                other => return Err(r.error(format!("unknown variant `{other}`, expected `Ints` or `Floats`"))),
+            });
+            Ok(())
+        })?;
+        out.ok_or_else(|| r.error("invalid type: map without a variant, expected enum LoadsV1"))
+    }
 }
 
 impl LoadsV1 {
@@ -572,7 +597,7 @@ impl LoadsV1 {
 
 fn decode_v1(data: &str) -> Result<Shared, Error> {
     let json = inflate(&unbase64(data)?)?;
-    let payload: PayloadV1 = serde_json::from_slice(&json).map_err(|e| bad(format!("bad contents: {e}")))?;
+    let payload: PayloadV1 = json::from_slice(&json).map_err(|e| bad(format!("bad contents: {e}")))?;
     if payload.v != 1 {
         return Err(bad(format!("it says version {} where version 1 was expected", payload.v)));
     }

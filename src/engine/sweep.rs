@@ -74,6 +74,9 @@ pub struct SweepPoint {
     pub knee: bool,
 }
 
+// The CLI's `--json` form (`elb sweep`).
+crate::engine::json::json_struct!(write SweepPoint { redundant, slots_per_device, extra_gb_per_card, step_imbalance, time_resolved_step_imbalance, lower_bound, valid, knee });
+
 impl SweepPoint {
     /// The figure the knee is judged on: time-resolved when known.
     pub fn objective(&self) -> f64 {

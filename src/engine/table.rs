@@ -6,30 +6,29 @@
 //! uneven devices, wrong counts, negative ids) are left for
 //! [`crate::engine::validate`] to list.
 
-use serde::{Deserialize, Serialize};
-
 use super::error::Result;
-use super::ingest::config::serde_error;
+use super::ingest::config::json_error;
 use super::ingest::csv_text::decode_text;
+use super::json;
 use super::model::{Phase, Placement};
 
 /// Largest expert id counted as representable by [`DeploymentTable::bad_ids`].
 pub const MAX_ID: i64 = (1 << 30) - 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentTable {
     pub moe_layer_count: i64,
     pub layer_list: Vec<TableLayer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableLayer {
     pub layer_id: i64,
     pub device_count: i64,
     pub device_list: Vec<TableDevice>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableDevice {
     pub device_id: i64,
     pub device_expert: Vec<i64>,
@@ -38,8 +37,16 @@ pub struct TableDevice {
 /// Parse a deployment table JSON (UTF-8 with or without BOM, or UTF-16 with BOM).
 pub fn parse_table(file: &str, bytes: &[u8]) -> Result<DeploymentTable> {
     let text = decode_text(file, bytes)?;
-    serde_json::from_slice::<DeploymentTable>(&text).map_err(|e| serde_error(file, &e, "not a valid deployment table"))
+    json::from_slice::<DeploymentTable>(&text).map_err(|e| json_error(file, &e, "not a valid deployment table"))
 }
+
+// Read as serde's derive read them: unknown keys skipped, every field
+// required, once.
+json::json_struct!(read DeploymentTable { req moe_layer_count, req layer_list });
+
+json::json_struct!(read TableLayer { req layer_id, req device_count, req device_list });
+
+json::json_struct!(read TableDevice { req device_id, req device_expert });
 
 impl DeploymentTable {
     /// The placement this table describes: layers in `layer_id` order,

@@ -71,8 +71,8 @@ fn find_config(dir: &Path) -> Option<PathBuf> {
 }
 
 pub fn read_table(path: &Path) -> DeploymentTable {
-    let s = fs::read_to_string(path).unwrap();
-    serde_json::from_str(&s).unwrap()
+    let s = fs::read(path).unwrap();
+    elb::engine::table::parse_table(&path.display().to_string(), &s).unwrap()
 }
 
 /// Load a fixture's `input/` for the decode phase.

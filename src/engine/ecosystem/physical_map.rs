@@ -30,7 +30,7 @@
 //! [`import`] reads either map back (it only uses `physical_to_logical_map`;
 //! a bare `[[...]]` array is accepted too) and skips leading dense rows.
 
-use serde_json::Value;
+use crate::engine::json::{self, Value};
 
 use super::placement_shape;
 use crate::engine::error::{Error, Result};
@@ -120,7 +120,7 @@ pub fn export_vllm(p: &Placement, experts: usize) -> Result<String> {
     let mut out = String::from("{\n  \"physical_to_logical_map\": ");
     write_rows(&mut out, &p2l);
     out.push_str(",\n  \"logical_to_physical_map\": ");
-    out.push_str(&serde_json::to_string(&l2p).unwrap_or_default());
+    out.push_str(&json::to_string(&l2p));
     out.push_str(",\n  \"logical_replica_count\": ");
     write_rows(&mut out, &cnt);
     out.push_str("\n}\n");
@@ -134,10 +134,10 @@ pub fn import(file: &str, text: &str, devices: usize, skip_layers: usize) -> Res
     if devices == 0 {
         return Err(Error::param("devices", "must be at least 1"));
     }
-    let v: Value = serde_json::from_str(text).map_err(|e| Error::row(file, e.line().max(1), format!("not valid JSON: {e}")))?;
+    let v: Value = json::parse(text.as_bytes()).map_err(|e| Error::row(file, e.line().max(1), format!("not valid JSON: {e}")))?;
     let rows = match &v {
-        Value::Object(o) => o.get("physical_to_logical_map").ok_or_else(|| {
-            let keys: Vec<&str> = o.keys().map(String::as_str).collect();
+        Value::Object(o) => v.get("physical_to_logical_map").ok_or_else(|| {
+            let keys: Vec<&str> = o.iter().map(|(k, _)| k.as_str()).collect();
             Error::file(file, format!("no 'physical_to_logical_map' key (keys found: {keys:?})"))
         })?,
         Value::Array(_) => &v,

@@ -14,7 +14,7 @@
 //! file and, where it applies, the tensor; nothing here can panic on any
 //! input (all arithmetic on sizes taken from the file is checked).
 
-use serde_json::Value;
+use crate::engine::json::{self, Value};
 
 use crate::engine::error::{Error, Result};
 
@@ -130,7 +130,7 @@ impl<'a> SafeTensors<'a> {
         })?;
         let header = std::str::from_utf8(&bytes[8..end])
             .map_err(|e| ferr(format!("safetensors header is not UTF-8 text: {e}")))?;
-        let json: Value = serde_json::from_str(header)
+        let json: Value = json::parse(header.as_bytes())
             .map_err(|e| ferr(format!("safetensors header is not valid JSON: {e}")))?;
         let obj = json
             .as_object()
@@ -152,7 +152,8 @@ impl<'a> SafeTensors<'a> {
                 continue;
             }
             let terr = |m: String| Error::file(file, format!("tensor '{name}': {m}"));
-            let t = v.as_object().ok_or_else(|| terr("header entry must be an object".into()))?;
+            v.as_object().ok_or_else(|| terr("header entry must be an object".into()))?;
+            let t = v;
             let dtype = t
                 .get("dtype")
                 .and_then(Value::as_str)
@@ -335,17 +336,18 @@ impl RawTensor {
 /// padded with spaces to a multiple of 8 bytes). Used by tests and to
 /// make small fixtures; the reader never depends on it.
 pub fn encode(tensors: &[RawTensor]) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
+    let mut header = Vec::with_capacity(tensors.len());
     let mut off = 0usize;
     for t in tensors {
-        let mut o = serde_json::Map::new();
-        o.insert("dtype".into(), Value::from(t.dtype.name()));
-        o.insert("shape".into(), Value::from(t.shape.clone()));
-        o.insert("data_offsets".into(), Value::from(vec![off, off + t.bytes.len()]));
-        header.insert(t.name.clone(), Value::Object(o));
+        let o = vec![
+            ("dtype".to_string(), Value::from(t.dtype.name())),
+            ("shape".to_string(), Value::from(t.shape.clone())),
+            ("data_offsets".to_string(), Value::from(vec![off, off + t.bytes.len()])),
+        ];
+        header.push((t.name.clone(), Value::sorted_object(o)));
         off += t.bytes.len();
     }
-    let mut h = Value::Object(header).to_string().into_bytes();
+    let mut h = Value::sorted_object(header).to_string().into_bytes();
     while h.len() % 8 != 0 {
         h.push(b' ');
     }

@@ -20,7 +20,7 @@
 
 use crate::engine::sorted_map::SortedMap;
 
-use serde_json::Value;
+use crate::engine::json::{self, Value};
 
 use super::safetensors::SafeTensors;
 use super::{dir_of, phase_of_path};
@@ -43,7 +43,7 @@ fn is_meta(f: &InputFile) -> bool {
 /// True when `files` hold a TensorRT-LLM expert-statistic dump.
 pub fn present(files: &[InputFile]) -> bool {
     files.iter().any(|f| rank_file(f.file_name()).is_some())
-        || files.iter().any(|f| is_meta(f) && serde_json::from_slice::<Value>(&f.bytes).ok().is_some_and(|v| v.get("num_experts").is_some()))
+        || files.iter().any(|f| is_meta(f) && json::parse(&f.bytes).ok().is_some_and(|v| v.get("num_experts").is_some()))
 }
 
 /// The parsed `meta_info.json`.
@@ -54,7 +54,7 @@ pub struct MetaInfo {
 }
 
 pub fn parse_meta(file: &str, bytes: &[u8]) -> Result<MetaInfo> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::row(file, e.line().max(1), format!("not valid JSON: {e}")))?;
+    let v: Value = json::parse(bytes).map_err(|e| Error::row(file, e.line().max(1), format!("not valid JSON: {e}")))?;
     let get = |k: &str| -> Result<Option<usize>> {
         match v.get(k) {
             None | Some(Value::Null) => Ok(None),

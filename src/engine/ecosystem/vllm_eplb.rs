@@ -10,19 +10,16 @@
 //! keys (in the entries or at the top level) are ignored. Every window must
 //! have the shape of the first.
 //!
-//! The file is read as a stream (no JSON tree is built): the first window
+//! The file is read as a stream ([`json::Reader`], no JSON tree is built): the first window
 //! gives the shape, then the per-interval array is allocated once, sized by
 //! the number of `"logical_expert_load"` keys in the text and never more
 //! values than the file has bytes, and every later window is written in
 //! place. The phase is decode unless the path names `prefill`.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use super::{dir_of, phase_of_path};
 use crate::engine::error::{Error, Result};
 use crate::engine::ingest::series::MAX_SERIES_CELLS;
+use crate::engine::json::{self, Reader};
 use crate::engine::model::{InputFile, PhaseData, PhaseInfo, Series, SourceFormat};
 
 const KEY: &[u8] = b"\"load_history\"";
@@ -76,6 +73,12 @@ struct State {
     layer: usize,
     /// Whether the current window had its load.
     had_load: bool,
+    /// Windows `base..` as read (`[window][l][e]`, up to `block_windows`),
+    /// written into the series a block at a time: the series is
+    /// `[l][e][window]`, so one window alone would touch a cache line per value.
+    block: Vec<f64>,
+    base: usize,
+    block_windows: usize,
 }
 
 impl State {
@@ -89,11 +92,34 @@ impl State {
                 if e >= s.experts {
                     return Err(format!("window {}, layer {}: more than {} experts (window 0 has {})", self.t, self.layer, s.experts, s.experts));
                 }
-                let i = (self.layer * s.experts + e) * s.intervals + self.t;
-                s.data[i] = v;
+                if self.t >= s.intervals {
+                    // The windows were counted by their key's plain text: a key
+                    // written with escapes is read but was not counted.
+                    return Err(format!("window {}: more windows than \"logical_expert_load\" keys written plainly", self.t));
+                }
+                let per = s.layers * s.experts;
+                self.block[(self.t - self.base) * per + self.layer * s.experts + e] = v;
             }
         }
         Ok(())
+    }
+
+    /// A window is complete: write the block into the series when it is
+    /// full (`all`: whatever it holds).
+    fn flush(&mut self, all: bool) {
+        let Some(s) = &mut self.series else { return };
+        let n = self.t - self.base;
+        if n == 0 || (n < self.block_windows && !all) {
+            return;
+        }
+        let per = s.layers * s.experts;
+        for le in 0..per {
+            let dst = &mut s.data[le * s.intervals + self.base..le * s.intervals + self.t];
+            for (k, d) in dst.iter_mut().enumerate() {
+                *d = self.block[k * per + le];
+            }
+        }
+        self.base = self.t;
     }
 
     /// Window 0 is complete: allocate the series.
@@ -117,159 +143,104 @@ impl State {
         }
         self.first = Vec::new();
         self.series = Some(s);
+        // Blocks of up to 8 windows, at most 1 Mi values.
+        self.block_windows = (1 << 20) / per;
+        self.block_windows = self.block_windows.clamp(1, 8);
+        self.block = vec![0.0; self.block_windows * per];
+        self.base = 1;
         Ok(())
     }
 }
 
-struct Top<'s>(&'s mut State);
-struct History<'s>(&'s mut State);
-struct Window<'s>(&'s mut State);
-struct Load<'s>(&'s mut State);
-struct Row<'s>(&'s mut State);
+/// What the errors of the walk below say a value should be.
+const TOP: &str = "an object with a \"load_history\" list";
+const HISTORY: &str = "\"load_history\" as a list of windows";
 
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = bool;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with a \"load_history\" list")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<bool, A::Error> {
-        let mut found = false;
-        while let Some(k) = m.next_key::<String>()? {
-            if k == "load_history" && !found {
-                m.next_value_seed(History(&mut *self.0))?;
-                found = true;
-            } else {
-                m.next_value::<IgnoredAny>()?;
-            }
+/// `{"load_history": [...], ...}`: whether the key was there.
+fn top(r: &mut Reader<'_>, st: &mut State) -> json::Result<bool> {
+    let mut found = false;
+    r.object(TOP, |r, k| {
+        if k == "load_history" && !found {
+            found = true;
+            history(r, st)
+        } else {
+            r.skip()
         }
-        Ok(found)
-    }
+    })?;
+    Ok(found)
 }
 
-impl<'de> DeserializeSeed<'de> for History<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for History<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("\"load_history\" as a list of windows")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        while s.next_element_seed(Window(&mut *self.0))?.is_some() {
-            let st = &mut *self.0;
-            if !st.had_load {
-                return Err(de::Error::custom(format!("window {} has no \"logical_expert_load\"", st.t)));
-            }
-            if st.series.is_none() {
-                st.start().map_err(de::Error::custom)?;
-            } else if st.layer != st.layers {
-                return Err(de::Error::custom(format!("window {} has {} layers, window 0 has {}", st.t, st.layer, st.layers)));
-            }
-            st.t += 1;
+fn history(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    r.array(HISTORY, |r| {
+        window(r, st)?;
+        if !st.had_load {
+            return Err(r.error(format!("window {} has no \"logical_expert_load\"", st.t)));
         }
+        if st.series.is_none() {
+            st.start().map_err(|m| r.error(m))?;
+        } else if st.layer != st.layers {
+            return Err(r.error(format!("window {} has {} layers, window 0 has {}", st.t, st.layer, st.layers)));
+        }
+        st.t += 1;
+        st.flush(false);
         Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Window<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-impl<'de> Visitor<'de> for Window<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {} as an object with \"logical_expert_load\"", self.0.t)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<(), A::Error> {
-        self.0.had_load = false;
-        while let Some(k) = m.next_key::<String>()? {
-            if k == "logical_expert_load" && !self.0.had_load {
-                self.0.layer = 0;
-                m.next_value_seed(Load(&mut *self.0))?;
-                self.0.had_load = true;
-            } else {
-                m.next_value::<IgnoredAny>()?;
-            }
+fn window(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    st.had_load = false;
+    let t = st.t;
+    r.object(format_args!("window {t} as an object with \"logical_expert_load\""), |r, k| {
+        if k == "logical_expert_load" && !st.had_load {
+            st.layer = 0;
+            load(r, st)?;
+            st.had_load = true;
+            Ok(())
+        } else {
+            r.skip()
         }
-        Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Load<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for Load<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {}: \"logical_expert_load\" as a list of layers, each a list of expert loads", self.0.t)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        loop {
-            let st = &mut *self.0;
-            if st.series.is_some() && st.layer >= st.layers {
-                // One layer too many: read it to report the count.
-                if s.next_element::<IgnoredAny>()?.is_some() {
-                    return Err(de::Error::custom(format!("window {} has more than the {} layers of window 0", st.t, st.layers)));
-                }
-                return Ok(());
-            }
-            let before = if st.series.is_none() { st.first.len() } else { 0 };
-            if s.next_element_seed(Row(&mut *self.0))?.is_none() {
-                break;
-            }
-            let st = &mut *self.0;
-            if st.series.is_none() {
-                let n = st.first.len() - before;
-                if st.layer == 0 {
-                    st.experts = n;
-                } else if n != st.experts {
-                    return Err(de::Error::custom(format!("window 0, layer {}: {n} experts, layer 0 has {}", st.layer, st.experts)));
-                }
-                st.layers = st.layer + 1;
-            }
-            st.layer += 1;
+/// `[[loads of layer 0], [layer 1], ...]`.
+fn load(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    let t = st.t;
+    r.array(format_args!("window {t}: \"logical_expert_load\" as a list of layers, each a list of expert loads"), |r| {
+        if st.series.is_some() && st.layer >= st.layers {
+            // One layer too many: read it, then report the count.
+            r.skip()?;
+            return Err(r.error(format!("window {} has more than the {} layers of window 0", st.t, st.layers)));
         }
+        let before = if st.series.is_none() { st.first.len() } else { 0 };
+        row(r, st)?;
+        if st.series.is_none() {
+            let n = st.first.len() - before;
+            if st.layer == 0 {
+                st.experts = n;
+            } else if n != st.experts {
+                return Err(r.error(format!("window 0, layer {}: {n} experts, layer 0 has {}", st.layer, st.experts)));
+            }
+            st.layers = st.layer + 1;
+        }
+        st.layer += 1;
         Ok(())
-    }
+    })
 }
 
-impl<'de> DeserializeSeed<'de> for Row<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-impl<'de> Visitor<'de> for Row<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "window {}, layer {}: a list of expert loads (numbers)", self.0.t, self.0.layer)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> std::result::Result<(), A::Error> {
-        let mut e = 0usize;
-        while let Some(v) = s.next_element::<f64>()? {
-            self.0.put(e, v).map_err(de::Error::custom)?;
-            e += 1;
-        }
-        let st = &*self.0;
-        if st.series.is_some() && e != st.experts {
-            return Err(de::Error::custom(format!("window {}, layer {}: {e} experts, window 0 has {}", st.t, st.layer, st.experts)));
-        }
+/// One layer's loads, straight into the series.
+fn row(r: &mut Reader<'_>, st: &mut State) -> json::Result<()> {
+    let mut e = 0usize;
+    let (t, layer) = (st.t, st.layer);
+    r.array(format_args!("window {t}, layer {layer}: a list of expert loads (numbers)"), |r| {
+        let v = r.f64()?;
+        st.put(e, v).map_err(|m| r.error(m))?;
+        e += 1;
         Ok(())
+    })?;
+    if st.series.is_some() && e != st.experts {
+        return Err(r.error(format!("window {}, layer {}: {e} experts, window 0 has {}", st.t, st.layer, st.experts)));
     }
+    Ok(())
 }
 
 /// Read one load-history file into a series `[layers][experts][windows]`.
@@ -284,13 +255,17 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Series> {
         series: None,
         layer: 0,
         had_load: false,
+        block: Vec::new(),
+        base: 0,
+        block_windows: 1,
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let found = Top(&mut st).deserialize(&mut de).map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
-    de.end().map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
+    let mut r = Reader::new(bytes);
+    let found = top(&mut r, &mut st).and_then(|found| r.finish().map(|_| found));
+    let found = found.map_err(|e| Error::file(file, format!("not a vLLM EPLB load history: {e}")))?;
     if !found {
         return Err(Error::file(file, "no \"load_history\" key at the top level"));
     }
+    st.flush(true);
     let Some(s) = st.series else {
         return Err(Error::file(file, "\"load_history\" is empty: no window to read"));
     };
@@ -347,6 +322,42 @@ mod tests {
         let s = parse("h.json", j).unwrap();
         assert_eq!((s.layers, s.experts, s.intervals), (1, 2, 1));
         assert_eq!(s.data, vec![1.0, 2.0]);
+    }
+
+    /// Windows are written into the series in blocks: every value lands
+    /// at its window, with more windows than a block, with a last block
+    /// part full, and compacted when fewer windows than keys were read.
+    #[test]
+    fn many_windows_land_where_they_belong() {
+        for (windows, extra_keys) in [(1, 0), (8, 0), (9, 0), (19, 0), (19, 3), (40, 1)] {
+            let v = |t: usize, l: usize, e: usize| (t * 100 + l * 10 + e) as f64;
+            let mut j = String::from("{\"note\": \"");
+            j.push_str(&"\\\"logical_expert_load\\\" ".repeat(extra_keys));
+            j.push_str("\", \"load_history\": [");
+            for t in 0..windows {
+                let rows: Vec<String> = (0..2).map(|l| format!("[{}]", (0..3).map(|e| v(t, l, e).to_string()).collect::<Vec<_>>().join(", "))).collect();
+                j.push_str(&format!("{}{{\"logical_expert_load\": [{}]}}", if t > 0 { ", " } else { "" }, rows.join(", ")));
+            }
+            j.push_str("]}");
+            let s = parse("h.json", j.as_bytes()).unwrap();
+            assert_eq!((s.layers, s.experts, s.intervals), (2, 3, windows));
+            for t in 0..windows {
+                for l in 0..2 {
+                    for e in 0..3 {
+                        assert_eq!(s.get(l, e, t), v(t, l, e), "{windows} windows: t {t} l {l} e {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A key written with escapes is read (as serde_json read it) but was
+    /// not counted: a clear error, not a write past the series.
+    #[test]
+    fn an_escaped_key_is_an_error_not_a_panic() {
+        let j = br#"{"load_history": [{"logical_expert_load": [[1, 2]]}, {"logical_expert_lo\u0061d": [[3, 4]]}]}"#;
+        let e = parse("h.json", j).unwrap_err();
+        assert!(e.to_string().contains("more windows than"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `model_gen_config.json`: the marker and parameters of a time-series dump
 //! (formats.md §2).
 
-use serde_json::Value;
+use crate::engine::json::{self, Value};
 
 use super::csv_text::decode_text;
 use crate::engine::error::{Error, Result};
@@ -26,12 +26,9 @@ pub struct GenConfig {
 /// Largest accepted layer / expert / top-k count (guards allocations).
 const MAX_COUNT: u64 = 1 << 20;
 
-fn json_error(file: &str, e: &serde_json::Error, what: &str) -> Error {
-    let full = e.to_string();
-    let msg = match full.find(" at line ") {
-        Some(p) => full[..p].to_string(),
-        None => full,
-    };
+/// A JSON error of `file` as the engine's error (its line and column as the cell).
+pub(crate) fn json_error(file: &str, e: &json::Error, what: &str) -> Error {
+    let msg = e.message();
     if e.line() > 0 {
         Error::cell(file, e.line(), e.column(), format!("{what}: {msg}"))
     } else {
@@ -42,14 +39,10 @@ fn json_error(file: &str, e: &serde_json::Error, what: &str) -> Error {
 /// Parse bytes as JSON (after BOM / UTF-16 decoding); errors name line and column.
 pub fn parse_json(file: &str, bytes: &[u8], what: &str) -> Result<Value> {
     let text = decode_text(file, bytes)?;
-    serde_json::from_slice::<Value>(&text).map_err(|e| json_error(file, &e, what))
+    json::parse(&text).map_err(|e| json_error(file, &e, what))
 }
 
-pub(crate) fn serde_error(file: &str, e: &serde_json::Error, what: &str) -> Error {
-    json_error(file, e, what)
-}
-
-fn int_field(file: &str, obj: &serde_json::Map<String, Value>, key: &str, default: Option<u64>, min: u64) -> Result<u64> {
+fn int_field(file: &str, obj: &Value, key: &str, default: Option<u64>, min: u64) -> Result<u64> {
     let v = match obj.get(key) {
         None | Some(Value::Null) => match default {
             Some(d) => return Ok(d),
@@ -91,10 +84,10 @@ fn short(v: &Value) -> String {
 /// Read `model_gen_config.json`.
 pub fn read_config(file: &str, bytes: &[u8]) -> Result<GenConfig> {
     let v = parse_json(file, bytes, "model_gen_config.json is not valid JSON")?;
-    let obj = match v.as_object() {
-        Some(o) => o,
-        None => return Err(Error::file(file, "model_gen_config.json must hold a JSON object {...}")),
-    };
+    if v.as_object().is_none() {
+        return Err(Error::file(file, "model_gen_config.json must hold a JSON object {...}"));
+    }
+    let obj = &v;
     let layers = int_field(file, obj, "num_moe_layers", Some(1), 1)? as usize;
     let experts = int_field(file, obj, "num_of_experts", Some(1), 1)? as usize;
     let interval = match obj.get("collection_Interval") {

@@ -1,7 +1,7 @@
 //! A plain load matrix `[layers x experts]` (formats.md §4): CSV with or
 //! without a header row, or JSON `[[...], ...]` (also `{"weight": [[...]]}`).
 
-use serde_json::Value;
+use crate::engine::json::Value;
 
 use super::csv_text::parse_float_csv;
 use crate::engine::error::{Error, Result};
@@ -21,7 +21,7 @@ pub const MATRIX_KEYS: [&str; 5] = ["weight", "loads", "load", "expert_load", "h
 pub fn looks_like_matrix(v: &Value) -> bool {
     match v {
         Value::Array(a) => a.first().is_some_and(|x| x.is_array()),
-        Value::Object(o) => MATRIX_KEYS.iter().any(|k| o.get(*k).is_some_and(|x| matches!(x, Value::Array(a) if a.first().is_some_and(|y| y.is_array())))),
+        Value::Object(_) => MATRIX_KEYS.iter().any(|k| v.get(k).is_some_and(|x| matches!(x, Value::Array(a) if a.first().is_some_and(|y| y.is_array())))),
         _ => false,
     }
 }
@@ -30,7 +30,7 @@ pub fn looks_like_matrix(v: &Value) -> bool {
 pub fn read_matrix_json(file: &str, v: &Value) -> Result<LoadMatrix> {
     let arr = match v {
         Value::Array(a) => a,
-        Value::Object(o) => match MATRIX_KEYS.iter().find_map(|k| o.get(*k)) {
+        Value::Object(_) => match MATRIX_KEYS.iter().find_map(|k| v.get(k)) {
             Some(Value::Array(a)) => a,
             _ => return Err(Error::file(file, "expected a load matrix [[...], ...] (layers x experts)")),
         },

@@ -471,9 +471,9 @@ impl<'a> Scan<'a> {
     /// Step 5: the other JSON and CSV files: deployment tables, and load
     /// matrices when there is no rank data.
     #[allow(clippy::type_complexity)]
-    fn tables_and_matrices(&mut self, has_rank_data: bool) -> Result<(Vec<(usize, DeploymentTable)>, Vec<(usize, Option<serde_json::Value>)>)> {
+    fn tables_and_matrices(&mut self, has_rank_data: bool) -> Result<(Vec<(usize, DeploymentTable)>, Vec<(usize, Option<crate::engine::json::Value>)>)> {
         let mut tables: Vec<(usize, DeploymentTable)> = Vec::new();
-        let mut matrix_cands: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
+        let mut matrix_cands: Vec<(usize, Option<crate::engine::json::Value>)> = Vec::new();
         for i in 0..self.entries.len() {
             if self.used[i] {
                 continue;
@@ -497,7 +497,7 @@ impl<'a> Scan<'a> {
                             self.ignored.push(e.file.path.clone());
                         }
                         Ok((v, bytes)) => {
-                            if name_lc.contains("deployment") || v.as_object().is_some_and(|o| o.contains_key("layer_list")) {
+                            if name_lc.contains("deployment") || v.get("layer_list").is_some() {
                                 tables.push((i, parse_table(&e.file.path, &bytes)?));
                             } else if !has_rank_data && matrix::looks_like_matrix(&v) {
                                 matrix_cands.push((i, Some(v)));
@@ -590,7 +590,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Step 7: plain load matrices (only when there is no rank data).
-    fn read_matrices(&self, matrix_cands: &[(usize, Option<serde_json::Value>)], read: &mut ReadPhases) -> Result<()> {
+    fn read_matrices(&self, matrix_cands: &[(usize, Option<crate::engine::json::Value>)], read: &mut ReadPhases) -> Result<()> {
         {
             let mut by_phase: SortedMap<Phase, String> = SortedMap::new();
             let mut mats: Vec<PhaseData> = Vec::new();

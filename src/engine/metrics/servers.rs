@@ -28,6 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Grid, LoadModel};
+use crate::engine::json::json_struct;
 use crate::engine::model::{PhaseData, Placement};
 
 /// The other servers' figures of one table on one phase's data (JSON key
@@ -45,6 +46,8 @@ pub struct ServerFigures {
     /// Passes averaged over (intervals with load; 1 for summed input).
     pub passes: usize,
 }
+
+json_struct!(write ServerFigures { sglang_balancedness, trtllm_imbalance_ratio, vllm_balancedness, eplb_benchmark_balancedness, passes });
 
 impl Default for ServerFigures {
     fn default() -> Self {
@@ -229,7 +232,7 @@ mod tests {
             assert!(f.get(d.key).is_some(), "{}", d.key);
             assert!(!d.definition.contains('\n'));
         }
-        let json = serde_json::to_value(&f).unwrap();
+        let json = crate::engine::json::Value::of(&f);
         for d in DEFINITIONS {
             assert!(json.get(d.key).is_some(), "{}", d.key);
         }
