@@ -516,6 +516,10 @@ pub fn solve_layers(data: &PhaseData, settings: &Settings, layers: Range<usize>,
 }
 
 /// Solve layers `layers` with explicit knobs (tests, benchmarks).
+// Never inlined: the page's worker builds this crate for speed and its
+// callers in `elb::engine::algo` for size, and link-time inlining would build
+// this body (and the per-layer loop in it) at the caller's size setting.
+#[inline(never)]
 pub fn solve_layers_with(
     data: &PhaseData,
     settings: &Settings,

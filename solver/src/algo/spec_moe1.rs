@@ -52,6 +52,7 @@ pub struct Level1 {
 
 impl Level1 {
     /// `mixed` must be `None` on summed input (msit ignores mixing there).
+    #[inline(never)] // see level2::solve_layers_with: kept at the solver crate's opt-level
     pub fn new(data: &PhaseData, mixed: Option<Mixed>) -> Result<Level1> {
         let (intervals, n_stage) = match &data.series {
             Some(s) => (s.intervals, TIME_SERIES_STAGES),
@@ -129,6 +130,7 @@ impl Level1 {
 
     /// Solve layer `l` on `devices` devices with `r` redundant slots (already
     /// raised by D-1 in the mixed variants).
+    #[inline(never)] // see level2::solve_layers_with: kept at the solver crate's opt-level
     pub fn layer(&self, data: &PhaseData, l: usize, devices: usize, r: usize) -> Result<Vec<Vec<usize>>> {
         let w = self.stage_loads(data, l)?;
         let counts = replica_counts(&w, self.n_stage, self.experts, devices, r)?;
