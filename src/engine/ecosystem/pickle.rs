@@ -8,12 +8,13 @@
 //!
 //! Memory: every opcode reads at least one byte and creates at most one
 //! value, strings are checked against the bytes left before they are
-//! copied, and the memo is a map (a `LONG_BINPUT` index of 4 billion does
-//! not allocate 4 billion slots), so what is allocated is linear in the
+//! copied, and the memo is a vector whose indices may not exceed the
+//! pickle's length in bytes (every PUT takes at least two bytes, so a
+//! pickle's own indices stay below it; a `LONG_BINPUT` index of 4 billion is
+//! an error, not 4 billion slots), so what is allocated is linear in the
 //! pickle's size. The machine is a loop (no recursion), so deeply nested
 //! containers cannot overflow the stack.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A value on the pickle machine's stack. Containers and recorded calls
@@ -290,7 +291,10 @@ struct Machine<'a> {
     objects: Vec<Object>,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Value>,
+    /// The memo by index (Python's pickler numbers its entries 0, 1, 2, …),
+    /// and how many indices are set (`MEMOIZE` stores at that one).
+    memo: Vec<Option<Value>>,
+    memo_len: usize,
 }
 
 impl<'a> Machine<'a> {
@@ -574,10 +578,19 @@ impl<'a> Machine<'a> {
                     b'q' => self.r.u8()? as u64,
                     b'r' => self.r.u32()? as u64,
                     b'p' => self.r.line()?.trim().parse().map_err(|_| format!("PUT at byte {at}: not an index"))?,
-                    _ => self.memo.len() as u64,
+                    _ => self.memo_len as u64,
                 };
                 let v = self.stack.last().cloned().ok_or_else(|| format!("{} at byte {at} finds the stack empty", op_name(op)))?;
-                self.memo.insert(idx, v);
+                let size = self.r.b.len();
+                let i = usize::try_from(idx).ok().filter(|&i| i <= size).ok_or_else(|| {
+                    format!("{} at byte {at} stores memo entry {idx}, more than a pickle of {size} bytes can number", op_name(op))
+                })?;
+                if i >= self.memo.len() {
+                    self.memo.resize_with(i + 1, || None);
+                }
+                if self.memo[i].replace(v).is_none() {
+                    self.memo_len += 1;
+                }
             }
             b'h' | b'j' | b'g' => {
                 let idx = match op {
@@ -585,7 +598,7 @@ impl<'a> Machine<'a> {
                     b'j' => self.r.u32()? as u64,
                     _ => self.r.line()?.trim().parse().map_err(|_| format!("GET at byte {at}: not an index"))?,
                 };
-                let v = self.memo.get(&idx).cloned().ok_or_else(|| format!("{} at byte {at} refers to memo entry {idx}, which was never stored", op_name(op)))?;
+                let v = usize::try_from(idx).ok().and_then(|i| self.memo.get(i)).and_then(Option::as_ref).cloned().ok_or_else(|| format!("{} at byte {at} refers to memo entry {idx}, which was never stored", op_name(op)))?;
                 self.stack.push(v);
             }
             _ => return Ok(false),
@@ -597,7 +610,7 @@ impl<'a> Machine<'a> {
 /// Run the pickle in `bytes` (see the module documentation for what is
 /// supported). Errors name the opcode and byte offset.
 pub fn load(bytes: &[u8]) -> Result<Pickle, PickleError> {
-    let mut m = Machine { r: Reader { b: bytes, at: 0 }, objects: Vec::new(), stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+    let mut m = Machine { r: Reader { b: bytes, at: 0 }, objects: Vec::new(), stack: Vec::new(), marks: Vec::new(), memo: Vec::new(), memo_len: 0 };
     loop {
         let at = m.r.at;
         let op = m.r.u8().map_err(|_| "the pickle ends without a STOP opcode".to_string())?;
@@ -650,5 +663,18 @@ mod tests {
         assert!(load(b"\x80\x02h\x05.").unwrap_err().contains("memo entry 5"));
         assert!(load(b"\x80\x02X\xff\xff\xff\xff.").unwrap_err().contains("cut short"));
         assert!(load(b"u.").unwrap_err().contains("MARK"));
+    }
+
+    #[test]
+    fn memo_indices_gaps_and_bounds() {
+        // BINPUT 3 leaves a gap; MEMOIZE then stores at the count of set
+        // entries (1), as Python's len(memo) would; GET reads both back.
+        let p = load(b"\x80\x04K\x07q\x03K\x08\x94h\x03h\x01\x86.").unwrap();
+        assert_eq!(p.seq(&p.root).unwrap(), &[Value::Int(7), Value::Int(8)]);
+        // An index no pickle of this size could number is an error, not an allocation.
+        let e = load(b"\x80\x02K\x01r\x00\x00\x00\x10.").unwrap_err();
+        assert!(e.contains("memo entry 268435456"), "{e}");
+        // A GET of a hole is the same error as a GET of nothing.
+        assert!(load(b"\x80\x02K\x01q\x02h\x01.").unwrap_err().contains("memo entry 1"));
     }
 }
