@@ -110,10 +110,6 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.items.iter().map(|(k, v)| (k, v))
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
-        self.items.iter_mut().map(|(k, v)| (&*k, v))
-    }
-
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> + ExactSizeIterator {
         self.items.iter().map(|(k, _)| k)
     }
@@ -128,18 +124,6 @@ impl<K: Ord, V> SortedMap<K, V> {
 
     pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> + ExactSizeIterator {
         self.items.into_iter().map(|(_, v)| v)
-    }
-
-    pub fn into_keys(self) -> impl DoubleEndedIterator<Item = K> + ExactSizeIterator {
-        self.items.into_iter().map(|(k, _)| k)
-    }
-
-    pub fn first_key_value(&self) -> Option<(&K, &V)> {
-        self.items.first().map(|(k, v)| (k, v))
-    }
-
-    pub fn last_key_value(&self) -> Option<(&K, &V)> {
-        self.items.last().map(|(k, v)| (k, v))
     }
 
     /// Keeps the entries for which `keep` is true, in order.
@@ -257,11 +241,6 @@ impl<T: Ord> SortedSet<T> {
 
     pub fn last(&self) -> Option<&T> {
         self.items.last()
-    }
-
-    /// The items in order, as a slice.
-    pub fn as_slice(&self) -> &[T] {
-        &self.items
     }
 }
 

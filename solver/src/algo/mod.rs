@@ -86,7 +86,7 @@ pub fn holdout_fit<'d>(data: &'d PhaseData, settings: &Settings, warnings: &mut 
     }
 }
 
-pub fn even_intervals(data: &PhaseData) -> PhaseData {
+pub(crate) fn even_intervals(data: &PhaseData) -> PhaseData {
     let mut out = data.clone();
     if let Some(s) = &data.series {
         let keep: Vec<usize> = (0..s.intervals).step_by(2).collect();

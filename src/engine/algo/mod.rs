@@ -23,7 +23,7 @@ use crate::engine::params::{Algorithm, DeviceType, Settings};
 
 // The hot searches and the shared types live in the solver crate (built for
 // speed in the page's worker); the rest of the algorithms here (built for size).
-pub use elb_solver::algo::{catalogue, even_intervals, flashlb, fmath, holdout_fit, internode, level2, replicas, spec_moe1, Progress, Solution};
+pub use elb_solver::algo::{catalogue, flashlb, fmath, holdout_fit, internode, level2, replicas, spec_moe1, Progress, Solution};
 
 pub mod c2lb;
 pub mod deepseek;
