@@ -23,6 +23,7 @@ pub enum DeviceType {
 }
 
 impl DeviceType {
+    pub const ALL: [DeviceType; 2] = [DeviceType::A2, DeviceType::A3];
     pub fn parse(s: &str) -> Result<DeviceType> {
         match s.to_ascii_lowercase().as_str() {
             "a2" => Ok(DeviceType::A2),

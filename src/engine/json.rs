@@ -1355,14 +1355,21 @@ pub(crate) use json_struct;
 use super::model::{Phase, PhaseInfo, Placement, SourceFormat};
 use super::params::{Algorithm, Cluster, DeviceType, Settings};
 
-const PHASES: [(&str, Phase); 2] = [("prefill", Phase::Prefill), ("decode", Phase::Decode)];
+// Phases and device types are written with their own names (`name()`, which
+// are serde's lowercase names of the variants); the other two enums' JSON
+// names are serde's and differ from their display names.
+fn phases() -> [(&'static str, Phase); 2] {
+    Phase::ALL.map(|p| (p.name(), p))
+}
+fn device_types() -> [(&'static str, DeviceType); 2] {
+    DeviceType::ALL.map(|d| (d.name(), d))
+}
 const FORMATS: [(&str, SourceFormat); 4] = [
     ("summed", SourceFormat::Summed),
     ("time_series", SourceFormat::TimeSeries),
     ("matrix", SourceFormat::Matrix),
     ("table_only", SourceFormat::TableOnly),
 ];
-const DEVICE_TYPES: [(&str, DeviceType); 2] = [("a2", DeviceType::A2), ("a3", DeviceType::A3)];
 const ALGORITHMS: [(&str, Algorithm); 9] = [
     ("c2lb", Algorithm::C2lb),
     ("spec-moe1", Algorithm::SpecMoe1),
@@ -1394,9 +1401,9 @@ macro_rules! unit_enum {
         }
     };
 }
-unit_enum!(Phase, PHASES);
+unit_enum!(Phase, phases());
 unit_enum!(SourceFormat, FORMATS);
-unit_enum!(DeviceType, DEVICE_TYPES);
+unit_enum!(DeviceType, device_types());
 unit_enum!(Algorithm, ALGORITHMS);
 
 json_struct!(Cluster { req devices, req nodes, req redundant, req shared_devices, req device_type });

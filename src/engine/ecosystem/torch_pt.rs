@@ -185,14 +185,12 @@ impl<'a> TorchFile<'a> {
         // The storage entries, by key: checked (CRC) and inflated only when a
         // tensor is read (a checkpoint dropped by mistake is refused by its
         // keys before any of its weights is touched).
-        // Inserted one by one, the last of a name kept as `collect` would (a
-        // collected map sorts first: one more copy of the sort code).
-        let mut storages: SortedMap<String, zip::ZipEntry<'a>> = SortedMap::new();
-        for (k, e) in entries.into_iter().filter_map(|e| Some((e.name.strip_prefix(&data_prefix)?.to_string(), e))) {
-            if !k.is_empty() && !k.contains('/') {
-                storages.insert(k, e);
-            }
-        }
+        // The last entry of a name wins.
+        let storages: SortedMap<String, zip::ZipEntry<'a>> = entries
+            .into_iter()
+            .filter_map(|e| Some((e.name.strip_prefix(&data_prefix)?.to_string(), e)))
+            .filter(|(k, _)| !k.is_empty() && !k.contains('/'))
+            .collect();
         let budget = (bytes.len() as u64).saturating_mul(64).min(MAX_VALUES);
         Ok(TorchFile {
             file: file.to_string(),

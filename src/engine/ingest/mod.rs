@@ -165,12 +165,7 @@ pub fn read_roots(roots: &[(String, Vec<InputFile>)]) -> Result<Dataset> {
 /// Files no phase was read from are listed as ignored.
 fn ecosystem_dataset(files: &[InputFile], rec: ecosystem::Recognised) -> Dataset {
     let phases = rec.phases;
-    // Built by inserting (collecting into a set sorts first: one more copy of
-    // the sort code in the worker, `engine::order`).
-    let mut read: SortedSet<&str> = SortedSet::new();
-    for f in phases.iter().flat_map(|p| p.info.files.iter()) {
-        read.insert(f.as_str());
-    }
+    let read: SortedSet<&str> = phases.iter().flat_map(|p| p.info.files.iter().map(String::as_str)).collect();
     let ignored: Vec<String> = files.iter().filter(|f| !read.contains(f.path.as_str())).map(|f| f.path.clone()).collect();
     let intervals = phases.iter().map(PhaseData::intervals).max().unwrap_or(0);
     let format_label = format!("{} ({intervals} interval{})", rec.what, if intervals == 1 { "" } else { "s" });
@@ -386,10 +381,7 @@ impl<'a> Scan<'a> {
                         )));
                     }
                     seen.insert(phase, shown);
-                    let mut node_dirs: SortedSet<String> = SortedSet::new();
-                    for &i in &files {
-                        node_dirs.insert(self.entries[i].rel_dir.clone());
-                    }
+                    let node_dirs: SortedSet<String> = files.iter().map(|&i| self.entries[i].rel_dir.clone()).collect();
                     for &i in &files {
                         self.used[i] = true;
                     }
