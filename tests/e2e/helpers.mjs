@@ -71,6 +71,8 @@ export function launch() {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      // Extra flags for experiments (e.g. ELB_CHROMIUM_ARGS='--js-flags=--no-liftoff').
+      ...(process.env.ELB_CHROMIUM_ARGS || '').split(' ').filter(Boolean),
     ],
   });
 }
