@@ -140,6 +140,54 @@ export function wasmMemoryBytes(page) {
   return page.evaluate(() => (window.__elbWasmMemories || []).map((m) => m.buffer.byteLength));
 }
 
+/**
+ * Arm an in-page stopwatch for the next press of the button named `name`:
+ * from the click event's own time stamp (so the test driver's work before
+ * dispatching the click is not counted) to the status showing "Done in"
+ * (a MutationObserver, at the end of the task that set it) and to the next
+ * animation frame after that (the frame that paints the table). Read it
+ * with {@link clickToFrame}.
+ */
+export function armClickToFrame(page, name = 'Run') {
+  return page.evaluate((name) => {
+    const w = window;
+    w.__elbStopwatch?.stop?.();
+    const t = {};
+    const onClick = (e) => {
+      const b = e.target.closest && e.target.closest('button');
+      if (b && b.textContent.trim() === name && t.click == null) t.click = e.timeStamp;
+    };
+    document.addEventListener('click', onClick, { capture: true });
+    const obs = new MutationObserver(() => {
+      if (t.click == null || t.done != null) return;
+      const s = document.querySelector('p.status');
+      if (s && s.textContent.includes('Done in')) {
+        t.done = performance.now();
+        requestAnimationFrame(() => {
+          t.frame = performance.now();
+        });
+      }
+    });
+    obs.observe(document.body, { subtree: true, childList: true, characterData: true });
+    t.stop = () => {
+      obs.disconnect();
+      document.removeEventListener('click', onClick, { capture: true });
+    };
+    w.__elbStopwatch = t;
+  }, name);
+}
+
+/** The armed stopwatch's {click_to_done_ms, click_to_frame_ms} (null until seen). */
+export async function clickToFrame(page) {
+  await page.waitForFunction(() => window.__elbStopwatch?.frame != null, null, { timeout: 10_000 }).catch(() => {});
+  return page.evaluate(() => {
+    const t = window.__elbStopwatch || {};
+    t.stop?.();
+    const d = (x) => (t.click != null && x != null ? x - t.click : null);
+    return { click_to_done_ms: d(t.done), click_to_frame_ms: d(t.frame) };
+  });
+}
+
 export function pageNow(page) {
   return page.evaluate(() => performance.now());
 }
