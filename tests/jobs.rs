@@ -315,6 +315,50 @@ fn a_later_job_on_the_same_data_sends_only_its_settings() {
 }
 
 #[test]
+fn prewarmed_workers_hold_the_data_so_a_job_on_it_sends_only_its_settings() {
+    let (data, settings) = small();
+    let loads_with_data = |m: &Mock| m.posts.iter().filter(|(_, r)| matches!(r, Request::Load { data: Some(_), .. })).count();
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock::default();
+    s.prewarm(data.clone(), Work::Solve(Settings::default()), &mut mock);
+    assert_eq!(mock.spawned.len(), 2, "the workers start before any job");
+    assert!(mock.posts.is_empty(), "nothing is posted before a worker is ready");
+    let events = run(&mut s, &mut mock, false);
+    assert!(events.is_empty(), "no job, no event");
+    assert_eq!(loads_with_data(&mock), 2, "each worker gets the data once");
+    // The same data again: nothing to send, no worker to start.
+    let before = mock.posts.len();
+    s.prewarm(data.clone(), Work::Solve(Settings::default()), &mut mock);
+    assert_eq!((mock.posts.len(), mock.spawned.len()), (before, 2));
+    // A job on it: only its settings cross, and the table is one solve's.
+    let s1 = with(&settings, Algorithm::SpecMoe2);
+    let whole = algo::solve(&data, &s1, 0..data.layers, &mut |_| true).expect("solves");
+    let g = s.new_id();
+    let (job, _) = s.submit(g, data.clone(), Work::Solve(s1), 0.0, &mut mock);
+    let done = finished(&run(&mut s, &mut mock, true));
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].0, job);
+    assert_eq!(done[0].1.as_ref().expect("solved"), &Output::Solved(whole));
+    assert_eq!((loads_with_data(&mock), mock.spawned.len()), (2, 2), "no data sent again, no new worker");
+    // New data (another phase object): the idle workers are sent it.
+    let (other, _) = small();
+    s.prewarm(other, Work::Solve(Settings::default()), &mut mock);
+    run(&mut s, &mut mock, false);
+    assert_eq!((loads_with_data(&mock), mock.spawned.len()), (4, 2));
+    // A one-layer phase starts one worker at most.
+    let mut s = Scheduler::new(4);
+    let mut mock = Mock::default();
+    let one = Arc::new(PhaseData { layers: 1, ..(*data).clone() });
+    s.prewarm(one, Work::Solve(Settings::default()), &mut mock);
+    assert_eq!(mock.spawned.len(), 1);
+    // A worker that cannot start is left to the next job to report.
+    let mut s = Scheduler::new(2);
+    let mut mock = Mock { fail_spawn: true, ..Mock::default() };
+    s.prewarm(data, Work::Solve(Settings::default()), &mut mock);
+    assert_eq!((s.live_workers(), mock.posts.len()), (0, 0));
+}
+
+#[test]
 fn cancel_drops_queued_ranges_and_terminates_busy_workers() {
     let (data, settings) = small();
     let mut s = Scheduler::new(2);

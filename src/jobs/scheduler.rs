@@ -243,6 +243,34 @@ impl Scheduler {
         (id, self.dispatch(out))
     }
 
+    /// Get the workers ready for jobs on `data` before there is one: start
+    /// them (up to the most, and no more than `data` has layers) and send
+    /// every idle worker that does not hold `data` yet a [`Request::Load`]
+    /// of it (with `work` as a stand-in, under a job id no job has). A job
+    /// on `data` submitted later then sends its workers only its settings,
+    /// and its first ranges start without waiting for a worker to start or
+    /// for the phase to be sent. A worker that cannot start is left for the
+    /// next job to report.
+    pub fn prewarm(&mut self, data: Arc<PhaseData>, work: Work, out: &mut dyn Workers) {
+        let want = self.max_workers.min(data.layers);
+        while self.workers.len() < want {
+            let id = self.new_id();
+            if out.spawn(id).is_err() {
+                break;
+            }
+            self.workers.push(WorkerState { id, ready: false, pending: Vec::new(), data: None, job: None, busy: None });
+        }
+        let job = self.new_id();
+        for w in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
+            if w.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &data)) {
+                continue;
+            }
+            w.post(out, Request::Load { job, data: Some(data.clone()), work: work.clone() });
+            w.data = Some(data.clone());
+            w.job = Some(job);
+        }
+    }
+
     /// Stop every job of `group`: queued ranges are dropped, workers busy
     /// with them are terminated, the jobs finish with [`Error::cancelled`].
     pub fn cancel(&mut self, group: GroupId, out: &mut dyn Workers) -> Vec<Event> {

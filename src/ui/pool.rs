@@ -332,6 +332,20 @@ fn submit<T>(
     pending
 }
 
+/// Start the workers and give them `data` ahead of the first job on it
+/// ([`Scheduler::prewarm`]): called when new data is on the page, so that
+/// Run starts solving at once.
+pub fn prewarm(data: Arc<PhaseData>) {
+    crate::ui::timed("pool: prewarm (phase sent to the workers)", || {
+        with_pool(|p| {
+            p.sched.set_max_workers(max_workers());
+            let work = Work::Solve(crate::engine::Settings::default());
+            p.sched.prewarm(data, work, &mut p.browser);
+            Vec::new()
+        })
+    });
+}
+
 /// Stop every job of `group`: queued ranges are dropped, workers busy with
 /// them are terminated, their futures resolve to [`Error::cancelled`].
 pub fn cancel(group: GroupId) {

@@ -227,7 +227,20 @@ impl AppState {
         // drop runs at once).
         self.loading.set(false);
         self.origin.set(Some(origin));
-        self.dataset.set(Some(Arc::new(ds)));
+        let ds = Arc::new(ds);
+        self.dataset.set(Some(ds.clone()));
+        // The solver workers start and take the data now, in a task of its
+        // own (not during the summary's drawing), unless newer data came in
+        // meanwhile: Run then starts solving at once.
+        let dataset = self.dataset;
+        leptos::task::spawn_local(async move {
+            super::next_task().await;
+            if dataset.with_untracked(|d| d.as_ref().is_some_and(|d| Arc::ptr_eq(d, &ds))) {
+                if let Some(phase) = super::pool::phases_of(&ds).into_iter().next() {
+                    super::pool::prewarm(phase);
+                }
+            }
+        });
     }
 
     /// Show an error in the alert region.

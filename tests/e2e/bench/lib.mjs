@@ -160,6 +160,7 @@ export function armClickToFrame(page, name = 'Run') {
     document.addEventListener('click', onClick, { capture: true });
     const obs = new MutationObserver(() => {
       if (t.click == null || t.done != null) return;
+      if (t.first == null && [...document.querySelectorAll('progress')].some((p) => p.value > 0)) t.first = performance.now();
       const s = document.querySelector('p.status');
       if (s && s.textContent.includes('Done in')) {
         t.done = performance.now();
@@ -168,7 +169,7 @@ export function armClickToFrame(page, name = 'Run') {
         });
       }
     });
-    obs.observe(document.body, { subtree: true, childList: true, characterData: true });
+    obs.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
     t.stop = () => {
       obs.disconnect();
       document.removeEventListener('click', onClick, { capture: true });
@@ -177,14 +178,17 @@ export function armClickToFrame(page, name = 'Run') {
   }, name);
 }
 
-/** The armed stopwatch's {click_to_done_ms, click_to_frame_ms} (null until seen). */
+/**
+ * The armed stopwatch's {click_to_first_layer_ms (a progress bar first above
+ * 0), click_to_done_ms, click_to_frame_ms} (null until seen).
+ */
 export async function clickToFrame(page) {
   await page.waitForFunction(() => window.__elbStopwatch?.frame != null, null, { timeout: 10_000 }).catch(() => {});
   return page.evaluate(() => {
     const t = window.__elbStopwatch || {};
     t.stop?.();
     const d = (x) => (t.click != null && x != null ? x - t.click : null);
-    return { click_to_done_ms: d(t.done), click_to_frame_ms: d(t.frame) };
+    return { click_to_first_layer_ms: d(t.first), click_to_done_ms: d(t.done), click_to_frame_ms: d(t.frame) };
   });
 }
 
