@@ -8,9 +8,11 @@
 //! ranges of layers ([`ranges`]). Jobs belong to a *group* (one click of a
 //! button): [`Scheduler::cancel`] drops a group's queued ranges and
 //! terminates the workers busy with it. Workers are started on demand, up to
-//! [`Scheduler::set_max_workers`], when ranges wait and none is idle; idle
-//! workers stay for the next job and keep the data they hold, so a later job
-//! on the same phase sends only its settings. Requests to a worker wait
+//! [`Scheduler::set_max_workers`], when ranges wait and none is idle, or
+//! ahead of the first job by [`Scheduler::prewarm`] (the page calls it when
+//! new data arrives, with that data); idle workers stay for the next job and
+//! keep the data they hold, so a later job on the same phase sends only its
+//! settings. Requests to a worker wait
 //! until it has said [`Reply::Ready`].
 //!
 //! The scheduler acts on the workers through [`Workers`] (the page's glue,
