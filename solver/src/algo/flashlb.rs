@@ -127,27 +127,32 @@ impl LayerStats {
     pub fn of_layer(data: &PhaseData, l: usize, max_samples: usize) -> LayerStats {
         let e_n = data.experts;
         match &data.series {
-            Some(s) if s.intervals > 0 => {
-                let t_n = s.intervals;
-                let b = t_n.div_ceil(max_samples.max(1));
-                let n = t_n.div_ceil(b);
-                let layer = s.layer(l);
-                let mut x = vec![0.0; n * e_n];
-                for e in 0..e_n {
-                    let row = &layer[e * t_n..(e + 1) * t_n];
-                    for k in 0..n {
-                        let part = &row[k * b..((k + 1) * b).min(t_n)];
-                        let mut sum = 0.0;
-                        for v in part {
-                            sum += v;
-                        }
-                        x[k * e_n + e] = sum / part.len() as f64;
-                    }
-                }
-                LayerStats::new(e_n, x)
-            }
+            Some(s) if s.intervals > 0 => LayerStats::of_series(s.layer(l), e_n, s.intervals, max_samples),
             _ => LayerStats::new(e_n, data.summed.layer(l).to_vec()),
         }
+    }
+
+    /// From one layer's series `layer[e * t_n + t]` (`experts` rows of
+    /// `t_n` intervals): the intervals averaged in at most `max_samples`
+    /// consecutive groups of `ceil(t_n / max_samples)` (the last group may
+    /// be shorter).
+    pub fn of_series(layer: &[f64], experts: usize, t_n: usize, max_samples: usize) -> LayerStats {
+        let e_n = experts;
+        let b = t_n.div_ceil(max_samples.max(1)).max(1);
+        let n = t_n.div_ceil(b);
+        let mut x = vec![0.0; n * e_n];
+        for e in 0..e_n {
+            let row = &layer[e * t_n..(e + 1) * t_n];
+            for k in 0..n {
+                let part = &row[k * b..((k + 1) * b).min(t_n)];
+                let mut sum = 0.0;
+                for v in part {
+                    sum += v;
+                }
+                x[k * e_n + e] = sum / part.len() as f64;
+            }
+        }
+        LayerStats::new(e_n, x)
     }
 
     /// The risk weight `mean + z * std` of every expert.

@@ -147,6 +147,27 @@ pub(super) struct Touched {
 
 /// A state with replica counts `counts`, placed by LPT.
 pub(super) fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> State {
+    let (mut st, pr) = unplaced(plan, h, t_n, counts);
+    lpt(&mut st, counts, &pr);
+    st
+}
+
+/// A state with replica counts `counts` and the placement `table` (one row
+/// of `S` expert ids per device, `counts` replicas of each, no expert
+/// twice on a device: the caller checks the shape).
+pub(super) fn build_from_table(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize], table: &[Vec<usize>]) -> State {
+    let (mut st, _) = unplaced(plan, h, t_n, counts);
+    for (d, dev) in table.iter().enumerate() {
+        for (j, &e) in dev.iter().enumerate() {
+            st.place(d, j, e);
+        }
+    }
+    st
+}
+
+/// A state with replica counts `counts` and nothing placed yet, and the
+/// per-replica load of every id summed over the intervals.
+fn unplaced(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> (State, Vec<f64>) {
     let (d_n, s_n, ids) = (plan.devices, plan.slots, plan.ids);
     let mut hr = vec![0.0; ids * t_n];
     let mut pr = vec![0.0; ids];
@@ -160,7 +181,7 @@ pub(super) fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> Sta
         }
         pr[e] = tot;
     }
-    let mut st = State {
+    let st = State {
         d_n,
         s_n,
         t_n,
@@ -172,8 +193,7 @@ pub(super) fn build(plan: &Plan, h: &[f64], t_n: usize, counts: &[usize]) -> Sta
         hr,
         h: h[..ids * t_n].to_vec(),
     };
-    lpt(&mut st, counts, &pr);
-    st
+    (st, pr)
 }
 
 /// The busiest device (lowest id among equals) of a one-interval state.
