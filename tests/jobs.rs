@@ -351,6 +351,12 @@ fn prewarmed_workers_hold_the_data_so_a_job_on_it_sends_only_its_settings() {
     let one = Arc::new(PhaseData { layers: 1, ..(*data).clone() });
     s.prewarm(one, Work::Solve(Settings::default()), &mut mock);
     assert_eq!(mock.spawned.len(), 1);
+    // A phase without layers: nothing is started or sent.
+    run(&mut s, &mut mock, false);
+    let before = mock.posts.len();
+    let none = Arc::new(PhaseData { layers: 0, ..(*data).clone() });
+    s.prewarm(none, Work::Solve(Settings::default()), &mut mock);
+    assert_eq!((mock.spawned.len(), mock.posts.len()), (1, before));
     // A worker that cannot start is left to the next job to report.
     let mut s = Scheduler::new(2);
     let mut mock = Mock { fail_spawn: true, ..Mock::default() };

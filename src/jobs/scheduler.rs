@@ -254,6 +254,9 @@ impl Scheduler {
     /// for the phase to be sent. A worker that cannot start is left for the
     /// next job to report.
     pub fn prewarm(&mut self, data: Arc<PhaseData>, work: Work, out: &mut dyn Workers) {
+        if data.layers == 0 {
+            return; // nothing to solve: no worker needs it
+        }
         let want = self.max_workers.min(data.layers);
         while self.workers.len() < want {
             let id = self.new_id();
