@@ -101,6 +101,20 @@ struct WorkerState {
 }
 
 impl WorkerState {
+    /// Whether this worker holds `data` (the same phase object).
+    fn holds(&self, data: &Arc<PhaseData>) -> bool {
+        self.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, data))
+    }
+
+    /// Load job `job` (`data` with `work`): the data crosses only if this
+    /// worker does not hold it yet.
+    fn load(&mut self, out: &mut dyn Workers, job: JobId, data: &Arc<PhaseData>, work: Work) {
+        let payload = (!self.holds(data)).then(|| data.clone());
+        self.post(out, Request::Load { job, data: payload, work });
+        self.data = Some(data.clone());
+        self.job = Some(job);
+    }
+
     fn post(&mut self, out: &mut dyn Workers, req: Request) {
         if self.ready {
             out.post(self.id, &req);
@@ -258,22 +272,19 @@ impl Scheduler {
             return; // nothing to solve: no worker needs it
         }
         let want = self.max_workers.min(data.layers);
-        while self.workers.len() < want {
-            let id = self.new_id();
-            if out.spawn(id).is_err() {
-                break;
-            }
-            self.workers.push(WorkerState { id, ready: false, pending: Vec::new(), data: None, job: None, busy: None });
-        }
+        while self.workers.len() < want && self.start_worker(out).is_ok() {}
         let job = self.new_id();
-        for w in self.workers.iter_mut().filter(|w| w.busy.is_none()) {
-            if w.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &data)) {
-                continue;
-            }
-            w.post(out, Request::Load { job, data: Some(data.clone()), work: work.clone() });
-            w.data = Some(data.clone());
-            w.job = Some(job);
+        for w in self.workers.iter_mut().filter(|w| w.busy.is_none() && !w.holds(&data)) {
+            w.load(out, job, &data, work.clone());
         }
+    }
+
+    /// Start one more worker; returns its index in `self.workers`.
+    fn start_worker(&mut self, out: &mut dyn Workers) -> Result<usize, Error> {
+        let id = self.new_id();
+        out.spawn(id)?;
+        self.workers.push(WorkerState { id, ready: false, pending: Vec::new(), data: None, job: None, busy: None });
+        Ok(self.workers.len() - 1)
     }
 
     /// Stop every job of `group`: queued ranges are dropped, workers busy
@@ -378,12 +389,8 @@ impl Scheduler {
             let idle = match self.workers.iter().position(|w| w.busy.is_none()) {
                 Some(i) => i,
                 None if self.workers.len() < self.max_workers => {
-                    let id = self.new_id();
-                    match out.spawn(id) {
-                        Ok(()) => {
-                            self.workers.push(WorkerState { id, ready: false, pending: Vec::new(), data: None, job: None, busy: None });
-                            self.workers.len() - 1
-                        }
+                    match self.start_worker(out) {
+                        Ok(i) => i,
                         Err(e) => {
                             // Fail the job at the head of the queue (so the loop ends).
                             let Some(job) = self.queue.front().map(|r| r.job) else { break };
@@ -397,12 +404,7 @@ impl Scheduler {
             // Prefer a range of the job this worker holds, then of its data.
             let w = &self.workers[idle];
             let same_job = self.queue.iter().position(|r| Some(r.job) == w.job);
-            let same_data = || {
-                self.queue.iter().position(|r| {
-                    let d = self.jobs.get(&r.job).map(|j| &j.data);
-                    matches!((d, &w.data), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
-                })
-            };
+            let same_data = || self.queue.iter().position(|r| self.jobs.get(&r.job).is_some_and(|j| w.holds(&j.data)));
             let pos = same_job.or_else(same_data).unwrap_or(0);
             let Some(range) = self.queue.remove(pos) else { break };
             let Some(job) = self.jobs.get_mut(&range.job) else { continue };
@@ -410,11 +412,7 @@ impl Scheduler {
             let (data, work) = (job.data.clone(), job.work.clone());
             let w = &mut self.workers[idle];
             if w.job != Some(range.job) {
-                let send_data = !w.data.as_ref().is_some_and(|d| Arc::ptr_eq(d, &data));
-                let payload = send_data.then(|| data.clone());
-                w.post(out, Request::Load { job: range.job, data: payload, work });
-                w.data = Some(data);
-                w.job = Some(range.job);
+                w.load(out, range.job, &data, work);
             }
             w.post(out, Request::Run { job: range.job, start: range.start, end: range.end });
             w.busy = Some((range.job, range.start));

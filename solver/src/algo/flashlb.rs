@@ -497,22 +497,23 @@ pub fn match_to_current(new: &[Vec<usize>], current: &[Vec<usize>]) -> Vec<Vec<u
     out
 }
 
-/// Whether `layer` is a usable table for E experts on `devices` x `slots`:
-/// that shape, ids below E, every expert present, none twice on a device.
-fn usable(layer: &[Vec<usize>], experts: usize, devices: usize, slots: usize) -> bool {
+/// The replica count of every expert of `layer`, if it is a usable table
+/// for E experts on `devices` x `slots`: that shape, ids below E, every
+/// expert present, none twice on a device; `None` otherwise.
+pub(crate) fn usable_counts(layer: &[Vec<usize>], experts: usize, devices: usize, slots: usize) -> Option<Vec<usize>> {
     if layer.len() != devices || layer.iter().any(|d| d.len() != slots) {
-        return false;
+        return None;
     }
-    let mut seen = vec![false; experts];
+    let mut counts = vec![0usize; experts];
     for dev in layer {
         for (i, &e) in dev.iter().enumerate() {
             if e >= experts || dev[..i].contains(&e) {
-                return false;
+                return None;
             }
-            seen[e] = true;
+            counts[e] += 1;
         }
     }
-    seen.iter().all(|&s| s)
+    counts.iter().all(|&c| c > 0).then_some(counts)
 }
 
 /// Solve layers `layers` with the default [`Knobs`].
@@ -557,11 +558,7 @@ pub fn solve_layers_with(
         let mut keep = false;
         if let Some(cur) = current.filter(|_| knobs.match_current) {
             let cur_layer = &cur.layers[l];
-            if usable(cur_layer, e_n, d, s) {
-                let mut cc = vec![0usize; e_n];
-                for &e in cur_layer.iter().flatten() {
-                    cc[e] += 1;
-                }
+            if let Some(cc) = usable_counts(cur_layer, e_n, d, s) {
                 let cur_score = score(&st, &cc, cur_layer);
                 if 1.0 / cur_score >= knobs.threshold || new_score >= cur_score {
                     keep = true;

@@ -182,7 +182,7 @@ fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize
     // The best run: the lowest objective; among equals the smoother table
     // (the lower sum of squared device loads), then the earlier run.
     let keep = |f: f64, st: State, best: &mut Option<(f64, f64, State)>| {
-        let sq = squared_loads(&st);
+        let sq = st.squared_loads();
         if best.as_ref().is_none_or(|(bf, bsq, _)| f < *bf || (f == *bf && sq < *bsq)) {
             *best = Some((f, sq, st));
         }
@@ -217,41 +217,15 @@ fn solve_layer(plan: &Plan, h: &[f64], seed: u64, layer: usize) -> Vec<Vec<usize
     }
 }
 
-/// The sum over devices and intervals of the squared device loads.
-fn squared_loads(st: &State) -> f64 {
-    let mut s = 0.0;
-    for &l in &st.load {
-        s += l * l;
-    }
-    s
-}
-
 /// FlashLB's counts and table for the fitted loads `h` (see
 /// [`super::flashlb::tree_search`], default knobs) as a level-2 state;
-/// `None` if its table does not have the plan's shape.
+/// `None` if its table is not a usable table of the plan's shape
+/// ([`super::flashlb::usable_counts`]).
 fn risk_start(plan: &Plan, h: &[f64], t_n: usize) -> Option<State> {
     let fk = super::flashlb::Knobs::default();
     let stats = super::flashlb::LayerStats::of_series(h, plan.ids, t_n, fk.samples);
-    let (counts, table, _) = super::flashlb::tree_search(&stats, plan.devices, plan.slots, &fk);
-    let shaped = counts.len() == plan.ids
-        && table.len() == plan.devices
-        && table.iter().all(|dev| dev.len() == plan.slots && dev.iter().all(|&e| e < plan.ids));
-    if !shaped || counts.iter().any(|&c| c == 0) {
-        return None;
-    }
-    // Its counts, and no expert twice on a device.
-    let mut seen = vec![0usize; plan.ids];
-    for dev in &table {
-        for (j, &e) in dev.iter().enumerate() {
-            if dev[..j].contains(&e) {
-                return None;
-            }
-            seen[e] += 1;
-        }
-    }
-    if seen != counts {
-        return None;
-    }
+    let (_, table, _) = super::flashlb::tree_search(&stats, plan.devices, plan.slots, &fk);
+    let counts = super::flashlb::usable_counts(&table, plan.ids, plan.devices, plan.slots)?;
     Some(build_from_table(plan, h, t_n, &counts, &table))
 }
 

@@ -124,6 +124,16 @@ impl State {
         l
     }
 
+    /// The sum over devices and intervals of the squared device loads (the
+    /// tie rule between tables of equal busiest load).
+    pub(super) fn squared_loads(&self) -> f64 {
+        let mut sq = 0.0;
+        for &x in &self.load {
+            sq += x * x;
+        }
+        sq
+    }
+
     pub(super) fn table(&self) -> Vec<Vec<usize>> {
         (0..self.d_n)
             .map(|d| {

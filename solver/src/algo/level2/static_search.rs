@@ -117,11 +117,7 @@ fn recount_in_place(best: &State, a: usize, b: usize) -> Option<State> {
 /// The figure a summed-input search lowers: the busiest device's load, then
 /// the sum of the squared device loads (fewer devices near the maximum).
 pub(super) fn static_key(st: &State) -> (f64, f64) {
-    let mut sq = 0.0;
-    for &x in &st.load {
-        sq += x * x;
-    }
-    (st.load[busiest(st)], sq)
+    (st.load[busiest(st)], st.squared_loads())
 }
 
 /// LPT: replicas heaviest first, each on the least-loaded device (summed over
