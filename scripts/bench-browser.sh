@@ -15,12 +15,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
-tools=""
-for t in "$here/.tools/node_modules" ${ELB_TOOLS:+"$ELB_TOOLS"}; do
-  if [ -d "$t" ]; then tools="$(cd "$t" && pwd)"; break; fi
-done
-export PATH="$HOME/.cargo/bin:${tools:+$tools/.bin:}$PATH"
-export NODE_PATH="${tools}${NODE_PATH:+:$NODE_PATH}"
+. "$here/scripts/tools-env.sh"
 
 build=1
 parts=()

@@ -23,12 +23,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
 rounds="${1:-5}"
-tools=""
-for t in "$here/.tools/node_modules" ${ELB_TOOLS:+"$ELB_TOOLS"}; do
-  if [ -d "$t" ]; then tools="$(cd "$t" && pwd)"; break; fi
-done
-export PATH="$HOME/.cargo/bin:${tools:+$tools/.bin:}$PATH"
-export NODE_PATH="${tools}${NODE_PATH:+:$NODE_PATH}"
+. "$here/scripts/tools-env.sh"
 export ELB_DIST="${ELB_DIST:-$here/dist}"
 [ -f "$ELB_DIST/index.html" ] || { echo "no site in $ELB_DIST: run make dist first" >&2; exit 2; }
 cargo build --quiet --locked --release --bin elb

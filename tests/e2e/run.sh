@@ -6,12 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$here"
-tools=""
-for t in "$here/.tools/node_modules" ${ELB_TOOLS:+"$ELB_TOOLS"}; do
-  if [ -d "$t" ]; then tools="$(cd "$t" && pwd)"; break; fi
-done
-export PATH="$HOME/.cargo/bin:${tools:+$tools/.bin:}$PATH"
-export NODE_PATH="${tools}${NODE_PATH:+:$NODE_PATH}"
+. "$here/scripts/tools-env.sh"
 if [ "${ELB_SKIP_BUILD:-0}" != 1 ]; then
   start=$(date +%s)
   trunk build --release --offline --dist dist
