@@ -85,6 +85,12 @@ fn parameter_errors_name_the_parameter_and_rule() {
         e.message,
         "(experts + redundant + shared) must be a multiple of NPUs: 256 + 60 + 0 = 316 is not a multiple of 64"
     );
+    // With shared-expert NPUs the slots split over the routed NPUs only.
+    let mut s = settings(Algorithm::C2lb, 64, 8, 64, DeviceType::A2, false);
+    s.cluster.shared_devices = 1;
+    let e = err(s);
+    assert_eq!(e.param, Some(Param::Redundant));
+    assert!(e.message.ends_with("320 is not a multiple of 63 routed NPUs (64 NPUs less 1 shared-expert NPU)"), "{e}");
     let e = err(settings(Algorithm::C2lb, 64, 8, 128, DeviceType::A2, false));
     assert!(e.message.contains("redundant (128) must be <= NPUs (64)"), "{e}");
     let e = err(settings(Algorithm::C2lb, 0, 8, 64, DeviceType::A2, false));

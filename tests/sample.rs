@@ -209,3 +209,31 @@ fn ingest_reads_the_samples() {
         assert!(p.summed.data.iter().all(|&x| x >= 0.0));
     }
 }
+
+/// A changed shape is either refused (naming the flag and the rule) before
+/// anything is written, or read back by the reader: a time-series dump of
+/// fewer dumps than the reader needs is refused, the fewest it accepts reads.
+#[test]
+fn shape_changes_give_readable_dumps_or_a_refusal_that_writes_nothing() {
+    use elb::engine::ingest::series::MIN_SERIES_DUMPS;
+    use elb::engine::sample::{write_dump, ShapeOverrides};
+    let dir = std::env::temp_dir().join(format!("elb-sample-shape-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().unwrap();
+    let too_few = ShapeOverrides { dumps: Some(MIN_SERIES_DUMPS - 1), ..ShapeOverrides::default() };
+    let e = write_dump(Preset::Small, SampleFormat::Series, 0, out, &too_few).unwrap_err();
+    assert!(e.to_string().contains("--dumps") && e.to_string().contains(&format!("at least {MIN_SERIES_DUMPS} dumps")), "{e}");
+    assert!(!dir.exists(), "a refused sample wrote its folder");
+    let uneven = ShapeOverrides { experts: Some(3), npus: Some(4), ..ShapeOverrides::default() };
+    let e = write_dump(Preset::Small, SampleFormat::Series, 0, out, &uneven).unwrap_err();
+    assert!(e.to_string().contains("--npus"), "{e}");
+    assert!(!dir.exists(), "a refused sample wrote its folder");
+    // One dump is a whole summed dump; the fewest series dumps read back.
+    let one = ShapeOverrides { dumps: Some(1), ..ShapeOverrides::default() };
+    assert!(write_dump(Preset::Small, SampleFormat::Summed, 0, out, &one).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let sh = elb::engine::sample::Shape { dumps: MIN_SERIES_DUMPS, ..Preset::Small.shape() };
+    let files = elb::engine::sample::generate_custom(Preset::Small, &sh, SampleFormat::Series, 0).unwrap();
+    let ds = elb::engine::ingest::read_files(&files).unwrap();
+    assert!(ds.phases[0].series.is_some());
+}

@@ -285,6 +285,10 @@ pub fn generate_custom(preset: Preset, sh: &Shape, format: SampleFormat, seed: u
     if sh.devices % sh.nodes != 0 {
         return Err(Error::param("--nodes", format!("{} nodes must divide the {} NPUs", sh.nodes, sh.devices)));
     }
+    let min_dumps = crate::engine::ingest::series::MIN_SERIES_DUMPS;
+    if format == SampleFormat::Series && sh.dumps < min_dumps {
+        return Err(Error::param("--dumps", format!("{} dump(s): a time-series dump needs at least {min_dumps} dumps to give intervals", sh.dumps)));
+    }
     if sh.top_k > sh.experts {
         return Err(Error::param("sample shape", format!("top-k {} is more than the {} experts", sh.top_k, sh.experts)));
     }
@@ -447,15 +451,17 @@ impl ShapeOverrides {
 /// one-line summary to show, with the suggested cluster flags.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_dump(preset: Preset, format: SampleFormat, seed: u64, out: &str, ov: &ShapeOverrides) -> Result<String, Error> {
-    let dir = std::path::Path::new(out);
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(out, format!("cannot create folder: {e}")))?;
     let mut sh = preset.shape();
     sh.layers = ov.layers.unwrap_or(sh.layers);
     sh.experts = ov.experts.unwrap_or(sh.experts);
     sh.devices = ov.npus.unwrap_or(sh.devices);
     sh.nodes = ov.nodes.unwrap_or(sh.nodes);
     sh.dumps = ov.dumps.unwrap_or(sh.dumps);
+    // The shape is checked before anything is written: a refused sample
+    // leaves no folder behind.
     let files = generate_custom(preset, &sh, format, seed)?;
+    let dir = std::path::Path::new(out);
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(out, format!("cannot create folder: {e}")))?;
     for f in &files {
         let p = dir.join(&f.path);
         std::fs::write(&p, &f.bytes).map_err(|e| Error::file(p.display().to_string(), format!("cannot write: {e}")))?;

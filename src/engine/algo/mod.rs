@@ -140,9 +140,14 @@ fn check_slots(data: &PhaseData, settings: &Settings) -> Result<usize> {
         ));
     }
     if total % d != 0 {
+        // With shared-expert NPUs the divisor is the routed NPUs: say so.
+        let routed = match c.shared_devices {
+            0 => String::new(),
+            k => format!(" routed NPUs ({} NPUs less {k} shared-expert NPU{})", c.devices, if k == 1 { "" } else { "s" }),
+        };
         return Err(Error::param(
             P_RED,
-            format!("(experts + redundant + shared) must be a multiple of NPUs: {e} + {r} + {shared} = {total} is not a multiple of {d}"),
+            format!("(experts + redundant + shared) must be a multiple of NPUs: {e} + {r} + {shared} = {total} is not a multiple of {d}{routed}"),
         ));
     }
     let slots = total / d;

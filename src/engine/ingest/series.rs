@@ -12,6 +12,10 @@ use crate::engine::table::DeploymentTable;
 /// driven by a configuration that does not match the data).
 pub const MAX_SERIES_CELLS: u128 = 1 << 27;
 
+/// Fewest complete dumps a time-series dump can have: intervals are the
+/// differences of consecutive (cumulative) dumps.
+pub const MIN_SERIES_DUMPS: usize = 2;
+
 /// A count type a rank's matrix is stored in.
 trait Count: Copy + std::fmt::Display {
     fn wide(self) -> u64;
@@ -396,11 +400,11 @@ fn cut_to_whole_dumps(phase: crate::engine::Phase, mats: &mut [(RankCounts, Stri
             min_rows % l_count
         ));
     }
-    if t_count < 2 {
+    if t_count < MIN_SERIES_DUMPS {
         return Err(Error::file(
             shortest(),
             format!(
-                "only {t_count} complete dump(s) of {l_count} rows (num_moe_layers) found ({min_rows} rows): a time-series dump needs at least 2 dumps to give intervals"
+                "only {t_count} complete dump(s) of {l_count} rows (num_moe_layers) found ({min_rows} rows): a time-series dump needs at least {MIN_SERIES_DUMPS} dumps to give intervals"
             ),
         ));
     }
