@@ -19,7 +19,7 @@
 // Usage: node tests/e2e/bench/solve.mjs [--case dsv3-summed] [--algo al3]
 import path from 'node:path';
 import { startSite, launch, fixturesDir, setSettings, waitDone } from '../helpers.mjs';
-import { openBench, writeJson, readJson, machine, appDoneMs, fmtMs, longTasks, pageNow, rendererCpuSeconds, rendererThreadCpu, cpuDelta, armClickToFrame, clickToFrame } from './lib.mjs';
+import { openBench, writeJson, readJson, machine, appDoneMs, fmtMs, longTasks, pageNow, rendererCpuSeconds, rendererThreadCpu, cpuDelta, armClickToFrame, clickToFrame, appMeasures } from './lib.mjs';
 
 const ALGOS = [
   { key: 'al0-a2', algorithm: 'c2lb', deviceType: 'a2' },
@@ -97,6 +97,14 @@ try {
           const t1page = await pageNow(page);
           const tasks = (await longTasks(page)).filter((t) => t.start >= t0page && t.start <= t1page);
           maxTask = Math.max(maxTask, ...tasks.map((t) => t.duration), 0);
+          // What the page's main thread did during the run (its own steps of
+          // 10 ms or more, summed by name) and its long tasks in all.
+          const steps = {};
+          for (const m of (await appMeasures(page)).filter((m) => m.start >= t0page && m.start <= t1page)) {
+            steps[m.name] = (steps[m.name] || 0) + m.duration;
+          }
+          const longSum = tasks.reduce((s, t) => s + t.duration, 0);
+          console.log(`    run ${i + 1}: long tasks ${tasks.length} (${Math.round(longSum)} ms); steps: ${Object.entries(steps).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ') || '–'}`);
           if (best == null || ms < best) best = ms;
           if (app != null && (bestApp == null || app < bestApp)) bestApp = app;
         }
