@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes,
-  runAndWait, waitDone, foreignRequests, assertNoPanics
+  startSite, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, waitDone, foreignRequests, assertNoPanics, openSuite, closeSuite,
 } from './helpers.mjs';
 import { readZip } from './zip.mjs';
 
@@ -22,15 +21,8 @@ let firstRunRequests = null;
 // The share link made after the first test's run.
 let shareLink = null;
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 
 test('a real folder drop, msit settings, Run, and the decode table equals msit al0-a2', async () => {

@@ -7,11 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
-  assertNoPanics, parseLbYaml,
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb, assertNoPanics, parseLbYaml, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
@@ -19,17 +17,8 @@ let browser;
 let tmp;
 const fixtures = fixturesDir();
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-beyond2-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ site, browser, tmp } = await openSuite('elb-beyond2-')));
+after(() => closeSuite({ site, browser, tmp }));
 
 test('the robust checkbox is offered for level 2 only, and a robust run gives the CLI --robust table', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

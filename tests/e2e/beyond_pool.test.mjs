@@ -3,21 +3,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSite, launch, openApp, fixturesDir, dropFolder, setSettings, waitDone, assertNoPanics } from './helpers.mjs';
+import {
+  openApp, fixturesDir, dropFolder, setSettings, waitDone, assertNoPanics, openSuite, closeSuite,
+} from './helpers.mjs';
 
 let site;
 let browser;
 const fixtures = fixturesDir();
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 
 async function dropSmallSeries(context, page) {

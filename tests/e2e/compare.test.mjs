@@ -4,22 +4,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, waitDone, runAndWait,
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, waitDone, runAndWait, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
 let browser;
 const small = path.join(fixturesDir(), 'small-summed');
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 test('compare on small-summed shows a row per algorithm and a table downloads', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

@@ -3,10 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
@@ -14,17 +13,8 @@ let browser;
 let tmp;
 const fixtures = fixturesDir();
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-deepseek-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ site, browser, tmp } = await openSuite('elb-deepseek-')));
+after(() => closeSuite({ site, browser, tmp }));
 
 test('DeepSeek EPLB hierarchical: expert groups checked as typed, and the run gives the CLI table', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

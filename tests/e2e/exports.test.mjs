@@ -8,27 +8,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, setSettings, downloadBytes, runAndWait, elb, assertNoPanics, parseLbYaml,
+  openApp, setSettings, downloadBytes, runAndWait, elb, assertNoPanics, parseLbYaml, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
 let browser;
 let tmp;
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-exports-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ site, browser, tmp } = await openSuite('elb-exports-')));
+after(() => closeSuite({ site, browser, tmp }));
 
 test('the model choice indexes the SGLang and TensorRT-LLM downloads by decoder layer', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

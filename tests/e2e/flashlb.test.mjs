@@ -5,10 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
@@ -16,17 +15,8 @@ let browser;
 let tmp;
 const fixtures = fixturesDir();
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-flashlb-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ site, browser, tmp } = await openSuite('elb-flashlb-')));
+after(() => closeSuite({ site, browser, tmp }));
 
 for (const fixture of ['small-series-nodes-map', 'small-series']) {
   test(`FlashLB on ${fixture}: the page's table equals elb --algorithm flashlb`, async () => {

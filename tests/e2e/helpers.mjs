@@ -59,6 +59,26 @@ export async function startSite(opts = {}) {
   };
 }
 
+/**
+ * What a test file needs around its tests: the site served, a browser and,
+ * with `scratch` (a folder-name prefix), a scratch folder. Call in `before`
+ * (`({ site, browser, tmp } = await openSuite('elb-x-'))`) and hand the same
+ * object to [`closeSuite`] in `after`.
+ */
+export async function openSuite(scratch) {
+  const site = await startSite();
+  const browser = await launch();
+  const tmp = scratch ? fs.mkdtempSync(path.join(os.tmpdir(), scratch)) : undefined;
+  return { site, browser, tmp };
+}
+
+/** Close what [`openSuite`] opened (whatever part of it was opened). */
+export async function closeSuite({ site, browser, tmp }) {
+  await browser?.close();
+  await site?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+}
+
 export function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

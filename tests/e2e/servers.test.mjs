@@ -5,20 +5,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { startSite, launch, openApp, dropFolder, waitDone, runAndWait, setSettings, fixturesDir } from './helpers.mjs';
+import {
+  openApp, dropFolder, waitDone, runAndWait, setSettings, fixturesDir, openSuite, closeSuite,
+} from './helpers.mjs';
 
 let site;
 let browser;
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 test('SGLang per-pass .pt files and a vLLM load history are read; the figures table has the servers\' figures with hover definitions', async () => {
   const { context, page, errors } = await openApp(browser, site.url);

@@ -11,20 +11,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startSite, launch, openApp, setSettings, waitDone, runAndWait, dropFolder, repoRoot, assertNoPanics } from './helpers.mjs';
+import {
+  openApp, setSettings, waitDone, runAndWait, dropFolder, repoRoot, assertNoPanics, openSuite, closeSuite,
+} from './helpers.mjs';
 
 let site;
 let browser;
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 const SHARED = 'Tables from the share link';
 

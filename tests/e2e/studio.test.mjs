@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, waitDone, assertNoPanics
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, waitDone, assertNoPanics, openSuite, closeSuite,
 } from './helpers.mjs';
 import { readZip } from './zip.mjs';
 
@@ -19,15 +19,8 @@ const small = path.join(fixturesDir(), 'small-summed');
 const expectedAl0 = fs.readFileSync(path.join(small, 'expected', 'al0-a2.json'), 'utf8');
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+before(async () => ({ site, browser } = await openSuite()));
+after(() => closeSuite({ site, browser }));
 
 
 /** Drop the small fixture, msit's settings (-nn 8 -nd 2 -nre 8, msit-compatible), run. */

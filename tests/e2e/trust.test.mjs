@@ -3,27 +3,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
-  startSite, launch, openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb,
+  openApp, fixturesDir, dropFolder, setSettings, downloadBytes, runAndWait, elb, openSuite, closeSuite,
 } from './helpers.mjs';
 
 let site;
 let browser;
 let tmp;
 const fixtures = fixturesDir();
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-trust-'));
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
+before(async () => ({ site, browser, tmp } = await openSuite('elb-trust-')));
+after(() => closeSuite({ site, browser, tmp }));
 
 /** A dsv3-shaped time-series dump with both phases: decode/ and prefill/. */
 function bothPhasesDump() {
