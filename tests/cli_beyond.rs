@@ -1,4 +1,5 @@
-//! `elb` beyond the reference: `sweep`, `--holdout` / `--holdout-split`,
+//! `elb` beyond the reference: `sweep`, `--holdout` / `--holdout-split` /
+//! `--holdout-rolling`,
 //! `--current` / `--migration-aware`, `--export-format` and the ecosystem
 //! input formats, end to end through the binary. Every bad flag: a message
 //! and exit code 2, never a panic.
@@ -38,7 +39,7 @@ fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn help_lists_the_new_commands_and_flags() {
     let out = ok(&elb(&["--help"]));
-    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--model", "--hidden-layers", "--mtp"] {
+    for f in ["sweep", "--gb-per-expert", "--json", "--holdout-split", "--holdout-rolling", "--current", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--model", "--hidden-layers", "--mtp"] {
         assert!(out.contains(f), "help lacks {f}");
     }
 }
@@ -124,6 +125,45 @@ fn holdout_reports_both_figures_and_matches_the_engine() {
     assert!(ins >= 1.0 && held >= 1.0);
 }
 
+/// `--holdout-rolling W,H`: the pooled figures are the engine's
+/// (`holdout::rolling` + `evaluate_rolling`), the JSON says which split, and
+/// the table written is the policy's next one, fitted on the last W intervals.
+#[test]
+fn rolling_origin_refits_and_writes_the_latest_window_table() {
+    let icp = fixture("small-series/input");
+    let dir = scratch("holdout-rolling");
+    let o = dir.to_string_lossy().into_owned();
+    let out = ok(&elb(&with(&["-icp", &icp, "-nre", "8", "-al", "1", "--holdout-rolling", "11,3", "-o", &o], &SMALL)));
+    assert!(out.contains("re-fitted every 3 intervals on the last 11 (4 origins)") && out.contains("over the 11 intervals after the first 11"), "{out}");
+    let line = out.lines().find(|l| l.contains("re-fitted every")).unwrap();
+    let fig = |key: &str| -> f64 {
+        let rest = &line[line.find(key).unwrap() + key.len()..];
+        rest.trim_start().split([',', ' ']).next().unwrap().parse().unwrap()
+    };
+    let (ins, held) = (fig("in-sample"), fig("held-out"));
+    let d = common::ingest_input(&common::fixtures().join("small-series/input"));
+    let s = elb::engine::Settings {
+        cluster: elb::engine::Cluster { devices: 8, nodes: 2, redundant: 8, ..Default::default() },
+        algorithm: elb::engine::Algorithm::SpecMoe1,
+        ..Default::default()
+    };
+    let parts = elb::engine::holdout::rolling(&d, 11, 3).unwrap();
+    let tables: Vec<_> = parts.iter().map(|(fit, _)| elb::engine::algo::solve_all(fit, &s, &mut |_| true).unwrap().0).collect();
+    let f = elb::engine::holdout::evaluate_rolling(&parts, &tables, &s.cluster).unwrap();
+    assert!((ins - f.fit_time_resolved.unwrap()).abs() < 1e-4 && (held - f.held_out_time_resolved.unwrap()).abs() < 1e-4, "{out} vs {f:?}");
+    let latest = elb::engine::holdout::latest(&d, 11).unwrap();
+    let (p, _) = elb::engine::algo::solve_all(&latest, &s, &mut |_| true).unwrap();
+    let t = parse_table("t", &std::fs::read(dir.join("decode_global_deployment.json")).unwrap()).unwrap();
+    assert_eq!(placement_from_table(&t, 0), p);
+    // --json: the split, its origins and the pooled figures.
+    let r = elb(&with(&["-icp", &icp, "-nre", "8", "-al", "1", "--holdout-rolling", "11,3", "--json", "-q", "-o", &o], &SMALL));
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    let v: Value = serde_json::from_slice(&r.stdout).unwrap();
+    let h = &v["decode"]["holdout"];
+    assert_eq!((h["split"].as_str(), h["origins"].as_u64(), h["held_out_intervals"].as_u64()), (Some("rolling 11/3"), Some(4), Some(11)));
+    assert!((h["held_out"].as_f64().unwrap() - f.held_out_time_resolved.unwrap()).abs() < 1e-12);
+}
+
 #[test]
 fn holdout_errors_exit_2() {
     let icp = fixture("small-series/input");
@@ -132,6 +172,10 @@ fn holdout_errors_exit_2() {
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout-split", "1.2", "-o", &o], &SMALL)), "strictly between 0 and 1");
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout-split", "x", "-o", &o], &SMALL)), "--holdout-split");
     assert_bad(&elb(&with(&["-icp", &icp, "--holdout", "--holdout-split", "0.5", "-o", &o], &SMALL)), "choose one");
+    assert_bad(&elb(&with(&["-icp", &icp, "--holdout-rolling", "8", "-o", &o], &SMALL)), "expected W,H");
+    assert_bad(&elb(&with(&["-icp", &icp, "--holdout-rolling", "0,2", "-o", &o], &SMALL)), "--holdout-rolling");
+    assert_bad(&elb(&with(&["-icp", &icp, "-nre", "8", "--holdout-rolling", "22,2", "-o", &o], &SMALL)), "leaves none to score");
+    assert_bad(&elb(&with(&["-icp", &icp, "--holdout-split", "0.5", "--holdout-rolling", "4,2", "-o", &o], &SMALL)), "choose one");
     let summed = fixture("small-summed/input");
     assert_bad(&elb(&with(&["-icp", &summed, "-nre", "8", "--holdout", "-o", &o], &SMALL)), "needs time-series input");
 }

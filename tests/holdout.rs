@@ -109,3 +109,69 @@ fn a_phase_check_scores_the_table_and_the_before_on_both_parts() {
     let summed = common::ingest_input(&common::fixtures().join("small-summed/input"));
     assert!(!holdout::can_split(&summed));
 }
+
+/// Rolling origin: the origins step by the horizon from the window; each
+/// fit part is the window just before its origin, each held-out part the
+/// (last one possibly shorter) horizon from it; the held-out parts cover
+/// every interval from the window on exactly once.
+#[test]
+fn rolling_origin_splits_the_intervals() {
+    let d = small_series();
+    let t = d.intervals();
+    for (window, horizon) in [(5, 3), (1, 1), (21, 1), (10, 4), (1, 30)] {
+        let parts = holdout::rolling(&d, window, horizon).unwrap();
+        let mut covered = Vec::new();
+        for (i, (fit, held)) in parts.iter().enumerate() {
+            let k = window + i * horizon;
+            check_part(&d, fit, &(k - window..k).collect::<Vec<_>>());
+            let idx: Vec<usize> = (k..(k + horizon).min(t)).collect();
+            check_part(&d, held, &idx);
+            covered.extend(idx);
+        }
+        assert_eq!(covered, (window..t).collect::<Vec<_>>(), "window {window}, horizon {horizon}");
+    }
+}
+
+#[test]
+fn rolling_origin_refuses_what_leaves_nothing_to_fit_or_score() {
+    let d = small_series();
+    let t = d.intervals();
+    for (window, horizon, rule) in [(0, 3, "at least 1 interval"), (3, 0, "at least 1 interval"), (t, 1, "leaves none to score"), (t + 5, 2, "leaves none to score")] {
+        let e = holdout::rolling(&d, window, horizon).unwrap_err();
+        assert_eq!(e.param, Some(elb::engine::error::Param::HoldoutRolling), "{e}");
+        assert!(e.to_string().contains(rule), "{window}/{horizon}: {e}");
+    }
+    let summed = common::ingest_input(&common::fixtures().join("small-summed/input"));
+    assert!(holdout::rolling(&summed, 1, 1).unwrap_err().to_string().contains("needs time-series input"));
+}
+
+/// The pooled figures are the ratio of sums over all origins: with one
+/// origin they are that split's own figures; with several, each origin's
+/// figure weighted by its part's total load; a table per origin is required.
+#[test]
+fn rolling_figures_pool_the_origins_by_load() {
+    let d = small_series();
+    let c = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let s = Settings { cluster: c, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
+    let solve = |fit: &PhaseData| algo::solve_all(fit, &s, &mut |_| true).unwrap().0;
+    let one = holdout::rolling(&d, 15, 100).unwrap();
+    assert_eq!(one.len(), 1);
+    let p = solve(&one[0].0);
+    let pooled = holdout::evaluate_rolling(&one, std::slice::from_ref(&p), &c).unwrap();
+    let single = holdout::evaluate(&one[0].0, &one[0].1, &p, &c);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
+    assert!(close(pooled.held_out_time_resolved.unwrap(), single.held_out_time_resolved.unwrap()));
+    assert!(close(pooled.fit_step, single.fit_step));
+    let parts = holdout::rolling(&d, 6, 4).unwrap();
+    let tables: Vec<_> = parts.iter().map(|(fit, _)| solve(fit)).collect();
+    let pooled = holdout::evaluate_rolling(&parts, &tables, &c).unwrap();
+    let (mut num, mut den) = (0.0, 0.0);
+    for ((fit, held), p) in parts.iter().zip(&tables) {
+        let w: f64 = held.summed.data.iter().sum();
+        num += holdout::evaluate(fit, held, p, &c).held_out_time_resolved.unwrap() * w;
+        den += w;
+    }
+    assert!(close(pooled.held_out_time_resolved.unwrap(), num / den));
+    assert_eq!(pooled.held_out_intervals, d.intervals() - 6);
+    assert!(holdout::evaluate_rolling(&parts, &tables[1..], &c).is_err());
+}

@@ -39,7 +39,7 @@ struct HoldoutRow {
 }
 
 /// `elb-bench holdout`: see the module docs.
-pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
+pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64, rolling: Option<(usize, usize)>) {
     use elb::engine::holdout;
     // (name, input, data seed, data, cluster)
     let mut cases: Vec<(String, String, Option<u64>, Dataset, Cluster)> = Vec::new();
@@ -78,6 +78,36 @@ pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
         let Some(data) = ds.phases.first() else { continue };
         let splits = [("70%", holdout::split(data, holdout::DEFAULT_FIT_FRACTION)), ("even/odd", holdout::split_even_odd(data))];
         for (key, algorithm, robust) in algos.iter().cloned() {
+            if let Some((w, h)) = rolling {
+                if a.algo_hit(&key) {
+                    let settings = holdout::fit_settings(&Settings { cluster: *cluster, algorithm, robust, seed, ..Settings::default() });
+                    match rolling_row(data, &settings, cluster, (w, h)) {
+                        Ok((f, seconds, worst)) => {
+                            let row = HoldoutRow {
+                                case: name.clone(),
+                                input: input.clone(),
+                                data_seed: *data_seed,
+                                algo: key.to_string(),
+                                split: format!("rolling {w}/{h}"),
+                                fit_intervals: f.fit_intervals,
+                                eval_intervals: f.held_out_intervals,
+                                in_sample: f.fit_time_resolved.unwrap_or(f.fit_step),
+                                held_out: f.held_out_time_resolved.unwrap_or(f.held_out_step),
+                                diff: f.time_resolved_change().or(f.step_change()).unwrap_or(f64::NAN),
+                                worst_in_sample: worst.0,
+                                worst_held_out: worst.1,
+                                layer_worst_in_sample: f64::NAN,
+                                layer_worst_held_out: f64::NAN,
+                                valid: worst.2,
+                                seconds,
+                            };
+                            eprintln!("{} | {} | {} | {:.4} | {:.4} | {:+.1}% | {:.1} s", row.case, row.algo, row.split, row.in_sample, row.held_out, row.diff * 100.0, row.seconds);
+                            rows.push(row);
+                        }
+                        Err(e) => eprintln!("elb-bench: {name} {key} rolling: {e}"),
+                    }
+                }
+            }
             if !a.algo_hit(&key) {
                 continue;
             }
@@ -162,7 +192,7 @@ pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {} | {} ({} / {}) | {:.4} | {:.4} | {:+.1}% | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.1} |",
+            "| {} | {} | {} ({} / {}) | {:.4} | {:.4} | {:+.1}% | {:.4} | {:.4} | {} | {} | {} | {:.1} |",
             r.case,
             r.algo,
             r.split,
@@ -173,8 +203,8 @@ pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
             r.diff * 100.0,
             r.worst_in_sample,
             r.worst_held_out,
-            r.layer_worst_in_sample,
-            r.layer_worst_held_out,
+            dash(r.layer_worst_in_sample),
+            dash(r.layer_worst_held_out),
             if r.valid { "yes" } else { "no" },
             r.seconds
         );
@@ -182,6 +212,42 @@ pub fn holdout_report(a: &Select, json: bool, data_seeds: u64, seed: u64) {
     if data_seeds > 1 {
         summary(&rows);
     }
+}
+
+/// A figure with 4 decimals, or "–" where there is none (NaN).
+fn dash(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A rolling-origin evaluation (`holdout::rolling`, `evaluate_rolling`):
+/// the pooled figures, the fits' seconds in all, and (worst fitted interval,
+/// worst held-out interval over every origin, every table valid).
+fn rolling_row(
+    data: &elb::engine::PhaseData,
+    settings: &Settings,
+    cluster: &Cluster,
+    (w, h): (usize, usize),
+) -> elb::engine::Result<(elb::engine::holdout::HoldoutFigures, f64, (f64, f64, bool))> {
+    use elb::engine::holdout;
+    let parts = holdout::rolling(data, w, h)?;
+    let t0 = Instant::now();
+    let mut tables = Vec::with_capacity(parts.len());
+    for (fit, _) in &parts {
+        tables.push(solve_all(fit, settings, &mut |_| true)?.0);
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let f = holdout::evaluate_rolling(&parts, &tables, cluster)?;
+    let mut worst = (0.0f64, 0.0f64, true);
+    for ((fit, held), p) in parts.iter().zip(&tables) {
+        worst.0 = worst.0.max(holdout::worst_interval(fit, p).model);
+        worst.1 = worst.1.max(holdout::worst_interval(held, p).model);
+        worst.2 &= elb::engine::metrics::score(fit, p, cluster).valid;
+    }
+    Ok((f, seconds, worst))
 }
 
 /// Per input drawn more than once, algorithm and split: the means over the

@@ -14,7 +14,8 @@
 //! `holdout`: every algorithm of the page's Compare list fitted on the first
 //! 70% of the kept intervals and on the even ones, scored in-sample and on
 //! the held-out rest (`--data-seeds N`: the sample presets in N draws, with
-//! a summary over the draws). `threads` / `growth`: see threads.rs.
+//! a summary over the draws; `--rolling W,H`: also re-fitted every H intervals
+//! on the last W, pooled). `threads` / `growth`: see threads.rs.
 
 mod cases;
 mod clock;
@@ -149,6 +150,10 @@ enum Command {
         /// The algorithms' seed (`Settings::seed`, level 2's generator).
         #[arg(long, value_name = "S", default_value_t = 0)]
         seed: u64,
+        /// Also a rolling origin (`holdout::rolling`): re-fitted every H intervals on the last W,
+        /// every held-out interval scored with the table that would have served it, pooled.
+        #[arg(long, value_name = "W,H", value_parser = |v: &str| elb::engine::holdout::parse_rolling(v).map_err(|e| e.to_string()))]
+        rolling: Option<(usize, usize)>,
         #[command(flatten)]
         select: Select,
     },
@@ -233,9 +238,10 @@ fn run(command: Command) {
             }
             eprintln!("elb-bench all: {:.1} s", t.elapsed().as_secs_f64());
         }
-        Command::Holdout { json, data_seeds, seed, select } => holdout::holdout_report(&select, json, data_seeds, seed),
+        Command::Holdout { json, data_seeds, seed, rolling, select } => holdout::holdout_report(&select, json, data_seeds, seed, rolling),
         Command::Threads { threads_list, runs, select } => threads::threads_report(&select, list(threads_list), runs as usize),
         Command::PageSteps { runs, select } => page_steps::page_steps_report(&select, runs as usize),
         Command::Growth { algo, threads_list, json } => threads::growth_report(&algo, list(threads_list), json),
     }
 }
+

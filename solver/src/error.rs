@@ -45,6 +45,7 @@ pub enum Param {
     Output,
     Holdout,
     HoldoutSplit,
+    HoldoutRolling,
     Current,
     MigrationAware,
     TargetWithin,
@@ -79,6 +80,7 @@ impl Param {
             Param::Output => "output folder",
             Param::Holdout => "held-out (even/odd)",
             Param::HoldoutSplit => "hold-out split",
+            Param::HoldoutRolling => "rolling hold-out",
             Param::Current => "current placement",
             Param::MigrationAware => "migration-aware",
             Param::TargetWithin => "target within",
@@ -111,6 +113,7 @@ impl Param {
             Param::Output => "-o",
             Param::Holdout => "--holdout",
             Param::HoldoutSplit => "--holdout-split",
+            Param::HoldoutRolling => "--holdout-rolling",
             Param::Current => "--current",
             Param::MigrationAware => "--migration-aware",
             Param::TargetWithin => "--target-within",
@@ -127,7 +130,7 @@ impl Param {
             Param::Other(s) => s,
         }
     }
-    const NAMED: [Param; 26] = [
+    const NAMED: [Param; 27] = [
         Param::Npus,
         Param::Nodes,
         Param::Redundant,
@@ -141,6 +144,7 @@ impl Param {
         Param::Output,
         Param::Holdout,
         Param::HoldoutSplit,
+        Param::HoldoutRolling,
         Param::Current,
         Param::MigrationAware,
         Param::TargetWithin,

@@ -290,6 +290,13 @@ struct SolveExtras {
     #[arg(long, value_name = "F", verbatim_doc_comment)]
     #[arg(value_parser = number(Param::HoldoutSplit, |f| f > 0.0 && f < 1.0, "the fraction of intervals to fit must lie strictly between 0 and 1"))]
     holdout_split: Option<f64>,
+    /// re-fit every H intervals on the last W (time series): print the
+    /// time-resolved imbalance of every interval after the first W,
+    /// each scored with the table that would have served it; the
+    /// table written is fitted on the last W intervals
+    #[arg(long, value_name = "W,H", verbatim_doc_comment)]
+    #[arg(value_parser = holdout::parse_rolling)]
+    holdout_rolling: Option<(usize, usize)>,
     /// after solving, move as few slots of the current placement as
     /// possible to come within --target-within of the new table
     #[arg(long, verbatim_doc_comment)]
@@ -400,8 +407,8 @@ const SUBCOMMANDS: [&str; 3] = ["score", "sweep", "sample"];
 
 /// Why a flag of another command is refused by `command` ("" = solve).
 fn not_here(command: &str, flag: &str) -> Option<&'static str> {
-    const SOLVE_ONLY: [&str; 10] =
-        ["--holdout", "--holdout-split", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current", "--model", "--hidden-layers", "--mtp"];
+    const SOLVE_ONLY: [&str; 11] =
+        ["--holdout", "--holdout-split", "--holdout-rolling", "--migration-aware", "--target-within", "--export-format", "--first-moe-layer", "--current", "--model", "--hidden-layers", "--mtp"];
     const SOLVER: [&str; 9] = ["-nre", "-al", "-dt", "--seed", "--groups", "--msit-compat", "-o", "--output-dir", "--threads"];
     Some(match (command, flag) {
         ("" | "sweep", "--table") => "is a flag of elb score (elb score -icp <folder> --table <json>)",
@@ -534,8 +541,9 @@ impl CurrentArgs {
 impl SolveArgs {
     fn settings(&self) -> Result<Settings> {
         let x = &self.after;
-        if x.holdout && x.holdout_split.is_some() {
-            return Err(Error::param(Param::HoldoutSplit, "choose one of --holdout (even/odd intervals) and --holdout-split (chronological)"));
+        if [x.holdout, x.holdout_split.is_some(), x.holdout_rolling.is_some()].iter().filter(|&&b| b).count() > 1 {
+            let p = if x.holdout_rolling.is_some() { Param::HoldoutRolling } else { Param::HoldoutSplit };
+            return Err(Error::param(p, "choose one of --holdout (even/odd intervals), --holdout-split (chronological) and --holdout-rolling (re-fitted every H intervals)"));
         }
         let mut s = self.solver.settings(self.cluster.cluster(self.redundant, self.solver.device_type))?;
         self.current.check(x.migration_aware)?;
@@ -651,7 +659,17 @@ fn solve_phase(
         (false, Some(f)) => Some(holdout::split(data, f)?),
         (false, None) => None,
     };
-    let fit_data = parts.as_ref().map_or(data, |(f, _)| f);
+    // A rolling origin: its parts checked before the solve; the table
+    // written is the policy's next one, fitted on the last W intervals.
+    let rolling = match x.holdout_rolling {
+        Some((w, h)) => Some((holdout::rolling(data, w, h)?, holdout::latest(data, w)?, (w, h))),
+        None => None,
+    };
+    let fit_data = match (&parts, &rolling) {
+        (Some((f, _)), _) => f,
+        (None, Some((_, latest, _))) => latest,
+        (None, None) => data,
+    };
     // The model and the export options checked before the solve.
     let model = model_preset::resolve(x.model.as_deref(), x.first_moe_layer, x.hidden_layers, data.layers, data.experts)?;
     let options = ExportOptions { model, mtp: x.mtp, msit_compat: a.msit_compat };
@@ -718,6 +736,9 @@ fn solve_phase(
     lines.extend(migration_line);
     if let Some((fit, eval)) = &parts {
         lines.push(held_out(phase, x.holdout, fit, eval, &placement, &cluster, &mut pj));
+    }
+    if let Some((origins, _, wh)) = &rolling {
+        lines.push(rolling_held_out(phase, origins, wh, &settings, &cluster, !a.input.quiet, &mut pj)?);
     }
     Ok(pj)
 }
@@ -804,6 +825,48 @@ fn held_out(
         ]),
     );
     format!("{phase}: time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%); {how}")
+}
+
+/// `--holdout-rolling W,H`: every origin's table fitted on its window and
+/// scored on its horizon, pooled (`holdout::evaluate_rolling`): the line, and
+/// `holdout` in `pj`.
+fn rolling_held_out(
+    phase: &str,
+    origins: &[(PhaseData, PhaseData)],
+    &(w, h): &(usize, usize),
+    settings: &Settings,
+    cluster: &Cluster,
+    show: bool,
+    pj: &mut BTreeMap<String, Value>,
+) -> Result<String> {
+    let mut tables = Vec::with_capacity(origins.len());
+    for (i, (fit, _)) in origins.iter().enumerate() {
+        let label = format!("{phase} origin {}/{}", i + 1, origins.len());
+        let mut bar = Progress::new(&label, fit.layers, show);
+        tables.push(algo::solve_all(fit, settings, &mut |n| bar.update(n))?.0);
+        bar.done();
+    }
+    let f = holdout::evaluate_rolling(origins, &tables, cluster)?;
+    let (fi, ei) = (f.fit_time_resolved.unwrap_or(f.fit_step), f.held_out_time_resolved.unwrap_or(f.held_out_step));
+    let change = (ei / fi - 1.0) * 100.0;
+    pj.insert(
+        "holdout".into(),
+        object([
+            ("split", Value::from(format!("rolling {w}/{h}"))),
+            ("window", w.into()),
+            ("horizon", h.into()),
+            ("origins", origins.len().into()),
+            ("fit_intervals", f.fit_intervals.into()),
+            ("held_out_intervals", f.held_out_intervals.into()),
+            ("in_sample", fi.into()),
+            ("held_out", ei.into()),
+        ]),
+    );
+    Ok(format!(
+        "{phase}: re-fitted every {h} intervals on the last {w} ({} origins): time-resolved step imbalance in-sample {fi:.4}, held-out {ei:.4} ({change:+.2}%) over the {} intervals after the first {w}; the table written is fitted on the last {w} intervals",
+        origins.len(),
+        f.held_out_intervals
+    ))
 }
 
 /// A JSON object of `pairs`, its keys sorted (as the CLI's `--json` has

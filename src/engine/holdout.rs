@@ -9,6 +9,12 @@
 //!   5, ...` to score — the split of `Settings::holdout` / `elb --holdout`
 //!   (level 2 with `holdout` set fits on exactly these even intervals).
 //!
+//! - [`rolling`]: rolling origin, a re-fit policy — every `horizon`
+//!   intervals the table is fitted again on the last `window` ones and
+//!   serves the next `horizon`; [`evaluate_rolling`] pools the figures of
+//!   all origins, so every held-out interval counts once, scored with the
+//!   table that would have served it.
+//!
 //! Both parts are full [`PhaseData`] with their own series, summed matrix
 //! (sum of their intervals) and C2LB loads. For time-series input C2LB
 //! normally reads the last cumulative block (all intervals since collection
@@ -100,6 +106,117 @@ pub fn split_even_odd(data: &PhaseData) -> Result<(PhaseData, PhaseData)> {
     let fit: Vec<usize> = (0..s.intervals).step_by(2).collect();
     let eval: Vec<usize> = (1..s.intervals).step_by(2).collect();
     Ok((subset(data, s, &fit), subset(data, s, &eval)))
+}
+
+/// `W,H`: a rolling origin's window and horizon in intervals, as the CLI
+/// and the benchmarks take them (two whole numbers, each at least 1; whether
+/// they fit a dump is [`rolling`]'s check).
+pub fn parse_rolling(text: &str) -> Result<(usize, usize)> {
+    let bad = || {
+        Error::param(
+            Param::HoldoutRolling,
+            format!("expected W,H: the window (intervals to fit) and the horizon (intervals each table serves), two whole numbers of at least 1 such as 16,4; got '{text}'"),
+        )
+    };
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [w, h] = parts.as_slice() else { return Err(bad()) };
+    match (w.parse::<usize>(), h.parse::<usize>()) {
+        (Ok(w), Ok(h)) if w >= 1 && h >= 1 => Ok((w, h)),
+        _ => Err(bad()),
+    }
+}
+
+/// The last `window` intervals of the dump (`1 <= window <= T`): what the
+/// re-fit policy of [`rolling`] fits its next table on.
+pub fn latest(data: &PhaseData, window: usize) -> Result<PhaseData> {
+    let s = series_of(data)?;
+    let t = s.intervals;
+    if window == 0 || window > t {
+        return Err(Error::param(Param::HoldoutRolling, format!("a window of {window} intervals: the dump has {t} kept intervals")));
+    }
+    let keep: Vec<usize> = (t - window..t).collect();
+    Ok(subset(data, s, &keep))
+}
+
+/// Rolling-origin splits: for every origin `k = window, window + horizon,
+/// ...` below the number of kept intervals `T`, the `window` intervals before
+/// `k` to fit and the (up to) `horizon` intervals from `k` to score — what a
+/// table re-fitted every `horizon` intervals on the last `window` ones would
+/// have faced. Needs `window >= 1`, `horizon >= 1` and `window < T`.
+pub fn rolling(data: &PhaseData, window: usize, horizon: usize) -> Result<Vec<(PhaseData, PhaseData)>> {
+    if window == 0 || horizon == 0 {
+        return Err(Error::param(
+            Param::HoldoutRolling,
+            format!("the window and the horizon must each be at least 1 interval, got window {window}, horizon {horizon}"),
+        ));
+    }
+    let s = series_of(data)?;
+    let t = s.intervals;
+    if window >= t {
+        return Err(Error::param(
+            Param::HoldoutRolling,
+            format!("a window of {window} intervals leaves none to score: the dump has {t} kept intervals (the window must be below that)"),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut k = window;
+    while k < t {
+        let fit: Vec<usize> = (k - window..k).collect();
+        let eval: Vec<usize> = (k..(k + horizon).min(t)).collect();
+        out.push((subset(data, s, &fit), subset(data, s, &eval)));
+        k += horizon;
+    }
+    Ok(out)
+}
+
+/// The tables of a re-fit policy ([`rolling`]: one per origin) scored on
+/// their own parts, pooled over the origins: each figure is the ratio of the
+/// sums over every origin's layers and intervals (metrics.md's definitions,
+/// as if the origins' intervals were one long run), i.e. each origin's
+/// figure weighted by its part's total load.
+pub fn evaluate_rolling(parts: &[(PhaseData, PhaseData)], placements: &[Placement], cluster: &super::params::Cluster) -> Result<HoldoutFigures> {
+    if parts.is_empty() || parts.len() != placements.len() {
+        return Err(Error::internal(format!("{} rolling parts for {} tables", parts.len(), placements.len())));
+    }
+    let total = |d: &PhaseData| d.summed.data.iter().sum::<f64>();
+    #[derive(Default)]
+    struct Pool {
+        num: f64,
+        den: f64,
+        defined: bool,
+    }
+    impl Pool {
+        fn add(&mut self, v: Option<f64>, w: f64) {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                self.num += v * w;
+                self.den += w;
+                self.defined = true;
+            }
+        }
+        fn get(&self) -> Option<f64> {
+            (self.defined && self.den > 0.0).then(|| self.num / self.den)
+        }
+    }
+    let (mut fs, mut hs, mut ft, mut ht) = (Pool::default(), Pool::default(), Pool::default(), Pool::default());
+    let (mut fit_intervals, mut held_out_intervals) = (0, 0);
+    for ((fit, held), placement) in parts.iter().zip(placements) {
+        let f = evaluate(fit, held, placement, cluster);
+        let (wf, wh) = (total(fit), total(held));
+        fs.add(Some(f.fit_step), wf);
+        hs.add(Some(f.held_out_step), wh);
+        ft.add(f.fit_time_resolved, wf);
+        ht.add(f.held_out_time_resolved, wh);
+        fit_intervals += f.fit_intervals;
+        held_out_intervals += f.held_out_intervals;
+    }
+    Ok(HoldoutFigures {
+        fit_intervals,
+        held_out_intervals,
+        fit_step: fs.get().unwrap_or(f64::NAN),
+        held_out_step: hs.get().unwrap_or(f64::NAN),
+        fit_time_resolved: ft.get(),
+        held_out_time_resolved: ht.get(),
+    })
 }
 
 /// One table scored on the fit part and on the held-out part of a split.
