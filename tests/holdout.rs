@@ -175,3 +175,36 @@ fn rolling_figures_pool_the_origins_by_load() {
     assert_eq!(pooled.held_out_intervals, d.intervals() - 6);
     assert!(holdout::evaluate_rolling(&parts, &tables[1..], &c).is_err());
 }
+
+/// The page's rolling check: the new tables pooled as `evaluate_rolling`
+/// pools them, the "before" (the dump's current placement, the one rule of
+/// `engine::before`) serving every origin and pooled the same way, and the
+/// split named; `rolling_origins` counts what `rolling` makes, with its checks.
+#[test]
+fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
+    let dir = common::fixtures().join("small-series-nodes-map/input");
+    let ds = elb::engine::ingest::read_files(&support::input_files(&dir)).unwrap();
+    let data = &ds.phases[0];
+    let settings = Settings { cluster: Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() }, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
+    let (w, h) = (6, 5);
+    let parts = holdout::rolling(data, w, h).unwrap();
+    assert_eq!(holdout::rolling_origins(data, w, h).unwrap(), parts.len());
+    let afters: Vec<_> = parts.iter().map(|(fit, _)| algo::solve_all(fit, &settings, &mut |_| true).unwrap().0).collect();
+    let c = holdout::phase_check_rolling(&ds, data, (w, h), &parts, &afters, &settings).unwrap();
+    assert_eq!(c.split, holdout::CheckSplit::Rolling { window: w, horizon: h, origins: parts.len() });
+    assert_eq!(c.after, holdout::evaluate_rolling(&parts, &afters, &settings.cluster).unwrap());
+    let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
+    assert!(b.is_current, "{}", b.label);
+    let befores = vec![b.placement.clone(); parts.len()];
+    assert_eq!(c.before, holdout::evaluate_rolling(&parts, &befores, &settings.cluster).unwrap());
+    assert_eq!(c.before_label, b.label);
+    assert_eq!(c.after.held_out_intervals, data.intervals() - w);
+    // One table short: an error, not a panic.
+    assert!(holdout::phase_check_rolling(&ds, data, (w, h), &parts, &afters[1..], &settings).is_err());
+    // The count's checks are `rolling`'s.
+    let t = data.intervals();
+    assert_eq!(holdout::rolling_origins(data, t, 1).unwrap_err().to_string(), holdout::rolling(data, t, 1).unwrap_err().to_string());
+    assert_eq!(holdout::rolling_origins(data, 1, 1).unwrap(), t - 1);
+    let split = holdout::phase_check(&ds, data, &parts[0].0, &parts[0].1, &afters[0], &settings);
+    assert_eq!(split.split, holdout::CheckSplit::InTime);
+}

@@ -144,29 +144,34 @@ pub fn latest(data: &PhaseData, window: usize) -> Result<PhaseData> {
 /// table re-fitted every `horizon` intervals on the last `window` ones would
 /// have faced. Needs `window >= 1`, `horizon >= 1` and `window < T`.
 pub fn rolling(data: &PhaseData, window: usize, horizon: usize) -> Result<Vec<(PhaseData, PhaseData)>> {
+    let s = series_of(data)?;
+    Ok(rolling_ranges(s.intervals, window, horizon)?
+        .into_iter()
+        .map(|(fit, eval)| (subset(data, s, &fit.collect::<Vec<_>>()), subset(data, s, &eval.collect::<Vec<_>>())))
+        .collect())
+}
+
+/// How many origins [`rolling`] makes of `data` with `window` and `horizon`
+/// (its checks, without copying any interval).
+pub fn rolling_origins(data: &PhaseData, window: usize, horizon: usize) -> Result<usize> {
+    Ok(rolling_ranges(series_of(data)?.intervals, window, horizon)?.len())
+}
+
+/// The fit and score ranges of [`rolling`]'s origins among `t` intervals.
+fn rolling_ranges(t: usize, window: usize, horizon: usize) -> Result<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
     if window == 0 || horizon == 0 {
         return Err(Error::param(
             Param::HoldoutRolling,
             format!("the window and the horizon must each be at least 1 interval, got window {window}, horizon {horizon}"),
         ));
     }
-    let s = series_of(data)?;
-    let t = s.intervals;
     if window >= t {
         return Err(Error::param(
             Param::HoldoutRolling,
             format!("a window of {window} intervals leaves none to score: the dump has {t} kept intervals (the window must be below that)"),
         ));
     }
-    let mut out = Vec::new();
-    let mut k = window;
-    while k < t {
-        let fit: Vec<usize> = (k - window..k).collect();
-        let eval: Vec<usize> = (k..(k + horizon).min(t)).collect();
-        out.push((subset(data, s, &fit), subset(data, s, &eval)));
-        k += horizon;
-    }
-    Ok(out)
+    Ok((window..t).step_by(horizon).map(|k| (k - window..k, k..(k + horizon).min(t))).collect())
 }
 
 /// The tables of a re-fit policy ([`rolling`]: one per origin) scored on
@@ -174,7 +179,7 @@ pub fn rolling(data: &PhaseData, window: usize, horizon: usize) -> Result<Vec<(P
 /// sums over every origin's layers and intervals (metrics.md's definitions,
 /// as if the origins' intervals were one long run), i.e. each origin's
 /// figure weighted by its part's total load.
-pub fn evaluate_rolling(parts: &[(PhaseData, PhaseData)], placements: &[Placement], cluster: &super::params::Cluster) -> Result<HoldoutFigures> {
+pub fn evaluate_rolling<F: std::borrow::Borrow<PhaseData>>(parts: &[(F, PhaseData)], placements: &[Placement], cluster: &super::params::Cluster) -> Result<HoldoutFigures> {
     if parts.is_empty() || parts.len() != placements.len() {
         return Err(Error::internal(format!("{} rolling parts for {} tables", parts.len(), placements.len())));
     }
@@ -200,6 +205,7 @@ pub fn evaluate_rolling(parts: &[(PhaseData, PhaseData)], placements: &[Placemen
     let (mut fs, mut hs, mut ft, mut ht) = (Pool::default(), Pool::default(), Pool::default(), Pool::default());
     let (mut fit_intervals, mut held_out_intervals) = (0, 0);
     for ((fit, held), placement) in parts.iter().zip(placements) {
+        let fit = fit.borrow();
         let f = evaluate(fit, held, placement, cluster);
         let (wf, wh) = (total(fit), total(held));
         fs.add(Some(f.fit_step), wf);
@@ -296,16 +302,39 @@ pub fn can_split(data: &PhaseData) -> bool {
     series_of(data).is_ok()
 }
 
-/// One phase's held-out check: the new table and the "before" placement
+/// How a [`PhaseCheck`] held intervals out.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub enum CheckSplit {
+    /// One chronological split ([`split`]): fitted on the first part.
+    InTime,
+    /// A rolling origin ([`rolling`]): `origins` tables, each fitted on the
+    /// `window` intervals before its origin and serving the next `horizon`.
+    Rolling { window: usize, horizon: usize, origins: usize },
+}
+
+/// One phase's held-out check: the new table(s) and the "before" placement
 /// (the one rule of [`super::before`]; a broken current placement is named
-/// and the default layout stands in), each scored on both parts of the split.
+/// and the default layout stands in), each scored on both parts of the split
+/// (or, for a rolling origin, on every origin's parts, pooled).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct PhaseCheck {
     pub phase: super::model::Phase,
     pub algorithm: super::params::Algorithm,
+    pub split: CheckSplit,
     pub after: HoldoutFigures,
     pub before: HoldoutFigures,
     pub before_label: String,
+}
+
+/// The placement a held-out check compares with, and its label.
+fn check_before(dataset: &super::model::Dataset, data: &PhaseData, cluster: &super::params::Cluster) -> (Placement, String) {
+    match super::before::before(dataset, data, cluster, None) {
+        Ok(b) => (b.placement, b.label),
+        Err(e) => {
+            let b = super::before::default_layout(data, cluster);
+            (b.placement, format!("{} (not the current placement: {e})", b.label))
+        }
+    }
 }
 
 /// [`PhaseCheck`] of the table `after` fitted on `fit` (phase `data` of
@@ -319,20 +348,40 @@ pub fn phase_check(
     settings: &super::params::Settings,
 ) -> PhaseCheck {
     let cluster = &settings.cluster;
-    let (before, before_label) = match super::before::before(dataset, data, cluster, None) {
-        Ok(b) => (b.placement, b.label),
-        Err(e) => {
-            let b = super::before::default_layout(data, cluster);
-            (b.placement, format!("{} (not the current placement: {e})", b.label))
-        }
-    };
+    let (before, before_label) = check_before(dataset, data, cluster);
     PhaseCheck {
         phase: data.phase,
         algorithm: settings.algorithm,
+        split: CheckSplit::InTime,
         after: evaluate(fit, held_out, after, cluster),
         before: evaluate(fit, held_out, &before, cluster),
         before_label,
     }
+}
+
+/// [`PhaseCheck`] of a rolling origin: `afters[i]` fitted on the fit part of
+/// `origins[i]` ([`rolling`] of phase `data` with `window`, `horizon`),
+/// pooled by [`evaluate_rolling`]; the "before" placement serves every
+/// origin, pooled the same way.
+pub fn phase_check_rolling<F: std::borrow::Borrow<PhaseData>>(
+    dataset: &super::model::Dataset,
+    data: &PhaseData,
+    (window, horizon): (usize, usize),
+    origins: &[(F, PhaseData)],
+    afters: &[Placement],
+    settings: &super::params::Settings,
+) -> Result<PhaseCheck> {
+    let cluster = &settings.cluster;
+    let (before, before_label) = check_before(dataset, data, cluster);
+    let befores = vec![before; origins.len()];
+    Ok(PhaseCheck {
+        phase: data.phase,
+        algorithm: settings.algorithm,
+        split: CheckSplit::Rolling { window, horizon, origins: origins.len() },
+        after: evaluate_rolling(origins, afters, cluster)?,
+        before: evaluate_rolling(origins, &befores, cluster)?,
+        before_label,
+    })
 }
 
 pub use super::metrics::layer_interval_imbalance;

@@ -1,13 +1,19 @@
 //! "Held-out check": will this table still be good tomorrow?
 //!
-//! For time-series input only: the intervals are split in time
-//! ([`crate::engine::holdout::split`], default 70% to fit, 30% held out),
-//! the fit part is solved in the worker pool ([`super::pool`]) with the
-//! settings above, and the table is scored on both parts
-//! ([`crate::engine::holdout::evaluate`]), beside the "before" placement
-//! scored the same way. Summed input has no time order (one number per
-//! expert for the whole collection), so there is nothing to hold out: the
-//! panel says so and its button is disabled.
+//! For time-series input only, two ways to hold intervals out:
+//! - one split in time ([`crate::engine::holdout::split`], default 70% to
+//!   fit, 30% held out): the fit part is solved and the table scored on both
+//!   parts ([`crate::engine::holdout::phase_check`]);
+//! - a rolling origin ([`crate::engine::holdout::rolling`], "W,H"): a table
+//!   re-fitted every H intervals on the last W, every later interval scored
+//!   with the table that would have served it, pooled
+//!   ([`crate::engine::holdout::phase_check_rolling`]).
+//!
+//! The fits run in the worker pool ([`super::pool`]) with the settings
+//! above, beside the "before" placement scored the same way. Summed input
+//! has no time order (one number per expert for the whole collection), so
+//! there is nothing to hold out: the panel says so and its button is
+//! disabled.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use super::text_field::TextField;
-use crate::engine::holdout::{self, HoldoutFigures};
+use crate::engine::holdout::{self, CheckSplit, HoldoutFigures};
 use crate::page::heat::ratio_opt;
 use crate::engine::{Dataset, PhaseData, Placement, Settings};
 
@@ -68,13 +74,17 @@ fn rows_of(label: String, f: &HoldoutFigures) -> impl IntoView + use<> {
 
 fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
     let phase = c.phase.name();
-    let caption = format!(
-        "Held-out check of the {phase} phase: fitted on the first {} intervals, held out: the last {}",
-        c.after.fit_intervals, c.after.held_out_intervals
-    );
+    let (fit_n, held_n) = (c.after.fit_intervals, c.after.held_out_intervals);
+    let caption = match c.split {
+        CheckSplit::InTime => format!("Held-out check of the {phase} phase: fitted on the first {fit_n} intervals, held out: the last {held_n}"),
+        CheckSplit::Rolling { window, horizon, origins } => format!(
+            "Held-out check of the {phase} phase: re-fitted every {horizon} intervals on the last {window} ({origins} tables), held out: the {held_n} intervals after the first {window}, each scored with the table that served it"
+        ),
+    };
     let summary = match (c.after.fit_time_resolved, c.after.held_out_time_resolved) {
         (Some(f), Some(h)) => format!(
-            "The new table ({}) scores {:.4} time-resolved on the intervals it was fitted on and {:.4} on the held-out ones ({}).",
+            "The new table{} ({}) scores {:.4} time-resolved on the intervals it was fitted on and {:.4} on the held-out ones ({}).",
+            if matches!(c.split, CheckSplit::Rolling { .. }) { "s" } else { "" },
             c.algorithm.label(),
             f,
             h,
@@ -115,38 +125,73 @@ fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
     }
 }
 
-/// One phase to check: its data, the fit part (solved) and the held-out part.
-type Job = (Arc<PhaseData>, Arc<PhaseData>, PhaseData);
+/// How to hold out: one split in time (the fit fraction) or a rolling
+/// origin (window, horizon).
+#[derive(Clone, Copy)]
+enum Mode {
+    InTime(f64),
+    Rolling(usize, usize),
+}
 
-/// What the form and the fit field ask for: the data, the fit settings, the
-/// fit fraction and every phase's split — or why the check cannot start.
-fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Settings, f64, Vec<Job>), String> {
+/// One phase to check: its data and its parts — one (fit, held out) pair,
+/// or one per origin of a rolling origin; each fit part is solved.
+type Job = (Arc<PhaseData>, Vec<(Arc<PhaseData>, PhaseData)>);
+
+/// The phases a held-out check can run on.
+fn splittable(dataset: &Dataset) -> impl Iterator<Item = &PhaseData> {
+    dataset.phases.iter().filter(|d| holdout::can_split(d))
+}
+
+/// The rolling origin's "W,H", checked against every phase that can be split.
+fn parse_rolling(text: &str, dataset: Option<&Dataset>) -> Result<(usize, usize), String> {
+    let (w, h) = holdout::parse_rolling(text.trim()).map_err(|e| e.message)?;
+    for d in dataset.into_iter().flat_map(splittable) {
+        holdout::rolling_origins(d, w, h).map_err(|e| format!("{}: {}", d.phase.name(), e.message))?;
+    }
+    Ok((w, h))
+}
+
+/// What the form and the fields ask for: the data, the fit settings, the
+/// way to hold out and every phase's parts — or why the check cannot start.
+fn holdout_request(state: AppState, rolling: bool, fit_text: &str, wh_text: &str) -> Result<(Arc<Dataset>, Settings, Mode, Vec<Job>), String> {
     let Some(dataset) = state.dataset.get_untracked() else {
         return Err("Load data first.".into());
     };
-    let fraction = parse_percent(fit_text)?;
+    let mode = if rolling {
+        let (w, h) = parse_rolling(wh_text, Some(&dataset))?;
+        Mode::Rolling(w, h)
+    } else {
+        Mode::InTime(parse_percent(fit_text)?)
+    };
     let settings = untrack(|| validate(&state.form, Some(&dataset))).map_err(|e| format!("Cannot check: {}", e.message))?;
     let settings = holdout::fit_settings(&settings);
     let mut jobs = Vec::new();
     for data in pool::phases_of(&dataset).into_iter().filter(|d| holdout::can_split(d)) {
-        let (fit, held) = crate::ui::timed("holdout::split", || holdout::split(&data, fraction)).map_err(|e| format!("Cannot check: {e}"))?;
-        jobs.push((data, Arc::new(fit), held));
+        let parts = match mode {
+            Mode::InTime(fraction) => crate::ui::timed("holdout::split", || holdout::split(&data, fraction)).map(|p| vec![p]),
+            Mode::Rolling(w, h) => crate::ui::timed("holdout::rolling", || holdout::rolling(&data, w, h)),
+        };
+        let parts = parts.map_err(|e| format!("Cannot check: {e}"))?;
+        jobs.push((data, parts.into_iter().map(|(fit, held)| (Arc::new(fit), held)).collect()));
     }
     if jobs.is_empty() {
         return Err("No phase of the data is a time series with 2 or more intervals.".into());
     }
-    Ok((dataset, settings, fraction, jobs))
+    Ok((dataset, settings, mode, jobs))
 }
 
 /// The "Held-out check" section.
 #[component]
 pub fn Holdout() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let rolling = RwSignal::new(false);
     let fit_text = RwSignal::new("70".to_string());
+    let wh_text = RwSignal::new("16,4".to_string());
     let out: RwSignal<Vec<PhaseCheck>> = RwSignal::new(Vec::new());
     let progress: RwSignal<Option<(usize, usize, Option<f64>)>> = RwSignal::new(None);
     let status = RwSignal::new(String::new());
     let fit_error = move || parse_percent(&fit_text.get()).err();
+    let wh_error = move || state.dataset.with(|d| parse_rolling(&wh_text.get(), d.as_deref()).err());
     // New data: the check of the old data stops and goes.
     Effect::new(move |prev: Option<()>| {
         state.dataset.track();
@@ -161,7 +206,7 @@ pub fn Holdout() -> impl IntoView {
     let unavailable = move || {
         state.dataset.with(|d| match d {
             None => Some("Load data first.".to_string()),
-            Some(ds) if !ds.phases.iter().any(holdout::can_split) => Some(
+            Some(ds) if splittable(ds).next().is_none() => Some(
                 "Held-out check needs time-series input (a MindIE dump with model_gen_config.json and its per-interval dumps). The loaded data is summed over time: one load per expert for the whole collection, with no time order to split, so nothing can be held out."
                     .to_string(),
             ),
@@ -171,7 +216,7 @@ pub fn Holdout() -> impl IntoView {
     let start = move |_| {
         stop();
         out.set(Vec::new());
-        let (dataset, settings, fraction, jobs) = match holdout_request(state, &fit_text.get_untracked()) {
+        let (dataset, settings, mode, jobs) = match holdout_request(state, rolling.get_untracked(), &fit_text.get_untracked(), &wh_text.get_untracked()) {
             Ok(r) => r,
             Err(e) => {
                 status.set(e);
@@ -180,14 +225,19 @@ pub fn Holdout() -> impl IntoView {
         };
         let group = pool::new_group();
         GROUP.with(|g| g.set(group));
-        let total: usize = jobs.iter().map(|j| j.0.layers).sum();
-        let done: Rc<std::cell::RefCell<Vec<usize>>> = Rc::new(std::cell::RefCell::new(vec![0; jobs.len()]));
+        // Every fit part of every phase is one solve; progress counts their layers.
+        let fits: Vec<Arc<PhaseData>> = jobs.iter().flat_map(|(_, parts)| parts.iter().map(|(fit, _)| fit.clone())).collect();
+        let total: usize = fits.iter().map(|f| f.layers).sum();
+        let done: Rc<std::cell::RefCell<Vec<usize>>> = Rc::new(std::cell::RefCell::new(vec![0; fits.len()]));
         progress.set(Some((0, total, None)));
-        status.set(format!("Fitting on the first {:.0}% of the intervals…", fraction * 100.0));
-        let pending: Vec<_> = jobs
-            .iter()
+        status.set(match mode {
+            Mode::InTime(fraction) => format!("Fitting on the first {:.0}% of the intervals…", fraction * 100.0),
+            Mode::Rolling(w, h) => format!("Fitting {} tables, one every {h} intervals on the last {w}…", fits.len()),
+        });
+        let mut pending: std::collections::VecDeque<_> = fits
+            .into_iter()
             .enumerate()
-            .map(|(i, (_, fit, _))| {
+            .map(|(i, fit)| {
                 let done = done.clone();
                 let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
                     if !current(group) {
@@ -202,22 +252,43 @@ pub fn Holdout() -> impl IntoView {
                     };
                     progress.set(Some((sum, total, pool::left_ms(p.elapsed_ms, sum, total))));
                 });
-                pool::solve(group, fit.clone(), settings.clone(), Some(on_progress))
+                pool::solve(group, fit, settings.clone(), Some(on_progress))
             })
             .collect();
         leptos::task::spawn_local(async move {
             let mut checks = Vec::new();
-            for ((data, fit, held), fut) in jobs.into_iter().zip(pending) {
-                let r = fut.await;
+            for (data, parts) in jobs {
+                let mut afters = Vec::with_capacity(parts.len());
+                for _ in 0..parts.len() {
+                    let Some(fut) = pending.pop_front() else { return };
+                    match fut.await {
+                        Ok(sol) => afters.push(Placement { layers: sol.layers }),
+                        Err(e) => {
+                            if current(group) {
+                                stop();
+                                progress.set(None);
+                                status.set(format!("The held-out check failed: {e}"));
+                            }
+                            return;
+                        }
+                    }
+                }
                 // Each phase's figures in a main-thread task of its own.
                 crate::ui::next_task().await;
                 if !current(group) {
                     return;
                 }
-                match r {
-                    Ok(sol) => {
-                        let after = Placement { layers: sol.layers };
-                        checks.push(crate::ui::timed("holdout::phase_check", || holdout::phase_check(&dataset, &data, &fit, &held, &after, &settings)));
+                let check = match mode {
+                    Mode::InTime(_) => Ok(crate::ui::timed("holdout::phase_check", || {
+                        holdout::phase_check(&dataset, &data, &parts[0].0, &parts[0].1, &afters[0], &settings)
+                    })),
+                    Mode::Rolling(w, h) => crate::ui::timed("holdout::phase_check_rolling", || {
+                        holdout::phase_check_rolling(&dataset, &data, (w, h), &parts, &afters, &settings)
+                    }),
+                };
+                match check {
+                    Ok(c) => {
+                        checks.push(c);
                         out.set(checks.clone());
                     }
                     Err(e) => {
@@ -244,18 +315,39 @@ pub fn Holdout() -> impl IntoView {
         <section class="card beyond holdout" aria-labelledby="holdout-h">
             <h2 id="holdout-h">"Held-out check"</h2>
             <p>
-                "Will this table still be good tomorrow? Fits the table on the first part of the intervals with the settings above and scores it on the intervals it has not seen."
+                "Will this table still be good tomorrow? Fits the table with the settings above on some of the intervals and scores it on intervals it has not seen."
             </p>
             {move || unavailable().map(|why| view! { <p class="hint holdout-unavailable">{why}</p> })}
             <div class="beyond-fields">
-                <TextField
-                    id="holdout-fit"
-                    label="Fit part (% of intervals)"
-                    rule="The first part of the intervals fits the table, the rest is held out (default 70% / 30%)."
-                    value=fit_text
-                    error=Signal::derive(fit_error)
-                    inputmode="decimal"
-                />
+                <div class="field">
+                    <label for="holdout-mode">"Hold out"</label>
+                    <select id="holdout-mode" on:change=move |ev| rolling.set(event_target_value(&ev) == "rolling")>
+                        <option value="split" selected=true>"The last part (one split in time)"</option>
+                        <option value="rolling">"Re-fit on a schedule (rolling origin)"</option>
+                    </select>
+                </div>
+                <Show
+                    when=move || rolling.get()
+                    fallback=move || view! {
+                        <TextField
+                            id="holdout-fit"
+                            label="Fit part (% of intervals)"
+                            rule="The first part of the intervals fits the table, the rest is held out (default 70% / 30%)."
+                            value=fit_text
+                            error=Signal::derive(fit_error)
+                            inputmode="decimal"
+                        />
+                    }
+                >
+                    <TextField
+                        id="holdout-rolling"
+                        label="Window, horizon (intervals)"
+                        rule="W,H: every H intervals a table is fitted on the last W and serves the next H; each later interval is scored with the table that served it, pooled (default 16,4)."
+                        value=wh_text
+                        error=Signal::derive(wh_error)
+                        inputmode="text"
+                    />
+                </Show>
             </div>
             <div class="actions">
                 <button

@@ -2,9 +2,11 @@
 // items 1 and 2 in the page): both solve in the page's worker pool.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
-  openApp, fixturesDir, dropFolder, setSettings, waitDone, assertNoPanics, openSuite, closeSuite,
+  openApp, fixturesDir, dropFolder, setSettings, waitDone, assertNoPanics, openSuite, closeSuite, elb,
 } from './helpers.mjs';
 
 let site;
@@ -64,7 +66,7 @@ test('a sweep on small-series marks the knee, lists the points, and "Use" sets R
   }
 });
 
-test('the held-out check shows fit and held-out figures; summed input explains why it is off', async () => {
+test('the held-out check shows fit and held-out figures, in time and with a rolling origin (as the CLI); summed input explains why it is off', async () => {
   const { context, page, errors } = await openApp(browser, site.url);
   try {
     await dropSmallSeries(context, page);
@@ -83,6 +85,29 @@ test('the held-out check shows fit and held-out figures; summed input explains w
       for (const k of [2, 5]) assert.match(c[k], /^[+-]\d+\.\d\d%$/, `difference ${k} of row ${i}: ${c}`);
     }
     assert.match(await rows.nth(0).locator('th').innerText(), /^New table \(Speculative-MoE level 1 \(al 1\)\)$/);
+    // A rolling origin: a window that leaves nothing to score is refused as
+    // typed; 16,4 re-fits twice and gives the CLI's pooled figure.
+    await section.getByLabel('Hold out', { exact: true }).selectOption('rolling');
+    const wh = section.getByLabel('Window, horizon (intervals)', { exact: true });
+    assert.equal(await wh.inputValue(), '16,4');
+    await wh.fill('22,1');
+    await section.locator('.field-error', { hasText: 'decode: a window of 22 intervals leaves none to score: the dump has 22 kept intervals' }).waitFor();
+    await wh.fill('16,4');
+    assert.equal(await section.locator('.field-error').count(), 0);
+    await section.getByRole('button', { name: 'Run held-out check', exact: true }).click();
+    await section.locator('.holdout-status', { hasText: /^Held-out check done/ }).waitFor({ timeout: 120_000 });
+    const rolled = section.getByRole('table', { name: /re-fitted every 4 intervals on the last 16 \(2 tables\), held out: the 6 intervals after the first 16/ });
+    const newRow = await rolled.locator('tbody tr').nth(0).locator('td').allInnerTexts();
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'elb-rolling-'));
+    try {
+      const cli = JSON.parse(elb(['-icp', path.join(fixtures, 'small-series', 'input'), '-nn', '8', '-nd', '2', '-nre', '8', '-al', '1',
+        '--holdout-rolling', '16,4', '--json', '-q', '-o', out]));
+      assert.equal(cli.decode.holdout.origins, 2);
+      assert.equal(newRow[3], cli.decode.holdout.in_sample.toFixed(4), 'pooled time-resolved on the fitted windows');
+      assert.equal(newRow[4], cli.decode.holdout.held_out.toFixed(4), 'pooled time-resolved held out, as `elb --holdout-rolling 16,4`');
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
     // Summed input: the check is off and says why.
     await dropFolder(context, page, path.join(fixtures, 'small-summed', 'input'));
     await page.locator('section.summary').getByText('Dropped: input').waitFor();
