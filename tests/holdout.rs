@@ -99,12 +99,15 @@ fn a_phase_check_scores_the_table_and_the_before_on_both_parts() {
     let settings = Settings { cluster: Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() }, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
     let (fit, held) = holdout::split(data, 0.7).unwrap();
     let (after, _) = algo::solve_all(&fit, &settings, &mut |_| true).unwrap();
-    let c = holdout::phase_check(&ds, data, &fit, &held, &after, &settings);
-    assert_eq!(c.after, holdout::evaluate(&fit, &held, &after, &settings.cluster));
+    let parts = [(fit, held)];
+    let c = holdout::phase_check(&ds, data, holdout::CheckSplit::InTime, &parts, std::slice::from_ref(&after), &settings).unwrap();
+    let [(fit, held)] = &parts;
+    assert_eq!(c.split, holdout::CheckSplit::InTime);
+    assert_eq!(c.after, holdout::evaluate(fit, held, &after, &settings.cluster));
     // The before is the engine's one rule: here the dump's current placement.
     let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
     assert!(b.is_current, "{}", b.label);
-    assert_eq!((c.before.clone(), c.before_label.as_str()), (holdout::evaluate(&fit, &held, &b.placement, &settings.cluster), b.label.as_str()));
+    assert_eq!((c.before.clone(), c.before_label.as_str()), (holdout::evaluate(fit, held, &b.placement, &settings.cluster), b.label.as_str()));
     // Summed input cannot be split.
     let summed = common::ingest_input(&common::fixtures().join("small-summed/input"));
     assert!(!holdout::can_split(&summed));
@@ -190,8 +193,9 @@ fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     let parts = holdout::rolling(data, w, h).unwrap();
     assert_eq!(holdout::rolling_origins(data, w, h).unwrap(), parts.len());
     let afters: Vec<_> = parts.iter().map(|(fit, _)| algo::solve_all(fit, &settings, &mut |_| true).unwrap().0).collect();
-    let c = holdout::phase_check_rolling(&ds, data, (w, h), &parts, &afters, &settings).unwrap();
-    assert_eq!(c.split, holdout::CheckSplit::Rolling { window: w, horizon: h, origins: parts.len() });
+    let split = holdout::CheckSplit::Rolling { window: w, horizon: h, origins: parts.len() };
+    let c = holdout::phase_check(&ds, data, split, &parts, &afters, &settings).unwrap();
+    assert_eq!(c.split, split);
     assert_eq!(c.after, holdout::evaluate_rolling(&parts, &afters, &settings.cluster).unwrap());
     let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
     assert!(b.is_current, "{}", b.label);
@@ -200,11 +204,9 @@ fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     assert_eq!(c.before_label, b.label);
     assert_eq!(c.after.held_out_intervals, data.intervals() - w);
     // One table short: an error, not a panic.
-    assert!(holdout::phase_check_rolling(&ds, data, (w, h), &parts, &afters[1..], &settings).is_err());
+    assert!(holdout::phase_check(&ds, data, split, &parts, &afters[1..], &settings).is_err());
     // The count's checks are `rolling`'s.
     let t = data.intervals();
     assert_eq!(holdout::rolling_origins(data, t, 1).unwrap_err().to_string(), holdout::rolling(data, t, 1).unwrap_err().to_string());
     assert_eq!(holdout::rolling_origins(data, 1, 1).unwrap(), t - 1);
-    let split = holdout::phase_check(&ds, data, &parts[0].0, &parts[0].1, &afters[0], &settings);
-    assert_eq!(split.split, holdout::CheckSplit::InTime);
 }

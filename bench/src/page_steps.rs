@@ -63,12 +63,13 @@ pub fn page_steps_report(select: &Select, runs: usize) {
                 continue;
             }
             row("holdout::split (70%)", best_ms(runs, || holdout::split(&data, holdout::DEFAULT_FIT_FRACTION)));
-            let Ok((fit, held)) = holdout::split(&data, holdout::DEFAULT_FIT_FRACTION) else {
+            let Ok(part) = holdout::split(&data, holdout::DEFAULT_FIT_FRACTION) else {
                 continue;
             };
+            let (parts, tables) = ([part], std::slice::from_ref(&placement));
             row(
                 "holdout::phase_check",
-                best_ms(runs, || holdout::phase_check(&case.dataset, &data, &fit, &held, &placement, &settings)),
+                best_ms(runs, || holdout::phase_check(&case.dataset, &data, holdout::CheckSplit::InTime, &parts, tables, &settings)),
             );
         }
     }

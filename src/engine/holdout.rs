@@ -178,10 +178,15 @@ fn rolling_ranges(t: usize, window: usize, horizon: usize) -> Result<Vec<(std::o
 /// their own parts, pooled over the origins: each figure is the ratio of the
 /// sums over every origin's layers and intervals (metrics.md's definitions,
 /// as if the origins' intervals were one long run), i.e. each origin's
-/// figure weighted by its part's total load.
+/// figure weighted by its part's total load; with one origin, [`evaluate`]'s
+/// figures of that split.
 pub fn evaluate_rolling<F: std::borrow::Borrow<PhaseData>>(parts: &[(F, PhaseData)], placements: &[Placement], cluster: &super::params::Cluster) -> Result<HoldoutFigures> {
     if parts.is_empty() || parts.len() != placements.len() {
         return Err(Error::internal(format!("{} rolling parts for {} tables", parts.len(), placements.len())));
+    }
+    if let ([(fit, held)], [placement]) = (parts, placements) {
+        // One origin: that split's own figures, exactly.
+        return Ok(evaluate(fit.borrow(), held, placement, cluster));
     }
     let total = |d: &PhaseData| d.summed.data.iter().sum::<f64>();
     #[derive(Default)]
@@ -337,49 +342,28 @@ fn check_before(dataset: &super::model::Dataset, data: &PhaseData, cluster: &sup
     }
 }
 
-/// [`PhaseCheck`] of the table `after` fitted on `fit` (phase `data` of
-/// `dataset`, split into `fit` and `held_out`).
-pub fn phase_check(
+/// [`PhaseCheck`] of phase `data` of `dataset`: `afters[i]` is the table
+/// fitted on the fit part of `parts[i]` — one part for [`CheckSplit::InTime`]
+/// ([`split`]), every origin of [`rolling`] for [`CheckSplit::Rolling`] —
+/// scored by [`evaluate_rolling`] (one part: [`evaluate`]'s figures); the
+/// "before" placement serves every part and is scored the same way.
+pub fn phase_check<F: std::borrow::Borrow<PhaseData>>(
     dataset: &super::model::Dataset,
     data: &PhaseData,
-    fit: &PhaseData,
-    held_out: &PhaseData,
-    after: &Placement,
-    settings: &super::params::Settings,
-) -> PhaseCheck {
-    let cluster = &settings.cluster;
-    let (before, before_label) = check_before(dataset, data, cluster);
-    PhaseCheck {
-        phase: data.phase,
-        algorithm: settings.algorithm,
-        split: CheckSplit::InTime,
-        after: evaluate(fit, held_out, after, cluster),
-        before: evaluate(fit, held_out, &before, cluster),
-        before_label,
-    }
-}
-
-/// [`PhaseCheck`] of a rolling origin: `afters[i]` fitted on the fit part of
-/// `origins[i]` ([`rolling`] of phase `data` with `window`, `horizon`),
-/// pooled by [`evaluate_rolling`]; the "before" placement serves every
-/// origin, pooled the same way.
-pub fn phase_check_rolling<F: std::borrow::Borrow<PhaseData>>(
-    dataset: &super::model::Dataset,
-    data: &PhaseData,
-    (window, horizon): (usize, usize),
-    origins: &[(F, PhaseData)],
+    split: CheckSplit,
+    parts: &[(F, PhaseData)],
     afters: &[Placement],
     settings: &super::params::Settings,
 ) -> Result<PhaseCheck> {
     let cluster = &settings.cluster;
     let (before, before_label) = check_before(dataset, data, cluster);
-    let befores = vec![before; origins.len()];
+    let befores = vec![before; parts.len()];
     Ok(PhaseCheck {
         phase: data.phase,
         algorithm: settings.algorithm,
-        split: CheckSplit::Rolling { window, horizon, origins: origins.len() },
-        after: evaluate_rolling(origins, afters, cluster)?,
-        before: evaluate_rolling(origins, &befores, cluster)?,
+        split,
+        after: evaluate_rolling(parts, afters, cluster)?,
+        before: evaluate_rolling(parts, &befores, cluster)?,
         before_label,
     })
 }

@@ -7,7 +7,7 @@
 //! - a rolling origin ([`crate::engine::holdout::rolling`], "W,H"): a table
 //!   re-fitted every H intervals on the last W, every later interval scored
 //!   with the table that would have served it, pooled
-//!   ([`crate::engine::holdout::phase_check_rolling`]).
+//!   ([`crate::engine::holdout::phase_check`]).
 //!
 //! The fits run in the worker pool ([`super::pool`]) with the settings
 //! above, beside the "before" placement scored the same way. Summed input
@@ -47,7 +47,7 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     let t = text.trim().trim_end_matches('%').trim();
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 100.0 => Ok(v / 100.0),
-        _ => Err(format!("The fit part must be a percentage strictly between 0 and 100, got '{}'", text.trim())),
+        _ => Err(format!("The fit part must be a percentage strictly between 0 and 100, or W,H for a rolling origin; got '{}'", text.trim())),
     }
 }
 
@@ -142,36 +142,35 @@ fn splittable(dataset: &Dataset) -> impl Iterator<Item = &PhaseData> {
     dataset.phases.iter().filter(|d| holdout::can_split(d))
 }
 
-/// The rolling origin's "W,H", checked against every phase that can be split.
-fn parse_rolling(text: &str, dataset: Option<&Dataset>) -> Result<(usize, usize), String> {
+/// The field: a percentage (one split in time) or "W,H" (a rolling origin,
+/// checked against every phase that can be split).
+fn parse_mode(text: &str, dataset: Option<&Dataset>) -> Result<Mode, String> {
+    if !text.contains(',') {
+        return parse_percent(text).map(Mode::InTime);
+    }
     let (w, h) = holdout::parse_rolling(text.trim()).map_err(|e| e.message)?;
     for d in dataset.into_iter().flat_map(splittable) {
         holdout::rolling_origins(d, w, h).map_err(|e| format!("{}: {}", d.phase.name(), e.message))?;
     }
-    Ok((w, h))
+    Ok(Mode::Rolling(w, h))
 }
 
 /// What the form and the fields ask for: the data, the fit settings, the
 /// way to hold out and every phase's parts — or why the check cannot start.
-fn holdout_request(state: AppState, rolling: bool, fit_text: &str, wh_text: &str) -> Result<(Arc<Dataset>, Settings, Mode, Vec<Job>), String> {
+fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Settings, Mode, Vec<Job>), String> {
     let Some(dataset) = state.dataset.get_untracked() else {
         return Err("Load data first.".into());
     };
-    let mode = if rolling {
-        let (w, h) = parse_rolling(wh_text, Some(&dataset))?;
-        Mode::Rolling(w, h)
-    } else {
-        Mode::InTime(parse_percent(fit_text)?)
-    };
+    let mode = parse_mode(fit_text, Some(&dataset))?;
     let settings = untrack(|| validate(&state.form, Some(&dataset))).map_err(|e| format!("Cannot check: {}", e.message))?;
     let settings = holdout::fit_settings(&settings);
     let mut jobs = Vec::new();
     for data in pool::phases_of(&dataset).into_iter().filter(|d| holdout::can_split(d)) {
-        let parts = match mode {
-            Mode::InTime(fraction) => crate::ui::timed("holdout::split", || holdout::split(&data, fraction)).map(|p| vec![p]),
-            Mode::Rolling(w, h) => crate::ui::timed("holdout::rolling", || holdout::rolling(&data, w, h)),
-        };
-        let parts = parts.map_err(|e| format!("Cannot check: {e}"))?;
+        let parts = crate::ui::timed("holdout::split", || match mode {
+            Mode::InTime(fraction) => holdout::split(&data, fraction).map(|p| vec![p]),
+            Mode::Rolling(w, h) => holdout::rolling(&data, w, h),
+        })
+        .map_err(|e| format!("Cannot check: {e}"))?;
         jobs.push((data, parts.into_iter().map(|(fit, held)| (Arc::new(fit), held)).collect()));
     }
     if jobs.is_empty() {
@@ -184,14 +183,11 @@ fn holdout_request(state: AppState, rolling: bool, fit_text: &str, wh_text: &str
 #[component]
 pub fn Holdout() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let rolling = RwSignal::new(false);
     let fit_text = RwSignal::new("70".to_string());
-    let wh_text = RwSignal::new("16,4".to_string());
     let out: RwSignal<Vec<PhaseCheck>> = RwSignal::new(Vec::new());
     let progress: RwSignal<Option<(usize, usize, Option<f64>)>> = RwSignal::new(None);
     let status = RwSignal::new(String::new());
-    let fit_error = move || parse_percent(&fit_text.get()).err();
-    let wh_error = move || state.dataset.with(|d| parse_rolling(&wh_text.get(), d.as_deref()).err());
+    let fit_error = move || state.dataset.with(|d| parse_mode(&fit_text.get(), d.as_deref()).err());
     // New data: the check of the old data stops and goes.
     Effect::new(move |prev: Option<()>| {
         state.dataset.track();
@@ -216,7 +212,7 @@ pub fn Holdout() -> impl IntoView {
     let start = move |_| {
         stop();
         out.set(Vec::new());
-        let (dataset, settings, mode, jobs) = match holdout_request(state, rolling.get_untracked(), &fit_text.get_untracked(), &wh_text.get_untracked()) {
+        let (dataset, settings, mode, jobs) = match holdout_request(state, &fit_text.get_untracked()) {
             Ok(r) => r,
             Err(e) => {
                 status.set(e);
@@ -234,7 +230,7 @@ pub fn Holdout() -> impl IntoView {
             Mode::InTime(fraction) => format!("Fitting on the first {:.0}% of the intervals…", fraction * 100.0),
             Mode::Rolling(w, h) => format!("Fitting {} tables, one every {h} intervals on the last {w}…", fits.len()),
         });
-        let mut pending: std::collections::VecDeque<_> = fits
+        let pending: Vec<_> = fits
             .into_iter()
             .enumerate()
             .map(|(i, fit)| {
@@ -256,11 +252,12 @@ pub fn Holdout() -> impl IntoView {
             })
             .collect();
         leptos::task::spawn_local(async move {
+            let mut pending = pending.into_iter();
             let mut checks = Vec::new();
             for (data, parts) in jobs {
                 let mut afters = Vec::with_capacity(parts.len());
                 for _ in 0..parts.len() {
-                    let Some(fut) = pending.pop_front() else { return };
+                    let Some(fut) = pending.next() else { return };
                     match fut.await {
                         Ok(sol) => afters.push(Placement { layers: sol.layers }),
                         Err(e) => {
@@ -278,14 +275,11 @@ pub fn Holdout() -> impl IntoView {
                 if !current(group) {
                     return;
                 }
-                let check = match mode {
-                    Mode::InTime(_) => Ok(crate::ui::timed("holdout::phase_check", || {
-                        holdout::phase_check(&dataset, &data, &parts[0].0, &parts[0].1, &afters[0], &settings)
-                    })),
-                    Mode::Rolling(w, h) => crate::ui::timed("holdout::phase_check_rolling", || {
-                        holdout::phase_check_rolling(&dataset, &data, (w, h), &parts, &afters, &settings)
-                    }),
+                let split = match mode {
+                    Mode::InTime(_) => CheckSplit::InTime,
+                    Mode::Rolling(window, horizon) => CheckSplit::Rolling { window, horizon, origins: parts.len() },
                 };
+                let check = crate::ui::timed("holdout::phase_check", || holdout::phase_check(&dataset, &data, split, &parts, &afters, &settings));
                 match check {
                     Ok(c) => {
                         checks.push(c);
@@ -319,35 +313,14 @@ pub fn Holdout() -> impl IntoView {
             </p>
             {move || unavailable().map(|why| view! { <p class="hint holdout-unavailable">{why}</p> })}
             <div class="beyond-fields">
-                <div class="field">
-                    <label for="holdout-mode">"Hold out"</label>
-                    <select id="holdout-mode" on:change=move |ev| rolling.set(event_target_value(&ev) == "rolling")>
-                        <option value="split" selected=true>"The last part (one split in time)"</option>
-                        <option value="rolling">"Re-fit on a schedule (rolling origin)"</option>
-                    </select>
-                </div>
-                <Show
-                    when=move || rolling.get()
-                    fallback=move || view! {
-                        <TextField
-                            id="holdout-fit"
-                            label="Fit part (% of intervals)"
-                            rule="The first part of the intervals fits the table, the rest is held out (default 70% / 30%)."
-                            value=fit_text
-                            error=Signal::derive(fit_error)
-                            inputmode="decimal"
-                        />
-                    }
-                >
-                    <TextField
-                        id="holdout-rolling"
-                        label="Window, horizon (intervals)"
-                        rule="W,H: every H intervals a table is fitted on the last W and serves the next H; each later interval is scored with the table that served it, pooled (default 16,4)."
-                        value=wh_text
-                        error=Signal::derive(wh_error)
-                        inputmode="text"
-                    />
-                </Show>
+                <TextField
+                    id="holdout-fit"
+                    label="Fit part (% of intervals, or W,H)"
+                    rule="70: fit on the first 70% of the intervals, hold out the rest (default). W,H such as 16,4: a rolling origin, re-fitted every H intervals on the last W; every later interval is scored with the table that served it."
+                    value=fit_text
+                    error=Signal::derive(fit_error)
+                    inputmode="text"
+                />
             </div>
             <div class="actions">
                 <button
