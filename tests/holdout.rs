@@ -210,3 +210,40 @@ fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     assert_eq!(holdout::rolling_origins(data, t, 1).unwrap_err().to_string(), holdout::rolling(data, t, 1).unwrap_err().to_string());
     assert_eq!(holdout::rolling_origins(data, 1, 1).unwrap(), t - 1);
 }
+
+/// `plan` lists the parts without copying an interval and `part` makes any
+/// one of them: the same parts as `split` and `rolling`; `Pooled` adds parts
+/// one at a time to the figures `evaluate_rolling` gives for all of them.
+#[test]
+fn a_plan_makes_the_parts_one_at_a_time() {
+    use holdout::HoldOut;
+    let d = small_series();
+    let t = d.intervals();
+    let plan = holdout::plan(&d, HoldOut::InTime(0.7)).unwrap();
+    assert_eq!(plan.len(), 1);
+    let (fit, held) = holdout::split(&d, 0.7).unwrap();
+    assert_eq!(holdout::part(&d, plan[0].0.clone()).unwrap(), fit);
+    assert_eq!(holdout::part(&d, plan[0].1.clone()).unwrap(), held);
+    let plan = holdout::plan(&d, HoldOut::Rolling(6, 4)).unwrap();
+    let parts = holdout::rolling(&d, 6, 4).unwrap();
+    assert_eq!(plan.len(), parts.len());
+    let c = Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() };
+    let s = Settings { cluster: c, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
+    let mut pooled = holdout::Pooled::default();
+    assert!(pooled.figures().is_err(), "no part scored yet");
+    let mut tables = Vec::new();
+    for ((f, h), (fit, held)) in plan.iter().zip(&parts) {
+        let (f, h) = (holdout::part(&d, f.clone()).unwrap(), holdout::part(&d, h.clone()).unwrap());
+        assert_eq!((&f, &h), (fit, held));
+        let table = algo::solve_all(&f, &s, &mut |_| true).unwrap().0;
+        pooled.add(&f, &h, &table, &c);
+        tables.push(table);
+    }
+    assert_eq!(pooled.figures().unwrap(), holdout::evaluate_rolling(&parts, &tables, &c).unwrap());
+    // Out of the series, or empty: an error, not a panic.
+    assert!(holdout::part(&d, 0..t + 1).is_err());
+    assert!(holdout::part(&d, 3..3).is_err());
+    // The plan's checks are the split's and the rolling origin's.
+    assert!(holdout::plan(&d, HoldOut::InTime(1.0)).unwrap_err().to_string().contains("strictly between 0 and 1"));
+    assert!(holdout::plan(&d, HoldOut::Rolling(t, 1)).unwrap_err().to_string().contains("leaves none to score"));
+}

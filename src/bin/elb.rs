@@ -662,7 +662,7 @@ fn solve_phase(
     // A rolling origin: its parts checked before the solve; the table
     // written is the policy's next one, fitted on the last W intervals.
     let rolling = match x.holdout_rolling {
-        Some((w, h)) => Some((holdout::rolling(data, w, h)?, holdout::latest(data, w)?, (w, h))),
+        Some((w, h)) => Some((holdout::plan(data, holdout::HoldOut::Rolling(w, h))?, holdout::latest(data, w)?, (w, h))),
         None => None,
     };
     let fit_data = match (&parts, &rolling) {
@@ -738,7 +738,7 @@ fn solve_phase(
         lines.push(held_out(phase, x.holdout, fit, eval, &placement, &cluster, &mut pj));
     }
     if let Some((origins, _, wh)) = &rolling {
-        lines.push(rolling_held_out(phase, origins, wh, &settings, &cluster, !a.input.quiet, &mut pj)?);
+        lines.push(rolling_held_out(phase, data, origins, wh, &settings, &cluster, !a.input.quiet, &mut pj)?);
     }
     Ok(pj)
 }
@@ -828,25 +828,29 @@ fn held_out(
 }
 
 /// `--holdout-rolling W,H`: every origin's table fitted on its window and
-/// scored on its horizon, pooled (`holdout::evaluate_rolling`): the line, and
-/// `holdout` in `pj`.
+/// scored on its horizon, pooled (`holdout::Pooled`; one origin's parts in
+/// memory at a time): the line, and `holdout` in `pj`.
+#[allow(clippy::too_many_arguments)]
 fn rolling_held_out(
     phase: &str,
-    origins: &[(PhaseData, PhaseData)],
+    data: &PhaseData,
+    origins: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
     &(w, h): &(usize, usize),
     settings: &Settings,
     cluster: &Cluster,
     show: bool,
     pj: &mut BTreeMap<String, Value>,
 ) -> Result<String> {
-    let mut tables = Vec::with_capacity(origins.len());
-    for (i, (fit, _)) in origins.iter().enumerate() {
+    let mut pooled = holdout::Pooled::default();
+    for (i, (fit, held)) in origins.iter().enumerate() {
+        let fit = holdout::part(data, fit.clone())?;
         let label = format!("{phase} origin {}/{}", i + 1, origins.len());
         let mut bar = Progress::new(&label, fit.layers, show);
-        tables.push(algo::solve_all(fit, settings, &mut |n| bar.update(n))?.0);
+        let table = algo::solve_all(&fit, settings, &mut |n| bar.update(n))?.0;
         bar.done();
+        pooled.add(&fit, &holdout::part(data, held.clone())?, &table, cluster);
     }
-    let f = holdout::evaluate_rolling(origins, &tables, cluster)?;
+    let f = pooled.figures()?;
     let (fi, ei) = (f.fit_time_resolved.unwrap_or(f.fit_step), f.held_out_time_resolved.unwrap_or(f.held_out_step));
     let change = (ei / fi - 1.0) * 100.0;
     pj.insert(

@@ -25,6 +25,7 @@
 use crate::engine::error::Param;
 use super::error::{Error, Result};
 use super::model::{PhaseData, Placement, Series};
+use std::ops::Range;
 
 /// Default fraction of the intervals used to fit in [`split`].
 pub const DEFAULT_FIT_FRACTION: f64 = 0.7;
@@ -89,15 +90,44 @@ fn series_of(data: &PhaseData) -> Result<&Series> {
 /// one, at most `T - 1`) to fit, the rest to score. `fraction` must lie
 /// strictly between 0 and 1.
 pub fn split(data: &PhaseData, fraction: f64) -> Result<(PhaseData, PhaseData)> {
-    if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
-        return Err(Error::param(Param::HoldoutSplit, format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {fraction}")));
+    let plan = plan(data, HoldOut::InTime(fraction))?;
+    let (fit, eval) = plan[0].clone();
+    Ok((part(data, fit)?, part(data, eval)?))
+}
+
+/// How to hold intervals out: one split in time (the fraction to fit,
+/// [`split`]) or a rolling origin (window, horizon: [`rolling`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum HoldOut {
+    InTime(f64),
+    Rolling(usize, usize),
+}
+
+/// The (fit, score) intervals of every part of `how` on `data` — one for a
+/// split in time, one per origin for a rolling origin — checked, with no
+/// interval copied ([`part`] makes each part when it is needed).
+pub fn plan(data: &PhaseData, how: HoldOut) -> Result<Vec<(Range<usize>, Range<usize>)>> {
+    let t = series_of(data)?.intervals;
+    match how {
+        HoldOut::InTime(fraction) => {
+            if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
+                return Err(Error::param(Param::HoldoutSplit, format!("the fraction of intervals to fit must lie strictly between 0 and 1, got {fraction}")));
+            }
+            let n_fit = ((fraction * t as f64).round() as usize).clamp(1, t - 1);
+            Ok(vec![(0..n_fit, n_fit..t)])
+        }
+        HoldOut::Rolling(window, horizon) => rolling_ranges(t, window, horizon),
     }
+}
+
+/// The phase restricted to the intervals `range` of its series (a part of
+/// [`plan`]).
+pub fn part(data: &PhaseData, range: Range<usize>) -> Result<PhaseData> {
     let s = series_of(data)?;
-    let t = s.intervals;
-    let n_fit = ((fraction * t as f64).round() as usize).clamp(1, t - 1);
-    let fit: Vec<usize> = (0..n_fit).collect();
-    let eval: Vec<usize> = (n_fit..t).collect();
-    Ok((subset(data, s, &fit), subset(data, s, &eval)))
+    if range.start >= range.end || range.end > s.intervals {
+        return Err(Error::internal(format!("intervals {range:?} of {}", s.intervals)));
+    }
+    Ok(subset(data, s, &range.collect::<Vec<_>>()))
 }
 
 /// Even/odd split: even intervals (0-based) to fit, odd ones to score.
@@ -144,21 +174,17 @@ pub fn latest(data: &PhaseData, window: usize) -> Result<PhaseData> {
 /// table re-fitted every `horizon` intervals on the last `window` ones would
 /// have faced. Needs `window >= 1`, `horizon >= 1` and `window < T`.
 pub fn rolling(data: &PhaseData, window: usize, horizon: usize) -> Result<Vec<(PhaseData, PhaseData)>> {
-    let s = series_of(data)?;
-    Ok(rolling_ranges(s.intervals, window, horizon)?
-        .into_iter()
-        .map(|(fit, eval)| (subset(data, s, &fit.collect::<Vec<_>>()), subset(data, s, &eval.collect::<Vec<_>>())))
-        .collect())
+    plan(data, HoldOut::Rolling(window, horizon))?.into_iter().map(|(fit, eval)| Ok((part(data, fit)?, part(data, eval)?))).collect()
 }
 
 /// How many origins [`rolling`] makes of `data` with `window` and `horizon`
 /// (its checks, without copying any interval).
 pub fn rolling_origins(data: &PhaseData, window: usize, horizon: usize) -> Result<usize> {
-    Ok(rolling_ranges(series_of(data)?.intervals, window, horizon)?.len())
+    Ok(plan(data, HoldOut::Rolling(window, horizon))?.len())
 }
 
 /// The fit and score ranges of [`rolling`]'s origins among `t` intervals.
-fn rolling_ranges(t: usize, window: usize, horizon: usize) -> Result<Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>> {
+fn rolling_ranges(t: usize, window: usize, horizon: usize) -> Result<Vec<(Range<usize>, Range<usize>)>> {
     if window == 0 || horizon == 0 {
         return Err(Error::param(
             Param::HoldoutRolling,
@@ -175,59 +201,75 @@ fn rolling_ranges(t: usize, window: usize, horizon: usize) -> Result<Vec<(std::o
 }
 
 /// The tables of a re-fit policy ([`rolling`]: one per origin) scored on
-/// their own parts, pooled over the origins: each figure is the ratio of the
-/// sums over every origin's layers and intervals (metrics.md's definitions,
-/// as if the origins' intervals were one long run), i.e. each origin's
-/// figure weighted by its part's total load; with one origin, [`evaluate`]'s
-/// figures of that split.
+/// their own parts, pooled over the origins ([`Pooled`]): each figure is the
+/// ratio of the sums over every origin's layers and intervals (metrics.md's
+/// definitions, as if the origins' intervals were one long run), i.e. each
+/// origin's figure weighted by its part's total load; with one origin,
+/// [`evaluate`]'s figures of that split.
 pub fn evaluate_rolling<F: std::borrow::Borrow<PhaseData>>(parts: &[(F, PhaseData)], placements: &[Placement], cluster: &super::params::Cluster) -> Result<HoldoutFigures> {
-    if parts.is_empty() || parts.len() != placements.len() {
+    if parts.len() != placements.len() {
         return Err(Error::internal(format!("{} rolling parts for {} tables", parts.len(), placements.len())));
     }
-    if let ([(fit, held)], [placement]) = (parts, placements) {
-        // One origin: that split's own figures, exactly.
-        return Ok(evaluate(fit.borrow(), held, placement, cluster));
+    let mut pooled = Pooled::default();
+    for ((fit, held), placement) in parts.iter().zip(placements) {
+        pooled.add(fit.borrow(), held, placement, cluster);
     }
-    let total = |d: &PhaseData| d.summed.data.iter().sum::<f64>();
-    #[derive(Default)]
-    struct Pool {
-        num: f64,
-        den: f64,
-        defined: bool,
-    }
-    impl Pool {
-        fn add(&mut self, v: Option<f64>, w: f64) {
+    pooled.figures()
+}
+
+/// Held-out figures pooled over parts scored one at a time, so no part has
+/// to be kept (see [`evaluate_rolling`]).
+#[derive(Default)]
+pub struct Pooled {
+    /// Sums of figure x part load and of part load: fit step, held-out step,
+    /// fit time-resolved, held-out time-resolved.
+    sums: [(f64, f64, bool); 4],
+    fit_intervals: usize,
+    held_out_intervals: usize,
+    /// The figures of the only part so far (one part: exactly its figures).
+    first: Option<HoldoutFigures>,
+    parts: usize,
+}
+
+impl Pooled {
+    /// Score `placement` on `fit` and `held` ([`evaluate`]) and pool the figures.
+    pub fn add(&mut self, fit: &PhaseData, held: &PhaseData, placement: &Placement, cluster: &super::params::Cluster) {
+        let f = evaluate(fit, held, placement, cluster);
+        let total = |d: &PhaseData| d.summed.data.iter().sum::<f64>();
+        let (wf, wh) = (total(fit), total(held));
+        let values = [(Some(f.fit_step), wf), (Some(f.held_out_step), wh), (f.fit_time_resolved, wf), (f.held_out_time_resolved, wh)];
+        for (sum, (v, w)) in self.sums.iter_mut().zip(values) {
             if let Some(v) = v.filter(|v| v.is_finite()) {
-                self.num += v * w;
-                self.den += w;
-                self.defined = true;
+                *sum = (sum.0 + v * w, sum.1 + w, true);
             }
         }
-        fn get(&self) -> Option<f64> {
-            (self.defined && self.den > 0.0).then(|| self.num / self.den)
+        self.fit_intervals += f.fit_intervals;
+        self.held_out_intervals += f.held_out_intervals;
+        self.parts += 1;
+        self.first = (self.parts == 1).then_some(f);
+    }
+
+    /// The pooled figures (an error before any part).
+    pub fn figures(&self) -> Result<HoldoutFigures> {
+        if self.parts == 0 {
+            return Err(Error::internal("no part was scored"));
         }
+        if let Some(f) = &self.first {
+            return Ok(f.clone());
+        }
+        let get = |i: usize| {
+            let (num, den, defined) = self.sums[i];
+            (defined && den > 0.0).then(|| num / den)
+        };
+        Ok(HoldoutFigures {
+            fit_intervals: self.fit_intervals,
+            held_out_intervals: self.held_out_intervals,
+            fit_step: get(0).unwrap_or(f64::NAN),
+            held_out_step: get(1).unwrap_or(f64::NAN),
+            fit_time_resolved: get(2),
+            held_out_time_resolved: get(3),
+        })
     }
-    let (mut fs, mut hs, mut ft, mut ht) = (Pool::default(), Pool::default(), Pool::default(), Pool::default());
-    let (mut fit_intervals, mut held_out_intervals) = (0, 0);
-    for ((fit, held), placement) in parts.iter().zip(placements) {
-        let fit = fit.borrow();
-        let f = evaluate(fit, held, placement, cluster);
-        let (wf, wh) = (total(fit), total(held));
-        fs.add(Some(f.fit_step), wf);
-        hs.add(Some(f.held_out_step), wh);
-        ft.add(f.fit_time_resolved, wf);
-        ht.add(f.held_out_time_resolved, wh);
-        fit_intervals += f.fit_intervals;
-        held_out_intervals += f.held_out_intervals;
-    }
-    Ok(HoldoutFigures {
-        fit_intervals,
-        held_out_intervals,
-        fit_step: fs.get().unwrap_or(f64::NAN),
-        held_out_step: hs.get().unwrap_or(f64::NAN),
-        fit_time_resolved: ft.get(),
-        held_out_time_resolved: ht.get(),
-    })
 }
 
 /// One table scored on the fit part and on the held-out part of a split.
@@ -342,11 +384,60 @@ fn check_before(dataset: &super::model::Dataset, data: &PhaseData, cluster: &sup
     }
 }
 
-/// [`PhaseCheck`] of phase `data` of `dataset`: `afters[i]` is the table
-/// fitted on the fit part of `parts[i]` — one part for [`CheckSplit::InTime`]
-/// ([`split`]), every origin of [`rolling`] for [`CheckSplit::Rolling`] —
-/// scored by [`evaluate_rolling`] (one part: [`evaluate`]'s figures); the
-/// "before" placement serves every part and is scored the same way.
+/// A phase's [`PhaseCheck`] built one part at a time: each part's table is
+/// scored and pooled as it comes ([`Pooled`]), beside the "before"
+/// placement scored on the same part, so a rolling origin with many origins
+/// needs one part in memory at a time.
+pub struct CheckScore {
+    phase: super::model::Phase,
+    algorithm: super::params::Algorithm,
+    split: CheckSplit,
+    cluster: super::params::Cluster,
+    before: Placement,
+    before_label: String,
+    after_pool: Pooled,
+    before_pool: Pooled,
+}
+
+impl CheckScore {
+    /// The check of phase `data` of `dataset` fitted with `settings`.
+    pub fn new(dataset: &super::model::Dataset, data: &PhaseData, split: CheckSplit, settings: &super::params::Settings) -> CheckScore {
+        let (before, before_label) = check_before(dataset, data, &settings.cluster);
+        CheckScore {
+            phase: data.phase,
+            algorithm: settings.algorithm,
+            split,
+            cluster: settings.cluster,
+            before,
+            before_label,
+            after_pool: Pooled::default(),
+            before_pool: Pooled::default(),
+        }
+    }
+
+    /// Score `after`, the table fitted on `fit`, and the before on one part.
+    pub fn add(&mut self, fit: &PhaseData, held: &PhaseData, after: &Placement) {
+        self.after_pool.add(fit, held, after, &self.cluster);
+        self.before_pool.add(fit, held, &self.before, &self.cluster);
+    }
+
+    /// The check of the parts added.
+    pub fn finish(&self) -> Result<PhaseCheck> {
+        Ok(PhaseCheck {
+            phase: self.phase,
+            algorithm: self.algorithm,
+            split: self.split,
+            after: self.after_pool.figures()?,
+            before: self.before_pool.figures()?,
+            before_label: self.before_label.clone(),
+        })
+    }
+}
+
+/// [`PhaseCheck`] of phase `data` of `dataset` from all its parts at once
+/// ([`CheckScore`]): `afters[i]` is the table fitted on the fit part of
+/// `parts[i]` — one part for [`CheckSplit::InTime`], every origin of
+/// [`rolling`] for [`CheckSplit::Rolling`].
 pub fn phase_check<F: std::borrow::Borrow<PhaseData>>(
     dataset: &super::model::Dataset,
     data: &PhaseData,
@@ -355,17 +446,14 @@ pub fn phase_check<F: std::borrow::Borrow<PhaseData>>(
     afters: &[Placement],
     settings: &super::params::Settings,
 ) -> Result<PhaseCheck> {
-    let cluster = &settings.cluster;
-    let (before, before_label) = check_before(dataset, data, cluster);
-    let befores = vec![before; parts.len()];
-    Ok(PhaseCheck {
-        phase: data.phase,
-        algorithm: settings.algorithm,
-        split,
-        after: evaluate_rolling(parts, afters, cluster)?,
-        before: evaluate_rolling(parts, &befores, cluster)?,
-        before_label,
-    })
+    if parts.len() != afters.len() {
+        return Err(Error::internal(format!("{} parts for {} tables", parts.len(), afters.len())));
+    }
+    let mut check = CheckScore::new(dataset, data, split, settings);
+    for ((fit, held), after) in parts.iter().zip(afters) {
+        check.add(fit.borrow(), held, after);
+    }
+    check.finish()
 }
 
 pub use super::metrics::layer_interval_imbalance;

@@ -15,6 +15,7 @@
 //! there is nothing to hold out: the panel says so and its button is
 //! disabled.
 
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use super::text_field::TextField;
-use crate::engine::holdout::{self, CheckSplit, HoldoutFigures};
+use crate::engine::holdout::{self, CheckSplit, HoldOut, HoldoutFigures};
 use crate::page::heat::ratio_opt;
 use crate::engine::{Dataset, PhaseData, Placement, Settings};
 
@@ -125,17 +126,10 @@ fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
     }
 }
 
-/// How to hold out: one split in time (the fit fraction) or a rolling
-/// origin (window, horizon).
-#[derive(Clone, Copy)]
-enum Mode {
-    InTime(f64),
-    Rolling(usize, usize),
-}
-
-/// One phase to check: its data and its parts — one (fit, held out) pair,
-/// or one per origin of a rolling origin; each fit part is solved.
-type Job = (Arc<PhaseData>, Vec<(Arc<PhaseData>, PhaseData)>);
+/// One phase to check: its data and its parts' (fit, held out) intervals
+/// ([`holdout::plan`]); each part is made when its turn comes, so a rolling
+/// origin with many origins holds one part at a time.
+type Job = (Arc<PhaseData>, Vec<(Range<usize>, Range<usize>)>);
 
 /// The phases a held-out check can run on.
 fn splittable(dataset: &Dataset) -> impl Iterator<Item = &PhaseData> {
@@ -144,39 +138,35 @@ fn splittable(dataset: &Dataset) -> impl Iterator<Item = &PhaseData> {
 
 /// The field: a percentage (one split in time) or "W,H" (a rolling origin,
 /// checked against every phase that can be split).
-fn parse_mode(text: &str, dataset: Option<&Dataset>) -> Result<Mode, String> {
+fn parse_mode(text: &str, dataset: Option<&Dataset>) -> Result<HoldOut, String> {
     if !text.contains(',') {
-        return parse_percent(text).map(Mode::InTime);
+        return parse_percent(text).map(HoldOut::InTime);
     }
     let (w, h) = holdout::parse_rolling(text.trim()).map_err(|e| e.message)?;
     for d in dataset.into_iter().flat_map(splittable) {
         holdout::rolling_origins(d, w, h).map_err(|e| format!("{}: {}", d.phase.name(), e.message))?;
     }
-    Ok(Mode::Rolling(w, h))
+    Ok(HoldOut::Rolling(w, h))
 }
 
 /// What the form and the fields ask for: the data, the fit settings, the
 /// way to hold out and every phase's parts — or why the check cannot start.
-fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Settings, Mode, Vec<Job>), String> {
+fn holdout_request(state: AppState, fit_text: &str) -> Result<(Arc<Dataset>, Settings, HoldOut, Vec<Job>), String> {
     let Some(dataset) = state.dataset.get_untracked() else {
         return Err("Load data first.".into());
     };
-    let mode = parse_mode(fit_text, Some(&dataset))?;
+    let how = parse_mode(fit_text, Some(&dataset))?;
     let settings = untrack(|| validate(&state.form, Some(&dataset))).map_err(|e| format!("Cannot check: {}", e.message))?;
     let settings = holdout::fit_settings(&settings);
     let mut jobs = Vec::new();
     for data in pool::phases_of(&dataset).into_iter().filter(|d| holdout::can_split(d)) {
-        let parts = crate::ui::timed("holdout::split", || match mode {
-            Mode::InTime(fraction) => holdout::split(&data, fraction).map(|p| vec![p]),
-            Mode::Rolling(w, h) => holdout::rolling(&data, w, h),
-        })
-        .map_err(|e| format!("Cannot check: {e}"))?;
-        jobs.push((data, parts.into_iter().map(|(fit, held)| (Arc::new(fit), held)).collect()));
+        let plan = holdout::plan(&data, how).map_err(|e| format!("Cannot check: {e}"))?;
+        jobs.push((data, plan));
     }
     if jobs.is_empty() {
         return Err("No phase of the data is a time series with 2 or more intervals.".into());
     }
-    Ok((dataset, settings, mode, jobs))
+    Ok((dataset, settings, how, jobs))
 }
 
 /// The "Held-out check" section.
@@ -212,7 +202,7 @@ pub fn Holdout() -> impl IntoView {
     let start = move |_| {
         stop();
         out.set(Vec::new());
-        let (dataset, settings, mode, jobs) = match holdout_request(state, &fit_text.get_untracked()) {
+        let (dataset, settings, how, jobs) = match holdout_request(state, &fit_text.get_untracked()) {
             Ok(r) => r,
             Err(e) => {
                 status.set(e);
@@ -221,76 +211,66 @@ pub fn Holdout() -> impl IntoView {
         };
         let group = pool::new_group();
         GROUP.with(|g| g.set(group));
-        // Every fit part of every phase is one solve; progress counts their layers.
-        let fits: Vec<Arc<PhaseData>> = jobs.iter().flat_map(|(_, parts)| parts.iter().map(|(fit, _)| fit.clone())).collect();
-        let total: usize = fits.iter().map(|f| f.layers).sum();
-        let done: Rc<std::cell::RefCell<Vec<usize>>> = Rc::new(std::cell::RefCell::new(vec![0; fits.len()]));
+        // Every part of every phase is one solve, one after the other (each
+        // spreads its layers over the workers); progress counts their layers.
+        let total: usize = jobs.iter().map(|(d, plan)| d.layers * plan.len()).sum();
+        let parts: usize = jobs.iter().map(|(_, plan)| plan.len()).sum();
         progress.set(Some((0, total, None)));
-        status.set(match mode {
-            Mode::InTime(fraction) => format!("Fitting on the first {:.0}% of the intervals…", fraction * 100.0),
-            Mode::Rolling(w, h) => format!("Fitting {} tables, one every {h} intervals on the last {w}…", fits.len()),
+        status.set(match how {
+            HoldOut::InTime(fraction) => format!("Fitting on the first {:.0}% of the intervals…", fraction * 100.0),
+            HoldOut::Rolling(w, h) => format!("Fitting {parts} tables, one every {h} intervals on the last {w}…"),
         });
-        let pending: Vec<_> = fits
-            .into_iter()
-            .enumerate()
-            .map(|(i, fit)| {
-                let done = done.clone();
-                let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
+        let fail = move |e: String| {
+            if current(group) {
+                stop();
+                progress.set(None);
+                status.set(format!("The held-out check failed: {e}"));
+            }
+        };
+        leptos::task::spawn_local(async move {
+            let t0 = pool::now_ms();
+            let mut solved = 0;
+            let mut checks = Vec::new();
+            for (data, plan) in jobs {
+                let split = match how {
+                    HoldOut::InTime(_) => CheckSplit::InTime,
+                    HoldOut::Rolling(window, horizon) => CheckSplit::Rolling { window, horizon, origins: plan.len() },
+                };
+                let mut check = holdout::CheckScore::new(&dataset, &data, split, &settings);
+                for (fit, held) in plan {
+                    let fit = match crate::ui::timed("holdout::part", || holdout::part(&data, fit)) {
+                        Ok(f) => Arc::new(f),
+                        Err(e) => return fail(e.to_string()),
+                    };
+                    let on_progress: pool::OnProgress = Rc::new(move |p: pool::Progress| {
+                        if current(group) {
+                            let sum = solved + p.done;
+                            progress.set(Some((sum, total, pool::left_ms(pool::now_ms() - t0, sum, total))));
+                        }
+                    });
+                    let sol = match pool::solve(group, fit.clone(), settings.clone(), Some(on_progress)).await {
+                        Ok(sol) => sol,
+                        Err(e) => return fail(e.to_string()),
+                    };
+                    solved += data.layers;
+                    // Each part's figures in a main-thread task of its own.
+                    crate::ui::next_task().await;
                     if !current(group) {
                         return;
                     }
-                    let sum = {
-                        let mut d = done.borrow_mut();
-                        if let Some(x) = d.get_mut(i) {
-                            *x = p.done;
-                        }
-                        d.iter().sum::<usize>()
-                    };
-                    progress.set(Some((sum, total, pool::left_ms(p.elapsed_ms, sum, total))));
-                });
-                pool::solve(group, fit, settings.clone(), Some(on_progress))
-            })
-            .collect();
-        leptos::task::spawn_local(async move {
-            let mut pending = pending.into_iter();
-            let mut checks = Vec::new();
-            for (data, parts) in jobs {
-                let mut afters = Vec::with_capacity(parts.len());
-                for _ in 0..parts.len() {
-                    let Some(fut) = pending.next() else { return };
-                    match fut.await {
-                        Ok(sol) => afters.push(Placement { layers: sol.layers }),
-                        Err(e) => {
-                            if current(group) {
-                                stop();
-                                progress.set(None);
-                                status.set(format!("The held-out check failed: {e}"));
-                            }
-                            return;
-                        }
+                    let scored = crate::ui::timed("holdout::score", || {
+                        holdout::part(&data, held).map(|held| check.add(&fit, &held, &Placement { layers: sol.layers }))
+                    });
+                    if let Err(e) = scored {
+                        return fail(e.to_string());
                     }
                 }
-                // Each phase's figures in a main-thread task of its own.
-                crate::ui::next_task().await;
-                if !current(group) {
-                    return;
-                }
-                let split = match mode {
-                    Mode::InTime(_) => CheckSplit::InTime,
-                    Mode::Rolling(window, horizon) => CheckSplit::Rolling { window, horizon, origins: parts.len() },
-                };
-                let check = crate::ui::timed("holdout::phase_check", || holdout::phase_check(&dataset, &data, split, &parts, &afters, &settings));
-                match check {
+                match check.finish() {
                     Ok(c) => {
                         checks.push(c);
                         out.set(checks.clone());
                     }
-                    Err(e) => {
-                        stop();
-                        progress.set(None);
-                        status.set(format!("The held-out check failed: {e}"));
-                        return;
-                    }
+                    Err(e) => return fail(e.to_string()),
                 }
             }
             GROUP.with(pool::JobSlot::clear);

@@ -176,7 +176,8 @@ thread_local! {
     static PHASES: RefCell<Option<(Arc<Dataset>, Vec<Arc<PhaseData>>)>> = const { RefCell::new(None) };
 }
 
-fn now_ms() -> f64 {
+/// The page's clock (`performance.now()`), in milliseconds.
+pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 

@@ -7,7 +7,8 @@
 //   migration  tick "Migration-aware" (refine towards the new table, 2 %) -> its table;
 //   compare    "Compare algorithms" -> "Compared …";
 //   sweep      "Run sweep" (the settings' algorithm: level 1, to keep it short) -> "Swept …";
-//   holdout    "Run held-out check" (level 1) -> "Held-out check done".
+//   holdout    "Run held-out check" (level 1) -> "Held-out check done";
+//   holdout-rolling  the same with "16,4" (a rolling origin) and level 2.
 // Each flow's window: from its click to its end plus 0.5 s.
 //
 // Writes target/bench/browser-flows.json.
@@ -73,6 +74,14 @@ try {
     const section = page.getByRole('region', { name: 'Held-out check' });
     await section.getByRole('button', { name: 'Run held-out check', exact: true }).click();
     await section.locator('.holdout-status', { hasText: /^Held-out check done/ }).waitFor({ timeout: 900_000 });
+  });
+  await setSettings(page, { algorithm: 'spec-moe-2' });
+  await flow('holdout-rolling', async () => {
+    const section = page.getByRole('region', { name: 'Held-out check' });
+    await section.getByLabel('Fit part (% of intervals, or W,H)', { exact: true }).fill('16,4');
+    await section.getByRole('button', { name: 'Run held-out check', exact: true }).click();
+    await section.getByRole('table', { name: /re-fitted every 4 intervals on the last 16/ }).waitFor({ timeout: 1_800_000 });
+    await section.locator('.holdout-status', { hasText: /^Held-out check done/ }).waitFor({ timeout: 1_800_000 });
   });
   const bad = errors.filter((e) => /panicked|RuntimeError|unreachable/i.test(e));
   if (bad.length) console.log(`[flows] page errors: ${bad.join(' | ')}`);
