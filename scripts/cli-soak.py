@@ -6,7 +6,7 @@ Usage: python3 scripts/cli-soak.py [seed, default 1] [dumps, default 60]
 Writes sample dumps of random shapes with `elb sample` (1-5 layers, 1-64
 experts, 1-16 NPUs, 1-4 nodes, 1-12 dumps; summed or series; mostly shapes
 the generator takes, some it refuses) into a
-temporary folder; on each runs `elb` four times with a random algorithm,
+temporary folder; on each runs `elb` four times with a random algorithm, held-out mode,
 NPUs, nodes, redundant experts, shared-expert devices, device type, groups,
 robust and seed (mostly valid, some not), and `elb score` on about half of
 the tables written. A finding is an exit code other than 0 or 2, a panic,
@@ -84,6 +84,15 @@ try:
                 args += ['--robust']
             if a in ('3', '5') and rng.random() < 0.3:
                 args += ['--seed', str(rng.randint(0, 2**63))]
+            r = rng.random()
+            if r < 0.1:
+                args += ['--holdout']
+            elif r < 0.2:
+                args += ['--holdout-split', rng.choice(['0.7', '0.5', '0.01', '0.99', '1', '0', 'x'])]
+            elif r < 0.35:
+                # A rolling origin: mostly W below the dump's intervals, some not.
+                w, h = rng.choice([1, 2, 3, T - 1, T, T + 3, 0]), rng.choice([1, 2, 5, 0])
+                args += ['--holdout-rolling', rng.choice([f'{w},{h}', f'{w},{h}', f'{w},{h}', f'{w}', f'{w},x', f'{w},{h},1'])]
             try:
                 q = subprocess.run(args, capture_output=True, text=True, timeout=120)
             except subprocess.TimeoutExpired:
