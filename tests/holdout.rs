@@ -100,9 +100,9 @@ fn a_phase_check_scores_the_table_and_the_before_on_both_parts() {
     let (fit, held) = holdout::split(data, 0.7).unwrap();
     let (after, _) = algo::solve_all(&fit, &settings, &mut |_| true).unwrap();
     let parts = [(fit, held)];
-    let c = holdout::phase_check(&ds, data, holdout::CheckSplit::InTime, &parts, std::slice::from_ref(&after), &settings).unwrap();
+    let c = holdout::phase_check(&ds, data, holdout::HoldOut::InTime(0.7), &parts, std::slice::from_ref(&after), &settings).unwrap();
     let [(fit, held)] = &parts;
-    assert_eq!(c.split, holdout::CheckSplit::InTime);
+    assert_eq!((c.how, c.parts), (holdout::HoldOut::InTime(0.7), 1));
     assert_eq!(c.after, holdout::evaluate(fit, held, &after, &settings.cluster));
     // The before is the engine's one rule: here the dump's current placement.
     let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
@@ -182,7 +182,7 @@ fn rolling_figures_pool_the_origins_by_load() {
 /// The page's rolling check: the new tables pooled as `evaluate_rolling`
 /// pools them, the "before" (the dump's current placement, the one rule of
 /// `engine::before`) serving every origin and pooled the same way, and the
-/// split named; `rolling_origins` counts what `rolling` makes, with its checks.
+/// split named with its number of tables; `plan` counts what `rolling` makes, with its checks.
 #[test]
 fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     let dir = common::fixtures().join("small-series-nodes-map/input");
@@ -191,11 +191,11 @@ fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     let settings = Settings { cluster: Cluster { devices: 8, nodes: 2, redundant: 8, ..Cluster::default() }, algorithm: Algorithm::SpecMoe1, ..Settings::default() };
     let (w, h) = (6, 5);
     let parts = holdout::rolling(data, w, h).unwrap();
-    assert_eq!(holdout::rolling_origins(data, w, h).unwrap(), parts.len());
+    let how = holdout::HoldOut::Rolling(w, h);
+    assert_eq!(holdout::plan(data, how).unwrap().len(), parts.len());
     let afters: Vec<_> = parts.iter().map(|(fit, _)| algo::solve_all(fit, &settings, &mut |_| true).unwrap().0).collect();
-    let split = holdout::CheckSplit::Rolling { window: w, horizon: h, origins: parts.len() };
-    let c = holdout::phase_check(&ds, data, split, &parts, &afters, &settings).unwrap();
-    assert_eq!(c.split, split);
+    let c = holdout::phase_check(&ds, data, how, &parts, &afters, &settings).unwrap();
+    assert_eq!((c.how, c.parts), (how, parts.len()));
     assert_eq!(c.after, holdout::evaluate_rolling(&parts, &afters, &settings.cluster).unwrap());
     let b = elb::engine::before::before(&ds, data, &settings.cluster, None).unwrap();
     assert!(b.is_current, "{}", b.label);
@@ -204,11 +204,11 @@ fn a_rolling_phase_check_pools_the_new_tables_and_the_before() {
     assert_eq!(c.before_label, b.label);
     assert_eq!(c.after.held_out_intervals, data.intervals() - w);
     // One table short: an error, not a panic.
-    assert!(holdout::phase_check(&ds, data, split, &parts, &afters[1..], &settings).is_err());
+    assert!(holdout::phase_check(&ds, data, how, &parts, &afters[1..], &settings).is_err());
     // The count's checks are `rolling`'s.
     let t = data.intervals();
-    assert_eq!(holdout::rolling_origins(data, t, 1).unwrap_err().to_string(), holdout::rolling(data, t, 1).unwrap_err().to_string());
-    assert_eq!(holdout::rolling_origins(data, 1, 1).unwrap(), t - 1);
+    assert_eq!(holdout::plan(data, holdout::HoldOut::Rolling(t, 1)).unwrap_err().to_string(), holdout::rolling(data, t, 1).unwrap_err().to_string());
+    assert_eq!(holdout::plan(data, holdout::HoldOut::Rolling(1, 1)).unwrap().len(), t - 1);
 }
 
 /// `plan` lists the parts without copying an interval and `part` makes any

@@ -69,7 +69,7 @@ pub fn page_steps_report(select: &Select, runs: usize) {
             let (parts, tables) = ([part], std::slice::from_ref(&placement));
             row(
                 "holdout::phase_check",
-                best_ms(runs, || holdout::phase_check(&case.dataset, &data, holdout::CheckSplit::InTime, &parts, tables, &settings)),
+                best_ms(runs, || holdout::phase_check(&case.dataset, &data, holdout::HoldOut::InTime(holdout::DEFAULT_FIT_FRACTION), &parts, tables, &settings)),
             );
         }
     }

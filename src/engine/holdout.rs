@@ -97,7 +97,7 @@ pub fn split(data: &PhaseData, fraction: f64) -> Result<(PhaseData, PhaseData)> 
 
 /// How to hold intervals out: one split in time (the fraction to fit,
 /// [`split`]) or a rolling origin (window, horizon: [`rolling`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub enum HoldOut {
     InTime(f64),
     Rolling(usize, usize),
@@ -175,12 +175,6 @@ pub fn latest(data: &PhaseData, window: usize) -> Result<PhaseData> {
 /// have faced. Needs `window >= 1`, `horizon >= 1` and `window < T`.
 pub fn rolling(data: &PhaseData, window: usize, horizon: usize) -> Result<Vec<(PhaseData, PhaseData)>> {
     plan(data, HoldOut::Rolling(window, horizon))?.into_iter().map(|(fit, eval)| Ok((part(data, fit)?, part(data, eval)?))).collect()
-}
-
-/// How many origins [`rolling`] makes of `data` with `window` and `horizon`
-/// (its checks, without copying any interval).
-pub fn rolling_origins(data: &PhaseData, window: usize, horizon: usize) -> Result<usize> {
-    Ok(plan(data, HoldOut::Rolling(window, horizon))?.len())
 }
 
 /// The fit and score ranges of [`rolling`]'s origins among `t` intervals.
@@ -349,16 +343,6 @@ pub fn can_split(data: &PhaseData) -> bool {
     series_of(data).is_ok()
 }
 
-/// How a [`PhaseCheck`] held intervals out.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub enum CheckSplit {
-    /// One chronological split ([`split`]): fitted on the first part.
-    InTime,
-    /// A rolling origin ([`rolling`]): `origins` tables, each fitted on the
-    /// `window` intervals before its origin and serving the next `horizon`.
-    Rolling { window: usize, horizon: usize, origins: usize },
-}
-
 /// One phase's held-out check: the new table(s) and the "before" placement
 /// (the one rule of [`super::before`]; a broken current placement is named
 /// and the default layout stands in), each scored on both parts of the split
@@ -367,7 +351,10 @@ pub enum CheckSplit {
 pub struct PhaseCheck {
     pub phase: super::model::Phase,
     pub algorithm: super::params::Algorithm,
-    pub split: CheckSplit,
+    /// How the intervals were held out, and in how many parts (origins of a
+    /// rolling origin; 1 for a split in time).
+    pub how: HoldOut,
+    pub parts: usize,
     pub after: HoldoutFigures,
     pub before: HoldoutFigures,
     pub before_label: String,
@@ -391,7 +378,7 @@ fn check_before(dataset: &super::model::Dataset, data: &PhaseData, cluster: &sup
 pub struct CheckScore {
     phase: super::model::Phase,
     algorithm: super::params::Algorithm,
-    split: CheckSplit,
+    how: HoldOut,
     cluster: super::params::Cluster,
     before: Placement,
     before_label: String,
@@ -401,12 +388,12 @@ pub struct CheckScore {
 
 impl CheckScore {
     /// The check of phase `data` of `dataset` fitted with `settings`.
-    pub fn new(dataset: &super::model::Dataset, data: &PhaseData, split: CheckSplit, settings: &super::params::Settings) -> CheckScore {
+    pub fn new(dataset: &super::model::Dataset, data: &PhaseData, how: HoldOut, settings: &super::params::Settings) -> CheckScore {
         let (before, before_label) = check_before(dataset, data, &settings.cluster);
         CheckScore {
             phase: data.phase,
             algorithm: settings.algorithm,
-            split,
+            how,
             cluster: settings.cluster,
             before,
             before_label,
@@ -426,7 +413,8 @@ impl CheckScore {
         Ok(PhaseCheck {
             phase: self.phase,
             algorithm: self.algorithm,
-            split: self.split,
+            how: self.how,
+            parts: self.after_pool.parts,
             after: self.after_pool.figures()?,
             before: self.before_pool.figures()?,
             before_label: self.before_label.clone(),
@@ -436,12 +424,11 @@ impl CheckScore {
 
 /// [`PhaseCheck`] of phase `data` of `dataset` from all its parts at once
 /// ([`CheckScore`]): `afters[i]` is the table fitted on the fit part of
-/// `parts[i]` — one part for [`CheckSplit::InTime`], every origin of
-/// [`rolling`] for [`CheckSplit::Rolling`].
+/// `parts[i]` — the parts [`plan`] gives for `how`.
 pub fn phase_check<F: std::borrow::Borrow<PhaseData>>(
     dataset: &super::model::Dataset,
     data: &PhaseData,
-    split: CheckSplit,
+    how: HoldOut,
     parts: &[(F, PhaseData)],
     afters: &[Placement],
     settings: &super::params::Settings,
@@ -449,7 +436,7 @@ pub fn phase_check<F: std::borrow::Borrow<PhaseData>>(
     if parts.len() != afters.len() {
         return Err(Error::internal(format!("{} parts for {} tables", parts.len(), afters.len())));
     }
-    let mut check = CheckScore::new(dataset, data, split, settings);
+    let mut check = CheckScore::new(dataset, data, how, settings);
     for ((fit, held), after) in parts.iter().zip(afters) {
         check.add(fit.borrow(), held, after);
     }

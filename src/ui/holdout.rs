@@ -25,7 +25,7 @@ use super::pool;
 use super::settings::validate;
 use super::state::AppState;
 use super::text_field::TextField;
-use crate::engine::holdout::{self, CheckSplit, HoldOut, HoldoutFigures};
+use crate::engine::holdout::{self, HoldOut, HoldoutFigures};
 use crate::page::heat::ratio_opt;
 use crate::engine::{Dataset, PhaseData, Placement, Settings};
 
@@ -76,16 +76,17 @@ fn rows_of(label: String, f: &HoldoutFigures) -> impl IntoView + use<> {
 fn phase_view(c: &PhaseCheck) -> impl IntoView + use<> {
     let phase = c.phase.name();
     let (fit_n, held_n) = (c.after.fit_intervals, c.after.held_out_intervals);
-    let caption = match c.split {
-        CheckSplit::InTime => format!("Held-out check of the {phase} phase: fitted on the first {fit_n} intervals, held out: the last {held_n}"),
-        CheckSplit::Rolling { window, horizon, origins } => format!(
-            "Held-out check of the {phase} phase: re-fitted every {horizon} intervals on the last {window} ({origins} tables), held out: the {held_n} intervals after the first {window}, each scored with the table that served it"
+    let caption = match c.how {
+        HoldOut::InTime(_) => format!("Held-out check of the {phase} phase: fitted on the first {fit_n} intervals, held out: the last {held_n}"),
+        HoldOut::Rolling(window, horizon) => format!(
+            "Held-out check of the {phase} phase: re-fitted every {horizon} intervals on the last {window} ({} tables), held out: the {held_n} intervals after the first {window}, each scored with the table that served it",
+            c.parts
         ),
     };
     let summary = match (c.after.fit_time_resolved, c.after.held_out_time_resolved) {
         (Some(f), Some(h)) => format!(
             "The new table{} ({}) scores {:.4} time-resolved on the intervals it was fitted on and {:.4} on the held-out ones ({}).",
-            if matches!(c.split, CheckSplit::Rolling { .. }) { "s" } else { "" },
+            if c.parts > 1 { "s" } else { "" },
             c.algorithm.label(),
             f,
             h,
@@ -144,7 +145,7 @@ fn parse_mode(text: &str, dataset: Option<&Dataset>) -> Result<HoldOut, String> 
     }
     let (w, h) = holdout::parse_rolling(text.trim()).map_err(|e| e.message)?;
     for d in dataset.into_iter().flat_map(splittable) {
-        holdout::rolling_origins(d, w, h).map_err(|e| format!("{}: {}", d.phase.name(), e.message))?;
+        holdout::plan(d, HoldOut::Rolling(w, h)).map_err(|e| format!("{}: {}", d.phase.name(), e.message))?;
     }
     Ok(HoldOut::Rolling(w, h))
 }
@@ -232,11 +233,7 @@ pub fn Holdout() -> impl IntoView {
             let mut solved = 0;
             let mut checks = Vec::new();
             for (data, plan) in jobs {
-                let split = match how {
-                    HoldOut::InTime(_) => CheckSplit::InTime,
-                    HoldOut::Rolling(window, horizon) => CheckSplit::Rolling { window, horizon, origins: plan.len() },
-                };
-                let mut check = holdout::CheckScore::new(&dataset, &data, split, &settings);
+                let mut check = holdout::CheckScore::new(&dataset, &data, how, &settings);
                 for (fit, held) in plan {
                     let fit = match crate::ui::timed("holdout::part", || holdout::part(&data, fit)) {
                         Ok(f) => Arc::new(f),
